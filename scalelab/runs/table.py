@@ -1,0 +1,295 @@
+"""The run table: the one interchange format between training and fitting (DESIGN.md §3).
+
+One row per (run, evaluation point). Columns: at least ``N`` (non-embedding parameters), ``loss``
+(nats/token) and ``D`` (tokens) or ``C`` (training FLOPs); optionally ``run_id``, ``N_total``,
+``N_active``, ``step``, ``tokens_per_step``, ``eval_set``, ``task``, ``accuracy``, ``n_layer``,
+``d_model``, ``n_head``, ``n_ctx``, ``lr``, ``seed``, ``status``, ``flops_per_token``. Any other
+column is kept as it is.
+
+CSV, Parquet and JSON-lines read and write alike. :func:`read_table` validates what it reads and
+reports every problem as one line naming the file, the row and the column (an
+:class:`~scalelab.errors.InputError`, exit status 2 in the CLI).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from scalelab import atomic
+from scalelab.errors import InputError
+
+NUMERIC_COLUMNS = (
+    "N", "D", "C", "loss", "N_total", "N_active", "step", "tokens_per_step", "accuracy",
+    "n_layer", "d_model", "n_head", "n_ctx", "lr", "seed", "flops_per_token",
+)
+"""Schema columns that must hold numbers wherever they are present."""
+
+POSITIVE_COLUMNS = (
+    "N", "D", "C", "loss", "N_total", "N_active", "tokens_per_step", "flops_per_token",
+    "n_layer", "d_model", "n_head", "n_ctx",
+)
+"""Schema columns that must be strictly positive."""
+
+TEXT_COLUMNS = ("run_id", "eval_set", "task", "status")
+
+FINISHED_STATUS = "done"
+MAX_PROBLEM_LINES = 20
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
+           ".ndjson": "jsonl", ".json": "jsonl"}
+
+
+@dataclass
+class RunTable:
+    """A validated run table.
+
+    Attributes:
+        data: the rows, one per (run, evaluation point), with the schema columns as floats.
+        source: where the rows came from (a path, or ``"<memory>"``).
+        notes: what was filled in or chosen on the user's behalf ("C filled as 6*N*D"), in order.
+    """
+
+    data: pd.DataFrame
+    source: str = "<memory>"
+    notes: list[str] = field(default_factory=list)
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, source: str = "<memory>",
+                   columns: Mapping[str, str] | None = None) -> "RunTable":
+        """Validate a DataFrame (renaming ``columns`` = {schema name: frame column} first)."""
+        return _validate(frame.copy(), source, columns or {})
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping], source: str = "<memory>") -> "RunTable":
+        return cls.from_frame(pd.DataFrame(list(records)), source)
+
+    # -- access -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        return self.data[column].to_numpy()
+
+    def has(self, column: str) -> bool:
+        return column in self.data.columns
+
+    @property
+    def run_ids(self) -> np.ndarray:
+        return self.data["run_id"].to_numpy()
+
+    @property
+    def n_runs(self) -> int:
+        return int(self.data["run_id"].nunique())
+
+    def with_data(self, data: pd.DataFrame, note: str | None = None) -> "RunTable":
+        notes = self.notes + ([note] if note else [])
+        return RunTable(data.reset_index(drop=True), self.source, notes)
+
+    # -- selection ----------------------------------------------------------------------------
+    def select(self, eval_set: str | None = None, task: str | None = None,
+               points: str = "final", keep_unfinished: bool = False) -> "RunTable":
+        """Rows a fit should use.
+
+        Args:
+            eval_set: which evaluation set; default ``val`` if present, else the only one.
+            task: which task (rows with a ``task`` column); default: rows with no task, else the only one.
+            points: ``"final"`` keeps each run's last evaluation (largest D); ``"all"`` keeps every
+                evaluation point (learning curves).
+            keep_unfinished: keep runs whose ``status`` is not ``done`` (diverged, failed, ...).
+        """
+        table = self
+        if self.has("status") and not keep_unfinished:
+            status = self.data["status"].fillna(FINISHED_STATUS).astype(str)
+            bad = self.data.loc[status != FINISHED_STATUS, "run_id"].unique()
+            if len(bad):
+                table = table.with_data(
+                    self.data[status == FINISHED_STATUS],
+                    f"left out {len(bad)} run(s) whose status is not '{FINISHED_STATUS}': "
+                    + ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else ""))
+        for column, wanted, preferred in (("eval_set", eval_set, "val"), ("task", task, None)):
+            table = table._select_value(column, wanted, preferred)
+        if points == "final":
+            data = table.data
+            order = ["run_id", "D"] + (["step"] if "step" in data.columns else [])
+            last = data.sort_values(order, kind="stable").groupby("run_id", sort=False).tail(1)
+            if len(last) < len(data):
+                table = table.with_data(last.sort_index(),
+                                        f"using each run's final evaluation ({len(last)} of {len(data)} rows)")
+        elif points != "all":
+            raise InputError(f"points: expected 'final' or 'all', got {points!r}")
+        if len(table) == 0:
+            raise InputError(f"{self.source}: no rows left to fit after selection")
+        return table
+
+    def _select_value(self, column: str, wanted: str | None, preferred: str | None) -> "RunTable":
+        if not self.has(column):
+            if wanted is not None:
+                raise InputError(f"{self.source}: {column} {wanted!r} requested but the table has no '{column}' column")
+            return self
+        values = self.data[column]
+        present = sorted(values.dropna().astype(str).unique())
+        if wanted is None:
+            if values.isna().any():
+                return self.with_data(self.data[values.isna()])  # rows without a task/eval set
+            if len(present) == 1:
+                return self
+            if preferred in present:
+                wanted = preferred
+            else:
+                raise InputError(f"{self.source}: column '{column}' has several values {present}; choose one")
+            note = f"{column} '{wanted}' chosen of {present}"
+        else:
+            note = None
+        if wanted not in present:
+            raise InputError(f"{self.source}: {column} {wanted!r} not found; present: {present}")
+        return self.with_data(self.data[values.astype(str) == wanted], note)
+
+    # -- output -------------------------------------------------------------------------------
+    def write(self, path: str | os.PathLike) -> Path:
+        """Write the table (format from the suffix) atomically."""
+        path = Path(path)
+        fmt = _format_of(path)
+        with atomic.atomic_path(path) as tmp:
+            if fmt == "csv":
+                self.data.to_csv(tmp, index=False)
+            elif fmt == "parquet":
+                _require_pyarrow(path)
+                self.data.to_parquet(tmp, index=False)
+            else:
+                self.data.to_json(tmp, orient="records", lines=True)
+        return path
+
+
+def read_table(path: str | os.PathLike, columns: Mapping[str, str] | None = None) -> RunTable:
+    """Read and validate a run table from CSV, Parquet or JSON-lines.
+
+    Args:
+        path: the file; its suffix picks the format (.csv, .parquet/.pq, .jsonl/.ndjson/.json).
+        columns: optional renames {schema column: column in the file}, e.g. ``{"N": "params"}``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a run table file (.csv, .parquet, .jsonl)")
+    fmt = _format_of(path)
+    try:
+        if fmt == "csv":
+            frame = pd.read_csv(path, dtype={c: object for c in TEXT_COLUMNS})
+        elif fmt == "parquet":
+            _require_pyarrow(path)
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_json(path, lines=True, dtype=False)
+    except InputError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the file is empty, expected a header and rows") from None
+    except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: cannot be read as {fmt}: {first}") from None
+    return _validate(frame, str(path), columns or {})
+
+
+def _format_of(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"{path}: unknown table format '{path.suffix}', expected .csv, .parquet or .jsonl")
+    return fmt
+
+
+def _require_pyarrow(path: Path) -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise InputError(f"{path}: Parquet needs pyarrow (pip install 'scalelab[parquet]')") from None
+
+
+def _validate(frame: pd.DataFrame, source: str, columns: Mapping[str, str]) -> RunTable:
+    notes: list[str] = []
+    problems: list[str] = []
+    for schema_name, file_name in columns.items():
+        if file_name not in frame.columns:
+            raise InputError(f"{source}: column '{file_name}' (given for {schema_name}) not found; "
+                             f"columns are {list(map(str, frame.columns))}")
+        frame = frame.rename(columns={file_name: schema_name})
+    if len(frame) == 0:
+        raise InputError(f"{source}: no rows, expected at least one run")
+
+    missing = [c for c in ("N", "loss") if c not in frame.columns]
+    if "D" not in frame.columns and "C" not in frame.columns:
+        missing.append("D (or C)")
+    if missing:
+        raise InputError(f"{source}: missing column(s) {', '.join(missing)}; a run table needs "
+                         "N, D or C, and loss (columns found: " + ", ".join(map(str, frame.columns)) + ")")
+
+    frame = frame.reset_index(drop=True)
+    for column in NUMERIC_COLUMNS:
+        if column not in frame.columns:
+            continue
+        raw = frame[column]
+        values = pd.to_numeric(raw, errors="coerce").astype(float)
+        present = raw.notna().to_numpy()
+        for i in np.flatnonzero(present & values.isna().to_numpy()):
+            problems.append(f"{source}: row {i + 1}, column '{column}': expected a number, got {raw.iloc[i]!r}")
+        if column in ("N", "D", "C", "loss"):
+            for i in np.flatnonzero(~present):
+                problems.append(f"{source}: row {i + 1}, column '{column}': missing value (NaN), expected a number")
+        frame[column] = values
+    for column in POSITIVE_COLUMNS:
+        if column in frame.columns:
+            values = frame[column].to_numpy()
+            for i in np.flatnonzero(np.isfinite(values) & (values <= 0)):
+                problems.append(f"{source}: row {i + 1}, column '{column}': expected a positive number, got {values[i]:g}")
+            for i in np.flatnonzero(np.isinf(values)):
+                problems.append(f"{source}: row {i + 1}, column '{column}': expected a finite number, got {values[i]:g}")
+    if problems:
+        raise InputError(_cap(problems))
+
+    synthetic_ids = "run_id" not in frame.columns
+    if synthetic_ids:
+        frame.insert(0, "run_id", [f"row{i + 1}" for i in range(len(frame))])
+        notes.append("no run_id column: each row is treated as its own run")
+    else:
+        frame["run_id"] = frame["run_id"].astype(str)
+    if "D" not in frame.columns:
+        frame["D"] = frame["C"] / (6.0 * frame["N"])
+        notes.append("D derived as C/(6*N) (no D column)")
+    if "C" not in frame.columns:
+        frame["C"] = 6.0 * frame["N"] * frame["D"]
+        notes.append("C filled as 6*N*D (no C column)")
+
+    problems.extend(_duplicates(frame, source, synthetic_ids=synthetic_ids))
+    if problems:
+        raise InputError(_cap(problems))
+    return RunTable(frame, source, notes)
+
+
+def _duplicates(frame: pd.DataFrame, source: str, synthetic_ids: bool) -> list[str]:
+    if synthetic_ids:
+        key = [c for c in frame.columns if c != "run_id"]
+        what = "identical rows"
+    else:
+        key = ["run_id", "D"] + [c for c in ("step", "eval_set", "task") if c in frame.columns]
+        what = "duplicate (" + ", ".join(key) + ")"
+    dup = frame.duplicated(subset=key, keep=False)
+    if not dup.any():
+        return []
+    problems = []
+    groups = frame[dup].groupby(key, dropna=False, sort=False).groups
+    for rows in groups.values():
+        rows = [int(r) + 1 for r in rows]
+        problems.append(f"{source}: rows {', '.join(map(str, rows))}: {what}")
+    return problems
+
+
+def _cap(problems: list[str]) -> list[str]:
+    if len(problems) <= MAX_PROBLEM_LINES:
+        return problems
+    return problems[:MAX_PROBLEM_LINES] + [f"... and {len(problems) - MAX_PROBLEM_LINES} more problem(s)"]

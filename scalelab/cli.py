@@ -13,7 +13,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
-from scalelab.errors import ScalelabError
+from scalelab.errors import InputError, ScalelabError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="scalelab: a scaling-law laboratory for language models.")
@@ -37,6 +37,252 @@ def _json_default(value: Any) -> Any:
     except ImportError:  # pragma: no cover
         pass
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# --- fitting commands (issue 3) ---------------------------------------------------------------
+RunsArg = typer.Argument(None, help="Run table (.csv, .parquet, .jsonl). Or use --example.", show_default=False)
+ExampleOpt = typer.Option(None, "--example", help="A built-in example table instead of RUNS (see `scalelab examples`).")
+ColumnOpt = typer.Option(None, "--column", help="Map a schema column to a column of the file: N=params (repeatable).")
+WhereOpt = typer.Option(None, "--where", help="Keep rows whose column equals a value: dataset=c4 (repeatable).")
+JsonOpt = typer.Option(False, "--json", help="Print one JSON object instead of tables.")
+
+
+def _pairs(items: Optional[list[str]], option: str) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"{option}: expected NAME=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _load_runs(runs: Optional[str], example: Optional[str], column: Optional[list[str]], where: Optional[list[str]]):
+    from scalelab import examples
+    from scalelab.runs import read_table
+
+    if (runs is None) == (example is None):
+        raise InputError("give a run table (RUNS) or --example NAME, not both or neither")
+    table = examples.load(example) if example else read_table(runs, _pairs(column, "--column"))
+    conditions = _pairs(where, "--where")
+    if conditions:
+        table = table.where(**conditions)
+    for note in table.notes:
+        err.print(f"note: {note}", highlight=False, markup=False)
+    return table
+
+
+def _resolve_law(spec: str):
+    from pathlib import Path
+
+    from scalelab.laws import Law, published
+
+    if Path(spec).exists() or spec.endswith(".json"):
+        return Law.load(spec)
+    return published.get(spec)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _interval(ci: Optional[list]) -> str:
+    return f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""
+
+
+@app.command()
+def fit(runs: Optional[str] = RunsArg,
+        form: str = typer.Option("chinchilla", "--form", help="Functional form (see `scalelab forms`)."),
+        bootstrap: int = typer.Option(0, "--bootstrap", help="Run-level bootstrap resamples for intervals."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+        loss: str = typer.Option("huber", "--loss", help="Fitting loss on log residuals: huber or mse."),
+        delta: float = typer.Option(1e-3, "--delta", help="Huber delta."),
+        params: str = typer.Option("non-embedding", "--params", help="Parameter convention: non-embedding, total, active."),
+        flops: str = typer.Option("6ND", "--flops", help="FLOP convention: 6ND, 6ND+attention, table."),
+        eval_set: Optional[str] = typer.Option(None, "--eval-set", help="Evaluation set to fit (default: val)."),
+        points: Optional[str] = typer.Option(None, "--points", help="final (each run's last point) or all."),
+        budget: float = typer.Option(5.76e23, "--budget", help="Budget C (FLOPs) for derived quantities."),
+        level: float = typer.Option(0.95, "--level", help="Confidence level of intervals."),
+        output: Optional[str] = typer.Option(None, "-o", "--output", help="Write the law as JSON here."),
+        example: Optional[str] = ExampleOpt, column: Optional[list[str]] = ColumnOpt,
+        where: Optional[list[str]] = WhereOpt, as_json: bool = JsonOpt) -> None:
+    """Fit a scaling law to a run table (Chinchilla approach 3 by default)."""
+    from scalelab import laws
+
+    table = _load_runs(runs, example, column, where)
+    with err.status(f"fitting {form} to {len(table)} rows" + (f", {bootstrap} bootstrap resamples" if bootstrap else "")):
+        law = laws.fit(table, form, loss=loss, delta=delta, bootstrap=bootstrap, seed=seed, level=level,
+                       params=params, flops=flops, eval_set=eval_set, points=points, budget=budget)
+    if output:
+        law.save(output)
+    summary = law.summary()
+    summary["optimal"] = {k: law.derived[k] for k in ("a", "b", "N_opt", "D_opt", "tokens_per_param")
+                          if k in law.derived} | ({"C": budget} if law.derived else {})
+    if as_json:
+        emit_json(summary)
+    else:
+        _print_law(law, budget)
+        if output:
+            out.print(f"law written to {output}")
+    for warning in law.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False)
+
+
+def _print_law(law, budget: float) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"{law.form}: {law.provenance.get('formula', '')}", title_justify="left")
+    t.add_column("parameter")
+    t.add_column("estimate", justify="right")
+    t.add_column(f"{law.level:.0%} interval" if law.ci else "", justify="right")
+    for name, value in law.params.items():
+        t.add_row(name, _fmt(value), _interval(law.ci.get(name)))
+    for name, value in law.derived.items():
+        label = f"{name} @ C={budget:.3g}" if name in ("N_opt", "D_opt", "tokens_per_param", "loss_at_budget") else name
+        t.add_row(label, _fmt(value), _interval(law.ci.get(name)))
+    out.print(t)
+    if law.objective is not None:
+        s = law.starts
+        out.print(f"objective {law.objective:.6g} on {law.n_points} points from {law.n_runs} runs; "
+                  f"{s.get('converged_to_best')} of {s.get('n')} starts reached the best (rtol {s.get('rtol')}); "
+                  f"conventions: {law.conventions.get('params')} N, {law.conventions.get('flops')}")
+
+
+@app.command()
+def optimal(law: str = typer.Option(..., "--law", help="A law JSON file or a published law name."),
+            flops: list[float] = typer.Option(..., "--flops", help="Budget C in FLOPs (repeatable)."),
+            as_json: bool = JsonOpt) -> None:
+    """Compute-optimal N, D, tokens/parameter and loss for a budget."""
+    fitted = _resolve_law(law)
+    allocations = [fitted.optimal(c).to_dict() for c in flops]
+    if as_json:
+        emit_json(allocations[0] if len(allocations) == 1 else allocations)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"compute-optimal allocation under {law} (C = 6ND)", title_justify="left")
+    for col in ("C (FLOPs)", "N_opt", "D_opt", "tokens/param", "loss"):
+        t.add_column(col, justify="right")
+    for a in allocations:
+        ci = a["ci"]
+        t.add_row(f"{a['C']:.3g}", f"{a['N_opt']:.4g} {_interval(ci.get('N_opt'))}",
+                  f"{a['D_opt']:.4g} {_interval(ci.get('D_opt'))}",
+                  f"{a['tokens_per_param']:.3g} {_interval(ci.get('tokens_per_param'))}",
+                  f"{a['loss']:.4g} {_interval(ci.get('loss'))}")
+    out.print(t)
+
+
+@app.command()
+def predict(law: str = typer.Option(..., "--law", help="A law JSON file or a published law name."),
+            N: Optional[float] = typer.Option(None, "--N", help="Parameters."),
+            D: Optional[float] = typer.Option(None, "--D", help="Training tokens."),
+            C: Optional[float] = typer.Option(None, "--C", help="Training FLOPs."),
+            S: Optional[float] = typer.Option(None, "--S", help="Optimiser steps."),
+            as_json: bool = JsonOpt) -> None:
+    """Predicted loss (nats/token) and its bootstrap interval at a point."""
+    fitted = _resolve_law(law)
+    variables = {k: v for k, v in {"N": N, "D": D, "C": C, "S": S}.items() if v is not None}
+    loss = float(fitted.predict(**variables))
+    interval = None
+    if fitted.samples is not None and len(fitted.samples):
+        interval = fitted.interval(**variables)
+    result = {"law": law, "form": fitted.form, **variables, "loss": loss, "interval": interval,
+              "level": fitted.level if interval else None}
+    if as_json:
+        emit_json(result)
+    else:
+        where = ", ".join(f"{k}={v:.4g}" for k, v in variables.items())
+        out.print(f"loss at {where}: {loss:.4f} nats/token" +
+                  (f"  {fitted.level:.0%} interval {_interval(interval)}" if interval else "  (no interval: law has no bootstrap samples)"))
+
+
+@app.command()
+def isoflop(runs: Optional[str] = RunsArg,
+            approach: int = typer.Option(2, "--approach", help="1: minimum-loss envelope; 2: IsoFLOP parabolas."),
+            bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for intervals."),
+            seed: int = typer.Option(0, "--seed"),
+            rtol: float = typer.Option(1e-6, "--rtol", help="Rows whose C agree within this relative tolerance share a budget."),
+            params: str = typer.Option("non-embedding", "--params"), flops: str = typer.Option("6ND", "--flops"),
+            example: Optional[str] = ExampleOpt, column: Optional[list[str]] = ColumnOpt,
+            where: Optional[list[str]] = WhereOpt, as_json: bool = JsonOpt) -> None:
+    """IsoFLOP analysis (Chinchilla approaches 1 and 2): N_opt ~ C^a, D_opt ~ C^b."""
+    from scalelab.laws import Conventions, isoflop as iso
+
+    table = _load_runs(runs, example, column, where)
+    conv = Conventions(params, flops)
+    if approach == 2:
+        result = iso.isoflop_profiles(table, rtol=rtol, bootstrap=bootstrap, seed=seed, conventions=conv)
+    elif approach == 1:
+        result = iso.envelope(table, rtol=rtol, bootstrap=bootstrap, seed=seed, conventions=conv)
+    else:
+        raise InputError(f"--approach: expected 1 or 2, got {approach}")
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        from rich.table import Table
+
+        t = Table(title=f"approach {approach}: N_opt = {result.k_N:.3g} C^{result.a:.3f}, D_opt = {result.k_D:.3g} C^{result.b:.3f}",
+                  title_justify="left")
+        for col in ("C (FLOPs)", "N_opt", "D_opt", "loss", "points"):
+            t.add_column(col, justify="right")
+        for b in result.budgets:
+            t.add_row(f"{b['C']:.3g}", f"{b['N_opt']:.4g}", f"{b['D_opt']:.4g}", f"{b['loss']:.4g}", str(b.get("n_points", 1)))
+        out.print(t)
+        if result.ci:
+            out.print(f"a = {result.a:.3f} {_interval(result.ci['a'])}, b = {result.b:.3f} {_interval(result.ci['b'])} "
+                      f"({result.level:.0%}, {bootstrap} bootstrap resamples)")
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False)
+
+
+@app.command()
+def forms(as_json: bool = JsonOpt) -> None:
+    """List the functional forms a fit can use."""
+    from scalelab.laws import forms as registry
+
+    described = [registry.get(n).describe() for n in registry.names()]
+    if as_json:
+        emit_json(described)
+        return
+    for d in described:
+        out.print(f"[bold]{d['name']}[/bold]: {d['formula']}  ({', '.join(d['variables'])})", highlight=False)
+
+
+@app.command()
+def published(as_json: bool = JsonOpt) -> None:
+    """List the published laws usable as --law NAME, with their sources."""
+    from scalelab.laws import published as pub
+
+    laws_ = {n: pub.get(n) for n in pub.names()}
+    if as_json:
+        emit_json({n: {"form": l.form, "params": l.params, "provenance": l.provenance, "conventions": l.conventions}
+                   for n, l in laws_.items()})
+        return
+    for n, l in laws_.items():
+        out.print(f"[bold]{n}[/bold] ({l.form}): {l.provenance['citation']}, {l.provenance['source']}", highlight=False)
+
+
+@app.command(name="examples")
+def list_examples() -> None:
+    """List the built-in example run tables (use with --example NAME)."""
+    from scalelab import examples as ex
+
+    for name in ex.names():
+        e = ex.EXAMPLES[name]
+        out.print(f"[bold]{name}[/bold]: {e.description} ({e.citation})", highlight=False)
+
+
+@app.command()
+def demo(output: str = typer.Option("out/demo", "-o", "--output", help="Folder for the demo's outputs.")) -> None:
+    """The embedded default: fit, IsoFLOP and plan on the bundled published runs."""
+    from scalelab.demo import run_demo
+
+    run_demo(output, out)
+
+
+# --- end fitting commands ----------------------------------------------------------------------
 
 
 def main(argv: Optional[list[str]] = None) -> int:

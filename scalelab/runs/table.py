@@ -52,11 +52,13 @@ class RunTable:
         data: the rows, one per (run, evaluation point), with the schema columns as floats.
         source: where the rows came from (a path, or ``"<memory>"``).
         notes: what was filled in or chosen on the user's behalf ("C filled as 6*N*D"), in order.
+        derived: schema columns that were not in the input but computed (``run_id``, ``C``, ``D``).
     """
 
     data: pd.DataFrame
     source: str = "<memory>"
     notes: list[str] = field(default_factory=list)
+    derived: frozenset = frozenset()
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -89,7 +91,18 @@ class RunTable:
 
     def with_data(self, data: pd.DataFrame, note: str | None = None) -> "RunTable":
         notes = self.notes + ([note] if note else [])
-        return RunTable(data.reset_index(drop=True), self.source, notes)
+        return RunTable(data.reset_index(drop=True), self.source, notes, self.derived)
+
+    def where(self, **conditions) -> "RunTable":
+        """Rows whose columns equal the given values (compared as text), e.g. ``where(dataset="c4")``."""
+        data = self.data
+        for column, value in conditions.items():
+            if column not in data.columns:
+                raise InputError(f"{self.source}: no column '{column}' to filter on; columns are {list(data.columns)}")
+            data = data[data[column].astype(str) == str(value)]
+        if len(data) == 0:
+            raise InputError(f"{self.source}: no rows where " + ", ".join(f"{k}={v}" for k, v in conditions.items()))
+        return self.with_data(data, "rows where " + ", ".join(f"{k}={v}" for k, v in conditions.items()))
 
     # -- selection ----------------------------------------------------------------------------
     def select(self, eval_set: str | None = None, task: str | None = None,
@@ -252,23 +265,27 @@ def _validate(frame: pd.DataFrame, source: str, columns: Mapping[str, str]) -> R
     if problems:
         raise InputError(_cap(problems))
 
+    derived = set()
     synthetic_ids = "run_id" not in frame.columns
     if synthetic_ids:
         frame.insert(0, "run_id", [f"row{i + 1}" for i in range(len(frame))])
         notes.append("no run_id column: each row is treated as its own run")
+        derived.add("run_id")
     else:
         frame["run_id"] = frame["run_id"].astype(str)
     if "D" not in frame.columns:
         frame["D"] = frame["C"] / (6.0 * frame["N"])
         notes.append("D derived as C/(6*N) (no D column)")
+        derived.add("D")
     if "C" not in frame.columns:
         frame["C"] = 6.0 * frame["N"] * frame["D"]
         notes.append("C filled as 6*N*D (no C column)")
+        derived.add("C")
 
     problems.extend(_duplicates(frame, source, synthetic_ids=synthetic_ids))
     if problems:
         raise InputError(_cap(problems))
-    return RunTable(frame, source, notes)
+    return RunTable(frame, source, notes, frozenset(derived))
 
 
 def _duplicates(frame: pd.DataFrame, source: str, synthetic_ids: bool) -> list[str]:

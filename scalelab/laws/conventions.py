@@ -1,0 +1,70 @@
+"""Parameter and FLOP conventions: which N and which C a fit uses, recorded in every law.
+
+Li et al. 2025 show that these silent choices move fitted laws: Kaplan counts non-embedding
+parameters, Hoffmann et al. count all of them; FLOPs may be 6ND, include the attention term, or be
+counted exactly. Every fit takes both as explicit options and writes them into the law.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scalelab.errors import InputError
+from scalelab.runs.table import RunTable
+
+PARAM_CONVENTIONS = {
+    "non-embedding": ("N", "non-embedding parameters (Kaplan et al. 2020)"),
+    "total": ("N_total", "all parameters, embeddings included (Hoffmann et al. 2022)"),
+    "active": ("N_active", "parameters active per token (mixture-of-experts)"),
+}
+FLOP_CONVENTIONS = {
+    "6ND": "C = 6 N D with the chosen N",
+    "6ND+attention": "C = (6 N + 6 n_layer n_ctx d_model) D (Kaplan et al. 2020, Table 1: forward 2N + 2 n_layer n_ctx d_model)",
+    "table": "C as given by the run table (an exact count: flops_per_token * D, or its C column)",
+}
+
+
+@dataclass(frozen=True)
+class Conventions:
+    params: str = "non-embedding"
+    flops: str = "6ND"
+
+    def __post_init__(self):
+        if self.params not in PARAM_CONVENTIONS:
+            raise InputError(f"parameter convention: expected one of {list(PARAM_CONVENTIONS)}, got {self.params!r}")
+        if self.flops not in FLOP_CONVENTIONS:
+            raise InputError(f"FLOP convention: expected one of {list(FLOP_CONVENTIONS)}, got {self.flops!r}")
+
+    def describe(self) -> dict:
+        return {"params": self.params, "params_meaning": PARAM_CONVENTIONS[self.params][1],
+                "params_column": PARAM_CONVENTIONS[self.params][0],
+                "flops": self.flops, "flops_meaning": FLOP_CONVENTIONS[self.flops]}
+
+    def variables(self, table: RunTable) -> dict[str, np.ndarray]:
+        """N, D, C (and S where the table has steps) under these conventions."""
+        column = PARAM_CONVENTIONS[self.params][0]
+        if not table.has(column):
+            raise InputError(f"{table.source}: parameter convention '{self.params}' needs column '{column}'")
+        N = table[column].astype(float)
+        if np.isnan(N).any():
+            raise InputError(f"{table.source}: column '{column}' has missing values; needed by convention '{self.params}'")
+        D = table["D"].astype(float)
+        if self.flops == "6ND":
+            C = 6.0 * N * D
+        elif self.flops == "6ND+attention":
+            need = [c for c in ("n_layer", "n_ctx", "d_model") if not table.has(c)]
+            if need:
+                raise InputError(f"{table.source}: FLOP convention '6ND+attention' needs column(s) {', '.join(need)}")
+            C = (6.0 * N + 6.0 * table["n_layer"] * table["n_ctx"] * table["d_model"]) * D
+        elif table.has("flops_per_token"):
+            C = table["flops_per_token"].astype(float) * D
+        elif "C" not in table.derived:
+            C = table["C"].astype(float)
+        else:
+            raise InputError(f"{table.source}: FLOP convention 'table' needs a C or flops_per_token column")
+        out = {"N": N, "D": D, "C": C}
+        if table.has("step"):
+            out["S"] = table["step"].astype(float)
+        return out

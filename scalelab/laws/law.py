@@ -1,0 +1,207 @@
+"""A fitted (or published) scaling law: parameters, uncertainty, provenance; predict and allocate.
+
+A :class:`Law` is plain data: it saves to JSON and loads back to an identical object. Its
+bootstrap samples (internal parameters, one row per resample) travel with it, so predictions and
+allocations made after loading still carry their intervals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from scalelab import __version__, atomic
+from scalelab.errors import InputError, NumericalError
+from scalelab.laws import forms, optimal
+
+DEFAULT_LEVEL = 0.95
+
+
+@dataclass
+class Allocation:
+    """A compute-optimal allocation for one budget C (FLOPs, C = 6 N D)."""
+
+    C: float
+    N_opt: float
+    D_opt: float
+    tokens_per_param: float
+    loss: float
+    ci: dict[str, list[float]] = field(default_factory=dict)   # name -> [lo, hi] at ``level``
+    level: Optional[float] = None
+    method: str = "closed-form"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Law:
+    """A scaling law of a given form with its parameters.
+
+    Attributes:
+        form: the form's registry name (see :mod:`scalelab.laws.forms`).
+        params: natural parameters (for ``chinchilla``: E, A, B, alpha, beta).
+        ci: percentile bootstrap intervals {name: [lo, hi]} of parameters and derived quantities.
+        derived: point estimates of derived quantities (exponents a, b; tokens/param at a budget).
+        objective: the fit's objective at the optimum (None for published laws).
+        n_points / n_runs: rows and runs the fit used.
+        starts: the initialisation grid's outcome (count, converged to the best, statuses).
+        warnings: what a careful reader must know (parameter on a bound, unidentifiable fit, ...).
+        options: fitting choices (loss, delta, grid, bootstrap, seed, selection of points).
+        conventions: parameter and FLOP conventions (see :mod:`scalelab.laws.conventions`).
+        data: where the runs came from, the notes made reading them, and the run ids used.
+        provenance: for published laws: citation, table/equation, conventions of the source.
+        samples: bootstrap samples of the internal parameters, shape (n_ok, P), or None.
+    """
+
+    form: str
+    params: dict[str, float]
+    ci: dict[str, list[float]] = field(default_factory=dict)
+    derived: dict[str, float] = field(default_factory=dict)
+    objective: Optional[float] = None
+    n_points: Optional[int] = None
+    n_runs: Optional[int] = None
+    starts: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    conventions: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    samples: Optional[np.ndarray] = None
+    version: str = __version__
+
+    # -- parameters ---------------------------------------------------------------------------------
+    @property
+    def law_form(self) -> forms.Form:
+        return forms.get(self.form)
+
+    @property
+    def theta(self) -> np.ndarray:
+        """Internal (optimiser) parameter vector."""
+        return self.law_form.internal(self.params)
+
+    @property
+    def level(self) -> float:
+        return float(self.options.get("level", DEFAULT_LEVEL))
+
+    # -- prediction --------------------------------------------------------------------------------
+    def predict(self, *args, **variables) -> np.ndarray:
+        """Loss (nats/token) at the given variables, in the form's order: ``law.predict(N, D)``
+        or by name, ``law.predict(N=..., D=...)``; arrays broadcast."""
+        return self.law_form.predict(self.theta, **self._variables(args, variables))
+
+    def interval(self, *args, level: Optional[float] = None, **variables):
+        """Percentile bootstrap interval (lo, hi) of the predicted loss; needs bootstrap samples."""
+        if self.samples is None or len(self.samples) == 0:
+            raise NumericalError(f"law '{self.form}' has no bootstrap samples; fit with bootstrap > 0 for intervals")
+        values = self.law_form.predict(self.samples, **self._variables(args, variables))
+        return _percentiles(values, level or self.level)
+
+    def _variables(self, args, variables) -> dict:
+        names = self.law_form.variables
+        if len(args) > len(names):
+            raise InputError(f"form '{self.form}' takes {len(names)} variable(s) ({', '.join(names)}), got {len(args)}")
+        merged = dict(zip(names, args))
+        merged.update({k: v for k, v in variables.items() if v is not None})
+        unknown = set(merged) - set(names)
+        if unknown:
+            raise InputError(f"form '{self.form}' depends on {', '.join(names)}, not on {', '.join(sorted(unknown))}")
+        for name, value in merged.items():
+            if np.any(~(np.asarray(value, dtype=float) > 0)):
+                raise InputError(f"{name}: expected positive numbers, got {value}")
+        return merged
+
+    # -- compute-optimal allocation ----------------------------------------------------------------
+    def optimal(self, C: float, level: Optional[float] = None) -> Allocation:
+        """N_opt, D_opt, tokens/parameter and the loss to expect at budget C (FLOPs, C = 6 N D)."""
+        form = self.law_form
+        C = float(C)
+        if not C > 0 or not np.isfinite(C):
+            raise InputError(f"budget C: expected a positive number of FLOPs, got {C}")
+        N, D = optimal.allocate(form, self.theta, np.array([C]))
+        if not np.isfinite(N[0]):
+            raise NumericalError(f"law '{self.form}' has no interior compute-optimal N at C={C:.3g} "
+                                 "(the loss keeps falling towards an edge)")
+        loss = float(form.predict(self.theta, N=N[0], D=D[0]))
+        alloc = Allocation(C, float(N[0]), float(D[0]), float(D[0] / N[0]), loss,
+                           method="closed-form" if form.frontier is not None else "numeric")
+        if self.samples is not None and len(self.samples):
+            lvl = level or self.level
+            Ns, Ds = optimal.allocate(form, self.samples, np.array([C]))
+            Ns, Ds = Ns[:, 0], Ds[:, 0]
+            ok = np.isfinite(Ns)
+            losses = form.predict_each(self.samples[ok], N=Ns[ok], D=Ds[ok])
+            alloc.ci = {"N_opt": _percentiles(Ns[ok], lvl), "D_opt": _percentiles(Ds[ok], lvl),
+                        "tokens_per_param": _percentiles(Ds[ok] / Ns[ok], lvl),
+                        "loss": _percentiles(losses, lvl)}
+            alloc.level = lvl
+        return alloc
+
+    def exponents(self) -> tuple[float, float]:
+        """(a, b) with N_opt ~ C^a and D_opt ~ C^b."""
+        a, b = optimal.exponents(self.law_form, self.theta[None, :])
+        return float(a[0]), float(b[0])
+
+    # -- persistence -------------------------------------------------------------------------------
+    def to_dict(self, samples: bool = True) -> dict:
+        d = asdict(self)
+        d["samples"] = None if self.samples is None or not samples else np.asarray(self.samples).tolist()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "<dict>") -> "Law":
+        if not isinstance(d, dict) or "form" not in d or "params" not in d:
+            raise InputError(f"{source}: not a scalelab law (expected a JSON object with 'form' and 'params')")
+        form = forms.get(d["form"])
+        missing = [n for n in form.natural_names if n not in d["params"]]
+        if missing:
+            raise InputError(f"{source}: law of form '{form.name}' lacks parameter(s) {', '.join(missing)}")
+        known = {f for f in cls.__dataclass_fields__}
+        kwargs = {k: v for k, v in d.items() if k in known}
+        if kwargs.get("samples") is not None:
+            kwargs["samples"] = np.asarray(kwargs["samples"], dtype=float)
+        return cls(**kwargs)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the law as JSON, atomically."""
+        path = Path(path)
+        atomic.write_text(path, json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Law":
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"{path}: no such law file")
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: not valid JSON ({exc})") from None
+        return cls.from_dict(d, str(path))
+
+    def summary(self) -> dict:
+        """The JSON the CLI prints: everything but the bootstrap samples."""
+        return self.to_dict(samples=False) | {"samples": None if self.samples is None else len(self.samples)}
+
+
+def _percentiles(values: np.ndarray, level: float) -> list[float]:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return [float("nan"), float("nan")]
+    tail = 50.0 * (1.0 - level)
+    lo, hi = np.percentile(values, [tail, 100.0 - tail], axis=0)
+    return [float(lo), float(hi)]
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

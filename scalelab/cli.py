@@ -63,8 +63,8 @@ def _load_runs(runs: Optional[str], example: Optional[str], column: Optional[lis
 
     if (runs is None) == (example is None):
         raise InputError("give a run table (RUNS) or --example NAME, not both or neither")
-    table = examples.load(example) if example else read_table(runs, _pairs(column, "--column"))
-    conditions = _pairs(where, "--where")
+    columns, conditions = _pairs(column, "--column"), _pairs(where, "--where")
+    table = examples.load(example) if example else read_table(runs, columns)
     if conditions:
         table = table.where(**conditions)
     for note in table.notes:

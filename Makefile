@@ -4,7 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-all bench clean
+BENCH  := .venv-bench
+
+.PHONY: demo test test-all bench bench-fit clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +24,17 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/fit_bench.py
+# The benchmark environment also holds the `chinchilla` PyPI package, the baseline fit_bench compares with.
+$(BENCH)/.installed: pyproject.toml Makefile
+	test -x $(BENCH)/bin/python || $(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip install -q torch==2.13.0
+	$(BENCH)/bin/python -m pip install -q -e '.[all]' chinchilla==0.2.0
+	touch $@
+
+bench-fit: $(BENCH)/.installed
+	$(BENCH)/bin/python benchmarks/fit_bench.py
+
+bench: bench-fit
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(BENCH) build dist *.egg-info

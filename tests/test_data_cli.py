@@ -1,0 +1,155 @@
+import json
+import sys
+
+import pytest
+
+from scalelab.cli import main
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def _no_leftovers(parent, name="out"):
+    assert not (parent / name).exists()
+    assert not [p for p in parent.iterdir() if p.name.startswith(f".{name}.")]
+
+
+def test_prepare_flags_json_and_info(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["data", "prepare", "--source", "synthetic:60", "--eval-source", "wiki", "--max-docs", "60",
+                 "--tokenizer", "bpe", "--vocab-size", "300", "--out", str(out), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert set(m["splits"]) == {"train", "validation", "test", "wiki"}
+    assert main(["data", "info", str(out), "--json"]) == 0
+    i = json.loads(capsys.readouterr().out)
+    assert i["splits"]["wiki"]["tokens"] == m["splits"]["wiki"]["tokens"]
+    assert main(["data", "info", str(out)]) == 0
+    assert "dedup" in capsys.readouterr().out
+
+
+def test_prepare_spec_file(tmp_path, capsys):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('name = "t"\nout = "built"\n[[sources]]\nkind = "synthetic"\nn_docs = 40\n'
+                    '[tokenizer]\nkind = "bytes"\n')
+    assert main(["data", "prepare", str(spec)]) == 0
+    assert (tmp_path / "built" / "manifest.json").is_file()
+    assert "train" in capsys.readouterr().out
+
+
+def test_example_spec_is_valid():
+    from pathlib import Path
+
+    from scalelab.data.spec import load_spec
+
+    s = load_spec(Path(__file__).resolve().parents[1] / "examples" / "data_shakespeare.toml")
+    assert [x.kind for x in s.sources] == ["shakespeare", "bible", "wiki"]
+
+
+def test_missing_file(tmp_path, capsys):
+    assert main(["data", "prepare", "-s", str(tmp_path / "nope.txt"), "-o", str(tmp_path / "out")]) == 2
+    assert "nope.txt: no such file" in _one_error_line(capsys)
+    _no_leftovers(tmp_path)
+
+
+def test_empty_file(tmp_path, capsys):
+    (tmp_path / "empty.txt").write_text("")
+    assert main(["data", "prepare", "-s", str(tmp_path / "empty.txt"), "-o", str(tmp_path / "out")]) == 2
+    assert "empty.txt: file is empty" in _one_error_line(capsys)
+    _no_leftovers(tmp_path)
+
+
+def test_undecodable_bytes_strict_and_replace(tmp_path, capsys):
+    p = tmp_path / "latin1.txt"
+    p.write_bytes(("Plain words here. " * 20).encode() + "café au lait".encode("latin-1") + b"\n")
+    args = ["data", "prepare", "-s", str(p), "-t", "bytes", "--validation", "0", "--test", "0"]
+    assert main(args + ["-o", str(tmp_path / "out")]) == 2
+    line = _one_error_line(capsys)
+    assert "latin1.txt: undecodable UTF-8 at byte offset 363" in line and "replace" in line
+    _no_leftovers(tmp_path)
+    assert main(args + ["--decode-errors", "replace", "-o", str(tmp_path / "ok")]) == 0
+    captured = capsys.readouterr()
+    assert "1 undecodable byte(s) replaced" in captured.err
+    m = json.loads((tmp_path / "ok" / "manifest.json").read_text())
+    assert m["sources"][0]["read"]["replaced_bytes"] == 1
+
+
+def test_jsonl_missing_text_field(tmp_path, capsys):
+    p = tmp_path / "recs.jsonl"
+    p.write_text('{"text": "fine"}\n{"body": "no text here"}\n')
+    assert main(["data", "prepare", "-s", str(p), "-o", str(tmp_path / "out")]) == 2
+    line = _one_error_line(capsys)
+    assert "recs.jsonl:2: record has no field 'text' (fields: body)" in line
+    _no_leftovers(tmp_path)
+
+
+def test_parquet_missing_column(tmp_path, capsys):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"content": ["a b c"] * 5}), p)
+    assert main(["data", "prepare", "-s", str(p), "-o", str(tmp_path / "out")]) == 2
+    assert "t.parquet: no column 'text' (columns: content)" in _one_error_line(capsys)
+    assert main(["data", "prepare", "-s", str(p), "--text-field", "content", "-t", "bytes",
+                 "--no-near-dedup", "-o", str(tmp_path / "out")]) == 2   # 5 exact duplicates -> 1 doc
+    assert "only 1 document(s) after dedup" in _one_error_line(capsys)
+    _no_leftovers(tmp_path)
+
+
+def test_vocab_larger_than_data_supports(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["data", "prepare", "-s", "synthetic:20", "-t", "bpe", "-V", "60000", "-o", str(out)]) == 2
+    line = _one_error_line(capsys)
+    assert "vocab_size 60000 is larger than the data supports" in line
+    _no_leftovers(tmp_path)
+
+
+def test_failed_rebuild_keeps_the_old_directory(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["data", "prepare", "-s", "synthetic:30", "-t", "bytes", "-o", str(out)]) == 0
+    before = (out / "manifest.json").read_text()
+    assert main(["data", "prepare", "-s", "synthetic:30", "-t", "bpe", "-V", "60000", "-o", str(out)]) == 2
+    assert (out / "manifest.json").read_text() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
+def test_bad_spec_and_options(tmp_path, capsys):
+    spec = tmp_path / "s.toml"
+    spec.write_text('[[sources]]\nkind = "synthetic"\nn_dcos = 5\n')
+    assert main(["data", "prepare", str(spec), "-o", str(tmp_path / "out")]) == 2
+    assert "n_dcos" in _one_error_line(capsys)
+    assert main(["data", "prepare", "-o", str(tmp_path / "out")]) == 2
+    assert "nothing to prepare" in _one_error_line(capsys)
+    assert main(["data", "prepare", "-s", "synthetic", "-t", str(tmp_path / "tok.json"), "-o", str(tmp_path / "o")]) == 2
+    assert "tok.json: no such tokenizer file" in _one_error_line(capsys)
+    assert main(["data", "info", str(tmp_path)]) == 2
+    assert "not a scalelab data directory" in _one_error_line(capsys)
+
+
+def test_hf_datasets_missing_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "datasets", None)   # import datasets -> ImportError
+    d = tmp_path / "ds"
+    d.mkdir()
+    (d / "dataset_info.json").write_text("{}")
+    assert main(["data", "prepare", "-s", str(d), "-o", str(tmp_path / "out")]) == 2
+    assert "needs the optional package `datasets`" in _one_error_line(capsys)
+    _no_leftovers(tmp_path)
+
+
+def test_hf_dataset_saved_to_disk(tmp_path, capsys):
+    datasets = pytest.importorskip("datasets", reason="optional package `datasets` not installed")
+    from scalelab.data.synthetic import SyntheticLanguage
+
+    lang = SyntheticLanguage()
+    ds = datasets.Dataset.from_dict({"content": list(lang.documents(30))})
+    ds.save_to_disk(str(tmp_path / "ds"))
+    assert main(["data", "prepare", "-s", str(tmp_path / "ds"), "--text-field", "content", "-t", "bytes",
+                 "-o", str(tmp_path / "out"), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["sources"][0]["kind"] == "hf_disk"
+    assert sum(s["docs"] for s in m["splits"].values()) == 30

@@ -166,3 +166,27 @@ def test_builtin_corpora_full(tmp_path):
     names = {s["name"] for s in m["sources"]}
     assert names == {"shakespeare", "bible", "wiki"}
     assert any("CC BY-SA 4.0" in s for s in m["checklist"]["sources"])
+
+
+def test_large_text_file_is_streamed_not_loaded(tmp_path):
+    """A 24 MB file goes through in bounded memory: documents of <= 256 KiB, batches of <= 2 MiB."""
+    import tracemalloc
+
+    p = tmp_path / "big.txt"
+    para = ("the quick brown fox jumps over the lazy dog " * 20 + "\n\n").encode()
+    with open(p, "wb") as fh:
+        for i in range((24 << 20) // len(para) + 1):
+            fh.write(f"{i} ".encode() + para)   # distinct paragraphs
+    spec = spec_from_dict({"sources": [{"kind": "text", "path": str(p), "max_doc_bytes": 256 << 10}],
+                           "tokenizer": {"kind": "bytes"},
+                           "dedup": {"near": False}, "encode_batch_bytes": 2 << 20})
+    tracemalloc.start()
+    try:
+        m = prepare(spec, tmp_path / "out")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sum(s["bytes"] for s in m["splits"].values()) > 24e6
+    assert m["sources"][0]["read"]["docs"] >= 96
+    print(f"peak {peak / 1e6:.1f} MB")
+    assert peak < 20e6, f"peak traced memory {peak / 1e6:.1f} MB"

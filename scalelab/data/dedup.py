@@ -2,7 +2,7 @@
 
 * exact: sha256 of the document after whitespace normalisation and lowercasing; a later document
   with the same digest is an exact duplicate of the first.
-* near: MinHash signatures (``datasketch``) over word ``shingle``-grams, indexed in an LSH table at
+* near: MinHash signatures (``datasketch``) over word ``shingle``-grams (hashed in numpy), indexed in an LSH table at
   Jaccard ``threshold``; a later document whose estimated Jaccard similarity with an earlier kept
   document reaches the threshold is a near duplicate. The first occurrence is always the one kept,
   so the result depends only on document order (which is deterministic).
@@ -15,8 +15,11 @@ land on both sides of the train/held-out boundary.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from scalelab.data.spec import DedupSpec
 
@@ -27,11 +30,27 @@ def normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def shingles(text: str, k: int) -> list[bytes]:
+_POS_MULT = np.random.default_rng(0x5CA1AB).integers(1, 1 << 63, size=32, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+def shingle_hashes(text: str, k: int) -> np.ndarray:
+    """32-bit hashes of the word ``k``-shingles of the normalised text (vectorised, deterministic).
+
+    Each word is hashed with CRC-32; a shingle's hash is a position-weighted sum of its words'
+    hashes modulo 2^64 (odd multipliers), folded to 32 bits. datasketch then mixes these with the
+    MurmurHash3 finaliser before its permutations.
+    """
     words = normalise(text).split(" ")
-    if len(words) <= k:
-        return [" ".join(words).encode("utf-8")]
-    return [" ".join(words[i:i + k]).encode("utf-8") for i in range(len(words) - k + 1)]
+    w = np.fromiter((zlib.crc32(x.encode("utf-8")) for x in words), dtype=np.uint64, count=len(words))
+    n = max(1, len(w) - k + 1)
+    h = np.zeros(n, dtype=np.uint64)
+    for j in range(min(k, len(w))):
+        h += w[j:j + n] * _POS_MULT[j]
+    return ((h >> np.uint64(32)) ^ (h & np.uint64(0xFFFFFFFF))).astype(np.uint64)
+
+
+def _identity(x: int) -> int:
+    return x
 
 
 @dataclass
@@ -68,8 +87,8 @@ class Deduplicator:
     def signature(self, text: str):
         from datasketch import MinHash
 
-        m = MinHash(num_perm=self.spec.num_perm, seed=self.seed)
-        m.update_batch(shingles(text, self.spec.shingle))
+        m = MinHash(num_perm=self.spec.num_perm, seed=self.seed, hashfunc=_identity)
+        m.update_batch(shingle_hashes(text, self.spec.shingle).tolist())
         return m
 
     def add(self, key: str, text: str) -> tuple[str, str | None]:

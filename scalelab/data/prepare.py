@@ -51,7 +51,7 @@ SPLITS = ("train", "validation", "test")
 Progress = Callable[[str, int, Optional[int]], None]   # (stage, done, total)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Doc:
     source: int           # index into spec.sources
     key: str
@@ -199,10 +199,11 @@ def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -
         nbytes = {s: 0 for s in split_names}
         try:
             batch: list[tuple[_Doc, str]] = []
+            batch_bytes = 0
             done = 0
 
             def flush() -> None:
-                nonlocal done
+                nonlocal done, batch_bytes
                 ids = tok.encode_batch([t for _, t in batch])
                 for (rec, _), arr in zip(batch, ids):
                     s = rec.split
@@ -219,10 +220,12 @@ def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -
                     done += rec.bytes
                 tick("tokenise", done, total)
                 batch.clear()
+                batch_bytes = 0
 
             for rec, text in assigned("tokenise", lambda r: r.split is not None):
                 batch.append((rec, text))
-                if len(batch) >= spec.encode_batch_docs:
+                batch_bytes += rec.bytes
+                if len(batch) >= spec.encode_batch_docs or batch_bytes >= spec.encode_batch_bytes:
                     flush()
             if batch:
                 flush()

@@ -127,7 +127,8 @@ class DataSpec(_Model):
     dedup: DedupSpec = DedupSpec()
     tokenizer: TokenizerSpec = TokenizerSpec()
     decode_errors: Literal["strict", "replace"] = "strict"   # undecodable bytes: fail, or replace and count
-    encode_batch_docs: int = Field(default=256, ge=1)         # documents per tokenizer call
+    encode_batch_docs: int = Field(default=256, ge=1)         # documents per tokenizer call ...
+    encode_batch_bytes: int = Field(default=16 << 20, ge=1)   # ... or this many bytes (bounds memory)
 
     @model_validator(mode="after")
     def _check(self) -> "DataSpec":

@@ -65,7 +65,7 @@ def _data_source_from_flag(value: str, role: str, text_field: str, max_docs: Opt
         src.update(kind="hf_hub", hf_name=arg, text_field=text_field)
     else:
         p = Path(v).expanduser()
-        suffix = p.suffix.lower()
+        suffix = (p.suffixes[-2] if p.suffix.lower() == ".gz" and len(p.suffixes) > 1 else p.suffix).lower()
         if p.is_dir() and any((p / f).exists() for f in ("dataset_info.json", "state.json", "dataset_dict.json")):
             kind = "hf_disk"
         elif suffix in (".jsonl", ".ndjson", ".json"):

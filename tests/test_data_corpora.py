@@ -89,3 +89,22 @@ def test_offset_is_exact_across_read_blocks(tmp_path):
 def test_limits():
     docs, stats = take(SourceSpec(kind="synthetic", n_docs=50, max_bytes=5000))
     assert 0 < stats.bytes <= 5000 and len(docs) < 50
+
+
+def test_json_array_and_gzip(tmp_path):
+    import gzip
+
+    p = tmp_path / "arr.json"
+    p.write_text(json.dumps([{"text": "one"}, {"text": "two"}]))
+    docs, _ = take(SourceSpec(kind="jsonl", path=str(p)))
+    assert [(d.key, d.text) for d in docs] == [("arr.json:0", "one"), ("arr.json:1", "two")]
+    g = tmp_path / "lines.jsonl.gz"
+    with gzip.open(g, "wt") as fh:
+        fh.write('{"text": "zipped"}\n{"other": 1}\n')
+    with pytest.raises(InputError, match=r"lines.jsonl.gz:2: record has no field 'text'"):
+        take(SourceSpec(kind="jsonl", path=str(g)))
+    t = tmp_path / "plain.txt.gz"
+    with gzip.open(t, "wt") as fh:
+        fh.write("gzipped text\n")
+    docs, _ = take(SourceSpec(kind="text", path=str(t)))
+    assert docs[0].text == "gzipped text"

@@ -83,3 +83,17 @@ def test_eval_windows_fixed(data):
 def test_loader_needs_enough_tokens():
     with pytest.raises(InputError, match="fewer than one window"):
         TrainLoader(np.zeros(10, dtype=np.uint16), 2, 16)
+
+
+def test_effective_tokens_muennighoff():
+    from math import exp
+
+    from scalelab.data.loader import effective_tokens
+
+    assert effective_tokens(500, 1000) == 500          # no repetition yet
+    assert effective_tokens(1000, 1000) == 1000
+    # 4 epochs: R = 3 repetitions
+    assert effective_tokens(4000, 1000) == pytest.approx(1000 + 1000 * 15.4 * (1 - exp(-3 / 15.4)))
+    assert effective_tokens(4000, 1000) < 4000
+    # many epochs saturate at U (1 + R*)
+    assert effective_tokens(1e9, 1000) == pytest.approx(1000 * 16.4, rel=1e-6)

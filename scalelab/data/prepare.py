@@ -94,20 +94,20 @@ def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -
     for i in order:
         src = spec.sources[i]
         dd = pool if src.role == "train" else eval_dedup.setdefault(src.name, Deduplicator(spec.dedup, seed=1))
-        overlaps = 0
         for doc in iter_source(src, errors, stats[i]):
             size = len(doc.text.encode("utf-8"))
             gkey = _global_key(spec, i, doc.key)
             if src.role == "eval" and spec.dedup.check_eval and (hit := pool.overlaps(doc.text)):
                 docs.append(_Doc(i, doc.key, size, CONTAMINATED, hit))
-                overlaps += 1
+                dd.stats.docs_in += 1
+                dd.stats.bytes_in += size
+                dd.stats.bytes_removed += size
+                dd.stats.overlaps_train_pool += 1
             else:
                 status, of = dd.add(gkey, doc.text)
                 docs.append(_Doc(i, doc.key, size, status, of))
             done += size
             tick("read+dedup", done, None)
-        if src.role == "eval":
-            dd.stats.__dict__["overlaps_train_pool"] = overlaps
         if stats[i].docs == 0:
             raise InputError(f"source {src.name!r} has no non-empty documents")
 
@@ -298,8 +298,7 @@ def _manifest(spec, docs, stats, pool, eval_dedup, tok, tok_file, dtype, split_n
             "seed": spec.split.seed, "fractions": {"validation": spec.split.validation, "test": spec.split.test},
             "pool_docs": n_pool, "documents_file": "documents.tsv"},
         "dedup": {"settings": spec.dedup.model_dump(), "pool": pool_stats,
-                  "eval": {name: dd.stats.as_dict() | {"overlaps_train_pool": dd.stats.__dict__.get("overlaps_train_pool", 0)}
-                           for name, dd in eval_dedup.items()}},
+                  "eval": {name: dd.stats.as_dict() for name, dd in eval_dedup.items()}},
         "effective_tokens": {"train": counts["train"], "note": "training tokens after exact and near dedup"},
         "warnings": warnings,
         "checklist": {
@@ -354,7 +353,7 @@ def info(directory: str | Path) -> dict[str, Any]:
                                                 "bytes_removed", "tokens_removed_estimate")},
                   "eval": {k: {"docs_in": v["docs_in"], "docs_kept": v["docs_kept"],
                                "duplicates": v["exact_duplicates"] + v["near_duplicates"],
-                               "overlaps_train_pool": v.get("overlaps_train_pool", 0)}
+                               "overlaps_train_pool": v["overlaps_train_pool"]}
                            for k, v in m["dedup"]["eval"].items()}},
         "effective_train_tokens": m["effective_tokens"]["train"],
         "sources": [{"name": s["name"], "role": s["role"], "licence": s["licence"], "docs": s["read"]["docs"],

@@ -1,15 +1,18 @@
 """Exact and near-duplicate detection over a stream of documents.
 
-* exact: sha256 of the document after whitespace normalisation and lowercasing; a later document
-  with the same digest is an exact duplicate of the first.
-* near: MinHash signatures (``datasketch``) over word ``shingle``-grams (hashed in numpy), indexed in an LSH table at
-  Jaccard ``threshold``; a later document whose estimated Jaccard similarity with an earlier kept
-  document reaches the threshold is a near duplicate. The first occurrence is always the one kept,
-  so the result depends only on document order (which is deterministic).
+* exact: a 64-bit digest (blake2b) of the document after whitespace normalisation and lowercasing;
+  a later document with the same digest is an exact duplicate of the first.
+* near: MinHash signatures (``datasketch``, ``num_perm`` permutations) over word ``shingle``-grams
+  (the shingles are hashed in numpy), banded LSH with the band/row split that ``datasketch``'s
+  ``MinHashLSH`` picks for the Jaccard ``threshold``; every LSH candidate is then *verified*: the
+  document is a near duplicate only if its estimated Jaccard similarity with the candidate reaches
+  the threshold (LSH alone also returns some less similar pairs).
 
-Only signatures are kept in memory (``num_perm`` 64-bit values per kept document), never texts.
-Dedup runs over the whole training pool *before* the split, so two copies of one text can never
-land on both sides of the train/held-out boundary.
+The first occurrence is always the one kept, so the result depends only on document order (which
+is deterministic). Memory: about 1.5 kB per kept document (a uint32 signature and one small entry
+per band), never the texts; for tens of millions of documents turn near-dedup off (``near = false``,
+``--no-near-dedup``). Dedup runs over the whole training pool *before* the split, so two copies of
+one text can never land on both sides of the train/held-out boundary.
 """
 
 from __future__ import annotations
@@ -77,49 +80,95 @@ class Deduplicator:
     def __init__(self, spec: DedupSpec, seed: int = 1):
         self.spec = spec
         self.seed = seed
-        self._exact: dict[bytes, str] = {}
-        self._lsh = None
-        self._n = 0
+        self.keys: list[str] = []                 # kept documents, by index
+        self._exact: dict[int, int] = {}          # digest -> index of the first document
+        self._bands: list[dict[int, int | list[int]]] = []
+        self._sigs = np.zeros((0, spec.num_perm), dtype=np.uint32)
         self.stats = DedupStats()
+        self._perms = None
         if spec.near:
             from datasketch import MinHashLSH
 
-            self._lsh = MinHashLSH(threshold=spec.threshold, num_perm=spec.num_perm)
+            params = MinHashLSH(threshold=spec.threshold, num_perm=spec.num_perm)
+            self.b, self.r = int(params.b), int(params.r)
+            self._bands = [dict() for _ in range(self.b)]
+            self._sigs = np.zeros((1024, spec.num_perm), dtype=np.uint32)
 
-    def signature(self, text: str):
+    # -- signatures --------------------------------------------------------------------------------
+    def signature(self, text: str) -> np.ndarray:
         from datasketch import MinHash
 
-        m = MinHash(num_perm=self.spec.num_perm, seed=self.seed, hashfunc=_identity)
+        if self._perms is None:
+            first = MinHash(num_perm=self.spec.num_perm, seed=self.seed, hashfunc=_identity)
+            self._perms = (first.permutations, first.scheme)
+        m = MinHash(num_perm=self.spec.num_perm, seed=self.seed, hashfunc=_identity,
+                    permutations=self._perms[0], scheme=self._perms[1])
         m.update_batch(shingle_hashes(text, self.spec.shingle).tolist())
-        return m
+        return np.asarray(m.hashvalues, dtype=np.uint32)
 
+    def _band_keys(self, sig: np.ndarray) -> list[int]:
+        raw = sig[: self.b * self.r].reshape(self.b, self.r)
+        return [int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little") for row in raw]
+
+    def _near(self, sig: np.ndarray, bands: list[int]) -> int | None:
+        cands: set[int] = set()
+        for table, h in zip(self._bands, bands):
+            hit = table.get(h)
+            if hit is not None:
+                cands.update(hit if isinstance(hit, list) else (hit,))
+        if not cands:
+            return None
+        idx = np.fromiter(sorted(cands), dtype=np.int64)
+        sim = (self._sigs[idx] == sig[None, :]).mean(axis=1)
+        ok = idx[sim >= self.spec.threshold]
+        return int(ok[0]) if len(ok) else None
+
+    @staticmethod
+    def _digest(text: str) -> int:
+        return int.from_bytes(hashlib.blake2b(normalise(text).encode("utf-8"), digest_size=8).digest(), "little")
+
+    # -- API ---------------------------------------------------------------------------------------
     def add(self, key: str, text: str) -> tuple[str, str | None]:
         """Classify one document; returns (status, key of the document it duplicates)."""
         size = len(text.encode("utf-8"))
         self.stats.docs_in += 1
         self.stats.bytes_in += size
-        digest = hashlib.sha256(normalise(text).encode("utf-8")).digest()
+        digest = self._digest(text)
         if self.spec.exact and digest in self._exact:
-            return self._removed(EXACT, key, self._exact[digest], size)
-        if self._lsh is not None:
+            return self._removed(EXACT, key, self.keys[self._exact[digest]], size)
+        index = len(self.keys)
+        if self.spec.near:
             sig = self.signature(text)
-            hits = self._lsh.query(sig)
-            if hits:
-                return self._removed(NEAR, key, min(hits), size)
-            self._lsh.insert(key, sig)
-        self._exact.setdefault(digest, key)
+            bands = self._band_keys(sig)
+            hit = self._near(sig, bands)
+            if hit is not None:
+                return self._removed(NEAR, key, self.keys[hit], size)
+            if index >= len(self._sigs):
+                self._sigs = np.concatenate([self._sigs, np.zeros_like(self._sigs)])
+            self._sigs[index] = sig
+            for table, h in zip(self._bands, bands):
+                prev = table.get(h)
+                if prev is None:
+                    table[h] = index
+                elif isinstance(prev, list):
+                    prev.append(index)
+                else:
+                    table[h] = [prev, index]
+        self._exact.setdefault(digest, index)
+        self.keys.append(key)
         self.stats.kept += 1
         return KEEP, None
 
     def overlaps(self, text: str) -> str | None:
-        """Does ``text`` (e.g. an eval document) exactly or nearly duplicate a document seen so far?"""
-        digest = hashlib.sha256(normalise(text).encode("utf-8")).digest()
+        """Does ``text`` (e.g. an eval document) exactly or nearly duplicate a document kept so far?"""
+        digest = self._digest(text)
         if digest in self._exact:
-            return self._exact[digest]
-        if self._lsh is not None:
-            hits = self._lsh.query(self.signature(text))
-            if hits:
-                return min(hits)
+            return self.keys[self._exact[digest]]
+        if self.spec.near and self.keys:
+            sig = self.signature(text)
+            hit = self._near(sig, self._band_keys(sig))
+            if hit is not None:
+                return self.keys[hit]
         return None
 
     def _removed(self, status: str, key: str, of: str, size: int) -> tuple[str, str]:

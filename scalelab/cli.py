@@ -45,7 +45,8 @@ data_app = typer.Typer(add_completion=False, no_args_is_help=True,
 app.add_typer(data_app, name="data")
 
 
-def _data_source_from_flag(value: str, role: str, text_field: str, max_docs: Optional[int]) -> dict:
+def _data_source_from_flag(value: str, role: str, text_field: str, max_docs: Optional[int],
+                           max_doc_bytes: Optional[int] = None) -> dict:
     from pathlib import Path
 
     v = value.strip()
@@ -79,7 +80,22 @@ def _data_source_from_flag(value: str, role: str, text_field: str, max_docs: Opt
         else:
             kind = "text"
         src.update(kind=kind, path=str(p), text_field=text_field)
+        if kind == "text" and max_doc_bytes is not None:
+            src["max_doc_bytes"] = max_doc_bytes
     return src
+
+
+def _data_unique_names(sources: list[dict]) -> None:
+    """Flag sources get names from their kind or file stem; make repeated names unique."""
+    from pathlib import Path
+
+    seen: dict[str, int] = {}
+    for src in sources:
+        base = src["kind"] if "path" not in src else (Path(src["path"]).name.split(".")[0] or src["kind"])
+        if src["kind"] == "hf_hub":
+            base = src["hf_name"].replace("/", "_")
+        seen[base] = seen.get(base, 0) + 1
+        src["name"] = base if seen[base] == 1 else f"{base}-{seen[base]}"
 
 
 @data_app.command("prepare")
@@ -94,6 +110,8 @@ def data_prepare(
     vocab_size: Optional[int] = typer.Option(None, "--vocab-size", "-V", help="BPE vocabulary size"),
     text_field: str = typer.Option("text", "--text-field", help="JSON/Parquet/HF field holding the text"),
     max_docs: Optional[int] = typer.Option(None, "--max-docs", help="take only the first N documents of each source"),
+    max_doc_bytes: Optional[int] = typer.Option(None, "--max-doc-bytes",
+        help="text files: cut into documents at paragraph breaks every ~N bytes (default 65536)"),
     decode_errors: Optional[str] = typer.Option(None, "--decode-errors", help="strict (default) or replace"),
     seed: Optional[int] = typer.Option(None, "--seed", help="split seed"),
     validation: Optional[float] = typer.Option(None, "--validation", help="fraction of documents held out for validation"),
@@ -114,8 +132,9 @@ def data_prepare(
         data = load_spec(spec).model_dump()
     elif source:
         data = {"name": name or "data", "sources": [
-            _data_source_from_flag(s, "train", text_field, max_docs) for s in source] + [
-            _data_source_from_flag(s, "eval", text_field, max_docs) for s in (eval_source or [])]}
+            _data_source_from_flag(s, "train", text_field, max_docs, max_doc_bytes) for s in source] + [
+            _data_source_from_flag(s, "eval", text_field, max_docs, max_doc_bytes) for s in (eval_source or [])]}
+        _data_unique_names(data["sources"])
     else:
         raise InputError("nothing to prepare: give a SPEC file or at least one --source")
     if name:

@@ -153,3 +153,18 @@ def test_hf_dataset_saved_to_disk(tmp_path, capsys):
     m = json.loads(capsys.readouterr().out)
     assert m["sources"][0]["kind"] == "hf_disk"
     assert sum(s["docs"] for s in m["splits"].values()) == 30
+
+
+def test_single_long_text_file_and_repeated_names(tmp_path, capsys):
+    from scalelab.data.synthetic import synthetic_text
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "novel.txt").write_text(synthetic_text(150, seed=1))   # ~200 kB, one file
+    (tmp_path / "b" / "novel.txt").write_text(synthetic_text(10, seed=2))
+    assert main(["data", "prepare", "-s", str(tmp_path / "a" / "novel.txt"), "-s", str(tmp_path / "b" / "novel.txt"),
+                 "-t", "bytes", "--max-doc-bytes", "16384", "-o", str(tmp_path / "out"), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in m["sources"]] == ["novel", "novel-2"]
+    assert m["sources"][0]["read"]["docs"] >= 12       # cut at paragraph breaks
+    assert m["splits"]["validation"]["docs"] >= 1 and m["splits"]["test"]["docs"] >= 1

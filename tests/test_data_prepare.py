@@ -229,3 +229,19 @@ def test_near_dedup_threshold_separates_similar_from_related():
     assert dd.add("ab~", " ".join(words)) == (NEAR, "ab")
     assert dd.add("AB", (a + "  " + b).upper()) == (EXACT, "ab")
     assert dd.stats.kept == 2 and dd.stats.near == 1 and dd.stats.exact == 1
+
+
+def test_ensure_prepared_reuses_same_spec(tmp_path):
+    from scalelab.data.prepare import ensure_prepared
+    from scalelab.data.spec import builtin_spec, synthetic_spec
+
+    spec = synthetic_spec(n_docs=40, vocab_size=300)
+    m1 = ensure_prepared(spec, tmp_path / "s")
+    inode = (tmp_path / "s" / "manifest.json").stat().st_ino
+    m2 = ensure_prepared(spec, tmp_path / "s")
+    assert (tmp_path / "s" / "manifest.json").stat().st_ino == inode   # not rebuilt
+    assert m2["data_hash"] == m1["data_hash"]
+    m3 = ensure_prepared(synthetic_spec(n_docs=41, vocab_size=300), tmp_path / "s")
+    assert m3["data_hash"] != m1["data_hash"]
+    b = builtin_spec(max_docs=3)
+    assert [s.kind for s in b.sources] == ["shakespeare", "bible", "wiki"] and b.sources[2].role == "eval"

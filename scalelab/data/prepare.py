@@ -119,7 +119,8 @@ def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -
     if n < need:
         raise InputError(f"the training pool has only {n} document(s) after dedup; a document-level "
                          f"split into train/validation/test needs at least {need} "
-                         f"(add data, or set split.validation / split.test to 0)")
+                         f"(add data, set split.validation / split.test to 0, or for text files a "
+                         f"smaller max_doc_bytes: a file is cut into documents at paragraph breaks)")
     # Stratified by source: each training source gives the same fractions of its documents, so the
     # held-out mixture matches the training mixture (a few long plays cannot all land in one split).
     n_val = n_test = 0
@@ -313,6 +314,35 @@ def _manifest(spec, docs, stats, pool, eval_dedup, tok, tok_file, dtype, split_n
             "tokenizer": f"{tok.kind}, vocab {tok.vocab_size}, sha256 {tok.hash[:16]}",
         },
     }
+
+
+def ensure_prepared(spec: DataSpec, out: str | Path, progress: Progress | None = None) -> dict[str, Any]:
+    """Reuse ``out`` if it was prepared from the same spec (and is intact), else :func:`prepare` it.
+
+    The comparison is on the resolved spec and the installed versions of built-in corpus packages;
+    user files are not re-hashed (prepare again after changing them).
+    """
+    out = Path(out).expanduser()
+    if (out / "manifest.json").is_file():
+        try:
+            m = read_manifest(out)
+            info(out)   # files present with the sizes the manifest says
+        except InputError:
+            m = None
+        if m is not None and _same_build(m, spec):
+            return m
+    return prepare(spec, out, progress)
+
+
+def _same_build(manifest: dict[str, Any], spec: DataSpec) -> bool:
+    def strip(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k != "out"}
+
+    if strip(manifest.get("spec", {})) != strip(spec.resolved()):
+        return False
+    now = [describe_source(s).get("package_version") for s in spec.sources]
+    then = [s.get("package_version") for s in manifest.get("sources", [])]
+    return now == then
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:

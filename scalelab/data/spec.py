@@ -61,8 +61,9 @@ class SourceSpec(_Model):
     n_docs: int = Field(default=2000, ge=1)
     seed: Optional[int] = None
     language_seed: int = 0               # which synthetic language (lexicon); seed picks documents
-    # text files: a file longer than this is cut into several documents at paragraph breaks
-    max_doc_bytes: int = Field(default=1 << 20, ge=1024)
+    # text files: a file longer than this is cut into several documents at paragraph breaks (so a
+    # single long file such as a novel still yields documents to split train/validation/test by)
+    max_doc_bytes: int = Field(default=64 << 10, ge=1024)
 
     @model_validator(mode="after")
     def _check(self) -> "SourceSpec":
@@ -185,3 +186,21 @@ def load_spec(path: str | Path) -> DataSpec:
     if spec.out and not Path(spec.out).is_absolute():
         spec.out = str((p.parent / spec.out).resolve())
     return spec
+
+
+def builtin_spec(vocab_size: int = 2048, tokenizer: str = "bpe", seed: int = 0,
+                 max_docs: int | None = None) -> DataSpec:
+    """Shakespeare + World English Bible (train/validation/test) and Wikipedia (OOD eval)."""
+    extra = {"max_docs": max_docs} if max_docs else {}
+    return spec_from_dict({
+        "name": f"shakespeare-bible-{tokenizer}{vocab_size if tokenizer == 'bpe' else ''}", "seed": seed,
+        "sources": [{"kind": "shakespeare", **extra}, {"kind": "bible", **extra},
+                    {"kind": "wiki", "role": "eval", **extra}],
+        "tokenizer": {"kind": tokenizer, "vocab_size": vocab_size}}, where="builtin_spec")
+
+
+def synthetic_spec(n_docs: int = 2000, vocab_size: int = 512, tokenizer: str = "bpe", seed: int = 0) -> DataSpec:
+    """The synthetic language only: seconds to prepare, for tests and smoke runs."""
+    return spec_from_dict({
+        "name": f"synthetic-{n_docs}", "seed": seed, "sources": [{"kind": "synthetic", "n_docs": n_docs}],
+        "tokenizer": {"kind": tokenizer, "vocab_size": vocab_size}}, where="synthetic_spec")

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
-from scalelab.errors import InputError, ScalelabError
+from scalelab.errors import ScalelabError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="scalelab: a scaling-law laboratory for language models.")
@@ -48,6 +48,8 @@ app.add_typer(data_app, name="data")
 def _data_source_from_flag(value: str, role: str, text_field: str, max_docs: Optional[int],
                            max_doc_bytes: Optional[int] = None) -> dict:
     from pathlib import Path
+
+    from scalelab.errors import InputError
 
     v = value.strip()
     src: dict[str, Any] = {"role": role}
@@ -125,6 +127,7 @@ def data_prepare(
 
     from scalelab.data.prepare import prepare
     from scalelab.data.spec import load_spec, spec_from_dict
+    from scalelab.errors import InputError
 
     if spec and (source or eval_source):
         raise InputError("give either a SPEC file or --source/--eval-source flags, not both")

@@ -12,4 +12,6 @@ Modules import numpy only at import time; ``tokenizers``, ``datasketch``, ``pyar
 ``datasets`` are imported when a step needs them.
 """
 
-from scalelab.data.spec import DataSpec, builtin_spec, load_spec, synthetic_spec  # noqa: F401
+from scalelab.data.spec import DataSpec, builtin_spec, load_spec, synthetic_spec
+
+__all__ = ["DataSpec", "builtin_spec", "load_spec", "synthetic_spec"]

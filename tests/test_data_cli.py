@@ -168,3 +168,36 @@ def test_single_long_text_file_and_repeated_names(tmp_path, capsys):
     assert [s["name"] for s in m["sources"]] == ["novel", "novel-2"]
     assert m["sources"][0]["read"]["docs"] >= 12       # cut at paragraph breaks
     assert m["splits"]["validation"]["docs"] >= 1 and m["splits"]["test"]["docs"] >= 1
+
+
+def test_hf_hub_by_name_streams_through_datasets(tmp_path, capsys, monkeypatch):
+    """`hf:NAME` calls datasets.load_dataset(NAME, split=..., streaming=True); faked here (no network)."""
+    import types
+
+    from scalelab.data.synthetic import SyntheticLanguage
+
+    calls = []
+
+    class FakeStream:
+        column_names = ["text", "meta"]
+
+        def __iter__(self):
+            lang = SyntheticLanguage()
+            return iter({"text": lang.document(i), "meta": i} for i in range(25))
+
+    def load_dataset(name, config=None, split=None, streaming=False):
+        calls.append((name, config, split, streaming))
+        return FakeStream()
+
+    fake = types.ModuleType("datasets")
+    fake.load_dataset = load_dataset
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    assert main(["data", "prepare", "-s", "hf:someone/corpus", "-t", "bytes", "-o", str(tmp_path / "out"),
+                 "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert calls and calls[0] == ("someone/corpus", None, "train", True)
+    assert m["sources"][0]["name"] == "someone_corpus" and m["sources"][0]["kind"] == "hf_hub"
+    assert sum(s["docs"] for s in m["splits"].values()) == 25
+    assert main(["data", "prepare", "-s", "hf:someone/corpus", "--text-field", "body", "-o",
+                 str(tmp_path / "o2")]) == 2
+    assert "no column 'body' (columns: text, meta)" in _one_error_line(capsys)

@@ -23,6 +23,8 @@ def test_interface(data):
     assert data.eval_splits == ["validation", "test", "wiki"]
     assert "tokenizer" in data.checklist
     assert data.tokenizer().hash == data.tokenizer_hash
+    d = data.describe()
+    assert d["vocab_size"] == 300 and d["split_tokens"]["train"] == len(data.tokens("train"))
 
 
 def test_batches_are_windows_of_the_train_split(data):

@@ -8,6 +8,7 @@ This is the whole interface the training engine needs (numpy only, no torch)::
     data.vocab_size, data.eot_id                           # model head size, document separator id
     data.tokenizer_hash, data.data_hash                    # for the run record / checklist
     data.checklist                                         # sources, licences, dedup, tokenizer (dict)
+    data.describe()                                        # small dict for a run record
 
     loader = data.train_loader(batch_size=32, context=256, seed=0,
                                unique_tokens=None)          # or an int: data-constrained budget
@@ -28,7 +29,7 @@ unique_tokens, step): no hidden state, so training resumes at the exact next bat
 saved step. The train split is cut into non-overlapping windows of ``context + 1`` tokens that share
 their boundary token (window ``w`` starts at token ``w * context``). A seeded permutation of all
 windows fixes which windows form the unique subset (its first ``ceil(unique_tokens / context)``
-windows, so smaller budgets are nested inside larger ones); each epoch visits the subset in its own
+windows, so with the same seed and context smaller budgets are nested inside larger ones); each epoch visits the subset in its own
 seeded order. Sample ``i`` (batch ``i // batch_size``) is window ``order_e[i mod n]`` of epoch
 ``e = i // n``. Epochs therefore repeat the same unique tokens in a fresh order: the repetition of a
 data-constrained experiment is controlled exactly (Muennighoff et al. 2023: effective data
@@ -102,6 +103,15 @@ class TokenData:
     @property
     def checklist(self) -> dict[str, Any]:
         return dict(self.manifest["checklist"])
+
+    def describe(self) -> dict[str, Any]:
+        """What a run record needs to name its data."""
+        m = self.manifest
+        return {"data_name": m["name"], "data_dir": str(self.directory), "data_hash": self.data_hash,
+                "tokenizer": m["tokenizer"]["kind"], "vocab_size": self.vocab_size,
+                "tokenizer_hash": self.tokenizer_hash,
+                "split_tokens": {k: v["tokens"] for k, v in m["splits"].items()},
+                "effective_train_tokens": m["effective_tokens"]["train"]}
 
     @property
     def splits(self) -> list[str]:

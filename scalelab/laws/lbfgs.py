@@ -21,9 +21,9 @@ import numpy as np
 ValueGrad = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """f(x, rows) -> (values (k,), gradients (k, P)) for the batch rows ``rows`` at points x (k, P)."""
 
-CONVERGED, STALLED, MAX_ITER, NOT_FINITE = 0, 1, 2, 3
+CONVERGED, STALLED, MAX_ITER, NOT_FINITE, STAGNATED = 0, 1, 2, 3, 4
 STATUS_NAMES = {CONVERGED: "converged", STALLED: "line search stalled", MAX_ITER: "iteration limit",
-                NOT_FINITE: "non-finite objective"}
+                NOT_FINITE: "non-finite objective", STAGNATED: "stagnated (no progress over a window)"}
 
 
 @dataclass
@@ -37,19 +37,22 @@ class BatchResult:
 
     @property
     def converged(self) -> np.ndarray:
-        """Rows that met the tolerance, or stalled only because no further decrease was representable."""
-        return (self.status == CONVERGED) | (self.status == STALLED)
+        """Rows that met a tolerance, stagnated, or stalled because no further decrease was representable."""
+        return (self.status == CONVERGED) | (self.status == STALLED) | (self.status == STAGNATED)
 
 
 def minimize(value_grad: ValueGrad, x0: np.ndarray, lower: np.ndarray,
              upper: np.ndarray, *, memory: int = 10, max_iter: int = 1000, ftol: float = 1e-12,
-             gtol: float = 1e-12, max_backtracks: int = 40) -> BatchResult:
+             gtol: float = 1e-12, window: int = 50, window_rtol: float = 1e-8,
+             max_backtracks: int = 40) -> BatchResult:
     """Minimise K independent objectives from the starts ``x0`` (K, P) inside [lower, upper].
 
     A row stops when its relative decrease over one iteration is below ``ftol`` (relative to |f|,
     not to max(|f|, 1): scaling-law objectives are small numbers and scipy's absolute floor would
-    stop them early), when its projected gradient is below ``gtol`` in the max-norm, when its line
-    search cannot decrease f any more (stalled at machine precision), or after ``max_iter``.
+    stop them early), when its projected gradient is below ``gtol`` in the max-norm, when it has
+    stagnated (its objective fell by less than ``window_rtol``, relative, over the last ``window``
+    iterations: a start creeping along a plateau), when its line search cannot decrease f any more
+    (stalled at machine precision), or after ``max_iter``.
     """
     x = np.clip(np.array(x0, dtype=float), lower, upper)
     K, P = x.shape
@@ -60,6 +63,7 @@ def minimize(value_grad: ValueGrad, x0: np.ndarray, lower: np.ndarray,
     rho = np.zeros((K, memory))
     n_pairs = np.zeros(K, dtype=int)       # valid pairs in memory (most recent at index n_pairs-1 after roll)
     n_iter = np.zeros(K, dtype=int)
+    f_window = f.copy()                    # objective at the start of each row's current window
     status = np.full(K, -1)
     status[~np.isfinite(f)] = NOT_FINITE
     active = np.flatnonzero(status < 0)
@@ -135,6 +139,12 @@ def minimize(value_grad: ValueGrad, x0: np.ndarray, lower: np.ndarray,
         n_iter[rows] += 1
         done = rel <= ftol
         status[rows[done]] = CONVERGED
+        check = (n_iter[rows] % window == 0) & ~done
+        if check.any():
+            cr = rows[check]
+            stuck = (f_window[cr] - f[cr]) / np.maximum(np.abs(f[cr]), 1e-300) <= window_rtol
+            status[cr[stuck]] = STAGNATED
+            f_window[cr] = f[cr]
         status[rows[~np.isfinite(f_m)]] = NOT_FINITE
         active = rows[status[rows] < 0]
 

@@ -61,7 +61,7 @@ def minimize(value_grad: ValueGrad, x0: np.ndarray, lower: np.ndarray,
     S = np.zeros((K, memory, P))
     Y = np.zeros((K, memory, P))
     rho = np.zeros((K, memory))
-    n_pairs = np.zeros(K, dtype=int)       # valid pairs in memory (most recent at index n_pairs-1 after roll)
+    n_pairs = np.zeros(K, dtype=int)       # valid pairs in memory: the last n_pairs slots; the others are zero
     n_iter = np.zeros(K, dtype=int)
     f_window = f.copy()                    # objective at the start of each row's current window
     status = np.full(K, -1)
@@ -85,7 +85,9 @@ def minimize(value_grad: ValueGrad, x0: np.ndarray, lower: np.ndarray,
         slope = np.einsum("kp,kp->k", ga, d)
         bad = ~(slope < 0)                 # not a descent direction: reset memory, steepest descent
         if bad.any():
-            n_pairs[active[bad]] = 0
+            reset = active[bad]
+            n_pairs[reset] = 0
+            S[reset], Y[reset], rho[reset] = 0.0, 0.0, 0.0
             d[bad] = _respect_bounds(xa[bad], -ga[bad], lower, upper)
         first = n_pairs[active] == 0       # no curvature yet: scale the step like scipy (1/||d||)
         step = np.ones(active.size)
@@ -167,22 +169,24 @@ def _respect_bounds(x, d, lower, upper):
 
 
 def _two_loop(g, S, Y, rho, n_pairs):
-    """L-BFGS two-loop recursion for every row; memory slots [m - n_pairs, m) are valid."""
-    K, m, _ = S.shape
-    q = -g.copy()
-    alpha = np.zeros((K, m))
-    valid = np.arange(m)[None, :] >= (m - n_pairs)[:, None]
-    for i in range(m - 1, -1, -1):
-        v = valid[:, i]
-        a = np.where(v, rho[:, i] * np.einsum("kp,kp->k", S[:, i], q), 0.0)
-        alpha[:, i] = a
-        q -= a[:, None] * Y[:, i]
-    last_y = Y[:, -1]
-    yy = np.einsum("kp,kp->k", last_y, last_y)
-    gamma = np.where(n_pairs > 0, 1.0 / np.maximum(rho[:, -1] * yy, 1e-300), 1.0)
-    q *= gamma[:, None]
-    for i in range(m):
-        v = valid[:, i]
-        b = np.where(v, rho[:, i] * np.einsum("kp,kp->k", Y[:, i], q), 0.0)
-        q += np.where(v, alpha[:, i] - b, 0.0)[:, None] * S[:, i]
+    """L-BFGS two-loop recursion for every row: the direction -H g.
+
+    Memory slots hold the newest pair last; slots a row has not filled are all zero (``rho`` = 0),
+    so they drop out of the recursion without masking, and slots no row uses are skipped.
+    """
+    m = S.shape[1]
+    used = int(n_pairs.max()) if n_pairs.size else 0
+    q = -g
+    alpha = np.empty((g.shape[0], m))
+    for i in range(m - 1, m - 1 - used, -1):
+        alpha[:, i] = rho[:, i] * np.einsum("kp,kp->k", S[:, i], q)
+        q = q - alpha[:, i, None] * Y[:, i]
+    if used:
+        last_y = Y[:, -1]
+        yy = np.einsum("kp,kp->k", last_y, last_y)
+        gamma = np.where(n_pairs > 0, 1.0 / np.maximum(rho[:, -1] * yy, 1e-300), 1.0)
+        q = q * gamma[:, None]
+    for i in range(m - used, m):
+        beta = rho[:, i] * np.einsum("kp,kp->k", Y[:, i], q)
+        q = q + (alpha[:, i] - beta)[:, None] * S[:, i]
     return q

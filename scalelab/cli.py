@@ -289,61 +289,6 @@ data_app = typer.Typer(add_completion=False, no_args_is_help=True,
 app.add_typer(data_app, name="data")
 
 
-def _data_source_from_flag(value: str, role: str, text_field: str, max_docs: Optional[int],
-                           max_doc_bytes: Optional[int] = None) -> dict:
-    from pathlib import Path
-
-    from scalelab.errors import InputError
-
-    v = value.strip()
-    src: dict[str, Any] = {"role": role}
-    if max_docs is not None:
-        src["max_docs"] = max_docs
-    base, _, arg = v.partition(":")
-    if base in ("shakespeare", "bible", "wiki"):
-        src["kind"] = base
-    elif base == "synthetic":
-        src["kind"] = "synthetic"
-        if arg:
-            if not arg.isdigit():
-                raise InputError(f"--source {v!r} is not synthetic or synthetic:N_DOCS")
-            src["n_docs"] = int(arg)
-    elif base == "hf" and arg:
-        src.update(kind="hf_hub", hf_name=arg, text_field=text_field)
-    else:
-        p = Path(v).expanduser()
-        suffix = (p.suffixes[-2] if p.suffix.lower() == ".gz" and len(p.suffixes) > 1 else p.suffix).lower()
-        if p.is_dir() and any((p / f).exists() for f in ("dataset_info.json", "state.json", "dataset_dict.json")):
-            kind = "hf_disk"
-        elif suffix in (".jsonl", ".ndjson", ".json"):
-            kind = "jsonl"
-        elif suffix == ".parquet":
-            kind = "parquet"
-        elif p.is_dir() and not any(p.rglob("*.txt")) and any(p.rglob("*.parquet")):
-            kind = "parquet"
-        elif p.is_dir() and not any(p.rglob("*.txt")) and any(p.rglob("*.jsonl")):
-            kind = "jsonl"
-        else:
-            kind = "text"
-        src.update(kind=kind, path=str(p), text_field=text_field)
-        if kind == "text" and max_doc_bytes is not None:
-            src["max_doc_bytes"] = max_doc_bytes
-    return src
-
-
-def _data_unique_names(sources: list[dict]) -> None:
-    """Flag sources get names from their kind or file stem; make repeated names unique."""
-    from pathlib import Path
-
-    seen: dict[str, int] = {}
-    for src in sources:
-        base = src["kind"] if "path" not in src else (Path(src["path"]).name.split(".")[0] or src["kind"])
-        if src["kind"] == "hf_hub":
-            base = src["hf_name"].replace("/", "_")
-        seen[base] = seen.get(base, 0) + 1
-        src["name"] = base if seen[base] == 1 else f"{base}-{seen[base]}"
-
-
 @data_app.command("prepare")
 def data_prepare(
     spec: Optional[str] = typer.Argument(None, help="TOML data spec (or give --source flags)"),
@@ -367,43 +312,13 @@ def data_prepare(
     as_json: bool = typer.Option(False, "--json", help="print the manifest as JSON"),
 ) -> None:
     """Build token shards (train/validation/test and eval sets) and print the manifest."""
-    from pathlib import Path
-
     from scalelab.data.prepare import prepare
-    from scalelab.data.spec import load_spec, spec_from_dict
-    from scalelab.errors import InputError
+    from scalelab.data.spec import spec_from_options
 
-    if spec and (source or eval_source):
-        raise InputError("give either a SPEC file or --source/--eval-source flags, not both")
-    if spec:
-        data = load_spec(spec).model_dump()
-    elif source:
-        data = {"name": name or "data", "sources": [
-            _data_source_from_flag(s, "train", text_field, max_docs, max_doc_bytes) for s in source] + [
-            _data_source_from_flag(s, "eval", text_field, max_docs, max_doc_bytes) for s in (eval_source or [])]}
-        _data_unique_names(data["sources"])
-    else:
-        raise InputError("nothing to prepare: give a SPEC file or at least one --source")
-    if name:
-        data["name"] = name
-    if tokenizer is not None:
-        if tokenizer in ("bytes", "bpe"):
-            data.setdefault("tokenizer", {})["kind"] = tokenizer
-        else:
-            data.setdefault("tokenizer", {}).update(kind="file", path=str(Path(tokenizer).expanduser()))
-    if vocab_size is not None:
-        data.setdefault("tokenizer", {})["vocab_size"] = vocab_size
-    if decode_errors is not None:
-        data["decode_errors"] = decode_errors
-    if seed is not None:
-        data["seed"] = seed
-        data.setdefault("split", {})["seed"] = seed
-    for key, val in (("validation", validation), ("test", test)):
-        if val is not None:
-            data.setdefault("split", {})[key] = val
-    if no_near_dedup:
-        data.setdefault("dedup", {})["near"] = False
-    spec_obj = spec_from_dict(data, where=spec or "options")
+    spec_obj = spec_from_options(spec, source or [], eval_source or [], name=name, tokenizer=tokenizer,
+                                 vocab_size=vocab_size, text_field=text_field, max_docs=max_docs,
+                                 max_doc_bytes=max_doc_bytes, decode_errors=decode_errors, seed=seed,
+                                 validation=validation, test=test, near_dedup=not no_near_dedup)
     target = out_dir or spec_obj.out
     if not target:
         raise InputError("no output directory: give --out DIR (or `out` in the spec)")

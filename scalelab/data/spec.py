@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -204,3 +204,95 @@ def synthetic_spec(n_docs: int = 2000, vocab_size: int = 512, tokenizer: str = "
     return spec_from_dict({
         "name": f"synthetic-{n_docs}", "seed": seed, "sources": [{"kind": "synthetic", "n_docs": n_docs}],
         "tokenizer": {"kind": tokenizer, "vocab_size": vocab_size}}, where="synthetic_spec")
+
+
+def source_from_flag(value: str, role: str, text_field: str, max_docs: Optional[int],
+                           max_doc_bytes: Optional[int] = None) -> dict:
+    """A source entry from a command-line value: a built-in corpus, ``synthetic[:N]``, ``hf:NAME``,
+    or a path whose kind (text, JSON-lines, Parquet, saved HF dataset) is inferred from it."""
+    v = value.strip()
+    src: dict[str, Any] = {"role": role}
+    if max_docs is not None:
+        src["max_docs"] = max_docs
+    base, _, arg = v.partition(":")
+    if base in ("shakespeare", "bible", "wiki"):
+        src["kind"] = base
+    elif base == "synthetic":
+        src["kind"] = "synthetic"
+        if arg:
+            if not arg.isdigit():
+                raise InputError(f"--source {v!r} is not synthetic or synthetic:N_DOCS")
+            src["n_docs"] = int(arg)
+    elif base == "hf" and arg:
+        src.update(kind="hf_hub", hf_name=arg, text_field=text_field)
+    else:
+        p = Path(v).expanduser()
+        suffix = (p.suffixes[-2] if p.suffix.lower() == ".gz" and len(p.suffixes) > 1 else p.suffix).lower()
+        if p.is_dir() and any((p / f).exists() for f in ("dataset_info.json", "state.json", "dataset_dict.json")):
+            kind = "hf_disk"
+        elif suffix in (".jsonl", ".ndjson", ".json"):
+            kind = "jsonl"
+        elif suffix == ".parquet":
+            kind = "parquet"
+        elif p.is_dir() and not any(p.rglob("*.txt")) and any(p.rglob("*.parquet")):
+            kind = "parquet"
+        elif p.is_dir() and not any(p.rglob("*.txt")) and any(p.rglob("*.jsonl")):
+            kind = "jsonl"
+        else:
+            kind = "text"
+        src.update(kind=kind, path=str(p), text_field=text_field)
+        if kind == "text" and max_doc_bytes is not None:
+            src["max_doc_bytes"] = max_doc_bytes
+    return src
+
+
+def name_sources(sources: list[dict]) -> None:
+    """Flag sources get names from their kind or file stem; make repeated names unique."""
+    seen: dict[str, int] = {}
+    for src in sources:
+        base = src["kind"] if "path" not in src else (Path(src["path"]).name.split(".")[0] or src["kind"])
+        if src["kind"] == "hf_hub":
+            base = src["hf_name"].replace("/", "_")
+        seen[base] = seen.get(base, 0) + 1
+        src["name"] = base if seen[base] == 1 else f"{base}-{seen[base]}"
+
+
+def spec_from_options(spec: Optional[str], sources: list[str], eval_sources: list[str], *,
+                      name: Optional[str] = None, tokenizer: Optional[str] = None,
+                      vocab_size: Optional[int] = None, text_field: str = "text",
+                      max_docs: Optional[int] = None, max_doc_bytes: Optional[int] = None,
+                      decode_errors: Optional[str] = None, seed: Optional[int] = None,
+                      validation: Optional[float] = None, test: Optional[float] = None,
+                      near_dedup: bool = True) -> DataSpec:
+    """A spec from a TOML file or from source flags, with command-line overrides applied."""
+    if spec and (sources or eval_sources):
+        raise InputError("give either a SPEC file or --source/--eval-source flags, not both")
+    if spec:
+        data = load_spec(spec).model_dump()
+    elif sources:
+        data = {"name": name or "data", "sources": [
+            source_from_flag(s, "train", text_field, max_docs, max_doc_bytes) for s in sources] + [
+            source_from_flag(s, "eval", text_field, max_docs, max_doc_bytes) for s in eval_sources]}
+        name_sources(data["sources"])
+    else:
+        raise InputError("nothing to prepare: give a SPEC file or at least one --source")
+    if name:
+        data["name"] = name
+    if tokenizer is not None:
+        if tokenizer in ("bytes", "bpe"):
+            data.setdefault("tokenizer", {})["kind"] = tokenizer
+        else:
+            data.setdefault("tokenizer", {}).update(kind="file", path=str(Path(tokenizer).expanduser()))
+    if vocab_size is not None:
+        data.setdefault("tokenizer", {})["vocab_size"] = vocab_size
+    if decode_errors is not None:
+        data["decode_errors"] = decode_errors
+    if seed is not None:
+        data["seed"] = seed
+        data.setdefault("split", {})["seed"] = seed
+    for key, val in (("validation", validation), ("test", test)):
+        if val is not None:
+            data.setdefault("split", {})[key] = val
+    if not near_dedup:
+        data.setdefault("dedup", {})["near"] = False
+    return spec_from_dict(data, where=spec or "options")

@@ -94,7 +94,8 @@ def _interval(ci: Optional[list]) -> str:
 
 @app.command()
 def fit(runs: Optional[str] = RunsArg,
-        form: str = typer.Option("chinchilla", "--form", help="Functional form (see `scalelab forms`)."),
+        form: str = typer.Option("chinchilla", "--form", help="Functional form (see `scalelab forms`), or auto: "
+                                 "choose by out-of-sample error with the largest size held out."),
         bootstrap: int = typer.Option(0, "--bootstrap", help="Run-level bootstrap resamples for intervals."),
         seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
         loss: str = typer.Option("huber", "--loss", help="Fitting loss on log residuals: huber or mse."),
@@ -124,6 +125,11 @@ def fit(runs: Optional[str] = RunsArg,
         emit_json(summary)
     else:
         _print_law(law, budget)
+        if "auto" in law.options:
+            errors = law.options["auto"]["errors"]
+            out.print(f"form chosen: {law.form}, by out-of-sample mean |error| with the largest size held out: " +
+                      ", ".join(f"{k} {v['mean_abs_rel_error']:.2%}" if "mean_abs_rel_error" in v else f"{k} (n/a)"
+                                for k, v in errors.items()), highlight=False)
         if output:
             out.print(f"law written to {output}")
     for warning in law.warnings:

@@ -129,3 +129,16 @@ def test_cli_watch(tmp_path, capsys):
     assert "departed-above" in captured.err
     assert main(["watch", str(path), "--law", str(law), "--run", "nope"]) == 2
     assert "no run 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_gadre2024_in_sample_fit_misses_the_largest_model():
+    """Real over-training runs (Gadre et al. 2024): chinchilla fits the smaller sizes to ~1.5% but misses the
+    held-out 6.9B model by several percent; the tied form (Gadre et al.'s choice) extrapolates better."""
+    from scalelab import examples
+
+    table = examples.load("gadre2024")
+    free = backtest(table, "chinchilla", split="size", folds=1)
+    assert free.summary["in_sample_mean_abs_rel_error"] < 0.02 < free.summary["max_abs_rel_error"]
+    choice = select_form(table)
+    assert choice["chosen"] == "chinchilla-tied"

@@ -142,3 +142,12 @@ def test_gadre2024_in_sample_fit_misses_the_largest_model():
     assert free.summary["in_sample_mean_abs_rel_error"] < 0.02 < free.summary["max_abs_rel_error"]
     choice = select_form(table)
     assert choice["chosen"] == "chinchilla-tied"
+
+
+@pytest.mark.slow
+def test_cli_fit_auto_records_choice(tmp_path, runs, capsys):
+    path = runs.write(tmp_path / "runs.csv")
+    assert main(["fit", str(path), "--form", "auto", "--json", "-o", str(tmp_path / "law.json")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["options"]["auto"]["chosen"] == result["form"]
+    assert Law.load(tmp_path / "law.json").options["auto"]["errors"]

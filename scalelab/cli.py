@@ -652,6 +652,20 @@ def catalog(law: str = typer.Option("besiroglu-2024", "--law", help="Law whose c
     out.print("sources: `scalelab catalog --json` lists the citation of every figure", highlight=False)
 
 
+@app.command(name="devices")
+def list_devices(as_json: bool = JsonOpt) -> None:
+    """Accelerators known to `plan`: dense bf16 peak FLOP/s and the source of each figure."""
+    from scalelab.plan import devices as dev
+
+    table = [dev.get(n).to_dict() for n in dev.names()]
+    if as_json:
+        emit_json(table)
+        return
+    for d in table:
+        out.print(f"[bold]{d['name']}[/bold]: {d['peak_flops'] / 1e12:,.1f} TFLOP/s bf16 dense, {d['description']} "
+                  f"(source: {d['source']})", highlight=False)
+
+
 @app.command()
 def backtest(runs: Optional[str] = RunsArg,
              form: str = typer.Option("chinchilla", "--form", help="Functional form to backtest (see `scalelab forms`)."),

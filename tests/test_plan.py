@@ -189,6 +189,11 @@ def test_cli_converse_flags_impossible_mfu(capsys):
     assert "impossible claim" in captured.err
 
 
+def test_cli_devices_json(capsys):
+    table = {d["name"]: d for d in run_json(capsys, ["devices", "--json"])}
+    assert {"A100", "H100", "H200", "B200"} <= set(table) and all(d["source"] for d in table.values())
+
+
 def test_cli_catalog_json(capsys):
     r = run_json(capsys, ["catalog", "--law", "chinchilla-2022", "--json"])
     assert r["law"] == "chinchilla-2022" and len(r["models"]) >= 14

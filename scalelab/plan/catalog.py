@@ -96,11 +96,11 @@ MODELS: tuple[Model, ...] = (
         "params": f"{BROWN}, Table 2.1", "tokens": f"{BROWN}, Table D.1 (300B training tokens)",
         "reported_flops": f"{BROWN}, Table D.1: 3.14e23 FLOPs (3,640 PF-days)"}, reported_flops=3.14e23, year=2020),
     Model("Gopher", 280e9, 300e9, {
-        "params": f"{RAE}, Table 1", "tokens": f"{RAE}, §3 (300B tokens); {HOFFMANN}, Table 1",
-        "reported_flops": f"{HOFFMANN}, Table 3 (5.76e23 FLOPs)"}, reported_flops=5.76e23, year=2021),
+        "params": f"{RAE}, Table 1", "tokens": f"{RAE} (300B training tokens); {HOFFMANN}, Table 1",
+        "reported_flops": f"{HOFFMANN}, §3: Gopher's compute budget, 5.76e23 FLOPs"}, reported_flops=5.76e23, year=2021),
     Model("Chinchilla", 70e9, 1.4e12, {
         "params": f"{HOFFMANN}, Table 1", "tokens": f"{HOFFMANN}, Table 1 (1.4T tokens)",
-        "reported_flops": f"{HOFFMANN}, Table 3 (5.76e23 FLOPs, Gopher's budget)"}, reported_flops=5.76e23, year=2022),
+        "reported_flops": f"{HOFFMANN}, §3/§4: trained with Gopher's budget, 5.76e23 FLOPs"}, reported_flops=5.76e23, year=2022),
     Model("PanGu-Σ", 1.085e12, 329e9, {
         "params": f"{REN}, abstract (1.085T parameters); {SEED_000} Table 1 (1T)",
         "tokens": f"{REN}, abstract (329B tokens); {SEED_000} Table 1"}, year=2023,
@@ -111,10 +111,10 @@ MODELS: tuple[Model, ...] = (
         "tokens": f"{GEMMA3}, §2.2 (14T tokens for the 27B model); {SEED_000} Table 1"}, year=2025),
     Model("Qwen3 32B", 32.8e9, 36e12, {
         "params": f"{QWEN3}, Table 1 and model card (32.8B; {SEED_000} Table 1: 32B)",
-        "tokens": f"{QWEN3}, §3 (36T tokens); {SEED_000} Table 1"}, year=2025),
+        "tokens": f"{QWEN3}, abstract and §3 (36T tokens); {SEED_000} Table 1"}, year=2025),
     Model("Kimi K2", 1.04e12, 15.5e12, {
-        "params": f"{KIMI}, §2 (1.04T total, 32B activated); {SEED_000} Table 1 (1T, 32B active)",
-        "tokens": f"{KIMI}, §2 (15.5T tokens); {SEED_000} Table 1"}, active_params=32e9, year=2025),
+        "params": f"{KIMI}, abstract (1.04T total, 32B activated); {SEED_000} Table 1 (1T, 32B active)",
+        "tokens": f"{KIMI}, abstract (15.5T tokens); {SEED_000} Table 1"}, active_params=32e9, year=2025),
     Model("Llama 4 Behemoth", 2e12, 30e12, {
         "params": f"{LLAMA4}: 288B active, 16 experts, nearly 2T total; {SEED_000} Table 1 (2T)",
         "tokens": f"{LLAMA4}: 'more than 30 trillion tokens' in the Llama 4 pre-training mixture; {SEED_000} Table 1 (30T)"},
@@ -123,8 +123,8 @@ MODELS: tuple[Model, ...] = (
         "params": f"{DEEPSEEK}, abstract (671B total, 37B activated per token)",
         "tokens": f"{DEEPSEEK}, abstract (14.8T tokens)"}, active_params=37e9, year=2024),
     Model("Llama 3 405B", 405e9, 15.6e12, {
-        "params": f"{LLAMA3}, §3 (405B)", "tokens": f"{LLAMA3}, §3.2.1 (15.6T tokens)",
-        "reported_flops": f"{LLAMA3}, §3.2.1 (3.8e25 FLOPs)"}, reported_flops=3.8e25, year=2024),
+        "params": f"{LLAMA3} (405B)", "tokens": f"{LLAMA3}, §1 and §3 (15.6T text tokens)",
+        "reported_flops": f"{LLAMA3}, §1 and §3 (3.8e25 FLOPs)"}, reported_flops=3.8e25, year=2024),
     Model("Llama 3 70B", 70e9, 15e12, {
         "params": f"{LLAMA3}, Table 1 (70B)",
         "tokens": "Meta AI 2024-04-18, Introducing Meta Llama 3 (blog): 'pretrained on over 15T tokens'"}, year=2024),

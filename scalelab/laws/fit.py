@@ -62,7 +62,8 @@ def fit(runs: Runs, form: Union[str, Form] = "chinchilla", *, loss: str = "huber
 
     Args:
         runs: a run table (RunTable, DataFrame or path).
-        form: a registered form name (``chinchilla``, ``power:N``, ...) or a :class:`Form`.
+        form: a registered form name (``chinchilla``, ``power:N``, ...) or a :class:`Form`; ``auto``
+            chooses among the built-in forms by out-of-sample error (:func:`scalelab.laws.backtest.fit_auto`).
         loss: ``huber`` (default, with ``delta``) or ``mse``, on log-loss residuals.
         grid: override the initialisation grid, {internal parameter: values}.
         bootstrap: number of run-level bootstrap resamples (0: none).
@@ -72,6 +73,12 @@ def fit(runs: Runs, form: Union[str, Form] = "chinchilla", *, loss: str = "huber
         eval_set, task, points: which rows to fit (see :meth:`RunTable.select`).
         budget: the budget C (FLOPs) at which derived quantities (tokens/param, ...) are reported.
     """
+    if isinstance(form, str) and form == "auto":        # choose the form by backtest (laws/backtest.py)
+        from scalelab.laws.backtest import fit_auto
+
+        return fit_auto(runs, loss=loss, delta=delta, grid=grid, bootstrap=bootstrap, seed=seed, level=level,
+                        params=params, flops=flops, eval_set=eval_set, task=task, points=points, budget=budget,
+                        max_iter=max_iter)
     table = as_table(runs)
     law_form = forms.get(form) if isinstance(form, str) else form
     conventions = Conventions(params, flops)

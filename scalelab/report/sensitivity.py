@@ -45,6 +45,9 @@ RANGE_FRACTION = 0.25
 SCAN_HALF_WIDTH = 30.0
 SCAN_POINTS = 3001
 SIZE_RTOL = 0.02
+FAST_GRID = {"e": [-1.0, 0.0, 1.0], "a": [0.0, 10.0, 20.0], "b": [0.0, 10.0, 20.0], "alpha": [0.5, 1.0],
+             "beta": [0.5, 1.0]}
+"""A reduced initialisation grid (108 starts for ``chinchilla``) for quick analyses (``--fast``)."""
 
 
 @dataclass
@@ -119,8 +122,7 @@ def default_variants(table: RunTable, form: str = "chinchilla", *, params: str =
     single = {k: [v[len(v) // 2]] for k, v in axes.items()}
     n_coarse = int(np.prod([len(v) for v in coarse.values()]))
     out.append(Variant(f"coarse grid ({n_coarse} starts)", "initialisation", {"grid": coarse}))
-    out.append(Variant("single start (" + ", ".join(f"{k}={v[0]:g}" for k, v in single.items()) + ")",
-                       "initialisation", {"grid": single}))
+    out.append(Variant("single start (grid centre)", "initialisation", {"grid": single}))
 
     column = PARAM_CONVENTIONS[params][0]
     n_sizes = int(model_sizes(table[column]).max() + 1) if table.has(column) else 0

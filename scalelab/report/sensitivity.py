@@ -12,8 +12,8 @@ baseline:
 * **fitting range**: dropping the smallest quarter of the model sizes, or the largest quarter;
 * **parameter convention**: total against non-embedding parameters, where the table has both;
 * **FLOP convention**: how a budget C buys (N, D). The fit itself does not change; the allocation
-  at the budget does: C = 6 k N^(1+g) D, with k and g fitted to the table's own FLOP counts under
-  the alternative convention (exactly k = 1, g = 0 for C = 6 N D).
+  at the budget does: C = 6 r(N) N D, with r the ratio of the table's own FLOP counts under the
+  alternative convention to 6 N D, interpolated in log N (r = 1 for C = 6 N D).
 
 For each variant it reports alpha, beta, E, the exponents a and b (N_opt ~ C^a, D_opt ~ C^b), and
 N_opt, D_opt and tokens/parameter at the chosen budget; then the spread of each across variants.
@@ -159,30 +159,39 @@ def default_variants(table: RunTable, form: str = "chinchilla", *, params: str =
     return out
 
 
-def flop_model(table: RunTable, params: str, flops: str) -> tuple[float, float]:
-    """(k, g) with C = 6 k N^(1+g) D fitted to the table's FLOPs under convention ``flops``."""
+def flop_model(table: RunTable, params: str, flops: str) -> tuple[np.ndarray, np.ndarray]:
+    """The table's FLOPs under convention ``flops`` relative to 6 N D, as a function of model size.
+
+    Returns knots (log N, log r) with r = C / (6 N D) averaged per model size; between knots log r
+    is interpolated linearly in log N, beyond them it is held at the end values."""
     v = Conventions(params, flops).variables(table)
-    r = np.log(v["C"] / (6.0 * v["N"] * v["D"]))
     logN = np.log(v["N"])
-    if np.unique(logN).size < 2 or np.ptp(r) < 1e-12:
-        return float(np.exp(np.mean(r))), 0.0
-    g, logk = np.polyfit(logN, r, 1)
-    return float(np.exp(logk)), float(g)
+    logr = np.log(v["C"] / (6.0 * v["N"] * v["D"]))
+    labels = model_sizes(v["N"])
+    x = np.array([logN[labels == i].mean() for i in range(labels.max() + 1)])
+    y = np.array([logr[labels == i].mean() for i in range(labels.max() + 1)])
+    return x, y
 
 
-def allocate_under(law, C: float, k: float = 1.0, g: float = 0.0) -> tuple[float, float]:
-    """N_opt, D_opt minimising the law's loss subject to C = 6 k N^(1+g) D (NaN if at an edge)."""
+def allocate_under(law, C: float, knots: Optional[tuple[np.ndarray, np.ndarray]] = None) -> tuple[float, float]:
+    """N_opt, D_opt minimising the law's loss subject to C = 6 r(N) N D (NaN if at an edge).
+
+    ``knots`` = (log N, log r) from :func:`flop_model`; None means r = 1 (C = 6 N D)."""
     form = law.law_form
     theta = law.theta[None, :]
-    h = np.log(C / (6.0 * k))                            # (1+g) log N + log D = h
+    h = np.log(C / 6.0)                                  # log N + log D + log r(N) = h
+    kx, ky = knots if knots is not None else (np.array([0.0]), np.array([0.0]))
+
+    def logd(x):
+        return h - x - np.interp(x, kx, ky)
 
     def f(x):
         x = np.atleast_1d(x)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            y = form.log_predict(theta, {"N": x, "D": h - (1.0 + g) * x})[0]
+            y = form.log_predict(theta, {"N": x, "D": logd(x)})[0]
         return np.where(np.isfinite(y), y, np.inf)
 
-    centre = h / (2.0 + g)
+    centre = 0.5 * (h - float(np.mean(ky)))
     grid = np.linspace(centre - SCAN_HALF_WIDTH, centre + SCAN_HALF_WIDTH, SCAN_POINTS)
     values = f(grid)
     i = int(np.argmin(values))
@@ -197,10 +206,10 @@ def allocate_under(law, C: float, k: float = 1.0, g: float = 0.0) -> tuple[float
         else:
             lo = x1
     x = 0.5 * (lo + hi)
-    return float(np.exp(x)), float(np.exp(h - (1.0 + g) * x))
+    return float(np.exp(x)), float(np.exp(logd(x)))
 
 
-def _row(variant: Variant, law, budget: float, k: float, g: float, n_rows: int) -> dict:
+def _row(variant: Variant, law, budget: float, knots, n_rows: int) -> dict:
     p = law.params
     row: dict[str, Any] = {"name": variant.name, "group": variant.group, "status": "ok", "reason": None,
                            "form": law.form, "n_runs": law.n_runs, "n_points": n_rows,
@@ -214,15 +223,18 @@ def _row(variant: Variant, law, budget: float, k: float, g: float, n_rows: int) 
         d = law.derived
         row.update({m: d.get(m) for m in ("a", "b", "N_opt", "D_opt", "tokens_per_param")})
     else:
-        N, D = allocate_under(law, budget, k, g)
-        N_lo, _ = allocate_under(law, budget * np.exp(-0.5), k, g)
-        N_hi, _ = allocate_under(law, budget * np.exp(0.5), k, g)
-        a = float(np.log(N_hi) - np.log(N_lo)) if np.isfinite(N_lo) and np.isfinite(N_hi) else float("nan")
-        # D = C/(6 k N^(1+g)): d log D / d log C = 1 - (1+g) a
-        row.update({"a": a, "b": 1.0 - (1.0 + g) * a, "N_opt": N, "D_opt": D,
+        N, D = allocate_under(law, budget, knots)
+        N_lo, D_lo = allocate_under(law, budget * np.exp(-0.5), knots)
+        N_hi, D_hi = allocate_under(law, budget * np.exp(0.5), knots)
+        ok = np.all(np.isfinite([N_lo, N_hi]))
+        r = float(np.exp(np.interp(np.log(N), knots[0], knots[1]))) if np.isfinite(N) else float("nan")
+        row.update({"a": float(np.log(N_hi / N_lo)) if ok else float("nan"),
+                    "b": float(np.log(D_hi / D_lo)) if ok else float("nan"), "N_opt": N, "D_opt": D,
                     "tokens_per_param": D / N if np.isfinite(N) else float("nan"),
-                    "flop_model": {"convention": variant.flops, "k": k, "g": g,
-                                   "meaning": f"C = 6 * {k:.4g} * N^(1{g:+.4g}) * D"}})
+                    "flop_model": {"convention": variant.flops, "ratio_at_N_opt": r,
+                                   "ratio_range": [float(np.exp(knots[1].min())), float(np.exp(knots[1].max()))],
+                                   "meaning": "C = 6 r(N) N D, r = the table's FLOPs under this convention / (6 N D), "
+                                              "interpolated in log N, held constant beyond the sampled sizes"}})
     for m in METRICS:
         if row.get(m) is not None and not np.isfinite(row[m]):
             row[m] = None
@@ -271,8 +283,8 @@ def analyse(runs, form: str = "chinchilla", *, budget: float = CHINCHILLA_BUDGET
         try:
             t = v.select(table) if v.select else table
             law = fit(t, kwargs.pop("form"), grid=g, budget=budget, **kwargs)
-            k, gg = (1.0, 0.0) if v.flops is None else flop_model(t, kwargs["params"], v.flops)
-            rows.append(_row(v, law, budget, k, gg, law.n_points or 0))
+            knots = None if v.flops is None else flop_model(t, kwargs["params"], v.flops)
+            rows.append(_row(v, law, budget, knots, law.n_points or 0))
         except ScalelabError as exc:
             rows.append({"name": v.name, "group": v.group, "status": "failed", "reason": "; ".join(exc.problems),
                          **{m: None for m in METRICS}})

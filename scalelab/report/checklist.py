@@ -71,7 +71,8 @@ def _values(frame, column: str, limit: int = 6) -> str:
 
 def _plain(v: Any) -> Any:
     if isinstance(v, (np.floating, float)):
-        return f"{float(v):.4g}"
+        v = float(v)
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
     if isinstance(v, np.integer):
         return int(v)
     return v

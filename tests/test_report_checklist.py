@@ -47,7 +47,7 @@ def test_columns_and_manifest_fill_items(bare):
     frame = table.data.copy()
     frame["optimizer"], frame["schedule"], frame["tokens_per_step"] = "AdamW", "cosine", 262144
     frame["n_layer"], frame["d_model"], frame["n_head"], frame["n_ctx"] = 8, 512, 8, 1024
-    frame["seed"], frame["code_version"], frame["loss_unit"] = 0, "abc123", "nats/token"
+    frame["seed"], frame["code_version"], frame["loss_unit"], frame["lr"] = 0, "abc123", "nats/token", 3e-3
     table = RunTable.from_frame(frame, "ladder.csv")
     law = fit(table, grid=GRID)
     manifest = {"name": "shakespeare-bytes", "data_hash": "f00d",

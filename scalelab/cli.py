@@ -576,6 +576,7 @@ def report(runs: Optional[str] = typer.Argument(None, help="Run table (.csv, .pa
         for key, state in rep.sections.items():
             if state != "ok":
                 err.print(f"note: {key}: {state}", markup=False, highlight=False)
+        err.file.flush()
         out.print(f"report written to {output} ({what}; {sum(v == 'ok' for v in rep.sections.values())} of "
                   f"{len(rep.sections)} sections filled)", markup=False, highlight=False)
     for warning in rep.law.warnings:

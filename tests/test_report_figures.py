@@ -62,10 +62,8 @@ def test_isoflop_frontier_residuals_learning_curves(fitted, tmp_path):
     assert [p["var"] for p in panels] == ["N", "D"] and np.abs(panels[0]["residual"]).max() < 0.05
     for name, fig in {"isoflop": F.isoflop_figure(profiles), "frontier": F.frontier_figure(C, lines),
                       "learning": F.learning_curves_figure(curves), "residuals": F.residuals_figure(panels)}.items():
-        assert "<svg" in F.svg_text(fig) and F.data_uri(fig).startswith("data:image/svg+xml;base64,")
-        F.save(fig, tmp_path / name)
+        assert F.data_uri(fig).startswith("data:image/svg+xml;base64,")
         F.close(fig)
-    assert len(list(tmp_path.glob("*.png"))) == 4 and len(list(tmp_path.glob("*.svg"))) == 4
 
 
 def test_plain_data_figures(fitted):

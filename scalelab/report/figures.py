@@ -133,6 +133,15 @@ def _log_ticks(ax) -> None:
         ax.tick_params(axis="y", which="minor", labelleft=False)
 
 
+def _plain_log_axis(axis) -> None:
+    """Plain numbers (2, 5, 10, 20, ...) on a log axis instead of 2x10^0."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_minor_formatter(NullFormatter())
+
+
 def isoflop_figure(profiles: Sequence[Mapping[str, Any]], title: str = "IsoFLOP profiles"):
     """Loss against N at fixed budgets with each profile's parabola and its minimum.
 
@@ -290,6 +299,8 @@ def catalog_figure(models: Sequence[Mapping[str, Any]], frontier: Mapping[str, A
         ax.annotate(m["name"], (C, m["D"] / m["N"]), textcoords="offset points", xytext=(4, 3), fontsize=7)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log_axis(ax.yaxis)
+    ax.margins(0.12)
     ax.set_xlabel(LABELS["C"] + ", C = 6ND")
     ax.set_ylabel("tokens per parameter D/N")
     ax.set_title(title)
@@ -300,8 +311,6 @@ def catalog_figure(models: Sequence[Mapping[str, Any]], frontier: Mapping[str, A
 def sensitivity_figure(rows: Sequence[Mapping[str, Any]], budget: float,
                        title: str = "tokens per parameter under each fitting choice"):
     """One dot per variant (colour: kind of choice) on a log axis, joined to the baseline."""
-    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
-
     ok = [r for r in rows if r.get("tokens_per_param") is not None]
     fig, (ax,) = _figure(width=7.2, height=1.2 + 0.3 * max(1, len(ok)))
     groups = list(dict.fromkeys(r["group"] for r in ok))
@@ -317,9 +326,7 @@ def sensitivity_figure(rows: Sequence[Mapping[str, Any]], budget: float,
         ax.axvline(base, color="k", lw=1, ls="--", label=f"baseline {base:.3g}")
     ax.axvline(20, color="0.5", lw=1, ls=":", label="20 (Chinchilla rule of thumb)")
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    _plain_log_axis(ax.xaxis)
     for g in groups:
         ax.scatter([], [], color=colors[g], s=30, label=g)
     ax.set_xlabel(f"tokens per parameter at C = {budget:.3g} FLOPs")

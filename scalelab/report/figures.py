@@ -456,6 +456,16 @@ def frontier_data(law, C: np.ndarray, published: Sequence[str] = PUBLISHED_FRONT
             line["N_lo"], line["N_hi"] = np.nanpercentile(Ns, [tail, 100 - tail], axis=0)
             line["D_lo"], line["D_hi"] = np.nanpercentile(Ds, [tail, 100 - tail], axis=0)
     lines.append(line)
+    return lines + published_lines(C, published)
+
+
+def published_lines(C: np.ndarray, published: Sequence[str] = PUBLISHED_FRONTIERS) -> list[dict]:
+    """Frontier lines of published laws (dashed) for :func:`frontier_figure`."""
+    from scalelab.laws import optimal
+    from scalelab.laws import published as pub
+
+    C = np.asarray(C, float)
+    lines = []
     for i, name in enumerate(published):
         ref = pub.get(name)
         Np, Dp = optimal.allocate(ref.law_form, ref.theta, C)

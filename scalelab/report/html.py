@@ -362,13 +362,14 @@ def build(runs, *, form: str = "chinchilla", law=None, budget: float = CHINCHILL
                              f"{len(result.budgets)} budgets.</p>"
                            + "".join(f'<p class="warn">{esc(w)}</p>' for w in result.warnings[:8]))
         sections["isoflop"] = "ok"
+        iso_result = result
         iso_points = {"C": [b["C"] for b in result.budgets], "N_opt": [b["N_opt"] for b in result.budgets],
                       "D_opt": [b["D_opt"] for b in result.budgets], "label": "IsoFLOP minima (approach 2)"}
     except ScalelabError as exc:
         why = "the runs do not form IsoFLOP profiles (several sizes at one shared budget): " + "; ".join(exc.problems)[:300]
         body["isoflop"] = unavailable(why)
         sections["isoflop"] = f"{NOT_AVAILABLE}: {why}"
-        iso_points = None
+        iso_points = iso_result = None
 
     # frontier, plan, catalog ------------------------------------------------------------------------
     if nd:
@@ -388,6 +389,15 @@ def build(runs, *, form: str = "chinchilla", law=None, budget: float = CHINCHILL
         why = f"form '{law.form}' is not a law in N and D; no compute-optimal allocation"
         for key in ("frontier", "plan"):
             body[key], sections[key] = unavailable(why), f"{NOT_AVAILABLE}: {why}"
+        if iso_result is not None:          # the IsoFLOP power laws still give a frontier
+            Cg = np.geomspace(min(iso_points["C"] + [budget]) / 3, max(iso_points["C"] + [budget]) * 3, 60)
+            Nf, Df = iso_result.predict(Cg)
+            lines = [{"label": "IsoFLOP power laws (approach 2)", "N_opt": Nf, "D_opt": Df}] + F.published_lines(Cg)
+            fig = F.frontier_figure(Cg, lines, iso_points)
+            figs["frontier"] = fig
+            body["frontier"] = figure_html(fig, "Compute-optimal N and D against C from the IsoFLOP minima, beside "
+                                           "published laws (dashed).", "frontier") + unavailable(why + " from the fitted law")
+            sections["frontier"] = "ok"
 
     bt_rows, why = (auto_backtest(table, law.form) if isinstance(backtest, str) and backtest == "auto"
                     else (None, "not requested") if backtest is None else (backtest_rows(backtest), "ok"))

@@ -179,3 +179,19 @@ def test_report_in_headless_browser(report, tmp_path):
         shutil.copy(path, artifacts / "report.html")
     finally:
         driver.quit()
+
+
+def test_single_variable_law_on_isoflop_runs():
+    """A law in C alone (Porian et al.'s bundled IsoFLOP runs): no allocation from the law, but the
+    IsoFLOP minima still draw the frontier; sections that need a law in N and D say why not."""
+    from scalelab import examples
+
+    table = examples.load("porian2024").where(config="rw/tuned/short/const/standard/val")
+    rep = report_html.build(table, form="power-offset:C", bootstrap=0, backtest=None, catalog=None)
+    try:
+        assert rep.sections["isoflop"] == "ok" and rep.sections["frontier"] == "ok"
+        assert rep.sections["plan"].startswith("not available") and rep.sections["sensitivity"].startswith("not available")
+        assert set(rep.figures) == {"loss_vs_C", "residuals", "isoflop", "frontier"}
+        assert "sits on its lower bound" in rep.html          # the fit's warning reaches the reader
+    finally:
+        rep.close()

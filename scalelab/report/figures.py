@@ -443,7 +443,6 @@ def isoflop_data(result, table, rtol: float = 1e-6) -> list[dict]:
 def frontier_data(law, C: np.ndarray, published: Sequence[str] = PUBLISHED_FRONTIERS) -> list[dict]:
     """Lines for :func:`frontier_figure`: the fitted law (with bands) and published laws."""
     from scalelab.laws import optimal
-    from scalelab.laws import published as pub
 
     C = np.asarray(C, float)
     lines = []

@@ -16,7 +16,6 @@ import datetime as _dt
 import html as _html
 import json
 import platform
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence

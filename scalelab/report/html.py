@@ -227,13 +227,14 @@ def load_input(path: str | Path):
         for name in ("export_table", "run_table", "to_run_table", "load_table", "export"):
             fn = getattr(registry, name, None)
             if fn is not None:
-                try:
+                try:      # an API this report does not know: fall back to the exported files
                     got = fn(p)
-                except TypeError:
+                    table = as_table(got) if got is not None and not isinstance(got, (str, Path)) else \
+                        (read_table(got) if got is not None else None)
+                except Exception:
                     continue
-                table = as_table(got) if got is not None and not isinstance(got, (str, Path)) else \
-                    (read_table(got) if got is not None else None)
-                break
+                if table is not None:
+                    break
     except ImportError:
         pass
     if table is None:

@@ -101,33 +101,40 @@ def test_auto_backtest_and_catalog_never_break_the_report(monkeypatch):
     assert report_html.backtest_rows({"rows": [{"pred": 2.0, "loss": 2.1, "lo": 1.9, "hi": 2.2}]})[0]["inside"] is True
 
 
-def test_cli_report_file_and_ladder_dir(tmp_path, capsys):
-    runs = tmp_path / "runs.csv"
-    ladder_frame().to_csv(runs, index=False)
-    out = tmp_path / "report.html"
-    assert main(["report", str(runs), "-o", str(out), "--no-sensitivity", "--bootstrap", "0", "--budget", "1e22",
-                 "--checklist", str(tmp_path / "checklist.json"), "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["output"] == str(out) and out.is_file() and result["sections"]["law"] == "ok"
-    assert result["sections"]["sensitivity"].startswith("not available")
-    assert json.loads((tmp_path / "checklist.json").read_text())["counts"]["unknown"] > 0
-    assert "**unknown**" in (tmp_path / "checklist.md").read_text()
+def test_cli_report_ladder_dir(tmp_path, capsys):
     # a ladder directory: runs exported into it, and its data manifest feeds the checklist; a law
     # fitted beforehand is reported as it is; every figure is written as PNG and SVG too
     fit(RunTable.from_frame(ladder_frame()), grid=GRID).save(tmp_path / "law.json")
     ladder = tmp_path / "ladder"
     ladder.mkdir()
-    shutil.copy(runs, ladder / "runs.csv")
+    ladder_frame().to_csv(ladder / "runs.csv", index=False)
     (ladder / "manifest.json").write_text(json.dumps({"format": "scalelab-data/1", "name": "tiny-corpus",
                                                       "checklist": {"data": "tiny-corpus", "tokenizer": "bytes, vocab 256"}}))
-    assert main(["report", str(ladder), "-o", str(tmp_path / "l.html"), "--no-sensitivity", "--law",
-                 str(tmp_path / "law.json"), "--figures", str(tmp_path / "figs")]) == 0
-    html = (tmp_path / "l.html").read_text()
+    out = tmp_path / "l.html"
+    assert main(["report", str(ladder), "-o", str(out), "--no-sensitivity", "--law", str(tmp_path / "law.json"),
+                 "--figures", str(tmp_path / "figs"), "--checklist", str(tmp_path / "checklist.json"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["output"] == str(out) and result["input"] == f"ladder {ladder}" and result["sections"]["law"] == "ok"
+    assert result["sections"]["sensitivity"].startswith("not available")
+    html = out.read_text()
     assert "tiny-corpus" in html and "bytes, vocab 256" in html and "scalelab report" in html
     assert "1 starts" in html                                   # the saved law's own fit record
+    record = json.loads((tmp_path / "checklist.json").read_text())
+    assert {i["item"]: i["value"] for i in record["items"]}["data_name"] == "tiny-corpus"
+    assert "**unknown**" in (tmp_path / "checklist.md").read_text()
     figs = tmp_path / "figs"
     assert {p.stem for p in figs.glob("*.png")} == {p.stem for p in figs.glob("*.svg")} >= {
         "loss_vs_N", "loss_vs_D", "loss_vs_C", "residuals", "learning_curves", "isoflop", "frontier"}
+
+
+def test_load_input_file_and_data_dir_column(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "manifest.json").write_text(json.dumps({"format": "scalelab-data/1", "name": "from-data-dir"}))
+    frame = ladder_frame().assign(data_dir=str(data_dir))
+    frame.to_csv(tmp_path / "runs.csv", index=False)
+    table, manifest, what = report_html.load_input(tmp_path / "runs.csv")
+    assert len(table) == 45 and manifest["name"] == "from-data-dir" and what.startswith("run table")
 
 
 def test_cli_report_bad_input(tmp_path, capsys):

@@ -13,7 +13,8 @@ from scalelab.report import sensitivity as sens
 from scalelab.runs import RunTable
 
 TRUTH = Law("chinchilla", {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37})
-GRID = {"e": [-1.0, 0.5], "a": [5.0, 15.0], "b": [5.0, 15.0], "alpha": [0.3, 0.8], "beta": [0.3, 0.8]}
+GRID = {"e": [-1.0, 0.5], "a": [5.0, 15.0], "b": [5.0, 15.0], "alpha": [0.3, 0.8], "beta": [0.3, 0.8],
+        "n_c": [20.0, 40.0], "d_c": [20.0, 40.0], "alpha_N": [0.1, 0.4], "alpha_D": [0.1, 0.4]}
 SIZES = np.geomspace(2e7, 4e9, 8)
 TOKENS = np.geomspace(4e8, 4e11, 6)
 

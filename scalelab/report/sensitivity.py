@@ -46,8 +46,9 @@ SCAN_HALF_WIDTH = 30.0
 SCAN_POINTS = 3001
 SIZE_RTOL = 0.02
 FAST_GRID = {"e": [-1.0, 0.0, 1.0], "a": [0.0, 10.0, 20.0], "b": [0.0, 10.0, 20.0], "alpha": [0.5, 1.0],
-             "beta": [0.5, 1.0]}
-"""A reduced initialisation grid (108 starts for ``chinchilla``) for quick analyses (``--fast``)."""
+             "beta": [0.5, 1.0], "n_c": [20.0, 40.0], "d_c": [20.0, 40.0], "alpha_N": [0.1, 0.4], "alpha_D": [0.1, 0.4]}
+"""A reduced initialisation grid (108 starts for ``chinchilla``, 16 for ``kaplan-nd``) for quick
+analyses (``--fast``); each form takes the axes it has."""
 
 
 @dataclass

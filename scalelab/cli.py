@@ -638,6 +638,8 @@ def sensitivity(runs: Optional[str] = typer.Argument(None, help="Run table (.csv
                 text = f"[bold blue]{text}[/bold blue]"
             cells.append(text)
         t.add_row(label, *cells)
+        if r.get("note"):
+            skipped.append(f"{label}: {r['note']}")
     out.print(t)
     for line in skipped:
         out.print(f"  [dim]{line}[/dim]", highlight=False)

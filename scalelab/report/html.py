@@ -531,7 +531,8 @@ def sensitivity_html(result) -> str:
             if m in ext and r["status"] == "ok" and r["name"] in ext[m]:
                 cls = ' class="lo"' if r["name"] == ext[m][0] else ' class="hi"'
             cells.append(f"<span{cls}>{num(r.get(m), 3 if m != 'tokens_per_param' else 3)}</span>")
-        cells.append(esc(r["status"] if r["status"] == "ok" else f"{r['status']}: {r.get('reason') or ''}"))
+        status = r["status"] if r["status"] != "ok" else "ok" + (f" ({r['note']})" if r.get("note") else "")
+        cells.append(esc(status if r["status"] == "ok" else f"{status}: {r.get('reason') or ''}"))
         rows.append(cells)
     spread_rows = [[esc(m), num(s["min"], 3), esc(s["min_variant"]), num(s["max"], 3), esc(s["max_variant"]),
                     num(s.get("ratio"), 3) + "x" if s.get("ratio") else "—"]

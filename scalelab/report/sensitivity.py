@@ -214,12 +214,14 @@ def _row(variant: Variant, law, budget: float, knots, n_rows: int) -> dict:
     p = law.params
     row: dict[str, Any] = {"name": variant.name, "group": variant.group, "status": "ok", "reason": None,
                            "form": law.form, "n_runs": law.n_runs, "n_points": n_rows,
-                           "alpha": p.get("alpha", p.get("alpha_N")), "beta": p.get("beta", p.get("alpha", p.get("alpha_D"))),
+                           "alpha": p.get("alpha"), "beta": p.get("beta", p.get("alpha")), "note": None,
                            "E": p.get("E"), "objective": law.objective, "warnings": list(law.warnings),
                            "params": dict(p), "options": {kk: law.options.get(kk) for kk in ("loss", "delta")},
                            "conventions": dict(law.conventions), "flop_model": None}
-    if law.form == "kaplan-nd":
-        row["alpha"], row["beta"] = p["alpha_N"], p["alpha_D"]
+    if "alpha" not in p:        # another form's exponents (kaplan-nd's alpha_N, alpha_D) are not alpha, beta
+        row["alpha"] = row["beta"] = None
+        row["note"] = "exponents of a different form: " + ", ".join(
+            f"{k} = {v:.3g}" for k, v in p.items() if k.startswith("alpha"))
     if variant.flops is None:
         d = law.derived
         row.update({m: d.get(m) for m in ("a", "b", "N_opt", "D_opt", "tokens_per_param")})

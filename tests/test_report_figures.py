@@ -54,7 +54,7 @@ def test_isoflop_frontier_residuals_learning_curves(fitted, tmp_path):
     assert len(profiles) == 3 and all(len(p["N"]) == 5 and p["coef"] is not None for p in profiles)
     C = np.geomspace(1e18, 1e24, 20)
     lines = F.frontier_data(law, C)
-    assert lines[0]["N_lo"] is not None and {l["label"].split()[0] for l in lines[1:]} == {"chinchilla-2022", "besiroglu-2024"}
+    assert lines[0]["N_lo"] is not None and {l["label"].split()[0] for l in lines[1:]} == {"chinchilla-2022", "besiroglu-2024", "kaplan-2020-nd"}
     np.testing.assert_allclose(lines[0]["N_opt"] * lines[0]["D_opt"], C / 6, rtol=1e-9)
     curves = F.learning_curve_data(law, table)
     assert len(curves) == 10 and all(len(c["x"]) == 3 and c["pred"] is not None for c in curves)

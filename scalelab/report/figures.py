@@ -29,7 +29,7 @@ LABELS = {"N": "parameters N", "D": "training tokens D", "C": "training compute 
           "S": "optimiser steps S"}
 LOSS_LABEL = "loss (nats/token)"
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
-PUBLISHED_FRONTIERS = ("chinchilla-2022", "besiroglu-2024")
+PUBLISHED_FRONTIERS = ("chinchilla-2022", "besiroglu-2024", "kaplan-2020-nd")
 
 
 def _plt():

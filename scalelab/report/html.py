@@ -33,7 +33,7 @@ SECTIONS = (("summary", "Summary"), ("law", "Fitted law"), ("figures", "Fit figu
             ("frontier", "Compute-optimal frontier"), ("plan", "Plan for the budget"), ("backtest", "Backtest"),
             ("catalog", "Published models"), ("checklist", "Checklist"), ("sensitivity", "Sensitivity"),
             ("notes", "Notes and warnings"), ("reproduce", "Reproduce"))
-PLAN_LAWS = ("chinchilla-2022", "besiroglu-2024")
+PLAN_LAWS = ("chinchilla-2022", "besiroglu-2024", "kaplan-2020-nd")
 NOT_AVAILABLE = "not available"
 
 
@@ -509,14 +509,21 @@ def _plan(law, budget: float, pub) -> tuple[str, str]:
     rows = [["this fit", num(a.N_opt, 4) + " " + interval(a.ci.get("N_opt"), 3),
              num(a.D_opt, 4) + " " + interval(a.ci.get("D_opt"), 3),
              num(a.tokens_per_param, 3) + " " + interval(a.ci.get("tokens_per_param"), 3),
-             num(a.loss, 4) + " " + interval(a.ci.get("loss"), 4)]]
+             num(a.loss, 4) + " " + interval(a.ci.get("loss"), 4),
+             esc(f"{law.conventions.get('params', '?')} N; the runs' loss")]]
     for name in PLAN_LAWS:
-        r = pub.get(name).optimal(budget)
-        rows.append([esc(name), num(r.N_opt, 4), num(r.D_opt, 4), num(r.tokens_per_param, 3), num(r.loss, 4)])
+        ref = pub.get(name)
+        try:
+            r = ref.optimal(budget)
+        except ScalelabError:
+            continue
+        conv = ref.conventions
+        rows.append([esc(name), num(r.N_opt, 4), num(r.D_opt, 4), num(r.tokens_per_param, 3), num(r.loss, 4),
+                     esc(f"{conv.get('params', '?')} N; {conv.get('loss', '?')}")])
     lvl = f" ({a.level:.0%} intervals)" if a.level else " (no intervals: fit without bootstrap)"
-    return (f"<p>Compute-optimal allocation for C = {budget:.3g} FLOPs under C = 6ND{esc(lvl)}. Published laws use "
-            f"their own conventions (total parameters, MassiveText loss): compare ratios, not losses.</p>"
-            + table_html(["law", "N_opt", "D_opt", "tokens/param", "loss (nats/token)"], rows, "num"), "ok")
+    return (f"<p>Compute-optimal allocation for C = {budget:.3g} FLOPs under C = 6ND{esc(lvl)}. Published laws keep "
+            f"their own conventions (which parameters, which data and loss): compare ratios, not losses.</p>"
+            + table_html(["law", "N_opt", "D_opt", "tokens/param", "loss (nats/token)", "conventions"], rows, "num"), "ok")
 
 
 def sensitivity_html(result) -> str:

@@ -109,3 +109,16 @@ def test_chinchilla_choices_move_tokens_per_param(shared_data):
     assert s["ratio"] > 3, sens.headline(result)
     assert s["max"] > 30 and s["min"] < 10
     assert result.spread["tokens_per_param_by_group"]["fitting range"]["ratio"] > 3
+
+
+@pytest.mark.slow
+def test_chinchilla_full_grid_numbers(shared_data):
+    """The README's numbers: the full 4,500-start grid for every refit (about a minute here)."""
+    frame = pd.read_csv(shared_data / "chinchilla_epoch" / "svg_extracted_data.csv")
+    frame = frame[frame["loss"] < np.sort(frame["loss"])[-5]]
+    table = RunTable.from_frame(frame, "chinchilla_epoch", columns={"N": "Model Size", "C": "Training FLOP"})
+    rows = {r["name"]: r["tokens_per_param"] for r in sens.analyse(table).rows}
+    assert rows["baseline"] == pytest.approx(17.9, abs=0.1)
+    assert rows["drop largest 10 of 40 sizes"] == pytest.approx(5.5, abs=0.1)
+    assert rows["drop smallest 10 of 40 sizes"] == pytest.approx(36.3, abs=0.2)
+    assert rows["MSE"] == pytest.approx(14.3, abs=0.1)

@@ -101,6 +101,37 @@ def test_auto_backtest_and_catalog_never_break_the_report(monkeypatch):
     assert report_html.backtest_rows({"rows": [{"pred": 2.0, "loss": 2.1, "lo": 1.9, "hi": 2.2}]})[0]["inside"] is True
 
 
+def test_backtest_and_catalog_shapes_of_scalelab_objects():
+    """The shapes scalelab.laws.backtest.Backtest and scalelab.plan.catalog produce (issue 6)."""
+    from dataclasses import dataclass, field
+
+    @dataclass
+    class Fold:
+        held_out: str
+        predictions: list = field(default_factory=list)
+
+    @dataclass
+    class Backtest:
+        form: str
+        folds: list
+
+    result = Backtest("chinchilla", [Fold("C > 1e20", [
+        {"run_id": "big", "loss": 2.40, "predicted": 2.45, "rel_error": 0.0208, "compute_ratio": 12.0,
+         "interval": [2.41, 2.50], "covered": False}])])
+    (row,) = report_html.backtest_rows(result)
+    assert row["label"] == "big" and row["actual"] == 2.40 and row["inside"] is False and row["compute_ratio"] == 12.0
+
+    @dataclass(frozen=True)
+    class Model:
+        name: str
+        params: float
+        tokens: float
+        active_params: float = None
+
+    models = report_html.catalog_models((Model("dense", 7e9, 2e12), Model("moe", 1e12, 1.5e13, 3.2e10)))
+    assert models == [{"name": "dense", "N": 7e9, "D": 2e12}, {"name": "moe", "N": 3.2e10, "D": 1.5e13}]
+
+
 def test_cli_report_ladder_dir(tmp_path, capsys):
     # a ladder directory: runs exported into it, and its data manifest feeds the checklist; a law
     # fitted beforehand is reported as it is; every figure is written as PNG and SVG too

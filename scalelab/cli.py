@@ -107,6 +107,8 @@ def fit(runs: Optional[str] = RunsArg,
         budget: float = typer.Option(5.76e23, "--budget", help="Budget C (FLOPs) for derived quantities."),
         level: float = typer.Option(0.95, "--level", help="Confidence level of intervals."),
         output: Optional[str] = typer.Option(None, "-o", "--output", help="Write the law as JSON here."),
+        checklist_out: Optional[str] = typer.Option(
+            None, "--checklist", help="Write the fit's (Mis)Fitting checklist (Li et al. 2025) as JSON here."),
         example: Optional[str] = ExampleOpt, column: Optional[list[str]] = ColumnOpt,
         where: Optional[list[str]] = WhereOpt, as_json: bool = JsonOpt) -> None:
     """Fit a scaling law to a run table (Chinchilla approach 3 by default)."""
@@ -116,9 +118,17 @@ def fit(runs: Optional[str] = RunsArg,
     with err.status(f"fitting {form} to {len(table)} rows" + (f", {bootstrap} bootstrap resamples" if bootstrap else "")):
         law = laws.fit(table, form, loss=loss, delta=delta, bootstrap=bootstrap, seed=seed, level=level,
                        params=params, flops=flops, eval_set=eval_set, points=points, budget=budget)
+    from scalelab.report import checklist
+
+    items = checklist.build(law, table)
     if output:
         law.save(output)
+    if checklist_out:
+        from scalelab import atomic
+
+        atomic.write_text(checklist_out, json.dumps(checklist.to_json(items), indent=2, default=str) + "\n")
     summary = law.summary()
+    summary["checklist"] = checklist.to_json(items)
     summary["optimal"] = {k: law.derived[k] for k in ("a", "b", "N_opt", "D_opt", "tokens_per_param")
                           if k in law.derived} | ({"C": budget} if law.derived else {})
     if as_json:

@@ -88,3 +88,15 @@ def test_numerical_failure_exits_3(tmp_path, capsys):
     path = synthetic.simulate(TRUTH, N=[1e8, 1e9], D=[1e10, 1e11]).write(tmp_path / "few.csv")
     assert main(["fit", str(path)]) == 3
     assert "too few points" in capsys.readouterr().err
+
+
+def test_fit_writes_its_checklist_and_marks_unknowns(tmp_path, runs_csv, capsys):
+    path = tmp_path / "checklist.json"
+    result = run_json(capsys, ["fit", str(runs_csv), "--json", "--checklist", str(path)])
+    written = json.loads(path.read_text())
+    assert written == result["checklist"]
+    items = {i["item"]: i for i in written["items"]}
+    assert items["data_sources"]["status"] == "unknown"          # a bare CSV says nothing about its data
+    assert all(i["value"] == "unknown" for i in written["items"] if i["status"] == "unknown")
+    known = {k for k, i in items.items() if i["status"] == "known"}
+    assert {"form", "fit_loss", "fit_optimizer", "init_grid", "param_convention", "flop_convention"} <= known

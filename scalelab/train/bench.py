@@ -150,9 +150,17 @@ def run_bench(device: str = "cpu", sizes=(1e5, 1e6, 5e6), steps: int = 20, preci
         from scalelab.train.loop import bf16_supported
 
         precision = "bf16" if bf16_supported(device) else "fp32"
-    models = []
+    shapes = []
     for n in sizes:
-        r = bench_model(bench_shape(n), device=device, precision=precision, steps=steps, batch_tokens=batch_tokens,
+        try:
+            shapes.append(bench_shape(n))
+        except ValueError as exc:
+            from scalelab.errors import InputError
+
+            raise InputError(f"--sizes: {exc}") from None
+    models = []
+    for cfg in shapes:
+        r = bench_model(cfg, device=device, precision=precision, steps=steps, batch_tokens=batch_tokens,
                         micro_batch=micro_batch, compile=compile)
         r["mfu"] = r["flops_per_s"] / peak
         r["mfu_vs"] = {k: r["flops_per_s"] / v for k, v in peaks.items()}

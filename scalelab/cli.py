@@ -78,6 +78,8 @@ def bench_cmd(
     sizes: str = typer.Option("0.1M,1M,5M", "--sizes", help="non-embedding N of the models, comma-separated"),
     steps: int = typer.Option(20, "--steps", min=1, help="timed training steps per model"),
     precision: str = typer.Option("auto", "--precision", help="auto, bf16 or fp32"),
+    batch_tokens: int = typer.Option(16384, "--batch-tokens", min=256, help="tokens per step (multiple of 256)"),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the models"),
     json_out: bool = typer.Option(False, "--json", help="print the results as JSON"),
 ) -> None:
     """Training throughput: tokens/s, achieved FLOP/s and MFU against the device's peak."""
@@ -89,8 +91,10 @@ def bench_cmd(
         raise InputError(f"--device: expected cpu or cuda, got {device!r}")
     if precision not in ("auto", "bf16", "fp32"):
         raise InputError(f"--precision: expected auto, bf16 or fp32, got {precision!r}")
+    if batch_tokens % 256:
+        raise InputError(f"--batch-tokens: {batch_tokens} is not a multiple of the bench context (256)")
     result = run_bench(device=device, sizes=[parse_size(s) for s in sizes.split(",")], steps=steps,
-                       precision=precision)
+                       precision=precision, batch_tokens=batch_tokens, compile=compile_model)
     if json_out:
         emit_json(result)
         return

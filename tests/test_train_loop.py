@@ -189,3 +189,26 @@ def test_resume_with_a_different_config_is_refused(tmp_path):
         train(cfg_of(tmp_path, train={"tokens": 256 * 4, "lr": 1e-3}), resume=True)
     with pytest.raises(InputError, match="no checkpoint.pt"):
         train(cfg_of(tmp_path), resume=True, out_dir=tmp_path / "empty")
+
+
+@pytest.mark.slow
+def test_compiled_run_matches_eager_within_bf16_tolerance(tmp_path):
+    eager = train(cfg_of(tmp_path, train={"tokens": 256 * 30}), out_dir=tmp_path / "e")
+    compiled = train(cfg_of(tmp_path, compile=True, train={"tokens": 256 * 30}), out_dir=tmp_path / "c")
+    for name, loss in eager["final_loss"].items():
+        assert compiled["final_loss"][name] == pytest.approx(loss, rel=2e-3)
+
+
+def test_injected_token_source(tmp_path):
+    """Another data pipeline plugs in through the TokenSource protocol."""
+    class Counting:
+        n_tokens = 10 ** 6
+
+        def batch(self, step, micro, batch_size, n_ctx):
+            start = torch.arange(batch_size)[:, None] + step
+            return (start + torch.arange(n_ctx + 1)[None, :]) % 64
+
+    assert isinstance(Counting(), __import__("scalelab.train.tokens", fromlist=["TokenSource"]).TokenSource)
+    evals = {"val": np.arange(4000) % 64}
+    summary = train(cfg_of(tmp_path, train={"tokens": 256 * 20, "lr": 1e-2}), tokens=Counting(), eval_sets=evals)
+    assert summary["final_loss"]["val"] < 0.7 * np.log(64)  # "next = current + 1" is easy to learn

@@ -46,7 +46,7 @@ from scalelab.train import hparams
 from scalelab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from scalelab.train.config import RunConfig
 from scalelab.train.schedule import Schedule, log_spaced_steps
-from scalelab.train.tokens import eval_windows, open_data
+from scalelab.train.tokens import TokenSource, eval_windows, open_data
 
 CHECKPOINT = "checkpoint.pt"
 SUMMARY = "summary.json"
@@ -223,8 +223,13 @@ def _finite_or_none(x: float):
 
 
 def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = None,
-          source: str = "<config>", log: Callable[[str], None] | None = None) -> dict:
-    """Train (or resume) the run described by ``cfg``; return its summary (also written to disk)."""
+          source: str = "<config>", log: Callable[[str], None] | None = None,
+          tokens: TokenSource | None = None, eval_sets: dict | None = None) -> dict:
+    """Train (or resume) the run described by ``cfg``; return its summary (also written to disk).
+
+    ``tokens`` and ``eval_sets`` ({name: 1-D token array}) replace the config's ``[data]`` when given,
+    which is how another data pipeline plugs in (any :class:`TokenSource`).
+    """
     log = log or (lambda msg: None)
     plan = plan_run(cfg, source)
     out = Path(out_dir if out_dir is not None else cfg.out_dir)  # relative to the working directory
@@ -242,7 +247,11 @@ def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = 
                              "(only out_dir and threads may differ)")
     elif ckpt_path.exists() or (out / SUMMARY).exists():
         raise InputError(f"{out}: already holds a run; pass --resume to continue it or choose another out_dir")
-    source_tokens, eval_sets = open_data(cfg, source)
+    if tokens is None or eval_sets is None:
+        default_tokens, default_evals = open_data(cfg, source)
+        tokens = tokens if tokens is not None else default_tokens
+        eval_sets = eval_sets if eval_sets is not None else default_evals
+    source_tokens = tokens
     windows = {}
     for name, arr in eval_sets.items():
         windows[name] = eval_windows(arr, cfg.eval.tokens, plan.gpt.n_ctx)
@@ -345,6 +354,7 @@ def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = 
     def checkpoint() -> None:
         save_checkpoint(ckpt_path, {"config": _config_identity(cfg), "step": step, "model": raw_model.state_dict(),
                                     "optimizer": opt.state_dict(), "rng": rng_state(), "rows": rows,
+                                    "data_position": {"step": step, "batches": "pure function of (seed, step, micro)"},
                                     "train_log": train_log, "branches_done": branches_done,
                                     "running_min": running_min})
 

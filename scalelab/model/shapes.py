@@ -2,8 +2,9 @@
 
 The rule (documented, deterministic):
 
-1. Widths are multiples of 32; the head size is 64 when d_model is a multiple of 64 and at least 256,
-   else 32 (so n_head = d_model / head size).
+1. Widths are multiples of 32 below 256 with 32-wide heads, and multiples of 64 from 256 on with
+   64-wide heads (n_head = d_model / head size). Wide heads matter on CPU: attention cost grows
+   with n_head·n_ctx² (the softmax), not with the head size.
 2. For every depth n_layer in ``[min_layers, max_layers]`` and width d_model, the MLP width d_ff is
    the default ratio (4·d_model for GELU, 8/3·d_model for SwiGLU) when that lands within ``tol`` of
    N; otherwise it is solved for N, rounded to a multiple of 32 and kept within ±25% of the default.
@@ -27,9 +28,12 @@ from scalelab.model.gpt import GPTConfig
 WIDTH_STEP = 32
 
 
+def head_size(d_model: int) -> int:
+    return 64 if d_model >= 256 else 32
+
+
 def heads_for(d_model: int) -> int:
-    head = 64 if d_model % 64 == 0 and d_model >= 256 else 32
-    return max(1, d_model // head)
+    return max(1, d_model // head_size(d_model))
 
 
 def _candidates_at_depth(n_params: float, n_layer: int, base: GPTConfig, tol: float):
@@ -37,6 +41,8 @@ def _candidates_at_depth(n_params: float, n_layer: int, base: GPTConfig, tol: fl
     out = []
     d_max = int(math.sqrt(n_params / max(n_layer, 1) / 4)) + WIDTH_STEP
     for d in range(WIDTH_STEP, d_max + 1, WIDTH_STEP):
+        if d % head_size(d):
+            continue
         cfg = replace(base, n_layer=n_layer, d_model=d, n_head=heads_for(d), d_ff=0)
         default_ff = cfg.ff
         n = count_params(cfg).non_embedding

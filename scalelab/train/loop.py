@@ -425,7 +425,8 @@ def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = 
             "micro_batch": plan.micro_batch, "grad_accum": plan.accum, "schedule": asdict(plan.schedule),
             "eval_steps": plan.eval_steps, "device": plan.device, "precision": plan.precision,
             "compile": cfg.compile, "threads": torch.get_num_threads(), "wall_s": wall,
-            "tokens_per_s_this_session": tps, "notes": plan.notes,
+            "tokens_per_s_this_session": tps, "train_tokens_available": int(source_tokens.n_tokens),
+            "data_epochs": step * plan.batch_tokens / max(1, int(source_tokens.n_tokens)), "notes": plan.notes,
         }
         atomic.write_text(out / SUMMARY, json.dumps(summary, indent=2, default=str) + "\n")
         if status == "done" and not cfg.checkpoint.keep_final and ckpt_path.exists():

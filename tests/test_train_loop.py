@@ -61,6 +61,7 @@ def test_hparam_rule_is_a_power_law_of_n():
     assert b == round(0.2920 * (6 * 1e8 * 2e9) ** 0.3271)
     assert hparams.batch_rule(1e5, None, n_ctx=256) % 256 == 0
     assert hparams.default_micro_batch(48, 256) == 48 and hparams.default_micro_batch(96, 256) == 48
+    assert hparams.default_micro_batch(64, 256, vocab_size=50257) == 2  # ~890 tokens of 50k-vocab logits
 
 
 def test_token_source_is_deterministic_and_resumable():

@@ -36,7 +36,15 @@ def batch_rule(n_params: float, n_tokens: float | None = None, n_ctx: int = 1) -
     return max(1, round(tokens / n_ctx)) * n_ctx
 
 
-def default_micro_batch(sequences: int, n_ctx: int, max_tokens: int = 16384, max_seqs: int = 64) -> int:
-    """Largest divisor of ``sequences`` with at most ``max_seqs`` sequences and ``max_tokens`` tokens."""
+LOGIT_BYTES_PER_ELEMENT = 12  # bf16 logits + fp32 copy + fp32 gradient, roughly
+LOGIT_MEMORY_BUDGET = 1 << 29  # 512 MiB of logits per micro-batch
+
+
+def default_micro_batch(sequences: int, n_ctx: int, max_tokens: int = 16384, max_seqs: int = 64,
+                        vocab_size: int | None = None) -> int:
+    """Largest divisor of ``sequences`` with at most ``max_seqs`` sequences and ``max_tokens`` tokens,
+    and (given ``vocab_size``) at most ~512 MiB of logits per forward pass."""
+    if vocab_size:
+        max_tokens = min(max_tokens, LOGIT_MEMORY_BUDGET // (LOGIT_BYTES_PER_ELEMENT * vocab_size))
     cap = max(1, min(max_seqs, max_tokens // n_ctx))
     return max(d for d in range(1, min(cap, sequences) + 1) if sequences % d == 0)

@@ -131,7 +131,7 @@ def plan_run(cfg: RunConfig, source: str = "<config>") -> Plan:
                              f"{sequences} sequences (batch_tokens {batch_tokens} / n_ctx {n_ctx})")
         micro = t.micro_batch
     else:
-        micro = hparams.default_micro_batch(sequences, n_ctx)
+        micro = hparams.default_micro_batch(sequences, n_ctx, vocab_size=gpt.vocab_size)
     total_steps = max(1, round(d_target / batch_tokens))
     lr = t.lr if t.lr is not None else hparams.lr_rule(n, total_steps * batch_tokens)
     if t.lr is None:

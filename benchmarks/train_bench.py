@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import sys
@@ -90,15 +91,16 @@ def main() -> None:
             rows.append(r)
             print(f"N={r['N']:>9,} (L{r['n_layer']} d{r['d_model']}) {precision}{' compiled' if comp else ''}: "
                   f"{r['tokens_per_s']:>8,.0f} tok/s {r['flops_per_s'] / 1e9:7.1f} GFLOP/s "
-                  f"MFU {r['mfu_vs_fp32_peak']:.1%} of fp32 peak, {r['mfu_vs_bf16_peak']:.1%} of bf16 peak", flush=True)
+                  f"MFU {r['mfu_vs_fp32_peak']:.1%} of fp32 peak, {r['mfu_vs_bf16_peak']:.1%} of bf16 peak; "
+                  f"by CPU time {r['tokens_per_s_cpu_time']:,.0f} tok/s", flush=True)
     agree = precision_agreement(args.agree_steps, out)
     print(f"bf16 vs fp32 over {agree['steps']} steps: max rel. diff of smoothed loss {agree['max_rel_diff_smoothed']:.4f} "
           f"(tolerance {agree['tolerance']}), final val loss {agree['final_val_loss']}")
     rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-    print(f"peak RSS {rss_gib:.2f} GiB; total {time.time() - t0:.0f} s")
+    print(f"peak RSS {rss_gib:.2f} GiB; total {time.time() - t0:.0f} s; load average {os.getloadavg()}")
     result = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
               "torch": torch.__version__, "peaks": peaks, "models": rows, "precision_agreement": agree,
-              "peak_rss_gib": rss_gib, "command": " ".join(sys.argv)}
+              "peak_rss_gib": rss_gib, "load_average": os.getloadavg(), "command": " ".join(sys.argv)}
     (out / "train_bench.json").write_text(json.dumps(result, indent=2) + "\n")
 
 

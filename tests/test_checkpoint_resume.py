@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from scalelab.train.checkpoint import load_checkpoint  # noqa: E402
 from scalelab.train.config import load_config  # noqa: E402
-from scalelab.train.loop import train  # noqa: E402
+from scalelab.train.loop import bf16_supported, train  # noqa: E402
 from train_helpers import TINY, merge, write_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,16 +27,26 @@ RUN = merge(TINY, device="cpu",
             checkpoint={"every_steps": 10})
 
 
+BF16 = "bf16" if bf16_supported("cpu") else "fp32"
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The uninterrupted run (in this process, one thread like the subprocesses)."""
-    tmp = tmp_path_factory.mktemp("ref")
-    before = torch.get_num_threads()
-    try:
-        summary = train(load_config(write_config(tmp / "ref.toml", merge(RUN, out_dir=str(tmp / "out")))))
-    finally:
-        torch.set_num_threads(before)
-    return summary, (tmp / "out")
+def references(tmp_path_factory):
+    """The uninterrupted runs (in this process, one thread like the subprocesses), by precision."""
+    cache = {}
+
+    def get(precision):
+        if precision not in cache:
+            tmp = tmp_path_factory.mktemp(f"ref-{precision}")
+            before = torch.get_num_threads()
+            try:
+                cfg = merge(RUN, out_dir=str(tmp / "out"), precision=precision)
+                summary = train(load_config(write_config(tmp / "ref.toml", cfg)))
+            finally:
+                torch.set_num_threads(before)
+            cache[precision] = (summary, tmp / "out")
+        return cache[precision]
+    return get
 
 
 def _start(config: Path, *extra) -> subprocess.Popen:
@@ -70,9 +80,11 @@ def _assert_same_as_reference(reference, out: Path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_sigkill_mid_run_then_resume_is_bitwise_identical(tmp_path, reference):
+def test_sigkill_mid_run_then_resume_is_bitwise_identical(tmp_path, references):
+    """bf16 autocast (where the CPU supports it): the path most likely to hide non-determinism."""
+    reference = references(BF16)
     out = tmp_path / "out"
-    config = write_config(tmp_path / "run.toml", merge(RUN, out_dir=str(out)))
+    config = write_config(tmp_path / "run.toml", merge(RUN, out_dir=str(out), precision=BF16))
     proc = _start(config)
     _wait_for_checkpoint(proc, out / "checkpoint.pt")
     time.sleep(0.25)  # somewhere between checkpoints, possibly while writing one
@@ -88,9 +100,10 @@ def test_sigkill_mid_run_then_resume_is_bitwise_identical(tmp_path, reference):
     _assert_same_as_reference(reference, out)
 
 
-def test_sigterm_checkpoints_and_resume_is_bitwise_identical(tmp_path, reference):
+def test_sigterm_checkpoints_and_resume_is_bitwise_identical(tmp_path, references):
+    reference = references("fp32")
     out = tmp_path / "out"
-    config = write_config(tmp_path / "run.toml", merge(RUN, out_dir=str(out)))
+    config = write_config(tmp_path / "run.toml", merge(RUN, out_dir=str(out), precision="fp32"))
     proc = _start(config)
     _wait_for_checkpoint(proc, out / "checkpoint.pt")
     time.sleep(0.1)

@@ -107,18 +107,21 @@ def bench_model(cfg: GPTConfig, *, device: str = "cpu", precision: str = "bf16",
     for _ in range(warmup):
         step()
     sync()
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step()
     sync()
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     tokens = steps * accum * micro * cfg.n_ctx
     tps = tokens / wall
     counts = count_params(cfg)
     return {"N": counts.non_embedding, "N_total": counts.total, "n_layer": cfg.n_layer, "d_model": cfg.d_model,
             "n_head": cfg.n_head, "d_ff": cfg.ff, "vocab_size": cfg.vocab_size, "n_ctx": cfg.n_ctx,
             "precision": precision, "batch_tokens": accum * micro * cfg.n_ctx, "micro_batch": micro,
-            "steps": steps, "wall_s": wall, "tokens_per_s": tps,
+            "steps": steps, "wall_s": wall, "tokens_per_s": tps, "cpu_s": cpu,
+            # on a shared CPU: throughput if our threads had had the cores to themselves (process CPU time
+            # divided among the threads); an estimate, only meaningful for device == "cpu"
+            "tokens_per_s_cpu_time": tokens / (cpu / torch.get_num_threads()) if cpu > 0 else None,
             "flops_per_token_full": full_training_flops_per_token(cfg),
             "flops_per_token_kaplan": training_flops_per_token(cfg),
             "flops_per_s": tps * full_training_flops_per_token(cfg)}

@@ -215,6 +215,7 @@ def _config_identity(cfg: RunConfig) -> dict:
     """The config fields that must match for a resume (output folder and thread count may change)."""
     d = cfg.model_dump(mode="json")
     d.pop("out_dir", None)
+    d.pop("threads", None)
     return d
 
 
@@ -294,14 +295,17 @@ def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = 
                 "d_model": plan.gpt.d_model, "n_head": plan.gpt.n_head, "n_ctx": plan.gpt.n_ctx,
                 "lr": plan.schedule.peak_lr, "seed": cfg.seed, "flops_per_token": training_flops_per_token(plan.gpt)}
 
+    eval_batch = min(cfg.eval.batch, max(1, hparams.LOGIT_MEMORY_BUDGET // (
+        hparams.LOGIT_BYTES_PER_ELEMENT * plan.gpt.n_ctx * plan.gpt.vocab_size)))
+
     def evaluate() -> dict[str, float]:
         raw_model.eval()
         losses = {}
         with torch.no_grad():
             for name, win in windows.items():
                 total, count = 0.0, 0
-                for i in range(0, len(win), cfg.eval.batch):
-                    chunk = win[i:i + cfg.eval.batch].to(device)
+                for i in range(0, len(win), eval_batch):
+                    chunk = win[i:i + eval_batch].to(device)
                     with autocast():
                         logits = model(chunk[:, :-1])
                     loss = torch.nn.functional.cross_entropy(

@@ -76,7 +76,7 @@ def train_cmd(
 def bench_cmd(
     device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
     sizes: str = typer.Option("0.1M,1M,5M", "--sizes", help="non-embedding N of the models, comma-separated"),
-    steps: int = typer.Option(20, "--steps", min=1, help="timed training steps per model"),
+    steps: int = typer.Option(10, "--steps", min=1, help="timed training steps per model (after 2 untimed)"),
     precision: str = typer.Option("auto", "--precision", help="auto, bf16 or fp32"),
     batch_tokens: int = typer.Option(16384, "--batch-tokens", min=256, help="tokens per step (multiple of 256)"),
     compile_model: bool = typer.Option(False, "--compile", help="torch.compile the models"),

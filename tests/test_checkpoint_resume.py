@@ -119,3 +119,31 @@ def test_sigterm_checkpoints_and_resume_is_bitwise_identical(tmp_path, reference
     _, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     _assert_same_as_reference(reference, out)
+
+
+@pytest.mark.slow
+def test_repeated_sigkills_at_random_moments(tmp_path, references):
+    """Kill the same run three times at random moments (possibly mid-checkpoint), then finish it."""
+    import random
+
+    reference = references(BF16)
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "run.toml", merge(RUN, out_dir=str(out), precision=BF16,
+                                                       checkpoint={"every_steps": 3}))
+    rng = random.Random(0)
+    for attempt in range(3):
+        proc = _start(config, *(["--resume"] if attempt else []))
+        if attempt == 0:
+            _wait_for_checkpoint(proc, out / "checkpoint.pt")
+        time.sleep(rng.uniform(2.0, 3.0) if attempt else rng.uniform(0.0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert not (out / "summary.json").exists() or json.loads((out / "summary.json").read_text())["status"] == "done"
+    resumed = _start(config, "--resume")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert not list(out.glob(".checkpoint.pt.*.tmp"))
+    ref_summary, ref_out = reference
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["final_loss"] == ref_summary["final_loss"]
+    assert (out / "train_log.csv").read_text() == (ref_out / "train_log.csv").read_text()

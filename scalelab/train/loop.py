@@ -287,6 +287,8 @@ def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = 
         resumed_from = step
         log(f"resumed {cfg.run_id} at step {step}/{plan.total_steps}")
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(f".{CHECKPOINT}.*.tmp"):  # left by a kill in the middle of a checkpoint write
+        stale.unlink(missing_ok=True)
     atomic.write_text(out / "config.json", cfg.to_json())
 
     def common(run_id: str) -> dict:

@@ -1,0 +1,186 @@
+"""The typed run configuration: TOML in (``load_config``), JSON out (``RunConfig.to_json``).
+
+Every section forbids unknown keys, so a typo is an error rather than a silently ignored setting.
+Relative paths in ``[data]`` are resolved against the folder of the config file. See
+``examples/train_tiny.toml`` for a complete, commented example.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from scalelab.errors import InputError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSection(_Section):
+    """The model shape. Give the shape (n_layer, d_model, n_head), or ``n_params`` (a target
+    non-embedding N) and let :func:`scalelab.model.shapes.shape_for` choose it."""
+
+    vocab_size: int = Field(256, ge=2)
+    n_ctx: int = Field(128, ge=1)
+    n_layer: Optional[int] = Field(None, ge=1)
+    d_model: Optional[int] = Field(None, ge=1)
+    n_head: Optional[int] = Field(None, ge=1)
+    d_ff: int = Field(0, ge=0)
+    n_params: Optional[float] = Field(None, gt=0)
+    aspect: float = Field(64.0, gt=0)
+    mlp: Literal["gelu", "swiglu"] = "gelu"
+    positions: Literal["learned", "rotary"] = "learned"
+    tie_embeddings: bool = True
+    n_expert: int = Field(0, ge=0)
+    top_k: int = Field(2, ge=1)
+    moe_aux_weight: float = Field(0.01, ge=0)
+
+    @model_validator(mode="after")
+    def _shape(self):
+        given = [self.n_layer is not None, self.d_model is not None, self.n_head is not None]
+        if self.n_params is None and not all(given):
+            raise ValueError("give either n_params or all of n_layer, d_model, n_head")
+        if self.n_params is not None and any(given):
+            raise ValueError("give either n_params or the shape (n_layer, d_model, n_head), not both")
+        if self.d_model is not None and self.n_head is not None and self.d_model % self.n_head:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
+        if self.n_expert == 1:
+            raise ValueError("n_expert must be 0 (dense) or >= 2")
+        if self.n_expert >= 2 and self.top_k > self.n_expert:
+            raise ValueError(f"top_k ({self.top_k}) must be <= n_expert ({self.n_expert})")
+        return self
+
+
+class DataSection(_Section):
+    """``train``: a token file (``.npy`` of integer ids, or raw ``.bin`` of ``dtype``), a folder holding
+    ``train.npy``/``train.bin``, or ``"synthetic"`` (a seeded Markov source, for tests and demos).
+    ``eval``: {name: token file}; with a synthetic or folder source, default sets are supplied."""
+
+    train: str = "synthetic"
+    eval: dict[str, str] = Field(default_factory=dict)
+    dtype: Literal["uint16", "uint32", "int32", "int64"] = "uint16"
+    synthetic_tokens: int = Field(1_000_000, ge=1000)
+
+
+class TrainSection(_Section):
+    """Optimisation. ``lr`` and ``batch_tokens`` default to the power-law rule of N
+    (:mod:`scalelab.train.hparams`). ``tokens`` (D) or ``tokens_per_param`` sets the run length."""
+
+    tokens: Optional[int] = Field(None, ge=1)
+    tokens_per_param: Optional[float] = Field(None, gt=0)
+    batch_tokens: Optional[int] = Field(None, ge=1)
+    micro_batch: Optional[int] = Field(None, ge=1, description="sequences per forward pass")
+    lr: Optional[float] = Field(None, gt=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    weight_decay: float = Field(0.1, ge=0)
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.95, ge=0, lt=1)
+    eps: float = Field(1e-8, gt=0)
+    grad_clip: float = Field(1.0, ge=0)
+    schedule: Literal["cosine", "wsd", "constant"] = "cosine"
+    warmup_frac: float = Field(0.05, ge=0, lt=1)
+    warmup_tokens: Optional[int] = Field(None, ge=0)
+    cooldown_frac: float = Field(0.2, gt=0, le=1)
+    cooldown_shape: Literal["linear", "1-sqrt", "cosine"] = "1-sqrt"
+    branch_tokens: list[int] = Field(default_factory=list)
+    branch_tokens_per_param: list[float] = Field(default_factory=list)
+    divergence_factor: float = Field(3.0, gt=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.tokens is not None and self.tokens_per_param is not None:
+            raise ValueError("give tokens or tokens_per_param, not both")
+        if (self.branch_tokens or self.branch_tokens_per_param) and self.schedule != "wsd":
+            raise ValueError("branch_tokens / branch_tokens_per_param need schedule = 'wsd'")
+        return self
+
+
+class EvalSection(_Section):
+    points: int = Field(12, ge=1, description="evaluations at log-spaced steps (the last step always)")
+    tokens: int = Field(32768, ge=1, description="held-out tokens per eval set (fixed, the first ones)")
+    batch: int = Field(16, ge=1, description="sequences per eval forward pass")
+
+
+class CheckpointSection(_Section):
+    every_steps: int = Field(100, ge=1)
+    keep_final: bool = True
+
+
+class RunConfig(_Section):
+    run_id: str = Field("run", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    out_dir: str = "out/run"
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    compile: bool = False
+    threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = torch's default")
+    model: ModelSection = Field(default_factory=ModelSection.model_construct)
+    data: DataSection = Field(default_factory=DataSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+    checkpoint: CheckpointSection = Field(default_factory=CheckpointSection)
+    base_dir: str = Field(".", exclude=True, description="folder relative data paths resolve against")
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+SECTIONS = ("model", "data", "train", "eval", "checkpoint")
+
+
+def _parts(loc: tuple) -> list[str]:
+    return [str(p) for p in loc if not str(p).startswith("function-after")]
+
+
+def format_validation_error(source: str, exc: ValidationError) -> list[str]:
+    """One readable line per pydantic error: file, [section] field, what was expected."""
+    lines = []
+    for e in exc.errors():
+        parts = _parts(e["loc"])
+        if e["type"] == "extra_forbidden":
+            section = f"[{'.'.join(parts[:-1])}]" if len(parts) > 1 else "the top level"
+            lines.append(f"{source}: unknown key '{parts[-1]}' in {section}")
+            continue
+        if not parts:
+            where = ""
+        elif parts[0] in SECTIONS:
+            where = f"[{parts[0]}]" + (f" {'.'.join(parts[1:])}" if len(parts) > 1 else "")
+        else:
+            where = ".".join(parts)
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {where}: {msg}" if where else f"{source}: {msg}")
+    return lines
+
+
+def config_from_dict(raw: dict, source: str = "<config>", base_dir: str | Path = ".") -> RunConfig:
+    """Validate a config dict (as read from TOML); every problem becomes one line of an InputError."""
+    raw = dict(raw)
+    raw.setdefault("model", {})
+    try:
+        cfg = RunConfig.model_validate({**raw, "base_dir": str(base_dir)})
+    except ValidationError as exc:
+        raise InputError(format_validation_error(source, exc)) from None
+    return cfg
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a TOML run config (relative data paths resolve against its folder)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such config file")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid TOML: {exc}") from None
+    if "base_dir" in raw:
+        raise InputError(f"{path}: unknown key 'base_dir' in the top level")
+    return config_from_dict(raw, str(path), path.resolve().parent)

@@ -96,3 +96,26 @@ def test_release_requeues_and_export_keeps_status(tmp_path):
     assert list(sel.data["run_id"]) == [c["run_id"]]
     assert any("diverged" not in n and "left out 1 run" in n for n in sel.notes)
     assert json.loads(reg.meta("plan"))["name"] == "t"
+
+
+def test_progress_and_status_from_another_connection(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from scalelab.ladder.runner import LiveProgress, ladder_state, status_rows
+
+    reg, plan = _registry(tmp_path)
+    job = reg.claim()
+    assert reg.heartbeat(job["run_id"], job["claim"], step=7, train_loss=2.5, tokens_per_s=1234.0)
+    buf = io.StringIO()
+    live = LiveProgress(reg.path, console=Console(file=buf, force_terminal=True, width=200))
+    live.progress.start()
+    live.refresh()
+    live.progress.stop()
+    text = buf.getvalue()
+    assert "runs 0/20" in text and job["run_id"] in text and "step 7/" in text and "1,234 tok/s" in text
+    st = ladder_state(Registry(reg.path))
+    assert st["finished"] == 0 and len(st["running"]) == 1 and 0 < st["flops_done"] < st["flops_total"]
+    rows = status_rows(Registry(reg.path))
+    assert rows[0]["status"] == "running" and rows[0]["step"] == 7

@@ -97,6 +97,12 @@ def test_two_ladder_processes_never_run_a_run_twice(tmp_path):
     raw = ladder_dict(out_dir=str(tmp_path / "lad"), schedule={"kind": "cosine"})
     spec = write_spec(tmp_path / "l.toml", raw)
     procs = [popen("ladder", "run", str(spec), "--quiet") for _ in range(2)]
+    t0 = time.time()
+    while not (tmp_path / "lad" / "ladder.db").is_file() and time.time() - t0 < 60:
+        time.sleep(0.05)
+    r = cli("ladder", "status", str(tmp_path / "lad"), "--json")   # while the ladder runs
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)["runs"]) in (0, 4)
     for p in procs:
         _, errtext = p.communicate(timeout=300)
         assert p.returncode == 0, errtext
@@ -156,3 +162,18 @@ def test_ray_executor_two_workers(tmp_path):
     assert totals == {"done": 4}
     _done_once(reg)
     assert not ray.is_initialized()
+
+
+@pytest.mark.slow
+def test_builtin_corpus_with_wiki_ood(tmp_path):
+    """The built-in Shakespeare + Bible corpus, Wikipedia as the out-of-distribution eval set."""
+    raw = ladder_dict(out_dir=str(tmp_path / "lad"), data={"preset": "builtin", "tokenizer": "bytes"},
+                      eval={"points": 2, "tokens": 2048})
+    raw["model"] = {"n_ctx": 32}
+    raw["grid"] = {"shapes": [{"n_layer": 1, "d_model": 16, "n_head": 2}], "tokens_per_param": [10]}
+    plan = load_plan(spec_from_dict(raw))
+    assert set(plan.data.eval) == {"val", "wiki"}
+    prepare_data(plan, log=lambda m: None)
+    reg = init_ladder(plan)
+    assert work(reg.path) == {"done": 1}
+    assert {r["eval_set"] for r in reg.eval_rows()} == {"val", "wiki"}

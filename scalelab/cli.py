@@ -728,6 +728,70 @@ def ladder_export(ladder: str = typer.Argument(..., help="ladder folder, its lad
     if diverged:
         err.print(f"warning: {diverged} diverged run(s) included with status 'diverged'; `scalelab fit` leaves "
                   "them out by default", markup=False, highlight=False)
+
+@ladder_app.command("sweep-lr")
+def ladder_sweep_lr(
+    spec: str = typer.Argument(..., help="ladder spec (TOML)"),
+    out_dir: Optional[str] = typer.Option(None, "--out", help="ladder folder (the sweep goes in its sweep-lr/)"),
+    sizes: int = typer.Option(2, "--sizes", min=1, help="how many of the smallest sizes to sweep"),
+    scales: str = typer.Option("0.25,0.5,1,2,4", "--scales", help="multipliers of the rule's learning rate"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the sweep's runs; train nothing"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Check the learning-rate rule: train the smallest sizes at several multipliers of its lr."""
+    import math
+
+    from scalelab.ladder.runner import Interrupted, init_ladder, load_plan, prepare_data, work
+    from scalelab.ladder.sweep import sweep_plan, sweep_report
+
+    try:
+        mult = [float(x) for x in scales.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"--scales: expected comma-separated numbers, got {scales!r}") from None
+    splan = sweep_plan(load_plan(spec, out_dir), sizes, mult)
+    if dry_run:
+        if json_out:
+            emit_json(splan.to_dict())
+        else:
+            _ladder_plan_table(splan)
+        return
+    say = (lambda m: None) if quiet or json_out else (lambda m: err.print(m, markup=False, highlight=False))
+    prepare_data(splan, say)
+    reg = init_ladder(splan, spec)
+    try:
+        work(reg.path, log=say)
+    except Interrupted as exc:
+        err.print(f"interrupted: {exc}", markup=False, highlight=False)
+        raise typer.Exit(130)
+    report = sweep_report(reg, splan)
+    reg.close()
+    if json_out:
+        emit_json(report)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"lr sweep: final {report['eval_set']} loss per multiplier of the rule")
+    all_scales = sorted({r["scale"] for s in report["sizes"] for r in s["runs"]})
+    t.add_column("N", justify="right")
+    for sc in all_scales:
+        t.add_column(f"×{sc:g}", justify="right")
+    t.add_column("best", justify="right")
+    for s in report["sizes"]:
+        by = {r["scale"]: r for r in s["runs"]}
+        cells = []
+        for sc in all_scales:
+            r = by.get(sc)
+            loss = r["loss"] if r else None
+            cells.append("-" if loss is None else ("diverged" if not math.isfinite(loss) else f"{loss:.4f}"))
+        best = "-" if s["best_scale"] is None else f"×{s['best_scale']:g} (lr {s['best_lr']:.3g})" + (" at edge" if s["at_edge"] else "")
+        t.add_row(f"{s['N']:,}", *cells, best)
+    out.print(t)
+    if report["suggested_lr_scale"] is not None:
+        out.print(f"suggested [hparams] lr_scale ≈ {report['suggested_lr_scale']:.3g} (geometric mean of the best "
+                  "multipliers)", markup=False, highlight=False)
+    if any(s["at_edge"] for s in report["sizes"]):
+        err.print("warning: a best multiplier is at the edge of the sweep; widen --scales", markup=False, highlight=False)
 # --- end ladder commands ---
 
 

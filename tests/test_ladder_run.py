@@ -177,3 +177,18 @@ def test_builtin_corpus_with_wiki_ood(tmp_path):
     reg = init_ladder(plan)
     assert work(reg.path) == {"done": 1}
     assert {r["eval_set"] for r in reg.eval_rows()} == {"val", "wiki"}
+
+
+def test_sweep_lr_on_smallest_size(tmp_path):
+    spec = write_spec(tmp_path / "l.toml", ladder_dict(out_dir=str(tmp_path / "lad")))
+    r = cli("ladder", "sweep-lr", str(spec), "--sizes", "1", "--scales", "0.5,2", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["complete"] and len(rep["sizes"]) == 1
+    size = rep["sizes"][0]
+    assert [x["scale"] for x in size["runs"]] == [0.5, 2.0] and size["best_scale"] in (0.5, 2.0)
+    assert size["runs"][1]["lr"] == pytest.approx(4 * size["runs"][0]["lr"])
+    assert rep["suggested_lr_scale"] == size["best_scale"]
+    assert (tmp_path / "lad" / "sweep-lr" / "ladder.db").is_file()
+    r = cli("ladder", "sweep-lr", str(spec), "--scales", "1")
+    assert r.returncode == 2 and "at least two" in r.stderr

@@ -569,7 +569,7 @@ def _ladder_plan_table(plan) -> None:
         pts = ", ".join(f"{p.D:.3g}" for p in j.points)
         t.add_row(j.run_id, f"{j.N:,}", f"{j.n_layer}/{j.d_model}/{j.n_head}", f"{j.batch_tokens:,}", f"{j.lr:.3g}",
                   f"{j.steps:,}", pts, f"{j.C:.3g}", f"{j.compute:.3g}", _fmt_seconds(plan.estimate_s(j)))
-    out.print(t)
+    _ladder_print_table(t)
     total = sum(plan.estimate_s(j) for j in plan.jobs)
     out.print(f"total: {plan.compute:.3g} training FLOPs (full count incl. attention and head), estimated "
               f"{_fmt_seconds(total)} at {plan.flops_per_s / 1e9:.3g} GFLOP/s ({plan.flops_per_s_source})",
@@ -578,6 +578,19 @@ def _ladder_plan_table(plan) -> None:
         out.print(f"note: {n}", markup=False, highlight=False)
     for w in plan.warnings:
         err.print(f"warning: {w}", markup=False, highlight=False)
+
+
+def _ladder_print_table(t) -> None:
+    """Tables are wide: when stdout is not a terminal, don't squeeze them into 80 columns."""
+    if out.is_terminal:
+        out.print(t)
+        return
+    old = out.width
+    out.width = max(old, 160)
+    try:
+        out.print(t)
+    finally:
+        out.width = old
 
 
 def _fmt_seconds(s: float) -> str:
@@ -705,7 +718,7 @@ def ladder_status(ladder: str = typer.Argument(..., help="ladder folder, its lad
                   f"{r['val_loss']:.4f}" if r["val_loss"] is not None else "-",
                   f"{r['tokens_per_s']:,.0f}" if r["tokens_per_s"] else "-",
                   _fmt_seconds(r["wall_s"]) if r["wall_s"] else "-", str(r["attempts"]), r["worker"] or "")
-    out.print(t)
+    _ladder_print_table(t)
     for r in rows:
         if r["error"]:
             err.print(f"{r['run_id']}: {r['error']}", markup=False, highlight=False)
@@ -786,7 +799,7 @@ def ladder_sweep_lr(
             cells.append("-" if loss is None else ("diverged" if not math.isfinite(loss) else f"{loss:.4f}"))
         best = "-" if s["best_scale"] is None else f"×{s['best_scale']:g} (lr {s['best_lr']:.3g})" + (" at edge" if s["at_edge"] else "")
         t.add_row(f"{s['N']:,}", *cells, best)
-    out.print(t)
+    _ladder_print_table(t)
     if report["suggested_lr_scale"] is not None:
         out.print(f"suggested [hparams] lr_scale ≈ {report['suggested_lr_scale']:.3g} (geometric mean of the best "
                   "multipliers)", markup=False, highlight=False)

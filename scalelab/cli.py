@@ -805,6 +805,37 @@ def ladder_sweep_lr(
                   "multipliers)", markup=False, highlight=False)
     if any(s["at_edge"] for s in report["sizes"]):
         err.print("warning: a best multiplier is at the edge of the sweep; widen --scales", markup=False, highlight=False)
+
+@ladder_app.command("demo")
+def ladder_demo(
+    spec: Optional[str] = typer.Option(None, "--spec", help="ladder spec (default: the embedded demo ladder)"),
+    out_dir: Optional[str] = typer.Option(None, "-o", "--out", help="ladder folder (default: out_dir of the spec)"),
+    bootstrap: int = typer.Option(200, "--bootstrap", min=0, help="run-level bootstrap refits of chinchilla"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Train a ladder, then fit chinchilla and Kaplan, backtest the largest size and plan (candidate `scalelab demo`)."""
+    from scalelab.ladder.demo import run_ladder_demo
+
+    say = (lambda m: None) if quiet or json_out else (lambda m: err.print(m, markup=False, highlight=False))
+    s = run_ladder_demo(spec, out_dir, log=say, bootstrap=bootstrap)
+    if json_out:
+        emit_json(s)
+        return
+    c = s["fits"].get("chinchilla", {})
+    if "params" in c:
+        out.print("chinchilla: " + ", ".join(f"{k} = {v:.4g}" for k, v in c["params"].items()) +
+                  f"; identifiable: {c['identifiable']['no_parameter_on_bound'] and bool(c['identifiable']['finite_intervals'])}",
+                  markup=False, highlight=False)
+    bt = s["backtest"]
+    if "max_abs_rel_error" in bt:
+        out.print(f"backtest: N = {bt['held_out_N']:,} predicted from {len(bt['fit_on_sizes'])} smaller sizes, "
+                  f"max |error| {bt['max_abs_rel_error']:.2%} over {len(bt['points'])} point(s)", markup=False,
+                  highlight=False)
+    for v in s["trend_violations"]:
+        err.print(f"warning: {v}", markup=False, highlight=False)
+    out.print(f"{s['counts']['done']} runs, {s['rows']} rows, {s['wall_s']:.0f} s; summary in "
+              f"{s['ladder']}/demo_summary.json", markup=False, highlight=False)
 # --- end ladder commands ---
 
 

@@ -192,3 +192,22 @@ def test_sweep_lr_on_smallest_size(tmp_path):
     assert (tmp_path / "lad" / "sweep-lr" / "ladder.db").is_file()
     r = cli("ladder", "sweep-lr", str(spec), "--scales", "1")
     assert r.returncode == 2 and "at least two" in r.stderr
+
+
+def test_ladder_demo_pipeline_fits_and_backtests(tmp_path):
+    raw = ladder_dict(out_dir=str(tmp_path / "lad"))
+    raw["grid"] = {"shapes": [{"n_layer": 1, "d_model": 16, "n_head": 2}, {"n_layer": 2, "d_model": 16, "n_head": 2},
+                              {"n_layer": 2, "d_model": 24, "n_head": 2}, {"n_layer": 2, "d_model": 32, "n_head": 2}],
+                   "tokens_per_param": [3, 8]}
+    spec = write_spec(tmp_path / "l.toml", raw)
+    r = cli("ladder", "demo", "--spec", str(spec), "--bootstrap", "10", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["counts"]["done"] == 4 and s["points"] == 8
+    assert "params" in s["fits"]["chinchilla"] and "params" in s["fits"]["kaplan-nd"]
+    bt = s["backtest"]
+    assert bt["held_out_N"] == max(s["sizes"]) and len(bt["points"]) == 2
+    assert all(abs(p["rel_error"]) < 0.5 for p in bt["points"])
+    # held-out loss falls with N at each budget and with D at each size on this toy ladder
+    assert s["trend_violations"] == []
+    assert (tmp_path / "lad" / "demo_summary.json").is_file() and (tmp_path / "lad" / "chinchilla.json").is_file()

@@ -30,7 +30,7 @@ from scalelab import atomic
 from scalelab.errors import InputError, ScalelabError
 
 DEMO_SPEC = {
-    "name": "demo", "out_dir": "out/ladder-demo", "checkpoint_every": 500,
+    "name": "demo", "out_dir": "out/ladder-demo", "checkpoint_every": 500, "threads": 1,
     "data": {"preset": "builtin", "tokenizer": "bytes"},
     "model": {"n_ctx": 64},
     "grid": {"sizes": [2.5e4, 5e4, 1e5, 2e5, 4e5], "tokens": [250_000, 500_000, 1_000_000]},

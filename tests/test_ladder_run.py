@@ -211,3 +211,34 @@ def test_ladder_demo_pipeline_fits_and_backtests(tmp_path):
     # held-out loss falls with N at each budget and with D at each size on this toy ladder
     assert s["trend_violations"] == []
     assert (tmp_path / "lad" / "demo_summary.json").is_file() and (tmp_path / "lad" / "chinchilla.json").is_file()
+
+
+def test_worker_stops_when_its_claim_is_taken_over(tmp_path):
+    import threading
+
+    raw = ladder_dict(out_dir=str(tmp_path / "lad"), grid={**ladder_dict()["grid"], "tokens_per_param": [4, 60]})
+    plan = load_plan(spec_from_dict(raw))
+    reg = init_ladder(plan, lease_s=2.0)     # heartbeats every 0.5 s
+    first = plan.jobs[0].run_id
+
+    def steal():
+        other = Registry(reg.path)
+        t0 = time.time()
+        while time.time() - t0 < 60:
+            row = other.conn.execute("SELECT status, claim FROM runs WHERE run_id=?", (first,)).fetchone()
+            if row["status"] == "running":
+                time.sleep(0.3)
+                other.conn.execute("UPDATE runs SET claim='someone-else' WHERE run_id=?", (first,))
+                return
+            time.sleep(0.02)
+
+    thief = threading.Thread(target=steal)
+    thief.start()
+    counts = work(reg.path, lease_s=2.0)
+    thief.join()
+    # the worker stopped the run it no longer owned; the "thief" never heart-beat, so once its lease
+    # expired the run was claimed again, resumed from its checkpoint and finished, once
+    assert counts == {"lost": 1, "done": 2}
+    _done_once(reg)
+    row = reg.conn.execute("SELECT attempts FROM runs WHERE run_id=?", (first,)).fetchone()
+    assert row["attempts"] == 2

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import re
+import signal
 import threading
 import time
 import traceback
@@ -124,9 +125,11 @@ class _Progress:
 class _Heartbeat(threading.Thread):
     """Extends the claim's lease and publishes progress, on its own database connection."""
 
-    def __init__(self, path: Path, run_id: str, token: str, progress: _Progress, lease_s: float):
+    def __init__(self, path: Path, run_id: str, token: str, progress: _Progress, lease_s: float,
+                 on_lost: Optional[Callable[[], None]] = None):
         super().__init__(daemon=True, name=f"heartbeat-{run_id}")
         self.path, self.run_id, self.token, self.progress = path, run_id, token, progress
+        self.on_lost = on_lost
         self.lease_s = lease_s
         self.every = max(0.5, min(5.0, lease_s / 4))
         self.stop_event = threading.Event()
@@ -138,15 +141,28 @@ class _Heartbeat(threading.Thread):
             while not self.stop_event.wait(self.every):
                 p = self.progress
                 loss = p.loss if p.loss is not None and math.isfinite(p.loss) else None
-                if not reg.heartbeat(self.run_id, self.token, step=p.step, train_loss=loss, tokens_per_s=p.tps):
+                if self.lost:
+                    if self.on_lost is None or self.on_lost():
+                        return
+                elif not reg.heartbeat(self.run_id, self.token, step=p.step, train_loss=loss, tokens_per_s=p.tps):
                     self.lost = True
-                    return
+                    if self.on_lost is None or self.on_lost():
+                        return
         finally:
             reg.close()
 
     def stop(self) -> None:
         self.stop_event.set()
         self.join(timeout=30)
+
+
+def _stop_engine() -> bool:
+    """SIGTERM this process if (and only if) the engine's checkpoint-and-stop handler is installed."""
+    handler = signal.getsignal(signal.SIGTERM)
+    if type(getattr(handler, "__self__", None)).__name__ != "_StopFlag":
+        return False  # not inside the training loop (yet): try again at the next heartbeat
+    os.kill(os.getpid(), signal.SIGTERM)
+    return True
 
 
 def _read_rows(out: Path) -> list[dict]:
@@ -188,7 +204,11 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
         if prev and prev.get("status") in ("done", "diverged"):
             summary = prev  # trained to the end before a crash that lost only the registry update
             log(f"{run_id}: already trained ({prev['status']}); recording it")
-    hb = _Heartbeat(reg.path, run_id, token, progress, reg.lease_s)
+    # If our claim is lost (our lease expired and another worker took the run over), stop training:
+    # SIGTERM makes the engine checkpoint and return. Any checkpoint of a run is a valid resume point
+    # (batches and schedule are functions of the step), so the two writers cannot corrupt the run.
+    on_lost = _stop_engine if threading.current_thread() is threading.main_thread() else None
+    hb = _Heartbeat(reg.path, run_id, token, progress, reg.lease_s, on_lost)
     hb.start()
     t0 = time.perf_counter()
     try:
@@ -210,6 +230,9 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
         raise
     hb.stop()
     status = summary["status"]
+    if hb.lost:
+        log(f"{run_id}: its claim was taken over by another worker; stopped at step {summary.get('step')}")
+        return "lost"
     if status == "interrupted":
         reg.release(run_id, token, f"signal {summary.get('signal')} at step {summary.get('step')}")
         raise Interrupted(f"{run_id} interrupted at step {summary.get('step')}; its checkpoint resumes it")

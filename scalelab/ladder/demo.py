@@ -82,6 +82,9 @@ def analyse(runs_path: str | Path, out: str | Path, *, eval_set: str = "val", bo
     summary: dict = {"runs_table": str(runs_path), "eval_set": eval_set, "points": int(len(L)),
                      "sizes": sorted(set(map(int, N))), "selection_notes": list(sel.notes)}
     summary["trend_violations"] = _trend_violations(N, D, L)
+    for note in sel.notes:
+        if note.startswith("left out"):
+            log(f"warning: {note} (kept out of the fits)")
 
     fits = {}
     for form, boot in (("chinchilla", bootstrap), ("kaplan-nd", 0)):

@@ -194,6 +194,7 @@ def test_sweep_lr_on_smallest_size(tmp_path):
     assert r.returncode == 2 and "at least two" in r.stderr
 
 
+@pytest.mark.slow
 def test_ladder_demo_pipeline_fits_and_backtests(tmp_path):
     raw = ladder_dict(out_dir=str(tmp_path / "lad"))
     raw["grid"] = {"shapes": [{"n_layer": 1, "d_model": 16, "n_head": 2}, {"n_layer": 2, "d_model": 16, "n_head": 2},

@@ -1,0 +1,154 @@
+"""The ladder demo pipeline: train a ladder, then fit, backtest and plan from its own runs.
+
+``run_ladder_demo(spec, out)``: run the ladder (resumable: a second call reuses finished runs),
+export the run table, then :func:`analyse` it:
+
+1. fit ``chinchilla`` (with a run-level bootstrap) and Kaplan's ``kaplan-nd`` to the final points;
+2. check identifiability: no parameter on a bound, finite bootstrap intervals;
+3. backtest: refit ``chinchilla`` without the largest size and predict that size's points
+   (relative error per point, the largest is the figure of merit — issue 8 asks for ≤ 3%);
+4. check the trends the laws assume: held-out loss falls with N at each budget and with D at each size;
+5. the compute-optimal frontier (N_opt, D_opt, tokens/parameter, loss) at a few budgets.
+
+The summary (``demo_summary.json``) and the laws (JSON) go to ``<out>``. ``DEMO_SPEC`` is the
+embedded candidate for ``scalelab demo``: 5 byte-level sizes × 3 budgets (one WSD trunk per size)
+on the built-in corpus. It is not yet wired to ``scalelab demo``: its wall time and backtest error
+on the 2-core reference machine still have to be measured and tuned (see the README).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from scalelab import atomic
+from scalelab.errors import InputError, ScalelabError
+
+DEMO_SPEC = {
+    "name": "demo", "out_dir": "out/ladder-demo", "checkpoint_every": 500, "threads": 1,
+    "data": {"preset": "builtin", "tokenizer": "bytes"},
+    "model": {"n_ctx": 64},
+    "grid": {"sizes": [2.5e4, 5e4, 1e5, 2e5, 4e5], "tokens": [250_000, 500_000, 1_000_000]},
+    "schedule": {"kind": "wsd", "branches": True, "warmup_frac": 0.05, "cooldown_frac": 0.2},
+    "hparams": {"min_steps": 1000},
+    "eval": {"points": 4, "tokens": 32768, "sets": ["val", "wiki"]},
+}
+
+
+def _final_points(table, eval_set: str):
+    sel = table.select(eval_set=eval_set, points="final")
+    d = sel.data
+    return sel, d["N"].to_numpy(float), d["D"].to_numpy(float), d["loss"].to_numpy(float), d["run_id"].to_numpy()
+
+
+def _trend_violations(N, D, L) -> list[str]:
+    out = []
+    for label, key, other in (("N", N, D), ("D", D, N)):
+        for o in np.unique(other):
+            m = other == o
+            if m.sum() < 2:
+                continue
+            order = np.argsort(key[m])
+            losses = L[m][order]
+            for i in range(1, len(losses)):
+                if losses[i] >= losses[i - 1]:
+                    fixed = "D" if label == "N" else "N"
+                    out.append(f"at {fixed} = {o:.4g}: loss does not fall with {label} "
+                               f"({key[m][order][i - 1]:.4g} → {key[m][order][i]:.4g}: "
+                               f"{losses[i - 1]:.4f} → {losses[i]:.4f})")
+    return out
+
+
+def _identifiable(law) -> dict:
+    on_bound = [w for w in law.warnings if "bound" in w]
+    finite = all(all(math.isfinite(x) for x in v) for k, v in law.ci.items() if k in law.params) if law.ci else None
+    return {"no_parameter_on_bound": not on_bound, "finite_intervals": finite, "warnings": list(law.warnings)}
+
+
+def analyse(runs_path: str | Path, out: str | Path, *, eval_set: str = "val", bootstrap: int = 200,
+            budgets=(1e15, 1e17, 1e19, 1e21), log: Callable[[str], None] = lambda m: None) -> dict:
+    """Fits, identifiability, backtest of the largest size, trends and frontier; writes the summary."""
+    from scalelab import laws
+    from scalelab.runs.table import read_table
+
+    out = Path(out)
+    table = read_table(runs_path)
+    sel, N, D, L, ids = _final_points(table, eval_set)
+    summary: dict = {"runs_table": str(runs_path), "eval_set": eval_set, "points": int(len(L)),
+                     "sizes": sorted(set(map(int, N))), "selection_notes": list(sel.notes)}
+    summary["trend_violations"] = _trend_violations(N, D, L)
+    for note in sel.notes:
+        if note.startswith("left out"):
+            log(f"warning: {note} (kept out of the fits)")
+
+    fits = {}
+    for form, boot in (("chinchilla", bootstrap), ("kaplan-nd", 0)):
+        try:
+            law = laws.fit(table, form, eval_set=eval_set, bootstrap=boot, seed=0)
+        except ScalelabError as exc:
+            fits[form] = {"error": "; ".join(exc.problems)}
+            continue
+        law.save(out / f"{form}.json")
+        fits[form] = {"params": law.params, "objective": law.objective, "ci": law.ci,
+                      "identifiable": _identifiable(law)}
+        if form == "chinchilla":
+            fits[form]["frontier"] = []
+            for c in budgets:
+                try:
+                    fits[form]["frontier"].append(law.optimal(c).to_dict())
+                except ScalelabError as exc:
+                    fits[form]["frontier"].append({"C": c, "error": "; ".join(exc.problems)})
+        log(f"{form}: " + ", ".join(f"{k} = {v:.4g}" for k, v in law.params.items()))
+    summary["fits"] = fits
+
+    # backtest: the largest size predicted from the others
+    n_max = N.max()
+    train_ids = set(ids[N < n_max])
+    held = N == n_max
+    bt: dict = {"held_out_N": int(n_max), "fit_on_sizes": sorted(set(map(int, N[N < n_max])))}
+    try:
+        sub = table.with_data(table.data[table.data["run_id"].isin(train_ids)], "backtest: smaller sizes only")
+        law = laws.fit(sub, "chinchilla", eval_set=eval_set)
+        pred = law.predict(N=N[held], D=D[held])
+        rel = (pred - L[held]) / L[held]
+        bt.update(points=[{"run_id": str(r), "N": int(n), "D": int(d), "loss": float(l), "predicted": float(p),
+                           "rel_error": float(e)} for r, n, d, l, p, e in zip(ids[held], N[held], D[held], L[held], pred, rel)],
+                  max_abs_rel_error=float(np.max(np.abs(rel))), warnings=list(law.warnings))
+        log(f"backtest of N = {int(n_max):,}: max |error| {bt['max_abs_rel_error']:.2%}")
+    except ScalelabError as exc:
+        bt["error"] = "; ".join(exc.problems)
+    summary["backtest"] = bt
+    atomic.write_text(out / "demo_summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    return summary
+
+
+def run_ladder_demo(spec=None, out: Optional[str | Path] = None, *, log: Callable[[str], None] = lambda m: None,
+                    bootstrap: int = 200) -> dict:
+    """Run ``spec`` (a path, a LadderSpec, or None for :data:`DEMO_SPEC`), export and analyse it."""
+    from scalelab.ladder.runner import init_ladder, load_plan, prepare_data, work
+    from scalelab.ladder.spec import spec_from_dict
+
+    t0 = time.perf_counter()
+    if spec is None:
+        spec = spec_from_dict(DEMO_SPEC, "<embedded demo spec>")
+    plan = load_plan(spec, str(out) if out is not None else None)
+    prepare_data(plan, log)
+    reg = init_ladder(plan)
+    work(reg.path, log=log)
+    counts = reg.counts()
+    runs_csv = plan.out_dir / "runs.csv"
+    n_rows = reg.export(runs_csv)
+    reg.close()
+    train_s = time.perf_counter() - t0
+    if counts["done"] == 0:
+        raise InputError(f"{plan.out_dir}: no run finished")
+    summary = analyse(runs_csv, plan.out_dir, bootstrap=bootstrap, log=log)
+    summary.update(ladder=str(plan.out_dir), counts=counts, rows=n_rows, wall_s=time.perf_counter() - t0,
+                   train_wall_s=train_s, compute=plan.compute)
+    atomic.write_text(plan.out_dir / "demo_summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    return summary

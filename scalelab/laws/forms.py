@@ -41,6 +41,38 @@ Forward = Callable[[np.ndarray, Mapping[str, np.ndarray]], tuple[np.ndarray, Cal
 """(theta, log-variables) -> (log L (K, n), pullback), pullback(v (K, n)) = sum_i v_i d log L_i/d theta (K, P)."""
 
 
+class LogVariables(dict):
+    """Log-variables {name: (n,)} that also keep what the forms derive from them (design matrices,
+    ranges), so repeated evaluations on the same data -- a fit's thousands -- compute them once."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._cache: dict = {}
+
+    def derived(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+
+def _derived(logx, key, make):
+    return logx.derived(key, make) if isinstance(logx, LogVariables) else make()
+
+
+def _affine(logx, v):
+    """[1; -log x] (2, n): c - alpha log x = [c, alpha] @ this."""
+    return _derived(logx, ("affine", v), lambda: np.stack([np.ones_like(logx[v]), -logx[v]]))
+
+
+def _design(logx, v):
+    """[1, log x] (n, 2): pulls a gradient back to (c, alpha) with -sign on alpha."""
+    return _derived(logx, ("design", v), lambda: np.stack([np.ones_like(logx[v]), logx[v]], axis=1))
+
+
+def _range(logx, v):
+    return _derived(logx, ("range", v), lambda: (float(np.min(logx[v])), float(np.max(logx[v]))))
+
+
 @dataclass(frozen=True)
 class Param:
     """One internal parameter: its name, the natural parameter it stands for, bounds and grid."""
@@ -207,18 +239,20 @@ def lse_form(name: str, formula: str, variables: Sequence[str], params: Sequence
         # c - alpha * log x, as a (K, 2) @ (2, n) product when x is shared by all rows (faster than
         # broadcasting); constant terms stay (K, 1): they cost nothing per point.
         return [theta[:, c, None] if a is None
-                else theta[:, [c, a]] @ np.stack([np.ones_like(logx[v]), -logx[v]]) if logx[v].ndim == 1
+                else theta[:, [c, a]] @ _affine(logx, v) if logx[v].ndim == 1
                 else theta[:, c, None] - theta[:, a, None] * logx[v]
                 for c, a, v in spec]
 
     def term_bounds(theta, logx):
         # Range of every term from the range of each parameter and log-variable (O(K + n)).
+        t_lo, t_hi = theta.min(axis=0), theta.max(axis=0)
         lo, hi = np.inf, -np.inf
         for c, a, v in spec:
-            c_lo, c_hi = theta[:, c].min(), theta[:, c].max()
+            c_lo, c_hi = t_lo[c], t_hi[c]
             if a is not None:
-                products = np.outer([theta[:, a].min(), theta[:, a].max()], [logx[v].min(), logx[v].max()])
-                c_lo, c_hi = c_lo - products.max(), c_hi - products.min()
+                x_lo, x_hi = _range(logx, v)
+                products = (t_lo[a] * x_lo, t_lo[a] * x_hi, t_hi[a] * x_lo, t_hi[a] * x_hi)
+                c_lo, c_hi = c_lo - max(products), c_hi - min(products)
             lo, hi = min(lo, c_lo), max(hi, c_hi)
         return lo, hi
 
@@ -228,7 +262,7 @@ def lse_form(name: str, formula: str, variables: Sequence[str], params: Sequence
             y, exps, inv = t[0], [None], None
         else:
             y, exps, inv = _lse_parts(t, term_bounds(theta, logx))
-        design = {v: np.stack([np.ones_like(logx[v]), logx[v]], axis=1) for _, a, v in spec if a is not None}
+        design = {v: _design(logx, v) for _, a, v in spec if a is not None}
 
         def pullback(v):
             # d log L / d c_k = w_k and d log L / d alpha_k = -w_k log x, with w_k = exp(t_k)/total.

@@ -53,105 +53,103 @@ def minimize(value_grad: ValueGrad, x0: np.ndarray, lower: np.ndarray,
     stagnated (its objective fell by less than ``window_rtol``, relative, over the last ``window``
     iterations: a start creeping along a plateau), when its line search cannot decrease f any more
     (stalled at machine precision), or after ``max_iter``.
+
+    Only active rows are kept in the working arrays (finished rows are written out and dropped).
+    The curvature memory is a ring shared by all rows: each iteration writes one slot, and a row
+    whose step fails the curvature condition writes a zero pair there, which the recursion skips.
     """
-    x = np.clip(np.array(x0, dtype=float), lower, upper)
-    K, P = x.shape
-    f, g = value_grad(x, np.arange(K))
+    x_out = np.clip(np.array(x0, dtype=float), lower, upper)
+    K, P = x_out.shape
+    f_out, g_out = value_grad(x_out, np.arange(K))
     n_evals = K
-    S = np.zeros((K, memory, P))
-    Y = np.zeros((K, memory, P))
-    rho = np.zeros((K, memory))
-    n_pairs = np.zeros(K, dtype=int)       # valid pairs in memory: the last n_pairs slots; the others are zero
-    n_iter = np.zeros(K, dtype=int)
-    f_window = f.copy()                    # objective at the start of each row's current window
-    status = np.full(K, -1)
-    status[~np.isfinite(f)] = NOT_FINITE
-    active = np.flatnonzero(status < 0)
+    n_iter_out = np.zeros(K, dtype=int)
+    status_out = np.full(K, -1)
+    status_out[~np.isfinite(f_out)] = NOT_FINITE
+
+    rows = np.flatnonzero(status_out < 0)       # original index of each working row
+    x, f, g = x_out[rows], f_out[rows], g_out[rows]
+    S = np.zeros((rows.size, memory, P))
+    Y = np.zeros((rows.size, memory, P))
+    rho = np.zeros((rows.size, memory))
+    gamma = np.ones(rows.size)                   # H0 scale from each row's latest accepted pair
+    fresh = np.ones(rows.size, dtype=bool)       # no curvature pair yet (first step, or after a reset)
+    n_iter = np.zeros(rows.size, dtype=int)
+    f_window = f.copy()                          # objective at the start of each row's current window
+    head, filled = -1, 0                         # newest ring slot, and how many slots were written
 
     for _ in range(max_iter):
-        if active.size == 0:
+        if rows.size == 0:
             break
-        xa, fa, ga = x[active], f[active], g[active]
-        pg = _projected_gradient(xa, ga, lower, upper)
-        small = np.max(np.abs(pg), axis=1) <= gtol
-        status[active[small]] = CONVERGED
-        keep = ~small
-        active, xa, fa, ga = active[keep], xa[keep], fa[keep], ga[keep]
-        if active.size == 0:
-            break
+        stop = np.full(rows.size, -1)
+        stop[np.max(np.abs(_projected_gradient(x, g, lower, upper)), axis=1) <= gtol] = CONVERGED
 
-        d = _two_loop(ga, S[active], Y[active], rho[active], n_pairs[active])
-        d = _respect_bounds(xa, d, lower, upper)
-        slope = np.einsum("kp,kp->k", ga, d)
-        bad = ~(slope < 0)                 # not a descent direction: reset memory, steepest descent
+        d = _respect_bounds(x, _two_loop(g, S, Y, rho, gamma, head, filled), lower, upper)
+        slope = np.einsum("kp,kp->k", g, d)
+        bad = ~(slope < 0)                       # not a descent direction: reset memory, steepest descent
         if bad.any():
-            reset = active[bad]
-            n_pairs[reset] = 0
-            S[reset], Y[reset], rho[reset] = 0.0, 0.0, 0.0
-            d[bad] = _respect_bounds(xa[bad], -ga[bad], lower, upper)
-        first = n_pairs[active] == 0       # no curvature yet: scale the step like scipy (1/||d||)
-        step = np.ones(active.size)
-        norms = np.linalg.norm(d, axis=1)
-        step[first] = 1.0 / np.maximum(norms[first], 1e-300)
-        step[first] = np.minimum(step[first], 1.0)
+            S[bad], Y[bad], rho[bad], gamma[bad], fresh[bad] = 0.0, 0.0, 0.0, 1.0, True
+            d[bad] = _respect_bounds(x[bad], -g[bad], lower, upper)
+        step = np.ones(rows.size)                # first step scaled like scipy: 1/||d||, at most 1
+        step[fresh] = np.minimum(1.0 / np.maximum(np.linalg.norm(d[fresh], axis=1), 1e-300), 1.0)
 
-        # Backtracking line search on the projected path, all rows at once. Values and gradients
-        # are computed together at each trial: the first trial is accepted almost always.
-        x_new = np.empty_like(xa)
-        f_m_all = np.full(active.size, np.inf)
-        g_m_all = np.empty_like(ga)
-        pending = np.arange(active.size)
+        # Backtracking (Armijo) line search on the projected path; values and gradients together:
+        # the first trial is accepted almost always.
+        x_new, f_new, g_new = x.copy(), np.full(rows.size, np.inf), g.copy()
+        pending = np.flatnonzero(stop < 0)
         for _ in range(max_backtracks):
-            trial = np.clip(xa[pending] + step[pending, None] * d[pending], lower, upper)
-            ft, gt = value_grad(trial, active[pending])
-            n_evals += pending.size
-            decrease = np.einsum("kp,kp->k", ga[pending], trial - xa[pending])
-            ok = np.isfinite(ft) & (ft <= fa[pending] + 1e-4 * decrease)
-            acc = pending[ok]
-            x_new[acc], f_m_all[acc], g_m_all[acc] = trial[ok], ft[ok], gt[ok]
-            pending = pending[~ok]
             if pending.size == 0:
                 break
+            trial = np.clip(x[pending] + step[pending, None] * d[pending], lower, upper)
+            ft, gt = value_grad(trial, rows[pending])
+            n_evals += pending.size
+            decrease = np.einsum("kp,kp->k", g[pending], trial - x[pending])
+            ok = np.isfinite(ft) & (ft <= f[pending] + 1e-4 * decrease)
+            acc = pending[ok]
+            x_new[acc], f_new[acc], g_new[acc] = trial[ok], ft[ok], gt[ok]
+            pending = pending[~ok]
             step[pending] *= 0.5
-        if pending.size:                   # no acceptable step: nothing more to gain from here
-            status[active[pending]] = STALLED
-        moved = np.setdiff1d(np.arange(active.size), pending, assume_unique=True)
-        if moved.size == 0:
-            active = np.empty(0, dtype=int)
-            break
+        stop[pending] = STALLED                  # no acceptable step: nothing more to gain from here
+        moved = stop < 0
 
-        rows = active[moved]
-        f_m, g_m = f_m_all[moved], g_m_all[moved]
-        s = x_new[moved] - xa[moved]
-        y = g_m - ga[moved]
-        sy = np.einsum("kp,kp->k", s, y)
-        yy = np.einsum("kp,kp->k", y, y)
-        good = sy > 1e-10 * yy
-        if good.any():
-            gr = rows[good]
-            S[gr] = np.roll(S[gr], -1, axis=1)
-            Y[gr] = np.roll(Y[gr], -1, axis=1)
-            rho[gr] = np.roll(rho[gr], -1, axis=1)
-            S[gr, -1] = s[good]
-            Y[gr, -1] = y[good]
-            rho[gr, -1] = 1.0 / sy[good]
-            n_pairs[gr] = np.minimum(n_pairs[gr] + 1, memory)
-        rel = (fa[moved] - f_m) / np.maximum(np.maximum(np.abs(fa[moved]), np.abs(f_m)), 1e-300)
-        x[rows], f[rows], g[rows] = x_new[moved], f_m, g_m
-        n_iter[rows] += 1
-        done = rel <= ftol
-        status[rows[done]] = CONVERGED
-        check = (n_iter[rows] % window == 0) & ~done
-        if check.any():
-            cr = rows[check]
-            stuck = (f_window[cr] - f[cr]) / np.maximum(np.abs(f[cr]), 1e-300) <= window_rtol
-            status[cr[stuck]] = STAGNATED
-            f_window[cr] = f[cr]
-        status[rows[~np.isfinite(f_m)]] = NOT_FINITE
-        active = rows[status[rows] < 0]
+        # Curvature pair into the next ring slot (a zero pair where the condition fails).
+        head = (head + 1) % memory
+        filled = min(filled + 1, memory)
+        s_k, y_k = x_new - x, g_new - g
+        sy = np.einsum("kp,kp->k", s_k, y_k)
+        yy = np.einsum("kp,kp->k", y_k, y_k)
+        good = moved & (sy > 1e-10 * yy)
+        S[:, head] = np.where(good[:, None], s_k, 0.0)
+        Y[:, head] = np.where(good[:, None], y_k, 0.0)
+        rho[:, head] = np.where(good, 1.0 / np.where(good, sy, 1.0), 0.0)
+        gamma = np.where(good, sy / np.where(good, yy, 1.0), gamma)
+        fresh &= ~good
 
-    status[status < 0] = MAX_ITER
-    return BatchResult(x, f, g, n_iter, status, n_evals)
+        rel = np.full(rows.size, np.inf)
+        rel[moved] = (f[moved] - f_new[moved]) / np.maximum(np.maximum(np.abs(f[moved]), np.abs(f_new[moved])), 1e-300)
+        x = np.where(moved[:, None], x_new, x)
+        f = np.where(moved, f_new, f)
+        g = np.where(moved[:, None], g_new, g)
+        n_iter += moved
+        stop[moved & (rel <= ftol)] = CONVERGED
+        check = moved & (stop < 0) & (n_iter % window == 0)
+        stuck = check & ((f_window - f) / np.maximum(np.abs(f), 1e-300) <= window_rtol)
+        stop[stuck] = STAGNATED
+        f_window = np.where(check, f, f_window)
+        stop[moved & ~np.isfinite(f)] = NOT_FINITE
+
+        done = stop >= 0
+        if done.any():                           # write finished rows out, shrink the working set
+            r = rows[done]
+            x_out[r], f_out[r], g_out[r], n_iter_out[r], status_out[r] = x[done], f[done], g[done], n_iter[done], stop[done]
+            keep = ~done
+            rows, x, f, g = rows[keep], x[keep], f[keep], g[keep]
+            S, Y, rho, gamma, fresh = S[keep], Y[keep], rho[keep], gamma[keep], fresh[keep]
+            n_iter, f_window = n_iter[keep], f_window[keep]
+
+    if rows.size:                                # still running at the iteration limit
+        x_out[rows], f_out[rows], g_out[rows], n_iter_out[rows] = x, f, g, n_iter
+        status_out[rows] = MAX_ITER
+    return BatchResult(x_out, f_out, g_out, n_iter_out, status_out, n_evals)
 
 
 def _projected_gradient(x, g, lower, upper):
@@ -168,25 +166,21 @@ def _respect_bounds(x, d, lower, upper):
     return d
 
 
-def _two_loop(g, S, Y, rho, n_pairs):
+def _two_loop(g, S, Y, rho, gamma, head, filled):
     """L-BFGS two-loop recursion for every row: the direction -H g.
 
-    Memory slots hold the newest pair last; slots a row has not filled are all zero (``rho`` = 0),
-    so they drop out of the recursion without masking, and slots no row uses are skipped.
+    The ring's newest slot is ``head``; ``filled`` slots have been written. Zero pairs (rho = 0)
+    drop out of the recursion, so rows whose memory holds fewer pairs need no masking.
     """
     m = S.shape[1]
-    used = int(n_pairs.max()) if n_pairs.size else 0
+    slots = [(head - j) % m for j in range(filled)]            # newest first
     q = -g
-    alpha = np.empty((g.shape[0], m))
-    for i in range(m - 1, m - 1 - used, -1):
-        alpha[:, i] = rho[:, i] * np.einsum("kp,kp->k", S[:, i], q)
-        q = q - alpha[:, i, None] * Y[:, i]
-    if used:
-        last_y = Y[:, -1]
-        yy = np.einsum("kp,kp->k", last_y, last_y)
-        gamma = np.where(n_pairs > 0, 1.0 / np.maximum(rho[:, -1] * yy, 1e-300), 1.0)
-        q = q * gamma[:, None]
-    for i in range(m - used, m):
+    alpha = {}
+    for i in slots:
+        alpha[i] = rho[:, i] * np.einsum("kp,kp->k", S[:, i], q)
+        q = q - alpha[i][:, None] * Y[:, i]
+    q = q * gamma[:, None]
+    for i in reversed(slots):
         beta = rho[:, i] * np.einsum("kp,kp->k", Y[:, i], q)
-        q = q + (alpha[:, i] - beta)[:, None] * S[:, i]
+        q = q + (alpha[i] - beta)[:, None] * S[:, i]
     return q

@@ -9,26 +9,16 @@ replicate, so one batched evaluation serves all starts or all replicates.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Mapping
 
 import numpy as np
 
 from scalelab.errors import InputError
-from scalelab.laws.forms import Form
+from scalelab.laws.forms import Form, LogVariables
 
 LOSSES = ("huber", "mse")
-CHUNK_ELEMENTS = 16384 # points x batch rows per evaluation chunk (~256 KiB per float64 temporary)
-
-
-@lru_cache(maxsize=1)
-def _thread_pool() -> ThreadPoolExecutor | None:
-    """Threads for evaluating chunks: SCALELAB_THREADS, else the usable cores (None for one)."""
-    threads = int(os.environ.get("SCALELAB_THREADS", "0")) or len(os.sched_getaffinity(0))
-    return ThreadPoolExecutor(threads, thread_name_prefix="scalelab-fit") if threads > 1 else None
+CHUNK_ELEMENTS = 24576   # points x batch rows per evaluation chunk: ~192 KiB per float64 temporary, inside L2
 
 
 def rho(r: np.ndarray, loss: str, delta: float) -> np.ndarray:
@@ -63,6 +53,7 @@ class Objective:
     delta: float = 1e-3
 
     def __post_init__(self):
+        self.logx = LogVariables(self.logx)     # derived arrays computed once, reused by every call
         if self.loss not in LOSSES:
             raise InputError(f"fitting loss: expected one of {LOSSES}, got {self.loss!r}")
         if self.loss == "huber" and not self.delta > 0:
@@ -72,24 +63,17 @@ class Objective:
         """Objective values (k,) and gradients (k, P) at theta (k, P) for batch elements ``rows``.
 
         Evaluated in chunks of rows whose temporaries fit in the CPU cache: the arithmetic is a
-        few passes over (k, n) arrays, and memory traffic, not arithmetic, is its cost.
+        few passes over (k, n) arrays, and memory traffic, not arithmetic, is its cost. (Threads
+        over chunks were measured slower on 2 cores: the GIL is held between the small NumPy calls.)
         """
         chunk = max(1, CHUNK_ELEMENTS // max(1, self.logy.shape[0]))
         if theta.shape[0] <= chunk:
             return self._value_grad(theta, rows)
         f = np.empty(theta.shape[0])
         g = np.empty(theta.shape)
-        slices = [slice(start, start + chunk) for start in range(0, theta.shape[0], chunk)]
-
-        def work(sl):
+        for start in range(0, theta.shape[0], chunk):
+            sl = slice(start, start + chunk)
             f[sl], g[sl] = self._value_grad(theta[sl], rows[sl])
-
-        pool = _thread_pool()
-        if pool is None or len(slices) < 4:
-            for sl in slices:
-                work(sl)
-        else:   # NumPy releases the GIL inside its loops: chunks run on several cores at once
-            list(pool.map(work, slices))
         return f, g
 
     def _value_grad(self, theta: np.ndarray, rows: np.ndarray):

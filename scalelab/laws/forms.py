@@ -259,15 +259,15 @@ def lse_form(name: str, formula: str, variables: Sequence[str], params: Sequence
     def forward(theta, logx):
         t = term_values(theta, logx)
         if len(t) == 1:                       # a pure power law: log L is linear in theta
-            y, exps, inv = t[0], [None], None
+            y, exps, total = t[0], [None], None
         else:
-            y, exps, inv = _lse_parts(t, term_bounds(theta, logx))
+            y, exps, total = _lse_parts(t, term_bounds(theta, logx))
         design = {v: _design(logx, v) for _, a, v in spec if a is not None}
 
         def pullback(v):
             # d log L / d c_k = w_k and d log L / d alpha_k = -w_k log x, with w_k = exp(t_k)/total.
             g = np.zeros((v.shape[0], theta.shape[1]))
-            vt = v if inv is None else v * inv
+            vt = v if total is None else v / total
             for (c, a, var), e in zip(spec, exps):
                 if e is not None and e.shape[1] == 1:          # constant term: w_k = e_k/total
                     g[:, c] += e[:, 0] * (vt @ np.ones(vt.shape[1]))
@@ -291,9 +291,9 @@ def lse_form(name: str, formula: str, variables: Sequence[str], params: Sequence
 
 
 def _lse_parts(terms, bounds=None):
-    """log(sum_k exp t_k), the exp of each term (constant terms stay (K, 1)) and 1/sum.
+    """log(sum_k exp t_k), the exp of each term (constant terms stay (K, 1)) and their sum.
 
-    The softmax weights are exps[k] * inv. Unshifted when no term can overflow or underflow
+    The softmax weights are exps[k] / total. Unshifted when no term can overflow or underflow
     (``bounds`` = (lowest, highest) term, if known in advance, saves computing them); otherwise
     every term is shifted by the elementwise maximum, which leaves the weights unchanged."""
     if bounds is None:
@@ -311,13 +311,13 @@ def _lse_parts(terms, bounds=None):
     log_total = np.log(total)
     if shift is not None:
         log_total += shift
-    return log_total, exps, 1.0 / total
+    return log_total, exps, total
 
 
 def _lse(terms):
     """log(sum_k exp t_k) and the softmax weights exp(t_k)/sum."""
-    y, exps, inv = _lse_parts(terms)
-    return y, [e * inv for e in exps]
+    y, exps, total = _lse_parts(terms)
+    return y, [e / total for e in exps]
 
 
 # -- closed-form frontier -----------------------------------------------------------------------------

@@ -43,7 +43,7 @@ class BatchResult:
 
 def minimize(value_grad: ValueGrad, x0: np.ndarray, lower: np.ndarray,
              upper: np.ndarray, *, memory: int = 10, max_iter: int = 1000, ftol: float = 1e-12,
-             gtol: float = 1e-12, window: int = 50, window_rtol: float = 1e-8,
+             gtol: float = 1e-12, window: int = 25, window_rtol: float = 1e-7,
              max_backtracks: int = 40) -> BatchResult:
     """Minimise K independent objectives from the starts ``x0`` (K, P) inside [lower, upper].
 

@@ -87,13 +87,12 @@ class Objective:
                 slope = r if w is None else r * w
                 f = 0.5 * np.einsum("kn,kn->k", slope, r)
             else:
-                # Huber: sum m (|r| - m/2) with m = min(|r|, delta), i.e. r^2/2 inside delta and
-                # delta (|r| - delta/2) outside; its slope is clip(r, -delta, delta).
-                a = np.abs(r)
-                m = np.minimum(a, self.delta)
-                wm = m if w is None else m * w
-                f = np.einsum("kn,kn->k", wm, a - 0.5 * m)
+                # Huber: sum m |r| - m^2/2 with m = min(|r|, delta), i.e. r^2/2 inside delta and
+                # delta (|r| - delta/2) outside; its slope is clip(r, -delta, delta) and m = |slope|.
                 slope = np.clip(r, -self.delta, self.delta)
+                m = np.abs(slope)
+                wm = m if w is None else m * w
+                f = np.einsum("kn,kn->k", wm, np.abs(r)) - 0.5 * np.einsum("kn,kn->k", wm, m)
                 if w is not None:
                     slope *= w
             return f, pullback(slope)

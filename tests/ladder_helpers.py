@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from train_helpers import _toml_value
+from train_helpers import merge, write_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,23 +24,11 @@ TINY_LADDER = {
 
 
 def ladder_dict(**sections) -> dict:
-    out = copy.deepcopy(TINY_LADDER)
-    for key, value in sections.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = {**out[key], **value}
-        else:
-            out[key] = value
-    return out
+    return merge(copy.deepcopy(TINY_LADDER), **sections)
 
 
 def write_spec(path: Path, spec: dict) -> Path:
-    lines = [f"{k} = {_toml_value(v)}" for k, v in spec.items() if not isinstance(v, dict)]
-    for k, v in spec.items():
-        if isinstance(v, dict):
-            lines.append(f"\n[{k}]")
-            lines.extend(f"{kk} = {_toml_value(vv)}" for kk, vv in v.items())
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_config(path, spec)
 
 
 def cli(*args: str, cwd: Path | None = None, **kw) -> subprocess.CompletedProcess:

@@ -24,12 +24,12 @@ Unknown keys are errors (``extra="forbid"``), so a typo never silently falls bac
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from scalelab import tomlfile
 from scalelab.errors import InputError
 
 BUILTIN_KINDS = ("shakespeare", "bible", "wiki", "synthetic")
@@ -170,13 +170,7 @@ def spec_from_dict(data: dict, where: str = "spec") -> DataSpec:
 def load_spec(path: str | Path) -> DataSpec:
     """Read a data spec from TOML; every problem is an :class:`InputError` naming the file and key."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such spec file")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p}: not valid TOML ({exc})") from None
-    spec = spec_from_dict(data, where=str(p))
+    spec = spec_from_dict(tomlfile.read(p, "spec file"), where=str(p))
     # Relative paths in a spec file are relative to the spec file.
     for s in spec.sources:
         if s.path and not Path(s.path).expanduser().is_absolute():

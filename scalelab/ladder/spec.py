@@ -46,13 +46,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from scalelab import tomlfile
 from scalelab.errors import InputError
 
 DEFAULT_FLOPS_PER_S = 2.0e9
@@ -225,13 +225,7 @@ def spec_from_dict(raw: dict, source: str = "<ladder spec>", base_dir: str | Pat
 def load_spec(path: str | Path) -> LadderSpec:
     """Read and validate a ladder spec (relative data paths resolve against its folder)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such ladder spec")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid TOML: {exc}") from None
-    return spec_from_dict(raw, str(path), path.resolve().parent)
+    return spec_from_dict(tomlfile.read(path, "ladder spec"), str(path), path.resolve().parent)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -8,12 +8,12 @@ Relative paths in ``[data]`` are resolved against the folder of the config file.
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from scalelab import tomlfile
 from scalelab.errors import InputError
 
 
@@ -175,12 +175,7 @@ def config_from_dict(raw: dict, source: str = "<config>", base_dir: str | Path =
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a TOML run config (relative data paths resolve against its folder)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such config file")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid TOML: {exc}") from None
+    raw = tomlfile.read(path, "config file")
     if "base_dir" in raw:
         raise InputError(f"{path}: unknown key 'base_dir' in the top level")
     return config_from_dict(raw, str(path), path.resolve().parent)

@@ -4,7 +4,6 @@ prepared data, the process pool and Ray. Tiny models, a few seconds per run."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from pathlib import Path

@@ -1,7 +1,6 @@
 """The training loop end to end on tiny models (a few seconds each, one thread)."""
 
 import json
-import math
 
 import numpy as np
 import pytest

@@ -20,7 +20,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from scalelab.errors import InputError, NumericalError
+from scalelab.errors import NumericalError
 from scalelab.laws.conventions import Conventions
 from scalelab.laws.law import _percentiles
 from scalelab.runs.table import RunTable

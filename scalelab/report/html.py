@@ -442,7 +442,7 @@ def build(runs, *, form: str = "chinchilla", law=None, budget: float = CHINCHILL
         from scalelab.laws import optimal
 
         Nf, Df = optimal.allocate(law.law_form, law.theta, Cg)
-        fig = F.catalog_figure(models, {"C": Cg, "tokens_per_param": Df / Nf, "label": f"compute-optimal under this fit"})
+        fig = F.catalog_figure(models, {"C": Cg, "tokens_per_param": Df / Nf, "label": "compute-optimal under this fit"})
         figs["catalog"] = fig
         rows = []
         for m in models:

@@ -142,6 +142,9 @@ def fit(runs: Optional[str] = RunsArg,
                                 for k, v in errors.items()), highlight=False)
         if output:
             out.print(f"law written to {output}")
+    for note in law.data.get("notes", []):
+        if note.startswith("left out"):  # e.g. diverged runs: the user must see what the fit did not use
+            err.print(f"warning: {note}", markup=False, highlight=False)
     for warning in law.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False)
 
@@ -288,14 +291,6 @@ def list_examples() -> None:
     for name in ex.names():
         e = ex.EXAMPLES[name]
         out.print(f"[bold]{name}[/bold]: {e.description} ({e.citation})", highlight=False)
-
-
-@app.command()
-def demo(output: str = typer.Option("out/demo", "-o", "--output", help="Folder for the demo's outputs.")) -> None:
-    """The embedded default: fit, IsoFLOP and plan on the bundled published runs."""
-    from scalelab.demo import run_demo
-
-    run_demo(output, out)
 
 
 # --- end fitting commands ----------------------------------------------------------------------
@@ -920,9 +915,10 @@ def _ladder_plan_table(plan) -> None:
                   f"{j.steps:,}", pts, f"{j.C:.3g}", f"{j.compute:.3g}", _fmt_seconds(plan.estimate_s(j)))
     _ladder_print_table(t)
     total = sum(plan.estimate_s(j) for j in plan.jobs)
+    basis = ("from a few timed training steps of each shape on this machine" if plan.tokens_per_s else
+             f"at {plan.flops_per_s / 1e9:.3g} GFLOP/s ({plan.flops_per_s_source})")
     out.print(f"total: {plan.compute:.3g} training FLOPs (full count incl. attention and head), estimated "
-              f"{_fmt_seconds(total)} at {plan.flops_per_s / 1e9:.3g} GFLOP/s ({plan.flops_per_s_source})",
-              markup=False, highlight=False)
+              f"{_fmt_seconds(total)} {basis}", markup=False, highlight=False)
     for n in plan.notes:
         out.print(f"note: {n}", markup=False, highlight=False)
     for w in plan.warnings:
@@ -958,11 +954,21 @@ def ladder_plan(spec: str = typer.Argument(..., help="ladder spec (TOML), see ex
     """Print the planned runs (N, D, C, steps, estimated time) without training; same as `run --dry-run`."""
     from scalelab.ladder.runner import load_plan
 
-    plan = load_plan(spec, out_dir, flops_per_s)
+    plan = _timed(load_plan(spec, out_dir, flops_per_s), flops_per_s)
     if json_out:
         emit_json(plan.to_dict())
     else:
         _ladder_plan_table(plan)
+
+
+def _timed(plan, flops_per_s):
+    """Time a few steps of each shape for the estimates, unless a throughput was given or measured."""
+    if flops_per_s is None and plan.flops_per_s_source != "measured":
+        from scalelab.ladder.estimate import calibrate
+
+        with err.status("timing a few training steps of each shape for the estimates"):
+            calibrate(plan)
+    return plan
 
 
 @ladder_app.command("run")
@@ -991,6 +997,7 @@ def ladder_run(
         executor = "pool"
     plan = load_plan(spec, out_dir, flops_per_s)
     if dry_run:
+        plan = _timed(plan, flops_per_s)
         if json_out:
             emit_json(plan.to_dict())
         else:
@@ -1155,27 +1162,51 @@ def ladder_sweep_lr(
     if any(s["at_edge"] for s in report["sizes"]):
         err.print("warning: a best multiplier is at the edge of the sweep; widen --scales", markup=False, highlight=False)
 
-@ladder_app.command("demo")
-def ladder_demo(
-    spec: Optional[str] = typer.Option(None, "--spec", help="ladder spec (default: the embedded demo ladder)"),
-    out_dir: Optional[str] = typer.Option(None, "-o", "--out", help="ladder folder (default: out_dir of the spec)"),
+@app.command()
+def demo(
+    output: Optional[str] = typer.Option(None, "-o", "--output", help="folder for the demo's ladder, laws and report "
+                                         "(default: out/demo; with --spec, the spec's out_dir)"),
+    spec: Optional[str] = typer.Option(None, "--spec", help="another ladder spec instead of the embedded demo ladder"),
+    published: bool = typer.Option(False, "--published", help="instead, the fitting-only demo on the bundled "
+                                    "published runs (a few seconds, no training)"),
     bootstrap: int = typer.Option(200, "--bootstrap", min=0, help="run-level bootstrap refits of chinchilla"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Train a ladder, then fit chinchilla and Kaplan, backtest the largest size and plan (candidate `scalelab demo`)."""
-    from scalelab.ladder.demo import run_ladder_demo
+    """The embedded default: train a ladder on the built-in corpus, fit, backtest, plan, write the report."""
+    if published:
+        from scalelab.demo import run_demo
 
+        run_demo(output or "out/demo-published", out)
+        return
+    from scalelab.ladder.demo import DEMO_OUT, run_ladder_demo
+    from scalelab.ladder.runner import LiveProgress
+
+    show = not quiet and not json_out and err.is_terminal
     say = (lambda m: None) if quiet or json_out else (lambda m: err.print(m, markup=False, highlight=False))
-    s = run_ladder_demo(spec, out_dir, log=say, bootstrap=bootstrap)
+    log = (lambda m: None) if show else say  # with live bars, per-step lines would only scroll past them
+    bars = (lambda path: LiveProgress(path, console=err)) if show else None
+    if not quiet and not json_out:
+        say("scalelab demo: a ladder of small GPTs on the built-in corpus (Shakespeare + World English Bible, "
+            "Wikipedia held out), then fits, a backtest, the compute-optimal frontier and the report")
+    s = run_ladder_demo(spec, output or (DEMO_OUT if spec is None else None), log=log,
+                        bootstrap=bootstrap, progress=bars)
     if json_out:
         emit_json(s)
         return
     c = s["fits"].get("chinchilla", {})
     if "params" in c:
+        ident = c["identifiable"]
         out.print("chinchilla: " + ", ".join(f"{k} = {v:.4g}" for k, v in c["params"].items()) +
-                  f"; identifiable: {c['identifiable']['no_parameter_on_bound'] and bool(c['identifiable']['finite_intervals'])}",
+                  ("; identifiable (no parameter on a bound, finite intervals)"
+                   if ident["no_parameter_on_bound"] and ident["finite_intervals"] else "; NOT identifiable"),
                   markup=False, highlight=False)
+        for f in c.get("frontier", []):
+            if "N_opt" in f:
+                out.print(f"  C = {f['C']:.3g}: N_opt = {f['N_opt']:.3g}, D_opt = {f['D_opt']:.3g} "
+                          f"({f['tokens_per_param']:.1f} tokens/param), loss {f['loss']:.3f}", markup=False, highlight=False)
+    elif "error" in c:
+        err.print(f"chinchilla fit failed: {c['error']}", markup=False, highlight=False)
     bt = s["backtest"]
     if "max_abs_rel_error" in bt:
         out.print(f"backtest: N = {bt['held_out_N']:,} predicted from {len(bt['fit_on_sizes'])} smaller sizes, "
@@ -1185,6 +1216,10 @@ def ladder_demo(
         err.print(f"warning: {v}", markup=False, highlight=False)
     out.print(f"{s['counts']['done']} runs, {s['rows']} rows, {s['wall_s']:.0f} s; summary in "
               f"{s['ladder']}/demo_summary.json", markup=False, highlight=False)
+    if s.get("report"):
+        out.print(f"report: {s['report']}", markup=False, highlight=False)
+
+
 # --- end ladder commands ---
 
 

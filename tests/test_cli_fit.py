@@ -100,3 +100,17 @@ def test_fit_writes_its_checklist_and_marks_unknowns(tmp_path, runs_csv, capsys)
     assert all(i["value"] == "unknown" for i in written["items"] if i["status"] == "unknown")
     known = {k for k, i in items.items() if i["status"] == "known"}
     assert {"form", "fit_loss", "fit_optimizer", "init_grid", "param_convention", "flop_convention"} <= known
+
+
+def test_fit_warns_about_runs_it_left_out(tmp_path, capsys):
+    table = synthetic.simulate(TRUTH, N=np.geomspace(2e7, 2e9, 5), D=np.geomspace(4e8, 4e11, 5), noise=0.003)
+    frame = table.data.copy()
+    frame["status"] = "done"
+    frame.loc[frame.index[0], "status"] = "diverged"
+    bad = str(frame["run_id"].iloc[0])
+    path = table.with_data(frame, "one diverged").write(tmp_path / "runs.csv")
+    fitted = run_json(capsys, ["fit", str(path), "--json"])
+    assert fitted["n_points"] == 24
+    assert main(["fit", str(path)]) == 0
+    warnings = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("warning: left out")]
+    assert len(warnings) == 1 and bad in warnings[0] and "diverged" in warnings[0]

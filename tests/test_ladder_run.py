@@ -200,7 +200,7 @@ def test_ladder_demo_pipeline_fits_and_backtests(tmp_path):
                               {"n_layer": 2, "d_model": 24, "n_head": 2}, {"n_layer": 2, "d_model": 32, "n_head": 2}],
                    "tokens_per_param": [3, 8]}
     spec = write_spec(tmp_path / "l.toml", raw)
-    r = cli("ladder", "demo", "--spec", str(spec), "--bootstrap", "10", "--json")
+    r = cli("demo", "--spec", str(spec), "--bootstrap", "10", "--json")
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["counts"]["done"] == 4 and s["points"] == 8

@@ -102,4 +102,21 @@ def test_dry_run_prints_plan_and_writes_nothing(tmp_path):
     d = json.loads(r.stdout)
     assert len(d["jobs"]) == 2 and d["estimated_s"] > 0 and d["compute"] > 0
     assert all({"N", "D", "C", "steps", "estimated_s"} <= set(j) for j in d["jobs"])
+    # the estimates come from timed steps of each shape, not an assumed FLOPs/s
+    assert d["flops_per_s_source"] == "timed" and set(d["tokens_per_s"]) == {j["run_id"] for j in d["jobs"]}
+    assert all(v > 0 for v in d["tokens_per_s"].values())
+    assert not (tmp_path / "lad").exists()
+
+
+def test_estimate_uses_the_timed_rate_of_each_job(tmp_path):
+    from scalelab.ladder.estimate import calibrate
+    from scalelab.ladder.runner import load_plan
+
+    plan = load_plan(write_spec(tmp_path / "l.toml", ladder_dict()), str(tmp_path / "lad"))
+    assumed = [plan.estimate_s(j) for j in plan.jobs]
+    calibrate(plan, steps=2, warmup=1)
+    for j, before in zip(plan.jobs, assumed):
+        tokens = j.compute / j.flops_per_token
+        assert plan.estimate_s(j) >= tokens / plan.tokens_per_s[j.run_id]  # training plus evaluation
+        assert plan.estimate_s(j) != before
     assert not (tmp_path / "lad").exists()

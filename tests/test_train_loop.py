@@ -77,7 +77,8 @@ def test_token_source_is_deterministic_and_resumable():
 
 
 def test_tiny_run_learns_and_writes_a_run_table(tmp_path):
-    summary = train(cfg_of(tmp_path, eval={"points": 5, "tokens": 1024}))
+    seen = []
+    summary = train(cfg_of(tmp_path, eval={"points": 5, "tokens": 1024}), on_step=lambda *a: seen.append(a))
     out = tmp_path / "out"
     assert summary["status"] == "done" and summary["step"] == summary["total_steps"] == 40
     table = read_table(out / "runs.csv")
@@ -92,6 +93,9 @@ def test_tiny_run_learns_and_writes_a_run_table(tmp_path):
     assert len(fit_rows) == 1 and fit_rows.data["status"].iloc[0] == "done"
     log = (out / "train_log.csv").read_text().splitlines()
     assert log[0] == "step,tokens,lr,loss,grad_norm" and len(log) == 41
+    # the per-step progress callback (progress bars) sees every step with the logged loss
+    assert [a[0] for a in seen] == list(range(1, 41)) and all(a[1] == 40 and a[3] > 0 for a in seen)
+    assert seen[-1][2] == pytest.approx(float(log[-1].split(",")[3]))
     assert json.loads((out / "config.json").read_text())["run_id"] == "tiny"
     assert (out / "checkpoint.pt").exists()
 

@@ -18,6 +18,7 @@ on the 2-core reference machine still have to be measured and tuned (see the REA
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -38,6 +39,11 @@ DEMO_SPEC = {
     "hparams": {"min_steps": 1000},
     "eval": {"points": 4, "tokens": 32768, "sets": ["val", "wiki"]},
 }
+
+
+DEMO_OUT = "out/demo"
+REPORT_BUDGET_FACTOR = 100.0
+"""The report plans a budget this many times the largest run's compute (an extrapolation)."""
 
 
 def _final_points(table, eval_set: str):
@@ -128,8 +134,13 @@ def analyse(runs_path: str | Path, out: str | Path, *, eval_set: str = "val", bo
 
 
 def run_ladder_demo(spec=None, out: Optional[str | Path] = None, *, log: Callable[[str], None] = lambda m: None,
-                    bootstrap: int = 200) -> dict:
-    """Run ``spec`` (a path, a LadderSpec, or None for :data:`DEMO_SPEC`), export and analyse it."""
+                    bootstrap: int = 200, report: bool = True, progress=None) -> dict:
+    """Run ``spec`` (a path, a LadderSpec, or None for :data:`DEMO_SPEC`), export and analyse it.
+
+    ``progress``, if given, is called with the registry path and returns a context manager that
+    shows progress while the ladder trains (the CLI passes rich progress bars). With ``report``
+    the self-contained HTML report of the ladder's runs goes to ``<out>/report.html``.
+    """
     from scalelab.ladder.runner import init_ladder, load_plan, prepare_data, work
     from scalelab.ladder.spec import spec_from_dict
 
@@ -139,7 +150,8 @@ def run_ladder_demo(spec=None, out: Optional[str | Path] = None, *, log: Callabl
     plan = load_plan(spec, str(out) if out is not None else None)
     prepare_data(plan, log)
     reg = init_ladder(plan)
-    work(reg.path, log=log)
+    with (progress(reg.path) if progress is not None else contextlib.nullcontext()):
+        work(reg.path, log=log)
     counts = reg.counts()
     runs_csv = plan.out_dir / "runs.csv"
     n_rows = reg.export(runs_csv)
@@ -148,7 +160,32 @@ def run_ladder_demo(spec=None, out: Optional[str | Path] = None, *, log: Callabl
     if counts["done"] == 0:
         raise InputError(f"{plan.out_dir}: no run finished")
     summary = analyse(runs_csv, plan.out_dir, bootstrap=bootstrap, log=log)
-    summary.update(ladder=str(plan.out_dir), counts=counts, rows=n_rows, wall_s=time.perf_counter() - t0,
-                   train_wall_s=train_s, compute=plan.compute)
+    summary.update(ladder=str(plan.out_dir), counts=counts, rows=n_rows, train_wall_s=train_s, compute=plan.compute)
+    if report:
+        summary["report"] = write_report(runs_csv, plan.out_dir / "report.html", plan, bootstrap=bootstrap, log=log)
+    summary["wall_s"] = time.perf_counter() - t0
     atomic.write_text(plan.out_dir / "demo_summary.json", json.dumps(summary, indent=2, default=float) + "\n")
     return summary
+
+
+def write_report(runs_path: str | Path, path: Path, plan, *, bootstrap: int, log: Callable[[str], None]) -> str:
+    """The HTML report of the ladder's runs (fit, figures, plan, backtest, checklist, fast sensitivity)."""
+    from scalelab.data.prepare import read_manifest
+    from scalelab.report import html as report_html
+    from scalelab.report.sensitivity import FAST_GRID
+    from scalelab.runs.table import read_table
+
+    table = read_table(runs_path)
+    manifest = None
+    if plan.data.prepare_dir is not None and (Path(plan.data.prepare_dir) / "manifest.json").is_file():
+        manifest = read_manifest(plan.data.prepare_dir)
+    budget = REPORT_BUDGET_FACTOR * max(p.C for p in plan.points)
+    rep = report_html.build(table, form="chinchilla", budget=budget, bootstrap=bootstrap, manifest=manifest,
+                            sensitivity=True, sensitivity_grid=FAST_GRID, command="scalelab demo",
+                            title="scalelab demo: a training ladder on the built-in corpus", progress=log)
+    try:
+        rep.write(path)
+    finally:
+        rep.close()
+    log(f"report: {path}")
+    return str(path)

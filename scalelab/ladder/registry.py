@@ -395,12 +395,17 @@ class Registry:
             rows.append(row)
         return rows
 
-    def export(self, path: str | Path, include: tuple[str, ...] = FINAL) -> int:
-        """Write the run table (DESIGN.md §3) of every finished run; returns the number of rows."""
+    def table(self, include: tuple[str, ...] = FINAL):
+        """The run table (DESIGN.md §3) of every finished run, as a :class:`~scalelab.runs.table.RunTable`."""
         from scalelab.runs.table import RunTable
 
         rows = [r for r in self.eval_rows(include) if r.get("loss") is not None and r["loss"] > 0]
         if not rows:
             raise InputError(f"{self.path}: no finished runs with evaluations to export yet")
-        RunTable.from_records(rows, source=str(self.path)).write(path)
-        return len(rows)
+        return RunTable.from_records(rows, source=str(self.path))
+
+    def export(self, path: str | Path, include: tuple[str, ...] = FINAL) -> int:
+        """Write the run table of every finished run; returns the number of rows."""
+        table = self.table(include)
+        table.write(path)
+        return len(table)

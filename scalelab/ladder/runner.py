@@ -121,6 +121,9 @@ class _Progress:
                 pass
             self.tps = float(m.group(4).replace(",", ""))
 
+    def update(self, step: int, total: int, loss: float, tps: float) -> None:
+        self.step, self.loss, self.tps = step, loss, tps
+
 
 class _Heartbeat(threading.Thread):
     """Extends the claim's lease and publishes progress, on its own database connection."""
@@ -131,7 +134,7 @@ class _Heartbeat(threading.Thread):
         self.path, self.run_id, self.token, self.progress = path, run_id, token, progress
         self.on_lost = on_lost
         self.lease_s = lease_s
-        self.every = max(0.5, min(5.0, lease_s / 4))
+        self.every = max(0.25, min(1.0, lease_s / 4))  # renews the lease and publishes progress
         self.stop_event = threading.Event()
         self.lost = False
 
@@ -216,7 +219,8 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
             resume = (out / CHECKPOINT).is_file()
             if resume:
                 log(f"{run_id}: resuming from its checkpoint")
-            summary = train(cfg, resume=resume, out_dir=out, source=f"run {run_id}", log=on_log)
+            summary = train(cfg, resume=resume, out_dir=out, source=f"run {run_id}", log=on_log,
+                            on_step=progress.update)
     except (Exception, SystemExit) as exc:  # a failing run must not stop the ladder
         hb.stop()
         msg = "; ".join(exc.problems) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"

@@ -290,6 +290,7 @@ class LadderPlan:
     warnings: list[str] = field(default_factory=list)
     flops_per_s: float = DEFAULT_FLOPS_PER_S
     flops_per_s_source: str = "assumed"
+    tokens_per_s: dict[str, float] = field(default_factory=dict)  # per job, timed (ladder.estimate)
 
     @property
     def points(self) -> list[Point]:
@@ -300,7 +301,13 @@ class LadderPlan:
         return sum(j.compute for j in self.jobs)
 
     def estimate_s(self, job: Job) -> float:
-        return job.compute / self.flops_per_s
+        """Estimated wall time: timed tokens/s of the job's shape if known, else FLOPs / flops_per_s."""
+        tps = self.tokens_per_s.get(job.run_id)
+        if not tps:
+            return job.compute / self.flops_per_s
+        trained = job.compute / job.flops_per_token          # trunk + cool-down tokens
+        evals = (self.spec.eval.points + len(job.points) - 1) * self.spec.eval.tokens * max(1, len(self.data.eval))
+        return (trained + evals / 3.0) / tps                 # a forward pass is about 1/3 of a training step
 
     @property
     def out_dir(self) -> Path:
@@ -313,6 +320,7 @@ class LadderPlan:
         return {"name": self.spec.name, "out_dir": str(self.out_dir), "flops_per_s": self.flops_per_s,
                 "flops_per_s_source": self.flops_per_s_source, "compute": self.compute,
                 "estimated_s": sum(self.estimate_s(j) for j in self.jobs), "notes": self.notes,
+                "tokens_per_s": dict(self.tokens_per_s),
                 "warnings": self.warnings,
                 "jobs": [{**{k: v for k, v in asdict(j).items() if k not in ("config", "points")},
                           "C": j.C, "estimated_s": self.estimate_s(j), "points": [asdict(p) for p in j.points]}

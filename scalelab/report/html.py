@@ -216,8 +216,8 @@ def auto_catalog() -> tuple[Optional[list[dict]], str]:
 def load_input(path: str | Path):
     """A run table, or a ladder directory: (RunTable, manifest or None, description).
 
-    A directory is read through the ladder registry (issue 8) where one is installed, otherwise
-    from a ``runs.csv``/``runs.parquet``/``runs.jsonl`` exported into it. Its data manifest is
+    A directory is read through its ladder registry (``ladder.db``), otherwise from a
+    ``runs.csv``/``runs.parquet``/``runs.jsonl`` exported into it. Its data manifest is
     ``manifest.json`` or ``data/manifest.json`` in the directory, or the ``data_dir`` the runs name.
     """
     from scalelab.runs import read_table
@@ -228,29 +228,16 @@ def load_input(path: str | Path):
     if p.is_file():
         table = read_table(p)
         return table, _manifest_for(table, None), f"run table {p}"
-    table = None
-    try:
-        from scalelab.ladder import registry  # type: ignore[import-not-found]
+    from scalelab.ladder.registry import DB_NAME, Registry
 
-        for name in ("export_table", "run_table", "to_run_table", "load_table", "export"):
-            fn = getattr(registry, name, None)
-            if fn is not None:
-                try:      # an API this report does not know: fall back to the exported files
-                    got = fn(p)
-                    table = as_table(got) if got is not None and not isinstance(got, (str, Path)) else \
-                        (read_table(got) if got is not None else None)
-                except Exception:
-                    continue
-                if table is not None:
-                    break
-    except ImportError:
-        pass
-    if table is None:
-        found = [p / f"runs{s}" for s in (".csv", ".parquet", ".jsonl")]
-        found = [f for f in found if f.is_file()]
+    if (p / DB_NAME).is_file():
+        with Registry.open(p) as reg:
+            table = reg.table()
+    else:
+        found = [f for f in (p / f"runs{s}" for s in (".csv", ".parquet", ".jsonl")) if f.is_file()]
         if not found:
-            raise InputError(f"{p}: a directory but not a ladder this version can read "
-                             "(no ladder registry installed, and no runs.csv/runs.parquet/runs.jsonl in it)")
+            raise InputError(f"{p}: a directory but not a ladder (no {DB_NAME}, and no runs.csv/runs.parquet/"
+                             "runs.jsonl in it)")
         table = read_table(found[0])
     return table, _manifest_for(table, p), f"ladder {p}"
 

@@ -119,12 +119,14 @@ class RunTable:
         table = self
         if self.has("status") and not keep_unfinished:
             status = self.data["status"].fillna(FINISHED_STATUS).astype(str)
-            bad = self.data.loc[status != FINISHED_STATUS, "run_id"].unique()
+            off = self.data.loc[status != FINISHED_STATUS, ["run_id"]].assign(status=status[status != FINISHED_STATUS])
+            bad = off.drop_duplicates("run_id")
             if len(bad):
+                shown = ", ".join(f"{r} ({s})" for r, s in zip(bad["run_id"].head(5), bad["status"].head(5)))
                 table = table.with_data(
                     self.data[status == FINISHED_STATUS],
                     f"left out {len(bad)} run(s) whose status is not '{FINISHED_STATUS}': "
-                    + ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else ""))
+                    + shown + (" ..." if len(bad) > 5 else ""))
         for column, wanted, preferred in (("eval_set", eval_set, "val"), ("task", task, None)):
             table = table._select_value(column, wanted, preferred)
         if points == "final":

@@ -225,8 +225,12 @@ def _finite_or_none(x: float):
 
 def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = None,
           source: str = "<config>", log: Callable[[str], None] | None = None,
-          tokens: TokenSource | None = None, eval_sets: dict | None = None) -> dict:
+          tokens: TokenSource | None = None, eval_sets: dict | None = None,
+          on_step: Callable[[int, int, float, float], None] | None = None) -> dict:
     """Train (or resume) the run described by ``cfg``; return its summary (also written to disk).
+
+    ``log`` gets a progress line about every 10 s; ``on_step(step, total_steps, loss, tokens_per_s)``,
+    if given, is called after every optimiser step (progress bars; keep it cheap).
 
     ``tokens`` and ``eval_sets`` ({name: 1-D token array}) replace the config's ``[data]`` when given,
     which is how another data pipeline plugs in (any :class:`TokenSource`).
@@ -389,6 +393,8 @@ def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = 
                 losses = evaluate()
                 rows.extend(eval_rows(cfg.run_id, step, losses, {"schedule": plan.schedule.kind}))
             now = time.perf_counter()
+            if on_step is not None:
+                on_step(step, plan.total_steps, loss, (step - start_step) * plan.batch_tokens / max(now - t0, 1e-9))
             if now - last_log > 10 or step == plan.total_steps:
                 tps = (step - start_step) * plan.batch_tokens / (now - t0)
                 log(f"step {step}/{plan.total_steps} loss {loss:.4f} lr {lr:.3g} {tps:,.0f} tok/s")

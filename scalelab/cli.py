@@ -839,15 +839,39 @@ def train_cmd(
     out_dir: Optional[str] = typer.Option(None, "--out", help="output folder (default: out_dir in the config)"),
     json_out: bool = typer.Option(False, "--json", help="print the run summary as JSON"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines on stderr"),
+    nproc: int = typer.Option(1, "--nproc", help="train on K processes, data-parallel (torchrun, DDP: gloo on "
+                              "CPU, nccl with one GPU each)"),
 ) -> None:
-    """Train one model (or resume it) and write its run-table rows, log, summary and checkpoint."""
+    """Train one model (or resume it) and write its run-table rows, log, summary and checkpoint.
+
+    Under torchrun (``torchrun --nproc_per_node K -m scalelab.cli train CONFIG``) every process runs
+    this command; only rank 0 prints and writes.
+    """
+    import os
+
     from scalelab.errors import NumericalError
     from scalelab.train.config import load_config
     from scalelab.train.loop import train
 
+    if nproc < 1:
+        raise InputError(f"--nproc: expected a number of processes >= 1, got {nproc}")
+    lead = os.environ.get("RANK", "0") == "0"  # rank 0 of a torchrun, or a single process
     cfg = load_config(config)
-    say = None if quiet or json_out else (lambda msg: err.print(msg, markup=False, highlight=False))
-    summary = train(cfg, resume=resume, out_dir=out_dir, source=config, log=say)
+    say = None if quiet or json_out or not lead else (lambda msg: err.print(msg, markup=False, highlight=False))
+    try:
+        if nproc > 1:
+            from scalelab.train.launch import launch
+
+            summary = launch(cfg, nproc, resume=resume, out_dir=out_dir, source=config, log=say)
+        else:
+            summary = train(cfg, resume=resume, out_dir=out_dir, source=config, log=say)
+    except ScalelabError as exc:
+        if not lead:  # the same error on every rank: rank 0 reports it
+            raise typer.Exit(exc.exit_code)
+        raise
+    if not lead:
+        raise typer.Exit(3 if summary["status"] == "diverged" else
+                         128 + int(summary["signal"] or 2) if summary["status"] == "interrupted" else 0)
     if json_out:
         emit_json(summary)
     else:

@@ -11,10 +11,13 @@ work on one ladder and never run the same job twice (claims are ``BEGIN IMMEDIAT
   on storage every node sees (a shared filesystem); SQLite over NFS needs working file locks.
 
 A job's output folder is ``<out_dir>/runs/<run_id>``: the engine's config, checkpoint, records and
-summary. A job whose process died (SIGKILL, OOM, a lost node) stays ``running`` until its claim is
-seen dead (same host and its pid gone, or its lease expired without a heartbeat); then the next
-worker claims it and resumes it from its last checkpoint, bitwise as if never interrupted (CPU).
-SIGTERM/SIGINT make the engine checkpoint and stop; the job goes back to the queue.
+summary. A job trains in the worker's process or, with the spec's ``nproc_per_run = K`` > 1, in K
+processes that the worker starts through torchrun (:func:`scalelab.train.launch.launch`, DDP) and
+waits for: the same folder, the same registry bookkeeping. A job whose process died (SIGKILL, OOM,
+a lost node) stays ``running`` until its claim is seen dead (same host and its pid gone, or its
+lease expired without a heartbeat); then the next worker claims it and resumes it from its last
+checkpoint, bitwise as if never interrupted (CPU). SIGTERM/SIGINT make the engine checkpoint and
+stop; the job goes back to the queue.
 """
 
 from __future__ import annotations
@@ -98,6 +101,7 @@ def init_ladder(plan: LadderPlan, source: str = "<ladder spec>", lease_s: float 
     out.mkdir(parents=True, exist_ok=True)
     reg = Registry(out / DB_NAME, create=True, lease_s=lease_s)
     reg.sync_plan(plan, source)
+    reg.set_meta("nproc_per_run", str(plan.spec.nproc_per_run))  # how every worker starts its jobs
     return reg
 
 
@@ -207,10 +211,18 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
         if prev and prev.get("status") in ("done", "diverged"):
             summary = prev  # trained to the end before a crash that lost only the registry update
             log(f"{run_id}: already trained ({prev['status']}); recording it")
+    nproc = int(reg.meta("nproc_per_run") or 1)
+    stop_launch = threading.Event()
+
+    def _stop_launch() -> bool:
+        stop_launch.set()  # the launcher passes SIGTERM on to torchrun
+        return True
+
     # If our claim is lost (our lease expired and another worker took the run over), stop training:
     # SIGTERM makes the engine checkpoint and return. Any checkpoint of a run is a valid resume point
     # (batches and schedule are functions of the step), so the two writers cannot corrupt the run.
-    on_lost = _stop_engine if threading.current_thread() is threading.main_thread() else None
+    on_lost = _stop_launch if nproc > 1 else _stop_engine if threading.current_thread() is threading.main_thread() \
+        else None
     hb = _Heartbeat(reg.path, run_id, token, progress, reg.lease_s, on_lost)
     hb.start()
     t0 = time.perf_counter()
@@ -219,8 +231,14 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
             resume = (out / CHECKPOINT).is_file()
             if resume:
                 log(f"{run_id}: resuming from its checkpoint")
-            summary = train(cfg, resume=resume, out_dir=out, source=f"run {run_id}", log=on_log,
-                            on_step=progress.update)
+            if nproc > 1:
+                from scalelab.train.launch import launch
+
+                summary = launch(cfg, nproc, resume=resume, out_dir=out, source=f"run {run_id}", log=on_log,
+                                 stop=stop_launch)
+            else:
+                summary = train(cfg, resume=resume, out_dir=out, source=f"run {run_id}", log=on_log,
+                                on_step=progress.update)
     except (Exception, SystemExit) as exc:  # a failing run must not stop the ladder
         hb.stop()
         msg = "; ".join(exc.problems) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"

@@ -3,7 +3,7 @@
 A spec names model sizes (target non-embedding N, or explicit shapes), token budgets (absolute,
 per parameter, or IsoFLOP compute budgets with N spread around the expected optimum), seeds, the
 schedule, the data, the eval sets and the output folder. :func:`plan_ladder` turns it into
-concrete jobs (one training process each) before anything trains, so an impossible or
+concrete jobs (one training run each, on ``nproc_per_run`` processes) before anything trains, so an impossible or
 contradictory grid is an :class:`~scalelab.errors.InputError` (exit 2) and ``--dry-run`` can show
 every run with its N, D, C, steps and estimated wall time.
 
@@ -178,6 +178,8 @@ class LadderSpec(_S):
     threads: int = Field(1, ge=0, description="torch threads per run (0: torch's default); 1 is fastest for tiny "
                          "models on a shared CPU: N = 25k trained at 33k tok/s with 1 thread, 1k tok/s with 2, "
                          "on the loaded 2-vCPU machine")
+    nproc_per_run: int = Field(1, ge=1, description="processes per run: above 1, each run is started through "
+                               "torchrun, data-parallel (DDP: gloo on CPU, nccl with one GPU each)")
     flops_per_s: Optional[float] = Field(None, gt=0, description="training throughput for estimates (full FLOPs/s)")
     checkpoint_every: int = Field(200, ge=1, description="steps between checkpoints")
     data: DataRef
@@ -554,11 +556,14 @@ def plan_ladder(spec: LadderSpec, source: str = "<ladder spec>", flops_per_s: fl
 
     # 3. check every job with the engine's own planner (warmup vs cool-down, micro-batch, ...)
     from scalelab.train.config import config_from_dict
+    from scalelab.train.distributed import check_split
     from scalelab.train.loop import plan_run
 
     for j in jobs:
         cfg = config_from_dict(j.config, source=f"{source} (run {j.run_id})")
-        plan_run(cfg, source=f"{source} (run {j.run_id})")
+        run_plan = plan_run(cfg, source=f"{source} (run {j.run_id})")
+        check_split(run_plan, spec.nproc_per_run, f"{source} (run {j.run_id}, nproc_per_run = {spec.nproc_per_run})",
+                    section="[hparams]")
 
     if data.train_tokens:
         top = max(j.D for j in jobs)

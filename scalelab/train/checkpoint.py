@@ -45,9 +45,10 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint` (our own file, so full unpickling)."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=False)
+def load_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint` (our own file, so full unpickling);
+    ``mmap=True`` maps the tensors instead of reading them (to check a checkpoint cheaply)."""
+    state = torch.load(Path(path), map_location="cpu", weights_only=False, mmap=mmap)
     if state.get("format") != FORMAT_VERSION:
         raise ValueError(f"{path}: checkpoint format {state.get('format')!r}, expected {FORMAT_VERSION}")
     return state

@@ -17,6 +17,10 @@ is written. ``train(cfg)`` runs it:
 * Atomic checkpoints every K steps and on SIGTERM/SIGINT; ``resume=True`` continues from the last
   one and reproduces the uninterrupted run bitwise on CPU (batches and learning rates are pure
   functions of the step; model, optimiser and RNG states are restored exactly).
+* Several processes (torchrun, DDP; :mod:`scalelab.train.distributed`): when ``torch.distributed``
+  is initialised, or torchrun's ``WORLD_SIZE`` > 1, each rank takes its share of every step's
+  micro-batches and the gradient is averaged across ranks, giving the single-process step; only
+  rank 0 writes files. :mod:`scalelab.train.launch` starts such a run.
 
 Outputs in ``out_dir``: ``config.json``, ``runs.csv`` (run-table rows, DESIGN.md §3),
 ``train_log.csv`` (per-step training loss, lr, grad norm), ``summary.json``, ``checkpoint.pt``.
@@ -42,7 +46,7 @@ from scalelab.errors import InputError
 from scalelab.model.counting import ParamCounts, count_params, training_flops_per_token, full_training_flops_per_token
 from scalelab.model.gpt import GPT, GPTConfig
 from scalelab.model.shapes import shape_for
-from scalelab.train import hparams
+from scalelab.train import distributed, hparams
 from scalelab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from scalelab.train.config import RunConfig
 from scalelab.train.schedule import Schedule, log_spaced_steps
@@ -223,6 +227,36 @@ def _finite_or_none(x: float):
     return x if x is not None and math.isfinite(x) else None
 
 
+def _resume_state(cfg: RunConfig, out: Path, resume: bool, mmap: bool = False) -> dict | None:
+    """The checkpoint to resume from (None for a fresh run); InputError when ``out`` does not fit."""
+    ckpt_path = out / CHECKPOINT
+    state = None
+    if resume:
+        if not ckpt_path.is_file():
+            raise InputError(f"{out}: no {CHECKPOINT} to resume from")
+        try:
+            state = load_checkpoint(ckpt_path, mmap=mmap)
+        except Exception as exc:  # a checkpoint we cannot read is bad input, not a crash
+            raise InputError(f"{ckpt_path}: cannot be read as a scalelab checkpoint: {exc}") from None
+        if state["config"] != _config_identity(cfg):
+            raise InputError(f"{ckpt_path}: was written by a different config; resume with the same config "
+                             "(only out_dir and threads may differ)")
+    elif ckpt_path.exists() or (out / SUMMARY).exists():
+        raise InputError(f"{out}: already holds a run; pass --resume to continue it or choose another out_dir")
+    return state
+
+
+def check_run(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = None,
+              source: str = "<config>", world_size: int = 1) -> Plan:
+    """Everything :func:`train` checks before it writes, for ``world_size`` processes, without
+    training or writing (a launcher calls it before it starts the processes); returns the plan."""
+    plan = plan_run(cfg, source)
+    distributed.check_split(plan, world_size, source)
+    _resume_state(cfg, Path(out_dir if out_dir is not None else cfg.out_dir), resume, mmap=True)
+    open_data(cfg, source)
+    return plan
+
+
 def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = None,
           source: str = "<config>", log: Callable[[str], None] | None = None,
           tokens: TokenSource | None = None, eval_sets: dict | None = None,
@@ -234,24 +268,17 @@ def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = 
 
     ``tokens`` and ``eval_sets`` ({name: 1-D token array}) replace the config's ``[data]`` when given,
     which is how another data pipeline plugs in (any :class:`TokenSource`).
+
+    Inside a torchrun (or an initialised ``torch.distributed`` group of several processes) every
+    process calls this; they train one run data-parallel and only rank 0 writes or logs (see
+    :mod:`scalelab.train.distributed`). Every process returns the same summary.
     """
     log = log or (lambda msg: None)
     plan = plan_run(cfg, source)
+    distributed.check_split(plan, distributed.world_size(), source)
     out = Path(out_dir if out_dir is not None else cfg.out_dir)  # relative to the working directory
     ckpt_path = out / CHECKPOINT
-    state = None
-    if resume:
-        if not ckpt_path.is_file():
-            raise InputError(f"{out}: no {CHECKPOINT} to resume from")
-        try:
-            state = load_checkpoint(ckpt_path)
-        except Exception as exc:  # a checkpoint we cannot read is bad input, not a crash
-            raise InputError(f"{ckpt_path}: cannot be read as a scalelab checkpoint: {exc}") from None
-        if state["config"] != _config_identity(cfg):
-            raise InputError(f"{ckpt_path}: was written by a different config; resume with the same config "
-                             "(only out_dir and threads may differ)")
-    elif ckpt_path.exists() or (out / SUMMARY).exists():
-        raise InputError(f"{out}: already holds a run; pass --resume to continue it or choose another out_dir")
+    state = _resume_state(cfg, out, resume)
     if tokens is None or eval_sets is None:
         default_tokens, default_evals = open_data(cfg, source)
         tokens = tokens if tokens is not None else default_tokens
@@ -262,9 +289,14 @@ def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = 
         windows[name] = eval_windows(arr, cfg.eval.tokens, plan.gpt.n_ctx)
 
     # ---- set up (everything validated; from here on we write) ----
+    ctx = distributed.setup(plan.device)  # None for a single process
+    rank, world = (ctx.rank, ctx.world_size) if ctx is not None else (0, 1)
+    writer = rank == 0  # only rank 0 writes files and logs
+    if not writer:
+        log = (lambda msg: None)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = torch.device(plan.device)
+    device = ctx.device(plan.device) if ctx is not None else torch.device(plan.device)
     if device.type == "cpu":
         torch.set_flush_denormal(True)
     torch.manual_seed(cfg.seed)
@@ -290,10 +322,14 @@ def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = 
         branches_done, running_min = state["branches_done"], state["running_min"]
         resumed_from = step
         log(f"resumed {cfg.run_id} at step {step}/{plan.total_steps}")
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(f".{CHECKPOINT}.*.tmp"):  # left by a kill in the middle of a checkpoint write
-        stale.unlink(missing_ok=True)
-    atomic.write_text(out / "config.json", cfg.to_json())
+    # DDP (several processes): the training forward pass goes through it; evaluation uses the model
+    ddp = ctx.wrap(raw_model, device, find_unused=moe) if ctx is not None else None
+    fwd = model if ddp is None else (torch.compile(ddp) if cfg.compile else ddp)
+    if writer:
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob(f".{CHECKPOINT}.*.tmp"):  # left by a kill in the middle of a checkpoint write
+            stale.unlink(missing_ok=True)
+        atomic.write_text(out / "config.json", cfg.to_json())
 
     def common(run_id: str) -> dict:
         return {"run_id": run_id, "N": plan.counts.non_embedding, "N_total": plan.counts.total,
@@ -327,13 +363,19 @@ def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = 
             group["lr"] = lr
         opt.zero_grad(set_to_none=True)
         acc = torch.zeros((), device=device)
-        for micro in range(plan.accum):
+        # this rank's micro-batches (all of them in one process); DDP averages the ranks' gradients,
+        # so dividing by the local count gives the mean over all plan.accum micro-batches
+        local = range(rank, plan.accum, world)
+        for i, micro in enumerate(local):
             batch = source_tokens.batch(at_step, micro, plan.micro_batch, plan.gpt.n_ctx).to(device, non_blocking=True)
-            with autocast():
-                _, loss = model(batch[:, :-1], batch[:, 1:])
-                objective = loss + cfg.model.moe_aux_weight * raw_model.aux_loss() if moe else loss
-            (objective / plan.accum).backward()
+            with ddp.no_sync() if ddp is not None and i < len(local) - 1 else contextlib.nullcontext():
+                with autocast():
+                    _, loss = fwd(batch[:, :-1], batch[:, 1:])
+                    objective = loss + cfg.model.moe_aux_weight * raw_model.aux_loss() if moe else loss
+                (objective / len(local)).backward()
             acc += loss.detach()
+        if ctx is not None:
+            ctx.sum_(acc)  # the sum of all plan.accum micro-batch losses, on every rank
         norm = torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip) if cfg.train.grad_clip > 0 else torch.zeros(())
         opt.step()
         return float(acc) / plan.accum, float(norm)
@@ -362,17 +404,20 @@ def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = 
         log(f"branch {branch.run_id}: D={branch.tokens} " + " ".join(f"{k}={v:.4f}" for k, v in losses.items()))
 
     def checkpoint() -> None:
-        save_checkpoint(ckpt_path, {"config": _config_identity(cfg), "step": step, "model": raw_model.state_dict(),
-                                    "optimizer": opt.state_dict(), "rng": rng_state(), "rows": rows,
-                                    "data_position": {"step": step, "batches": "pure function of (seed, step, micro)"},
-                                    "train_log": train_log, "branches_done": branches_done,
-                                    "running_min": running_min})
+        if writer:
+            save_checkpoint(ckpt_path, {"config": _config_identity(cfg), "step": step, "model": raw_model.state_dict(),
+                                        "optimizer": opt.state_dict(), "rng": rng_state(), "rows": rows,
+                                        "data_position": {"step": step, "batches": "pure function of (seed, step, micro)"},
+                                        "train_log": train_log, "branches_done": branches_done,
+                                        "running_min": running_min})
+        if ctx is not None:
+            ctx.barrier()
 
     t0 = time.perf_counter()
     start_step = step
     last_log = t0
     stop_signal = None
-    with _StopFlag() as stop:
+    with _StopFlag() as stop, ctx if ctx is not None else contextlib.nullcontext():
         while step < plan.total_steps:
             done_ids = {b["run_id"] for b in branches_done}
             for branch in plan.branches:
@@ -399,8 +444,9 @@ def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = 
                 tps = (step - start_step) * plan.batch_tokens / (now - t0)
                 log(f"step {step}/{plan.total_steps} loss {loss:.4f} lr {lr:.3g} {tps:,.0f} tok/s")
                 last_log = now
-            if stop.signum is not None:
-                stop_signal = stop.signum
+            signum = stop.signum if ctx is None else (ctx.max(stop.signum or 0, device) or None)  # all ranks agree
+            if signum is not None:
+                stop_signal = signum
                 status = "interrupted"
                 break
             if step % cfg.checkpoint.every_steps == 0 and step < plan.total_steps:
@@ -415,7 +461,8 @@ def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = 
                 row["status"] = status
             else:
                 row.setdefault("status", "done")
-        _write_records(out, rows, train_log)
+        if writer:
+            _write_records(out, rows, train_log)
         trained = step - start_step
         tps = trained * plan.batch_tokens / wall if wall > 0 else None
         finals = {}
@@ -436,13 +483,14 @@ def train(cfg: RunConfig, *, resume: bool = False, out_dir: str | Path | None = 
             "branches": branches_done, "lr": plan.schedule.peak_lr, "batch_tokens": plan.batch_tokens,
             "micro_batch": plan.micro_batch, "grad_accum": plan.accum, "schedule": asdict(plan.schedule),
             "eval_steps": plan.eval_steps, "device": plan.device, "precision": plan.precision,
-            "compile": cfg.compile, "threads": torch.get_num_threads(), "wall_s": wall,
+            "compile": cfg.compile, "threads": torch.get_num_threads(), "world_size": world, "wall_s": wall,
             "tokens_per_s_this_session": tps, "train_tokens_available": int(source_tokens.n_tokens),
             "data_epochs": step * plan.batch_tokens / max(1, int(source_tokens.n_tokens)), "notes": plan.notes,
         }
-        atomic.write_text(out / SUMMARY, json.dumps(summary, indent=2, default=str) + "\n")
-        if status == "done" and not cfg.checkpoint.keep_final and ckpt_path.exists():
-            ckpt_path.unlink()
+        if writer:
+            atomic.write_text(out / SUMMARY, json.dumps(summary, indent=2, default=str) + "\n")
+            if status == "done" and not cfg.checkpoint.keep_final and ckpt_path.exists():
+                ckpt_path.unlink()
     return summary
 
 

@@ -1144,6 +1144,7 @@ def ladder_sweep_lr(
         raise InputError(f"--scales: expected comma-separated numbers, got {scales!r}") from None
     splan = sweep_plan(load_plan(spec, out_dir), sizes, mult)
     if dry_run:
+        splan = _timed(splan, None)
         if json_out:
             emit_json(splan.to_dict())
         else:
@@ -1228,7 +1229,7 @@ def demo(
         for f in c.get("frontier", []):
             if "N_opt" in f:
                 out.print(f"  C = {f['C']:.3g}: N_opt = {f['N_opt']:.3g}, D_opt = {f['D_opt']:.3g} "
-                          f"({f['tokens_per_param']:.1f} tokens/param), loss {f['loss']:.3f}", markup=False, highlight=False)
+                          f"({f['tokens_per_param']:.3g} tokens/param), loss {f['loss']:.3f}", markup=False, highlight=False)
     elif "error" in c:
         err.print(f"chinchilla fit failed: {c['error']}", markup=False, highlight=False)
     bt = s["backtest"]

@@ -34,3 +34,20 @@ def test_bad_law_files(tmp_path):
         Law.load(tmp_path / "wrong.json")
     with pytest.raises(InputError, match="no such law file"):
         Law.load(tmp_path / "missing.json")
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from scalelab import atomic
+
+    mask = os.umask(0o022)
+    try:
+        atomic.write_text(tmp_path / "a.txt", "x")
+        with atomic.atomic_dir(tmp_path / "d") as d:
+            (d / "f").write_text("y")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644   # not mkstemp's 0600
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755

@@ -267,11 +267,17 @@ class Registry:
             return True
         return row["host"] == self.host and row["pid"] is not None and not pid_alive(int(row["pid"]))
 
-    def claim(self, run_id: Optional[str] = None) -> Optional[dict]:
-        """Claim the next runnable job (or ``run_id``); None when nothing is claimable."""
+    def claim(self, run_id: Optional[str] = None, largest_first: bool = False) -> Optional[dict]:
+        """Claim the next runnable job (or ``run_id``); None when nothing is claimable.
+
+        Jobs go in plan order (smallest first: early results), or with ``largest_first`` by
+        descending compute: with several workers, longest-first keeps the last one from finishing
+        long after the others (the LPT rule for the makespan).
+        """
         now = time.time()
+        order = "compute DESC, position" if largest_first else "position"
         with self.transaction():
-            rows = self.conn.execute("SELECT * FROM runs WHERE status IN ('queued', 'running') ORDER BY position").fetchall()
+            rows = self.conn.execute(f"SELECT * FROM runs WHERE status IN ('queued', 'running') ORDER BY {order}").fetchall()
             for row in rows:
                 if run_id is not None and row["run_id"] != run_id:
                     continue

@@ -269,12 +269,13 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
 
 
 def work(path: str | Path, *, lease_s: float = DEFAULT_LEASE_S, max_jobs: Optional[int] = None,
-         log: Callable[[str], None] = lambda m: None, stop: Optional[threading.Event] = None) -> dict[str, int]:
+         log: Callable[[str], None] = lambda m: None, stop: Optional[threading.Event] = None,
+         largest_first: bool = False) -> dict[str, int]:
     """The worker loop: claim, run, repeat until nothing is claimable. Returns counts by status."""
     done: dict[str, int] = {}
     with Registry(path, lease_s=lease_s) as reg:
         while (max_jobs is None or sum(done.values()) < max_jobs) and not (stop and stop.is_set()):
-            job = reg.claim()
+            job = reg.claim(largest_first=largest_first)
             if job is None:
                 break
             log(f"{job['run_id']}: claimed (attempt {job['attempts']}" + (", took over a dead claim)" if job["took_over"] else ")"))
@@ -290,7 +291,7 @@ def _pool_worker(path: str, lease_s: float, threads: int, quiet: bool) -> dict[s
         torch.set_num_threads(threads)
     log = (lambda m: None) if quiet else (lambda m: print(f"[worker {os.getpid()}] {m}", flush=True))
     try:
-        return work(path, lease_s=lease_s, log=log)
+        return work(path, lease_s=lease_s, log=log, largest_first=True)  # parallel workers: LPT order
     except Interrupted:
         return {"interrupted": 1}
 

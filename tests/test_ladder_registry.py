@@ -94,7 +94,7 @@ def test_release_requeues_and_export_keeps_status(tmp_path):
     t = read_table(tmp_path / "runs.csv")
     sel = t.select()
     assert list(sel.data["run_id"]) == [c["run_id"]]
-    assert any("diverged" not in n and "left out 1 run" in n for n in sel.notes)
+    assert any("left out 1 run" in n and f"{b['run_id']} (diverged)" in n for n in sel.notes)
     assert json.loads(reg.meta("plan"))["name"] == "t"
 
 

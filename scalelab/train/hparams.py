@@ -7,7 +7,9 @@ peak learning rate and batch size (in tokens) as power laws of the training comp
     batch(C) = 0.2920 · C^0.3271   tokens
 
 with C = 6·N·D (N non-embedding, active for MoE; DeepSeek count the attention term too, which we
-leave out). At a fixed number of tokens per parameter r = D/N (default 20, Chinchilla) C = 6·r·N²,
+leave out). The coefficients are DeepSeek's fitted values (η_opt = 0.3118 · C^-0.1250, B_opt = 0.2920 ·
+C^0.3271, B in tokens), checked against the paper's formulas as reproduced in public
+hyper-parameter calculators. At a fixed number of tokens per parameter r = D/N (default 20, Chinchilla) C = 6·r·N²,
 so both are power laws of N: lr ∝ N^-0.25 and batch ∝ N^0.654. The batch is rounded to a whole
 number of sequences (at least one). These fits come from 100M–3B models on web text; at our tiny
 scales they are a starting point, and any run can override ``lr`` and ``batch_tokens``.

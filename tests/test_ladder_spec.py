@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pathlib import Path
 
 from ladder_helpers import cli, ladder_dict, write_spec
 from scalelab.errors import InputError
@@ -120,3 +121,12 @@ def test_estimate_uses_the_timed_rate_of_each_job(tmp_path):
         assert plan.estimate_s(j) >= tokens / plan.tokens_per_s[j.run_id]  # training plus evaluation
         assert plan.estimate_s(j) != before
     assert not (tmp_path / "lad").exists()
+
+
+@pytest.mark.parametrize("name", ["ladder_tiny.toml", "ladder_shakespeare.toml"])
+def test_example_specs_plan_cleanly(name, tmp_path):
+    from scalelab.ladder.runner import load_plan
+
+    plan = load_plan(Path(__file__).parents[1] / "examples" / name, str(tmp_path / "lad"))
+    assert len(plan.jobs) >= 3 and not plan.warnings
+    assert min(p.steps for p in plan.points) >= plan.spec.hparams.min_steps

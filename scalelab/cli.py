@@ -1186,6 +1186,10 @@ def ladder_sweep_lr(
                   "multipliers)", markup=False, highlight=False)
     if any(s["at_edge"] for s in report["sizes"]):
         err.print("warning: a best multiplier is at the edge of the sweep; widen --scales", markup=False, highlight=False)
+    if not report["complete"]:
+        pending = [r["run_id"] for s in report["sizes"] for r in s["runs"] if r["loss"] is None]
+        err.print(f"note: {len(pending)} sweep run(s) not finished (e.g. running in another process: "
+                  f"{pending[0]}); run the command again for the full table", markup=False, highlight=False)
 
 @app.command()
 def demo(

@@ -115,7 +115,22 @@ def test_progress_and_status_from_another_connection(tmp_path):
     live.progress.stop()
     text = buf.getvalue()
     assert "runs 0/20" in text and job["run_id"] in text and "step 7/" in text and "1,234 tok/s" in text
+    # a second run in flight (another worker) gets its own bar; a finished one loses its bar
+    other = reg.claim()
+    assert reg.heartbeat(other["run_id"], other["claim"], step=3, train_loss=3.5, tokens_per_s=99.0)
+    live.progress.start()
+    live.refresh()
+    assert set(live.run_tasks) == {job["run_id"], other["run_id"]}
+    reg.finish(job["run_id"], job["claim"], "done", rows=[])
+    live.refresh()
+    live.progress.stop()
+    assert set(live.run_tasks) == {other["run_id"]} and "step 3/" in buf.getvalue()
+    reg.release(other["run_id"], other["claim"])
     st = ladder_state(Registry(reg.path))
-    assert st["finished"] == 0 and len(st["running"]) == 1 and 0 < st["flops_done"] < st["flops_total"]
-    rows = status_rows(Registry(reg.path))
-    assert rows[0]["status"] == "running" and rows[0]["step"] == 7
+    assert st["finished"] == 1 and not st["running"] and 0 < st["flops_done"] < st["flops_total"]
+    job = reg.claim()
+    assert reg.heartbeat(job["run_id"], job["claim"], step=7, train_loss=2.5, tokens_per_s=1234.0)
+    st = ladder_state(Registry(reg.path))
+    assert len(st["running"]) == 1
+    rows = {r["run_id"]: r for r in status_rows(Registry(reg.path))}
+    assert rows[job["run_id"]]["status"] == "running" and rows[job["run_id"]]["step"] == 7

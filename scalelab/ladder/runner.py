@@ -383,7 +383,7 @@ class LiveProgress:
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
         self.ladder_task = None
-        self.run_task = None
+        self.run_tasks: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="ladder-progress")
 
@@ -413,18 +413,16 @@ class LiveProgress:
         if self.ladder_task is None:
             self.ladder_task = self.progress.add_task("ladder", total=st["flops_total"] or 1, info=info)
         self.progress.update(self.ladder_task, completed=st["flops_done"], total=st["flops_total"] or 1, info=info)
-        if st["running"]:
-            r = st["running"][0]
-            extra = f" (+{len(st['running']) - 1} more)" if len(st["running"]) > 1 else ""
+        running = {r["run_id"]: r for r in st["running"]}
+        for run_id in [k for k in self.run_tasks if k not in running]:   # finished or released
+            self.progress.remove_task(self.run_tasks.pop(run_id))
+        for run_id, r in running.items():  # one bar per run in flight (several with --workers)
             loss = f" loss {r['train_loss']:.4f}" if r["train_loss"] is not None else ""
             tps = f" {r['tokens_per_s']:,.0f} tok/s" if r["tokens_per_s"] else ""
-            rinfo = f"step {r['step'] or 0}/{r['steps']}{loss}{tps}{extra}"
-            desc = r["run_id"]
-            if self.run_task is None:
-                self.run_task = self.progress.add_task(desc, total=r["steps"], info=rinfo)
-            self.progress.update(self.run_task, description=desc, completed=r["step"] or 0, total=r["steps"], info=rinfo)
-        elif self.run_task is not None:
-            self.progress.update(self.run_task, info="(idle)")
+            rinfo = f"step {r['step'] or 0}/{r['steps']}{loss}{tps}"
+            if run_id not in self.run_tasks:
+                self.run_tasks[run_id] = self.progress.add_task(run_id, total=r["steps"], info=rinfo)
+            self.progress.update(self.run_tasks[run_id], completed=r["step"] or 0, total=r["steps"], info=rinfo)
 
 
 def status_rows(reg: Registry) -> list[dict]:

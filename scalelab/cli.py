@@ -1208,7 +1208,7 @@ def demo(
 
         run_demo(output or "out/demo-published", out)
         return
-    from scalelab.ladder.demo import DEMO_OUT, run_ladder_demo
+    from scalelab.ladder.demo import DEMO_OUT, default_workers, run_ladder_demo
     from scalelab.ladder.runner import LiveProgress
 
     show = not quiet and not json_out and err.is_terminal
@@ -1216,8 +1216,10 @@ def demo(
     log = (lambda m: None) if show else say  # with live bars, per-step lines would only scroll past them
     bars = (lambda path: LiveProgress(path, console=err)) if show else None
     if not quiet and not json_out:
-        say("scalelab demo: a ladder of small GPTs on the built-in corpus (Shakespeare + World English Bible, "
-            "Wikipedia held out), then fits, a backtest, the compute-optimal frontier and the report")
+        what = "the ladder of " + spec if spec else ("a ladder of 5 small GPTs × 3 token budgets on the built-in "
+                                                    "corpus (Shakespeare + World English Bible, Wikipedia held out)")
+        say(f"scalelab demo: {what}, then fits, a backtest, the compute-optimal frontier and the report "
+            f"({default_workers()} worker process(es); about 5 minutes on 2 cores for the embedded ladder)")
     s = run_ladder_demo(spec, output or (DEMO_OUT if spec is None else None), log=log,
                         bootstrap=bootstrap, progress=bars)
     if json_out:

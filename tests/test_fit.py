@@ -69,6 +69,20 @@ def test_closed_form_and_numeric_allocation_agree():
         assert around[1] < around[0] and around[1] < around[2]
 
 
+def test_allocation_without_an_interior_optimum_is_nan_not_a_warning():
+    import warnings
+
+    truth, _ = TRUTHS["chinchilla"]
+    theta = np.array(truth.theta, dtype=float)
+    degenerate = np.stack([theta, theta])
+    names = [p.name for p in truth.law_form.params]
+    degenerate[1, names.index("alpha")] = 1e-300   # a vanishing N exponent: the optimum runs off to N -> inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        N, D = optimal.allocate(truth.law_form, degenerate, np.array([1e21]))
+    assert np.isfinite(N[0, 0]) and np.isnan(N[1, 0]) and np.isnan(D[1, 0])
+
+
 def test_numeric_exponents_of_kaplan_nd_are_consistent():
     truth, _ = TRUTHS["kaplan-nd"]
     a, b = truth.exponents()

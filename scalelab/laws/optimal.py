@@ -39,9 +39,11 @@ def allocate(form: Form, theta: np.ndarray, C, numeric: bool = False):
     half = np.log(C.ravel() / FLOPS_PER_PARAM_TOKEN)            # log(N D)
     if form.frontier is not None and not numeric:
         a, b, G = form.frontier(form.natural(batch))
-        logN = np.log(G)[:, None] + a[:, None] * half[None, :]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # G = 0 or inf: no optimum
+            logN = np.log(G)[:, None] + a[:, None] * half[None, :]
     else:
         logN = _numeric_log_n(form, batch, half)
+    logN = np.where(np.isfinite(logN) & (np.abs(logN - 0.5 * half[None, :]) <= SCAN_HALF_WIDTH), logN, np.nan)
     N = np.exp(logN)
     D = np.exp(half[None, :] - logN)
     shape = theta.shape[:-1] + C.shape

@@ -1218,8 +1218,9 @@ def demo(
     if not quiet and not json_out:
         what = "the ladder of " + spec if spec else ("a ladder of 5 small GPTs × 3 token budgets on the built-in "
                                                     "corpus (Shakespeare + World English Bible, Wikipedia held out)")
+        took = "" if spec else "; about 5 minutes on 2 cores"
         say(f"scalelab demo: {what}, then fits, a backtest, the compute-optimal frontier and the report "
-            f"({default_workers()} worker process(es); about 5 minutes on 2 cores for the embedded ladder)")
+            f"({default_workers()} worker process(es){took})")
     s = run_ladder_demo(spec, output or (DEMO_OUT if spec is None else None), log=log,
                         bootstrap=bootstrap, progress=bars)
     if json_out:

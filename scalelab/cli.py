@@ -1222,7 +1222,7 @@ def demo(
         say(f"scalelab demo: {what}, then fits, a backtest, the compute-optimal frontier and the report "
             f"({default_workers()} worker process(es){took})")
     s = run_ladder_demo(spec, output or (DEMO_OUT if spec is None else None), log=log,
-                        bootstrap=bootstrap, progress=bars)
+                        bootstrap=bootstrap, progress=bars, quiet=quiet or json_out)
     if json_out:
         emit_json(s)
         return

@@ -169,14 +169,15 @@ def default_workers() -> int:
 
 
 def run_ladder_demo(spec=None, out: Optional[str | Path] = None, *, log: Callable[[str], None] = lambda m: None,
-                    bootstrap: int = 200, report: bool = True, progress=None, workers: Optional[int] = None) -> dict:
+                    bootstrap: int = 200, report: bool = True, progress=None, workers: Optional[int] = None,
+                    quiet: bool = False) -> dict:
     """Run ``spec`` (a path, a LadderSpec, or None for :data:`DEMO_SPEC`), export and analyse it.
 
     ``progress``, if given, is called with the registry path and returns a context manager that
     shows progress while the ladder trains (the CLI passes rich progress bars). With ``report``
     the self-contained HTML report of the ladder's runs goes to ``<out>/report.html``. ``workers``
     (default :func:`default_workers`) > 1 trains that many runs at once in single-thread processes,
-    largest first.
+    largest first; their progress lines go to stderr unless ``quiet``.
     """
     from scalelab.ladder.runner import init_ladder, load_plan, prepare_data, run_pool, work
     from scalelab.ladder.spec import spec_from_dict
@@ -190,7 +191,7 @@ def run_ladder_demo(spec=None, out: Optional[str | Path] = None, *, log: Callabl
     workers = default_workers() if workers is None else workers
     with (progress(reg.path) if progress is not None else contextlib.nullcontext()):
         if workers > 1:
-            run_pool(reg.path, workers, quiet=progress is not None)
+            run_pool(reg.path, workers, quiet=quiet or progress is not None)
         else:
             work(reg.path, log=log)
     counts = reg.counts()

@@ -27,6 +27,7 @@ import math
 import os
 import re
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -289,7 +290,7 @@ def _pool_worker(path: str, lease_s: float, threads: int, quiet: bool) -> dict[s
         import torch
 
         torch.set_num_threads(threads)
-    log = (lambda m: None) if quiet else (lambda m: print(f"[worker {os.getpid()}] {m}", flush=True))
+    log = (lambda m: None) if quiet else (lambda m: print(f"[worker {os.getpid()}] {m}", file=sys.stderr, flush=True))
     try:
         return work(path, lease_s=lease_s, log=log, largest_first=True)  # parallel workers: LPT order
     except Interrupted:

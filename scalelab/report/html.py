@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from scalelab import atomic
-from scalelab.errors import InputError, ScalelabError
+from scalelab.errors import InputError, NumericalError, ScalelabError
 from scalelab.laws.fit import CHINCHILLA_BUDGET, as_table
 from scalelab.report import checklist as checklist_mod
 from scalelab.report import figures as F
@@ -433,7 +433,12 @@ def build(runs, *, form: str = "chinchilla", law=None, budget: float = CHINCHILL
         figs["catalog"] = fig
         rows = []
         for m in models:
-            a = law.optimal(6 * m["N"] * m["D"])
+            try:
+                a = law.optimal(6 * m["N"] * m["D"])
+            except NumericalError:  # this fit has no interior optimum at that budget: say so, keep the row
+                rows.append([esc(m["name"]), num(m["N"], 3), num(m["D"], 3), num(m["D"] / m["N"], 3),
+                             "none", esc("no interior optimum under this fit")])
+                continue
             ratio = (m["D"] / m["N"]) / a.tokens_per_param
             verdict = f"over-trained {ratio:.2g}x" if ratio > 1 else f"under-trained {1 / ratio:.2g}x"
             rows.append([esc(m["name"]), num(m["N"], 3), num(m["D"], 3), num(m["D"] / m["N"], 3),
@@ -506,8 +511,6 @@ def build(runs, *, form: str = "chinchilla", law=None, budget: float = CHINCHILL
 
 
 def _plan(law, budget: float, pub) -> tuple[str, str]:
-    from scalelab.errors import NumericalError
-
     try:
         a = law.optimal(budget)
     except NumericalError as exc:

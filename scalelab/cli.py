@@ -1051,7 +1051,10 @@ def ladder_run(
             except Interrupted as exc:
                 interrupted = str(exc)
         elif executor == "pool":
-            run_pool(path, workers, lease_s=lease_s, quiet=show or quiet or json_out)
+            try:
+                run_pool(path, workers, lease_s=lease_s, quiet=show or quiet or json_out)
+            except Interrupted as exc:
+                interrupted = str(exc)
         else:
             run_ray(path, workers, address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
                     lease_s=lease_s)
@@ -1209,7 +1212,7 @@ def demo(
         run_demo(output or "out/demo-published", out)
         return
     from scalelab.ladder.demo import DEMO_OUT, default_workers, run_ladder_demo
-    from scalelab.ladder.runner import LiveProgress
+    from scalelab.ladder.runner import Interrupted, LiveProgress
 
     show = not quiet and not json_out and err.is_terminal
     say = (lambda m: None) if quiet or json_out else (lambda m: err.print(m, markup=False, highlight=False))
@@ -1221,8 +1224,12 @@ def demo(
         took = "" if spec else "; about 5 minutes on 2 cores"
         say(f"scalelab demo: {what}, then fits, a backtest, the compute-optimal frontier and the report "
             f"({default_workers()} worker process(es){took})")
-    s = run_ladder_demo(spec, output or (DEMO_OUT if spec is None else None), log=log,
-                        bootstrap=bootstrap, progress=bars, quiet=quiet or json_out)
+    try:
+        s = run_ladder_demo(spec, output or (DEMO_OUT if spec is None else None), log=log,
+                            bootstrap=bootstrap, progress=bars, quiet=quiet or json_out)
+    except Interrupted as exc:
+        err.print(f"interrupted: {exc}", markup=False, highlight=False)
+        raise typer.Exit(130)
     if json_out:
         emit_json(s)
         return

@@ -92,6 +92,30 @@ def test_sigkill_and_restart_resumes_exactly(tmp_path):
         assert all(a[k] == b[k] for k in a), "resumed runs differ from uninterrupted ones"
 
 
+def test_ctrl_c_stops_a_worker_pool_cleanly_and_it_resumes(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    raw = ladder_dict(grid={**ladder_dict()["grid"], "tokens_per_param": [4, 40]}, checkpoint_every=25)
+    spec = write_spec(tmp_path / "l.toml", {**raw, "out_dir": str(tmp_path / "lad")})
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "scalelab.cli", "ladder", "run", str(spec), "--workers", "2",
+                             "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    _wait_mid_run(tmp_path / "lad", proc)
+    os.killpg(proc.pid, signal.SIGINT)               # Ctrl-C: the whole process group gets SIGINT
+    _, errtext = proc.communicate(timeout=120)
+    assert proc.returncode == 130, errtext
+    assert "Traceback" not in errtext and "interrupted:" in errtext
+    with Registry.open(tmp_path / "lad") as reg:
+        assert any(r["status"] != "done" for r in reg.runs())
+    r = cli("ladder", "run", str(spec), "--workers", "2", "--quiet")
+    assert r.returncode == 0, r.stderr
+    with Registry.open(tmp_path / "lad") as reg:
+        _done_once(reg)
+
+
 def test_two_ladder_processes_never_run_a_run_twice(tmp_path):
     raw = ladder_dict(out_dir=str(tmp_path / "lad"), schedule={"kind": "cosine"})
     spec = write_spec(tmp_path / "l.toml", raw)

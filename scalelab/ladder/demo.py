@@ -179,7 +179,7 @@ def run_ladder_demo(spec=None, out: Optional[str | Path] = None, *, log: Callabl
     (default :func:`default_workers`) > 1 trains that many runs at once in single-thread processes,
     largest first; their progress lines go to stderr unless ``quiet``.
     """
-    from scalelab.ladder.runner import init_ladder, load_plan, prepare_data, run_pool, work
+    from scalelab.ladder.runner import Interrupted, init_ladder, load_plan, prepare_data, run_pool, work
     from scalelab.ladder.spec import spec_from_dict
 
     t0 = time.perf_counter()
@@ -195,6 +195,10 @@ def run_ladder_demo(spec=None, out: Optional[str | Path] = None, *, log: Callabl
         else:
             work(reg.path, log=log)
     counts = reg.counts()
+    if counts["queued"] or counts["running"]:  # workers stopped on a signal: their runs went back to the queue
+        reg.close()
+        raise Interrupted(f"{counts['queued'] + counts['running']} run(s) of {plan.out_dir} not finished; "
+                          "run the same command again to resume them")
     runs_csv = plan.out_dir / "runs.csv"
     n_rows = reg.export(runs_csv)
     reg.close()
@@ -204,13 +208,17 @@ def run_ladder_demo(spec=None, out: Optional[str | Path] = None, *, log: Callabl
     summary = analyse(runs_csv, plan.out_dir, bootstrap=bootstrap, log=log)
     summary.update(ladder=str(plan.out_dir), counts=counts, rows=n_rows, train_wall_s=train_s, compute=plan.compute)
     if report:
-        summary["report"] = write_report(runs_csv, plan.out_dir / "report.html", plan, bootstrap=bootstrap, log=log)
+        command = "scalelab demo" + (f" --spec {spec}" if isinstance(spec, (str, Path)) else "") + \
+            (f" -o {out}" if out is not None else "")
+        summary["report"] = write_report(runs_csv, plan.out_dir / "report.html", plan, bootstrap=bootstrap, log=log,
+                                         command=command)
     summary["wall_s"] = time.perf_counter() - t0
     atomic.write_text(plan.out_dir / "demo_summary.json", json.dumps(summary, indent=2, default=float) + "\n")
     return summary
 
 
-def write_report(runs_path: str | Path, path: Path, plan, *, bootstrap: int, log: Callable[[str], None]) -> str:
+def write_report(runs_path: str | Path, path: Path, plan, *, bootstrap: int, log: Callable[[str], None],
+                 command: str = "scalelab demo") -> str:
     """The HTML report of the ladder's runs (fit, figures, plan, backtest, checklist, fast sensitivity)."""
     from scalelab.data.prepare import read_manifest
     from scalelab.report import html as report_html
@@ -223,8 +231,8 @@ def write_report(runs_path: str | Path, path: Path, plan, *, bootstrap: int, log
         manifest = read_manifest(plan.data.prepare_dir)
     budget = REPORT_BUDGET_FACTOR * max(p.C for p in plan.points)
     rep = report_html.build(table, form="chinchilla", budget=budget, bootstrap=bootstrap, manifest=manifest,
-                            sensitivity=True, sensitivity_grid=FAST_GRID, command="scalelab demo",
-                            title="scalelab demo: a training ladder on the built-in corpus", progress=log)
+                            sensitivity=True, sensitivity_grid=FAST_GRID, command=command,
+                            title=f"scalelab demo: the training ladder '{plan.spec.name}'", progress=log)
     try:
         rep.write(path)
     finally:

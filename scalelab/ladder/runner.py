@@ -22,6 +22,7 @@ stop; the job goes back to the queue.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -299,22 +300,43 @@ def _pool_worker(path: str, lease_s: float, threads: int, quiet: bool) -> dict[s
 
 def run_pool(path: Path, workers: int, *, lease_s: float = DEFAULT_LEASE_S, quiet: bool = True,
              on_wait: Optional[Callable[[], None]] = None) -> dict[str, int]:
-    """``workers`` spawned processes running :func:`work` (torch threads split between them)."""
+    """``workers`` spawned processes running :func:`work` (torch threads split between them).
+
+    On Ctrl-C (SIGINT here) the workers are told to stop (SIGTERM: each checkpoints its run, which
+    goes back to the queue) and :class:`Interrupted` is raised once they have; nothing is lost.
+    """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, wait
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     totals: dict[str, int] = {}
+    stopping = False
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
         futures = [pool.submit(_pool_worker, str(path), lease_s, threads, quiet) for _ in range(workers)]
         pending = set(futures)
         while pending:
-            _, pending = wait(pending, timeout=1.0)
-            if on_wait:
-                on_wait()
+            try:
+                _, pending = wait(pending, timeout=1.0)
+                if on_wait:
+                    on_wait()
+            except KeyboardInterrupt:
+                if not stopping:
+                    stopping = True
+                    for proc in list(getattr(pool, "_processes", {}).values()):
+                        with contextlib.suppress(OSError):
+                            os.kill(proc.pid, signal.SIGTERM)
         for f in futures:
-            for k, v in f.result().items():
+            try:
+                result = f.result()
+            except BaseException:  # a worker stopped between runs (SIGINT/SIGTERM): its run, if any, stays resumable
+                if not stopping:
+                    raise
+                result = {"interrupted": 1}
+            for k, v in result.items():
                 totals[k] = totals.get(k, 0) + v
+    if stopping or totals.get("interrupted"):
+        raise Interrupted(f"{totals.get('interrupted', 0)} worker(s) stopped on a signal; their runs went back to "
+                          "the queue and resume from their checkpoints")
     return totals
 
 

@@ -24,9 +24,9 @@ choices (measured on the 2-core machine; README "The demo ladder"):
   E on its bound (0); a short context raises the floor within reach of these sizes, so E, alpha and
   beta are identified (E = 1.57 nats/byte);
 * 32-wide heads at every width: narrower heads (d = 16, 24) fall off the trend;
-* fp32: faster than bf16 autocast for models this small on CPUs without AMX;
-* two single-thread worker processes, largest run first: two 1-thread processes each ran at the
-  speed of one alone, about 2x one process and 1.35-1.7x one 2-thread process.
+* fp32: 1.4-2.2x faster than bf16 autocast for models this small on CPUs without AMX;
+* two single-thread worker processes, largest run first: two 1-thread processes each run at the
+  speed of one alone, 1.2-1.4x one 2-thread process (``benchmarks/workers_bench.py``).
 """
 
 from __future__ import annotations

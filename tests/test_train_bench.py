@@ -8,7 +8,8 @@ torch = pytest.importorskip("torch")
 
 from scalelab.cli import main  # noqa: E402
 from scalelab.model import GPTConfig, full_training_flops_per_token  # noqa: E402
-from scalelab.train.bench import CUDA_BF16_PEAKS, bench_model, cuda_peak, parse_size  # noqa: E402
+from scalelab.train.bench import CUDA_BF16_PEAKS, bench_model, cuda_peak  # noqa: E402
+from scalelab.units import quantity  # noqa: E402
 
 
 def test_cuda_peaks_by_name():
@@ -22,6 +23,9 @@ def test_cuda_peaks_by_name():
 
 
 def test_parse_size():
+    def parse_size(text):
+        return quantity(text, "--sizes")
+
     assert parse_size("0.1M") == 1e5 and parse_size("5M") == 5e6 and parse_size("2e6") == 2e6
     assert parse_size("1.5k") == 1500
 

@@ -27,10 +27,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from scalelab import tomlfile
 from scalelab.errors import InputError
+from scalelab.schema import Schema, validate
 
 BUILTIN_KINDS = ("shakespeare", "bible", "wiki", "synthetic")
 FILE_KINDS = ("text", "jsonl", "parquet", "hf_disk")
@@ -38,11 +39,7 @@ SourceKind = Literal["shakespeare", "bible", "wiki", "synthetic", "text", "jsonl
                      "hf_hub"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SourceSpec(_Model):
+class SourceSpec(Schema):
     """One corpus. ``role="train"`` sources form the pool that is deduplicated and split by document;
     ``role="eval"`` sources become whole out-of-distribution evaluation sets (named ``name``)."""
 
@@ -81,7 +78,7 @@ class SourceSpec(_Model):
         return self
 
 
-class SplitSpec(_Model):
+class SplitSpec(Schema):
     """Document-level split of the training pool (fractions of documents, seeded and recorded)."""
 
     validation: float = Field(default=0.05, ge=0.0, lt=1.0)
@@ -95,7 +92,7 @@ class SplitSpec(_Model):
         return self
 
 
-class DedupSpec(_Model):
+class DedupSpec(Schema):
     exact: bool = True                   # drop documents whose normalised text is identical
     near: bool = True                    # drop near-duplicates: MinHash LSH over word shingles
     threshold: float = Field(default=0.8, gt=0.0, le=1.0)   # estimated Jaccard similarity
@@ -104,7 +101,7 @@ class DedupSpec(_Model):
     check_eval: bool = True              # drop eval-set documents that near-duplicate the pool
 
 
-class TokenizerSpec(_Model):
+class TokenizerSpec(Schema):
     kind: Literal["bytes", "bpe", "file"] = "bpe"
     vocab_size: int = Field(default=2048, ge=257, le=1 << 20)   # bpe only (bytes is always 256)
     min_frequency: int = Field(default=2, ge=1)
@@ -119,7 +116,7 @@ class TokenizerSpec(_Model):
         return self
 
 
-class DataSpec(_Model):
+class DataSpec(Schema):
     name: str = "data"
     out: Optional[str] = None            # output directory (the CLI's --out wins)
     seed: int = 0
@@ -151,20 +148,8 @@ class DataSpec(_Model):
         return self.model_dump(mode="json")
 
 
-def _validation_problems(exc: ValidationError, where: str) -> list[str]:
-    out = []
-    for e in exc.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        out.append(f"{where}: {loc}: {msg}")
-    return out
-
-
 def spec_from_dict(data: dict, where: str = "spec") -> DataSpec:
-    try:
-        return DataSpec.model_validate(data)
-    except ValidationError as exc:
-        raise InputError(_validation_problems(exc, where)) from None
+    return validate(DataSpec, data, where)
 
 
 def load_spec(path: str | Path) -> DataSpec:

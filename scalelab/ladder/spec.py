@@ -50,20 +50,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from scalelab import tomlfile
 from scalelab.errors import InputError
+from scalelab.schema import Schema, validate
 
 DEFAULT_FLOPS_PER_S = 2.0e9
 """Assumed training throughput (full FLOPs per second) when the spec gives none: a 2-core CPU."""
 
 
-class _S(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ShapeSpec(_S):
+class ShapeSpec(Schema):
     n_layer: int = Field(ge=1)
     d_model: int = Field(ge=1)
     n_head: int = Field(ge=1)
@@ -76,7 +73,7 @@ class ShapeSpec(_S):
         return self
 
 
-class ModelSpec(_S):
+class ModelSpec(Schema):
     n_ctx: int = Field(64, ge=4)
     vocab_size: Optional[int] = Field(None, ge=2, description="default: the data's vocabulary (256 for markov)")
     mlp: Literal["gelu", "swiglu"] = "gelu"
@@ -85,7 +82,7 @@ class ModelSpec(_S):
     aspect: float = Field(64.0, gt=0, description="target d_model / n_layer of the shape rule")
 
 
-class GridSpec(_S):
+class GridSpec(Schema):
     sizes: list[float] = Field(default_factory=list, description="target non-embedding N")
     shapes: list[ShapeSpec] = Field(default_factory=list)
     tokens: list[int] = Field(default_factory=list, description="token budgets D")
@@ -116,7 +113,7 @@ class GridSpec(_S):
         return self
 
 
-class ScheduleSpec(_S):
+class ScheduleSpec(Schema):
     kind: Literal["wsd", "cosine", "constant"] = "wsd"
     branches: bool = Field(True, description="wsd: one trunk per size, cool-down branches for smaller budgets")
     warmup_frac: float = Field(0.05, ge=0, lt=1)
@@ -125,7 +122,7 @@ class ScheduleSpec(_S):
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
 
 
-class HParamSpec(_S):
+class HParamSpec(Schema):
     min_steps: int = Field(1000, ge=1, description="every run takes at least this many optimiser steps")
     batch_tokens: Optional[int] = Field(None, ge=1, description="one fixed batch for every size (else the rule)")
     max_batch_tokens: Optional[int] = Field(None, ge=1)
@@ -138,14 +135,14 @@ class HParamSpec(_S):
     divergence_factor: float = Field(3.0, gt=1)
 
 
-class EvalSpec(_S):
+class EvalSpec(Schema):
     points: int = Field(8, ge=1, description="evaluations per run, log-spaced (the last step always)")
     tokens: int = Field(16384, ge=1, description="held-out tokens per eval set")
     batch: int = Field(16, ge=1)
     sets: list[str] = Field(default_factory=list, description="eval sets; default: val and every OOD set")
 
 
-class DataRef(_S):
+class DataRef(Schema):
     """Exactly one of: ``prepared`` (a folder made by ``scalelab data prepare``), ``spec`` (a
     ``scalelab data`` spec file, prepared into ``<out_dir>/data`` and reused while unchanged), or
     ``preset``: ``builtin`` (Shakespeare + Bible, Wikipedia as the OOD set), ``synthetic`` (the
@@ -169,7 +166,7 @@ class DataRef(_S):
         return self
 
 
-class LadderSpec(_S):
+class LadderSpec(Schema):
     name: str = Field("ladder", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     out_dir: str = Field("out/ladder", description="relative to the working directory")
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -201,27 +198,10 @@ class LadderSpec(_S):
         return p if p.is_absolute() else Path(self.base_dir) / p
 
 
-def _format_errors(source: str, exc: ValidationError) -> list[str]:
-    lines = []
-    for e in exc.errors():
-        parts = [str(p) for p in e["loc"] if not str(p).startswith("function-after")]
-        if e["type"] == "extra_forbidden":
-            where = f"[{'.'.join(parts[:-1])}]" if len(parts) > 1 else "the top level"
-            lines.append(f"{source}: unknown key '{parts[-1]}' in {where}")
-            continue
-        where = (f"[{parts[0]}] " + ".".join(parts[1:])).strip() if len(parts) > 1 else ".".join(parts)
-        msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: {where}: {msg}" if where else f"{source}: {msg}")
-    return lines
-
-
 def spec_from_dict(raw: dict, source: str = "<ladder spec>", base_dir: str | Path = ".") -> LadderSpec:
     if "base_dir" in raw:
         raise InputError(f"{source}: unknown key 'base_dir' in the top level")
-    try:
-        return LadderSpec.model_validate({**raw, "base_dir": str(base_dir)})
-    except ValidationError as exc:
-        raise InputError(_format_errors(source, exc)) from None
+    return validate(LadderSpec, {**raw, "base_dir": str(base_dir)}, source)
 
 
 def load_spec(path: str | Path) -> LadderSpec:

@@ -10,7 +10,6 @@ name (the highest variant when the name is ambiguous, so MFU is never overstated
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 
 import torch
@@ -30,16 +29,6 @@ CUDA_BF16_PEAKS = [
 BENCH_VOCAB = 4096
 BENCH_CTX = 256
 BENCH_BATCH_TOKENS = 16384
-
-
-def parse_size(text: str) -> float:
-    """'0.1M' → 1e5, '5M' → 5e6, '1.5e6' → 1.5e6."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*([kKmMbB]?)\s*", text)
-    if not m:
-        from scalelab.errors import InputError
-
-        raise InputError(f"--sizes: cannot read {text!r} as a parameter count (e.g. 0.1M, 5M, 2e6)")
-    return float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "b": 1e9}[m.group(2).lower()]
 
 
 def cuda_peak(name: str) -> tuple[float, str]:

@@ -11,17 +11,14 @@ import json
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from scalelab import tomlfile
 from scalelab.errors import InputError
+from scalelab.schema import Schema, validate
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class ModelSection(_Section):
+class ModelSection(Schema):
     """The model shape. Give the shape (n_layer, d_model, n_head), or ``n_params`` (a target
     non-embedding N) and let :func:`scalelab.model.shapes.shape_for` choose it."""
 
@@ -56,7 +53,7 @@ class ModelSection(_Section):
         return self
 
 
-class DataSection(_Section):
+class DataSection(Schema):
     """``train``: a token file (``.npy`` of integer ids, or raw ``.bin`` of ``dtype``), a folder holding
     ``train.npy``/``train.bin``, or ``"synthetic"`` (a seeded Markov source, for tests and demos).
     ``eval``: {name: token file}; with a synthetic or folder source, default sets are supplied."""
@@ -67,7 +64,7 @@ class DataSection(_Section):
     synthetic_tokens: int = Field(1_000_000, ge=1000)
 
 
-class TrainSection(_Section):
+class TrainSection(Schema):
     """Optimisation. ``lr`` and ``batch_tokens`` default to the power-law rule of N
     (:mod:`scalelab.train.hparams`). ``tokens`` (D) or ``tokens_per_param`` sets the run length."""
 
@@ -100,18 +97,18 @@ class TrainSection(_Section):
         return self
 
 
-class EvalSection(_Section):
+class EvalSection(Schema):
     points: int = Field(12, ge=1, description="evaluations at log-spaced steps (the last step always)")
     tokens: int = Field(32768, ge=1, description="held-out tokens per eval set (fixed, the first ones)")
     batch: int = Field(16, ge=1, description="sequences per eval forward pass")
 
 
-class CheckpointSection(_Section):
+class CheckpointSection(Schema):
     every_steps: int = Field(100, ge=1)
     keep_final: bool = True
 
 
-class RunConfig(_Section):
+class RunConfig(Schema):
     run_id: str = Field("run", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     out_dir: str = "out/run"
     seed: int = 0
@@ -134,42 +131,11 @@ class RunConfig(_Section):
         return p if p.is_absolute() else Path(self.base_dir) / p
 
 
-SECTIONS = ("model", "data", "train", "eval", "checkpoint")
-
-
-def _parts(loc: tuple) -> list[str]:
-    return [str(p) for p in loc if not str(p).startswith("function-after")]
-
-
-def format_validation_error(source: str, exc: ValidationError) -> list[str]:
-    """One readable line per pydantic error: file, [section] field, what was expected."""
-    lines = []
-    for e in exc.errors():
-        parts = _parts(e["loc"])
-        if e["type"] == "extra_forbidden":
-            section = f"[{'.'.join(parts[:-1])}]" if len(parts) > 1 else "the top level"
-            lines.append(f"{source}: unknown key '{parts[-1]}' in {section}")
-            continue
-        if not parts:
-            where = ""
-        elif parts[0] in SECTIONS:
-            where = f"[{parts[0]}]" + (f" {'.'.join(parts[1:])}" if len(parts) > 1 else "")
-        else:
-            where = ".".join(parts)
-        msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: {where}: {msg}" if where else f"{source}: {msg}")
-    return lines
-
-
 def config_from_dict(raw: dict, source: str = "<config>", base_dir: str | Path = ".") -> RunConfig:
     """Validate a config dict (as read from TOML); every problem becomes one line of an InputError."""
     raw = dict(raw)
     raw.setdefault("model", {})
-    try:
-        cfg = RunConfig.model_validate({**raw, "base_dir": str(base_dir)})
-    except ValidationError as exc:
-        raise InputError(format_validation_error(source, exc)) from None
-    return cfg
+    return validate(RunConfig, {**raw, "base_dir": str(base_dir)}, source)
 
 
 def load_config(path: str | Path) -> RunConfig:

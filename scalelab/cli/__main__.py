@@ -1,0 +1,5 @@
+"""``python -m scalelab.cli`` (torchrun starts training this way)."""
+
+from scalelab.cli import run
+
+run()

@@ -1,0 +1,297 @@
+"""Ladder commands: scalelab ladder plan | run | status | export | sweep-lr."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from scalelab.cli.common import (
+    JsonOpt,
+    app,
+    emit_json,
+    err,
+    out,
+)
+from scalelab.errors import InputError
+
+ladder_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                         help="Ladders of training runs: plan a grid, run it (resumably), keep every result.")
+app.add_typer(ladder_app, name="ladder")
+
+
+def _ladder_plan_table(plan) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"ladder {plan.spec.name}: {len(plan.jobs)} training job(s), {len(plan.points)} (N, D) point(s)")
+    for col in ("run", "N", "shape L/d/h", "batch", "lr", "steps", "D (points)", "C = 6ND", "FLOPs", "est. time"):
+        t.add_column(col, justify="left" if col in ("run", "D (points)") else "right")
+    for j in plan.jobs:
+        pts = ", ".join(f"{p.D:.3g}" for p in j.points)
+        t.add_row(j.run_id, f"{j.N:,}", f"{j.n_layer}/{j.d_model}/{j.n_head}", f"{j.batch_tokens:,}", f"{j.lr:.3g}",
+                  f"{j.steps:,}", pts, f"{j.C:.3g}", f"{j.compute:.3g}", _fmt_seconds(plan.estimate_s(j)))
+    _ladder_print_table(t)
+    total = sum(plan.estimate_s(j) for j in plan.jobs)
+    basis = ("from a few timed training steps of each shape on this machine" if plan.tokens_per_s else
+             f"at {plan.flops_per_s / 1e9:.3g} GFLOP/s ({plan.flops_per_s_source})")
+    out.print(f"total: {plan.compute:.3g} training FLOPs (full count incl. attention and head), estimated "
+              f"{_fmt_seconds(total)} {basis}", markup=False, highlight=False)
+    for n in plan.notes:
+        out.print(f"note: {n}", markup=False, highlight=False)
+    for w in plan.warnings:
+        err.print(f"warning: {w}", markup=False, highlight=False)
+
+
+def _ladder_print_table(t) -> None:
+    """Tables are wide: when stdout is not a terminal, don't squeeze them into 80 columns."""
+    if out.is_terminal:
+        out.print(t)
+        return
+    old = out.width
+    out.width = max(old, 160)
+    try:
+        out.print(t)
+    finally:
+        out.width = old
+
+
+def _fmt_seconds(s: float) -> str:
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
+
+
+@ladder_app.command("plan")
+def ladder_plan(spec: str = typer.Argument(..., help="ladder spec (TOML), see examples/ladder_tiny.toml"),
+                out_dir: Optional[str] = typer.Option(None, "--out", help="ladder folder (default: out_dir in the spec)"),
+                flops_per_s: Optional[float] = typer.Option(None, "--flops-per-s", help="throughput for the estimates"),
+                json_out: bool = JsonOpt) -> None:
+    """Print the planned runs (N, D, C, steps, estimated time) without training; same as `run --dry-run`."""
+    from scalelab.ladder.runner import load_plan
+
+    plan = _timed(load_plan(spec, out_dir, flops_per_s), flops_per_s)
+    if json_out:
+        emit_json(plan.to_dict())
+    else:
+        _ladder_plan_table(plan)
+
+
+def _timed(plan, flops_per_s):
+    """Time a few steps of each shape for the estimates, unless a throughput was given or measured."""
+    if flops_per_s is None and plan.flops_per_s_source != "measured":
+        from scalelab.ladder.estimate import calibrate
+
+        with err.status("timing a few training steps of each shape for the estimates"):
+            calibrate(plan)
+    return plan
+
+
+@ladder_app.command("run")
+def ladder_run(
+    spec: str = typer.Argument(..., help="ladder spec (TOML)"),
+    out_dir: Optional[str] = typer.Option(None, "--out", help="ladder folder (default: out_dir in the spec)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the planned runs and estimates; train nothing"),
+    executor: str = typer.Option("sequential", "--executor", help="sequential, pool or ray"),
+    workers: int = typer.Option(1, "--workers", min=1, help="parallel workers (pool/ray); K > 1 implies pool"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local instance)"),
+    cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="Ray: CPUs reserved per run"),
+    gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="Ray: GPUs reserved per run"),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="put failed runs back in the queue first"),
+    lease_s: float = typer.Option(120.0, "--lease", help="seconds without a heartbeat before a claim is dead"),
+    flops_per_s: Optional[float] = typer.Option(None, "--flops-per-s", help="throughput for the estimates"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Run the ladder's pending runs: skip finished ones, resume interrupted ones from their checkpoints."""
+    from scalelab.ladder.runner import (
+        Interrupted,
+        LiveProgress,
+        init_ladder,
+        ladder_state,
+        load_plan,
+        prepare_data,
+        run_pool,
+        run_ray,
+        work,
+    )
+
+    if executor not in ("sequential", "pool", "ray"):
+        raise InputError(f"--executor: expected sequential, pool or ray, got {executor!r}")
+    if executor == "sequential" and workers > 1:
+        executor = "pool"
+    plan = load_plan(spec, out_dir, flops_per_s)
+    if dry_run:
+        plan = _timed(plan, flops_per_s)
+        if json_out:
+            emit_json(plan.to_dict())
+        else:
+            _ladder_plan_table(plan)
+        return
+    for w in plan.warnings:
+        err.print(f"warning: {w}", markup=False, highlight=False)
+    say = (lambda m: None) if quiet or json_out else (lambda m: err.print(m, markup=False, highlight=False))
+    prepare_data(plan, say)
+    reg = init_ladder(plan, spec, lease_s)
+    if retry_failed:
+        n = reg.requeue(("failed",))
+        say(f"{n} failed run(s) queued again")
+    path = reg.path
+    counts = reg.counts()
+    say(f"ladder {plan.spec.name}: {path} — {counts['done']} done, {counts['queued']} queued, "
+        f"{counts['running']} running, {counts['diverged']} diverged, {counts['failed']} failed")
+    show = not quiet and not json_out and err.is_terminal
+    progress = LiveProgress(path, console=err) if show else None
+    interrupted = None
+    try:
+        if progress:
+            progress.__enter__()
+        if executor == "sequential":
+            try:
+                work(path, lease_s=lease_s, log=(lambda m: None) if show else say)
+            except Interrupted as exc:
+                interrupted = str(exc)
+        elif executor == "pool":
+            try:
+                run_pool(path, workers, lease_s=lease_s, quiet=show or quiet or json_out)
+            except Interrupted as exc:
+                interrupted = str(exc)
+        else:
+            run_ray(path, workers, address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
+                    lease_s=lease_s)
+    finally:
+        if progress:
+            progress.__exit__(None, None, None)
+    st = ladder_state(reg)
+    reg.close()
+    if json_out:
+        emit_json({"registry": str(path), "counts": st["counts"], "flops_done": st["flops_done"],
+                   "flops_total": st["flops_total"], "interrupted": interrupted})
+    else:
+        c = st["counts"]
+        out.print(f"ladder {plan.spec.name}: {c['done']} done, {c['diverged']} diverged, {c['failed']} failed, "
+                  f"{c['queued']} queued, {c['running']} running elsewhere; registry {path}; "
+                  f"export with `scalelab ladder export {path.parent} -o runs.csv`",
+                  markup=False, highlight=False, soft_wrap=True)
+    if interrupted:
+        err.print(f"interrupted: {interrupted}", markup=False, highlight=False)
+        raise typer.Exit(130)
+
+
+@ladder_app.command("status")
+def ladder_status(ladder: str = typer.Argument(..., help="ladder folder, its ladder.db, or the spec"),
+                  json_out: bool = JsonOpt) -> None:
+    """The table of runs and their states (safe while another process runs the ladder)."""
+    from rich.table import Table
+
+    from scalelab.ladder.registry import Registry
+    from scalelab.ladder.runner import ladder_state, status_rows
+
+    with Registry.open(ladder) as reg:
+        rows = status_rows(reg)
+        st = ladder_state(reg)
+    if json_out:
+        emit_json({"counts": st["counts"], "flops_done": st["flops_done"], "flops_total": st["flops_total"],
+                   "runs": rows})
+        return
+    t = Table(title=f"{st['finished']}/{st['jobs']} runs finished, FLOPs {st['flops_done']:.3g}/{st['flops_total']:.3g}")
+    for col in ("run", "status", "N", "D", "step", "val loss", "tok/s", "wall", "tries", "worker"):
+        t.add_column(col, justify="left" if col in ("run", "status", "worker") else "right")
+    for r in rows:
+        t.add_row(r["run_id"], r["status"], f"{r['N']:,}", f"{r['D']:.3g}", f"{r['step'] or 0}/{r['steps']}",
+                  f"{r['val_loss']:.4f}" if r["val_loss"] is not None else "-",
+                  f"{r['tokens_per_s']:,.0f}" if r["tokens_per_s"] else "-",
+                  _fmt_seconds(r["wall_s"]) if r["wall_s"] else "-", str(r["attempts"]), r["worker"] or "")
+    _ladder_print_table(t)
+    for r in rows:
+        if r["error"]:
+            err.print(f"{r['run_id']}: {r['error']}", markup=False, highlight=False)
+
+
+@ladder_app.command("export")
+def ladder_export(ladder: str = typer.Argument(..., help="ladder folder, its ladder.db, or the spec"),
+                  output: str = typer.Option(..., "-o", "--output", help="run table to write (.csv, .parquet, .jsonl)"),
+                  json_out: bool = JsonOpt) -> None:
+    """Write the run table (every eval point of every finished run; diverged runs carry status 'diverged')."""
+    from scalelab.ladder.registry import Registry
+
+    with Registry.open(ladder) as reg:
+        n = reg.export(output)
+        diverged = reg.counts()["diverged"]
+    if json_out:
+        emit_json({"output": output, "rows": n, "diverged_runs": diverged})
+        return
+    out.print(f"wrote {n} rows to {output}", markup=False, highlight=False)
+    if diverged:
+        err.print(f"warning: {diverged} diverged run(s) included with status 'diverged'; `scalelab fit` leaves "
+                  "them out by default", markup=False, highlight=False)
+
+@ladder_app.command("sweep-lr")
+def ladder_sweep_lr(
+    spec: str = typer.Argument(..., help="ladder spec (TOML)"),
+    out_dir: Optional[str] = typer.Option(None, "--out", help="ladder folder (the sweep goes in its sweep-lr/)"),
+    sizes: int = typer.Option(2, "--sizes", min=1, help="how many of the smallest sizes to sweep"),
+    scales: str = typer.Option("0.25,0.5,1,2,4", "--scales", help="multipliers of the rule's learning rate"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the sweep's runs; train nothing"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Check the learning-rate rule: train the smallest sizes at several multipliers of its lr."""
+    import math
+
+    from scalelab.ladder.runner import Interrupted, init_ladder, load_plan, prepare_data, work
+    from scalelab.ladder.sweep import sweep_plan, sweep_report
+
+    try:
+        mult = [float(x) for x in scales.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"--scales: expected comma-separated numbers, got {scales!r}") from None
+    splan = sweep_plan(load_plan(spec, out_dir), sizes, mult)
+    if dry_run:
+        splan = _timed(splan, None)
+        if json_out:
+            emit_json(splan.to_dict())
+        else:
+            _ladder_plan_table(splan)
+        return
+    say = (lambda m: None) if quiet or json_out else (lambda m: err.print(m, markup=False, highlight=False))
+    prepare_data(splan, say)
+    reg = init_ladder(splan, spec)
+    try:
+        work(reg.path, log=say)
+    except Interrupted as exc:
+        err.print(f"interrupted: {exc}", markup=False, highlight=False)
+        raise typer.Exit(130)
+    report = sweep_report(reg, splan)
+    reg.close()
+    if json_out:
+        emit_json(report)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"lr sweep: final {report['eval_set']} loss per multiplier of the rule")
+    all_scales = sorted({r["scale"] for s in report["sizes"] for r in s["runs"]})
+    t.add_column("N", justify="right")
+    for sc in all_scales:
+        t.add_column(f"×{sc:g}", justify="right")
+    t.add_column("best", justify="right")
+    for s in report["sizes"]:
+        by = {r["scale"]: r for r in s["runs"]}
+        cells = []
+        for sc in all_scales:
+            r = by.get(sc)
+            loss = r["loss"] if r else None
+            cells.append("-" if loss is None else ("diverged" if not math.isfinite(loss) else f"{loss:.4f}"))
+        best = "-" if s["best_scale"] is None else f"×{s['best_scale']:g} (lr {s['best_lr']:.3g})" + (" at edge" if s["at_edge"] else "")
+        t.add_row(f"{s['N']:,}", *cells, best)
+    _ladder_print_table(t)
+    if report["suggested_lr_scale"] is not None:
+        out.print(f"suggested [hparams] lr_scale ≈ {report['suggested_lr_scale']:.3g} (geometric mean of the best "
+                  "multipliers)", markup=False, highlight=False)
+    if any(s["at_edge"] for s in report["sizes"]):
+        err.print("warning: a best multiplier is at the edge of the sweep; widen --scales", markup=False, highlight=False)
+    if not report["complete"]:
+        pending = [r["run_id"] for s in report["sizes"] for r in s["runs"] if r["loss"] is None]
+        err.print(f"note: {len(pending)} sweep run(s) not finished (e.g. running in another process: "
+                  f"{pending[0]}); run the command again for the full table", markup=False, highlight=False)

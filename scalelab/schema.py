@@ -1,0 +1,72 @@
+"""The one base of scalelab's typed configuration (run configs, data specs, ladder specs).
+
+Every config section is a :class:`Schema`: unknown keys are errors (a typo is never silently
+ignored) and assignments are validated. :func:`validate` turns pydantic's errors into scalelab's
+input errors, one line per problem naming the file, the ``[section] field`` and what was expected.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from scalelab.errors import InputError
+
+S = TypeVar("S", bound=BaseModel)
+
+#: Longest echo of a user's bad value in an error line.
+MAX_ECHO = 40
+
+
+class Schema(BaseModel):
+    """Base of every config section: unknown keys forbidden, assignments validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def sections(model: type[BaseModel]) -> set[str]:
+    """The fields of ``model`` that are config sections (sub-models), named ``[section]`` in errors."""
+    return {
+        name
+        for name, field in model.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    }
+
+
+def _where(parts: list[str], named: set[str]) -> str:
+    if not parts:
+        return ""
+    if len(parts) == 1:
+        return f"[{parts[0]}]" if parts[0] in named else parts[0]
+    return f"[{parts[0]}] " + ".".join(parts[1:])
+
+
+def format_validation_error(
+    source: str, exc: ValidationError, named: set[str] = frozenset()
+) -> list[str]:
+    """One readable line per pydantic error: ``source: [section] field: what was expected``.
+
+    ``named`` are the top-level sections, bracketed even when the error is about the whole section.
+    """
+    lines = []
+    for e in exc.errors():
+        parts = [str(p) for p in e["loc"] if not str(p).startswith("function-after")]
+        if e["type"] == "extra_forbidden":
+            section = f"[{'.'.join(parts[:-1])}]" if len(parts) > 1 else "the top level"
+            lines.append(f"{source}: unknown key '{parts[-1]}' in {section}")
+            continue
+        msg = e["msg"].removeprefix("Value error, ")
+        where = _where(parts, named)
+        lines.append(f"{source}: {where}: {msg}" if where else f"{source}: {msg}")
+    return lines
+
+
+def validate(model: type[S], raw: object, source: str) -> S:
+    """``model`` validated from ``raw``; every problem becomes one line of an :class:`InputError`."""
+    if not isinstance(raw, dict):
+        raise InputError(f"{source}: expected a table of settings, got {type(raw).__name__}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise InputError(format_validation_error(source, exc, sections(model))) from None

@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from scalelab.errors import InputError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -76,3 +78,26 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
+    """Check, before any work starts, that ``path`` (a file or folder to be written) can be created.
+
+    The nearest existing ancestor must be a folder in which a file can actually be made (a probe
+    file is created and removed, which also catches read-only and virtual file systems such as
+    /proc). Returns the path; a problem is one :class:`InputError` line naming it.
+    """
+    target = Path(path).expanduser()
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{target}: cannot write the {what} here: {parent} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".scalelab-probe.", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(f"{target}: cannot write the {what} in {parent} ({reason})") from None
+    return target

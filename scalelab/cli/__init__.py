@@ -9,6 +9,13 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
+import typer
+
+try:  # recent typer releases carry their own copy of click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - typer on top of click
+    from click import exceptions as click_exceptions
+
 from scalelab.cli.common import app, err
 from scalelab.errors import ScalelabError
 
@@ -17,20 +24,43 @@ from scalelab.cli import laws, data, plan, report, train, ladder, demo  # noqa: 
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Run the CLI and return its exit status (usable from tests and notebooks)."""
+    """Run the CLI and return its exit status (usable from tests and notebooks).
+
+    Bad input (a scalelab input error or a malformed command line) is one ``error:`` line per
+    problem and status 2; a numerical failure is ``failed:`` and status 3; Ctrl-C is 130.
+    """
+    command = typer.main.get_command(app)
     try:
-        app(args=argv, prog_name="scalelab", standalone_mode=True)
-    except SystemExit as exc:
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+        result = command.main(args=argv, prog_name="scalelab", standalone_mode=False)
     except ScalelabError as exc:
         prefix = "error" if exc.exit_code == 2 else "failed"
         for line in exc.problems:
             err.print(f"{prefix}: {line}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except click_exceptions.NoArgsIsHelpError as exc:
+        exc.show()
+        return exc.exit_code
+    except click_exceptions.UsageError as exc:
+        err.print(f"error: {_usage_line(exc)}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except click_exceptions.ClickException as exc:
+        err.print(f"error: {exc.format_message()}", markup=False, highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted")
         return 130
-    return 0
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    return result if isinstance(result, int) else 0
+
+
+def _usage_line(exc) -> str:
+    """``scalelab optimal: --flops: expected ...``: the command, then click's one-line message."""
+    where = exc.ctx.command_path if exc.ctx is not None else "scalelab"
+    message = " ".join(exc.format_message().split())
+    if len(message) > 300:
+        message = message[:297] + "..."
+    return f"{where}: {message} (see '{where} --help')"
 
 
 def run() -> None:

@@ -7,6 +7,7 @@ and one line per problem; a numerical failure exits with status 3; nothing is ha
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any, Optional
 
@@ -22,8 +23,22 @@ err = Console(stderr=True, emoji=False)
 
 
 def emit_json(obj: Any) -> None:
-    """Print one JSON object on stdout (numbers as plain floats)."""
-    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
+    """Print one JSON object on stdout: numbers as plain floats, a number that could not be
+    computed (NaN, infinite) as ``null`` -- never the non-standard ``NaN``/``Infinity``."""
+    text = json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False)
+    sys.stdout.write(text + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "dtype") and hasattr(value, "tolist"):  # numpy scalars and arrays
+        return _finite(value.tolist())
+    return value
 
 
 def _json_default(value: Any) -> Any:

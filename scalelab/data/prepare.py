@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from scalelab.atomic import atomic_dir
+from scalelab.atomic import atomic_dir, check_writable
 from scalelab.data.corpora import SourceStats, describe_source, iter_source
 from scalelab.data.dedup import CONTAMINATED, KEEP, Deduplicator
 from scalelab.data.spec import DataSpec
@@ -68,6 +68,7 @@ def _global_key(spec: DataSpec, i: int, key: str) -> str:
 
 
 def _check_out(out: Path) -> None:
+    check_writable(out, "data directory")
     if out.exists():
         if not out.is_dir():
             raise InputError(f"{out}: exists and is not a directory")

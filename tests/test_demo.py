@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from scalelab.ladder.demo import DEMO_SPEC, analyse
-from scalelab.ladder.spec import plan_ladder, spec_from_dict
+from scalelab.ladder.plan import plan_ladder
+from scalelab.ladder.spec import spec_from_dict
+from scalelab.pipelines.demo_ladder import DEMO_SPEC, analyse
 
 RECORDED = Path(__file__).parent / "data" / "demo_runs.csv"
 

@@ -8,11 +8,12 @@ import time
 
 from ladder_helpers import ladder_dict
 from scalelab.ladder.registry import Registry
-from scalelab.ladder.spec import plan_ladder, spec_from_dict
+from scalelab.ladder.plan import plan_ladder
+from scalelab.ladder.spec import spec_from_dict
 
 
 def _registry(tmp_path, **kw):
-    raw = ladder_dict(schedule={"kind": "cosine"})
+    raw = ladder_dict(train={"schedule": "cosine"})
     raw["grid"]["seeds"] = list(range(5))
     plan = plan_ladder(spec_from_dict(raw))
     reg = Registry(tmp_path / "ladder.db", create=True, **kw)
@@ -103,7 +104,7 @@ def test_progress_and_status_from_another_connection(tmp_path):
 
     from rich.console import Console
 
-    from scalelab.ladder.runner import LiveProgress, ladder_state, status_rows
+    from scalelab.ladder.status import LiveProgress, ladder_state, status_rows
 
     reg, plan = _registry(tmp_path)
     job = reg.claim()

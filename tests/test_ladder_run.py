@@ -12,7 +12,8 @@ import pytest
 
 from ladder_helpers import cli, ladder_dict, popen, write_spec
 from scalelab.ladder.registry import Registry
-from scalelab.ladder.runner import init_ladder, load_plan, prepare_data, run_pool, work
+from scalelab.ladder.executors import run_pool
+from scalelab.ladder.runner import init_ladder, load_plan, prepare_data, work
 from scalelab.ladder.spec import spec_from_dict
 
 
@@ -67,7 +68,7 @@ def _wait_mid_run(out: Path, proc, timeout: float = 120.0) -> str:
 
 
 def test_sigkill_and_restart_resumes_exactly(tmp_path):
-    raw = ladder_dict(grid={**ladder_dict()["grid"], "tokens_per_param": [4, 40]}, checkpoint_every=25)
+    raw = ladder_dict(grid={**ladder_dict()["grid"], "tokens_per_param": [4, 40]}, checkpoint={"every_steps": 25})
     ref_spec = write_spec(tmp_path / "ref.toml", {**raw, "out_dir": str(tmp_path / "ref")})
     spec = write_spec(tmp_path / "l.toml", {**raw, "out_dir": str(tmp_path / "lad")})
     proc = popen("ladder", "run", str(spec), "--quiet")
@@ -97,7 +98,7 @@ def test_ctrl_c_stops_a_worker_pool_cleanly_and_it_resumes(tmp_path):
     import subprocess
     import sys
 
-    raw = ladder_dict(grid={**ladder_dict()["grid"], "tokens_per_param": [4, 40]}, checkpoint_every=25)
+    raw = ladder_dict(grid={**ladder_dict()["grid"], "tokens_per_param": [4, 40]}, checkpoint={"every_steps": 25})
     spec = write_spec(tmp_path / "l.toml", {**raw, "out_dir": str(tmp_path / "lad")})
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "scalelab.cli", "ladder", "run", str(spec), "--workers", "2",
@@ -117,7 +118,7 @@ def test_ctrl_c_stops_a_worker_pool_cleanly_and_it_resumes(tmp_path):
 
 
 def test_two_ladder_processes_never_run_a_run_twice(tmp_path):
-    raw = ladder_dict(out_dir=str(tmp_path / "lad"), schedule={"kind": "cosine"})
+    raw = ladder_dict(out_dir=str(tmp_path / "lad"), train={"schedule": "cosine"})
     spec = write_spec(tmp_path / "l.toml", raw)
     procs = [popen("ladder", "run", str(spec), "--quiet") for _ in range(2)]
     t0 = time.time()
@@ -177,9 +178,9 @@ def test_prepared_synthetic_data_and_process_pool(tmp_path):
 
 def test_ray_executor_two_workers(tmp_path):
     ray = pytest.importorskip("ray", reason="Ray not installed (optional extra: scalelab[ray])")
-    from scalelab.ladder.runner import run_ray
+    from scalelab.ladder.executors import run_ray
 
-    plan = load_plan(spec_from_dict(ladder_dict(out_dir=str(tmp_path / "lad"), schedule={"kind": "cosine"})))
+    plan = load_plan(spec_from_dict(ladder_dict(out_dir=str(tmp_path / "lad"), train={"schedule": "cosine"})))
     reg = init_ladder(plan)
     totals = run_ray(reg.path, 2, init_kwargs={"num_cpus": 2, "include_dashboard": False})
     assert totals == {"done": 4}

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ladder_helpers import cli, ladder_dict, write_spec
 from scalelab.errors import InputError
-from scalelab.ladder.spec import plan_ladder, spec_from_dict
+from scalelab.ladder.plan import plan_ladder
+from scalelab.ladder.spec import spec_from_dict
 
 
 def plan(**sections):
@@ -38,7 +39,7 @@ def test_wsd_trunk_per_size_with_branches():
 
 
 def test_cosine_one_job_per_point_and_seeds():
-    p = plan(schedule={"kind": "cosine"}, grid={**ladder_dict()["grid"], "seeds": [0, 1]})
+    p = plan(train={"schedule": "cosine"}, grid={**ladder_dict()["grid"], "seeds": [0, 1]})
     assert len(p.jobs) == 8 and all(len(j.points) == 1 for j in p.jobs)
     assert len({j.run_id for j in p.jobs}) == 8
 
@@ -55,7 +56,7 @@ def test_batch_and_lr_rules_per_size():
 
 def test_isoflop_brackets_optimum():
     p = plan_ladder(spec_from_dict(with_grid({"isoflop": [3e12, 1e13], "isoflop_points": 3},
-                                             model={"n_ctx": 32}, schedule={"kind": "cosine"},
+                                             model={"n_ctx": 32}, train={"schedule": "cosine"},
                                              hparams={"min_steps": 100})))
     for c in (3e12, 1e13):
         pts = [pt for pt in p.points if abs(pt.C / c - 1) < 0.1]

@@ -14,8 +14,11 @@ from scalelab.cli.common import (
 )
 from scalelab.errors import InputError
 
-data_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                       help="Corpora, tokenizers, token shards and held-out sets.")
+data_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Corpora, tokenizers, token shards and held-out sets.",
+)
 app.add_typer(data_app, name="data")
 
 
@@ -23,21 +26,46 @@ app.add_typer(data_app, name="data")
 def data_prepare(
     spec: Optional[str] = typer.Argument(None, help="TOML data spec (or give --source flags)"),
     out_dir: Optional[str] = typer.Option(None, "--out", "-o", help="output directory"),
-    source: Optional[list[str]] = typer.Option(None, "--source", "-s",
-        help="training source: shakespeare, bible, wiki, synthetic[:N], a file/folder (text, .jsonl, .parquet, "
-             "a saved HF dataset) or hf:NAME; repeatable"),
-    eval_source: Optional[list[str]] = typer.Option(None, "--eval-source", help="out-of-distribution eval source (e.g. wiki)"),
-    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", "-t", help="bytes, bpe, or a tokenizer.json path"),
-    vocab_size: Optional[int] = typer.Option(None, "--vocab-size", "-V", help="BPE vocabulary size"),
-    text_field: str = typer.Option("text", "--text-field", help="JSON/Parquet/HF field holding the text"),
-    max_docs: Optional[int] = typer.Option(None, "--max-docs", help="take only the first N documents of each source"),
-    max_doc_bytes: Optional[int] = typer.Option(None, "--max-doc-bytes",
-        help="text files: cut into documents at paragraph breaks every ~N bytes (default 65536)"),
-    decode_errors: Optional[str] = typer.Option(None, "--decode-errors", help="strict (default) or replace"),
+    source: Optional[list[str]] = typer.Option(
+        None,
+        "--source",
+        "-s",
+        help="training source: shakespeare, bible, wiki, synthetic[:N], a file/folder (text, "
+        ".jsonl, .parquet, a saved HF dataset) or hf:NAME; repeatable",
+    ),
+    eval_source: Optional[list[str]] = typer.Option(
+        None, "--eval-source", help="out-of-distribution eval source (e.g. wiki)"
+    ),
+    tokenizer: Optional[str] = typer.Option(
+        None, "--tokenizer", "-t", help="bytes, bpe, or a tokenizer.json path"
+    ),
+    vocab_size: Optional[int] = typer.Option(
+        None, "--vocab-size", "-V", help="BPE vocabulary size"
+    ),
+    text_field: str = typer.Option(
+        "text", "--text-field", help="JSON/Parquet/HF field holding the text"
+    ),
+    max_docs: Optional[int] = typer.Option(
+        None, "--max-docs", help="take only the first N documents of each source"
+    ),
+    max_doc_bytes: Optional[int] = typer.Option(
+        None,
+        "--max-doc-bytes",
+        help="text files: cut into documents at paragraph breaks every ~N bytes (default 65536)",
+    ),
+    decode_errors: Optional[str] = typer.Option(
+        None, "--decode-errors", help="strict (default) or replace"
+    ),
     seed: Optional[int] = typer.Option(None, "--seed", help="split seed"),
-    validation: Optional[float] = typer.Option(None, "--validation", help="fraction of documents held out for validation"),
-    test: Optional[float] = typer.Option(None, "--test", help="fraction of documents held out for test"),
-    no_near_dedup: bool = typer.Option(False, "--no-near-dedup", help="exact dedup only (faster on huge corpora)"),
+    validation: Optional[float] = typer.Option(
+        None, "--validation", help="fraction of documents held out for validation"
+    ),
+    test: Optional[float] = typer.Option(
+        None, "--test", help="fraction of documents held out for test"
+    ),
+    no_near_dedup: bool = typer.Option(
+        False, "--no-near-dedup", help="exact dedup only (faster on huge corpora)"
+    ),
     name: Optional[str] = typer.Option(None, "--name", help="data set name"),
     as_json: bool = typer.Option(False, "--json", help="print the manifest as JSON"),
 ) -> None:
@@ -45,10 +73,22 @@ def data_prepare(
     from scalelab.data.prepare import prepare
     from scalelab.data.spec import spec_from_options
 
-    spec_obj = spec_from_options(spec, source or [], eval_source or [], name=name, tokenizer=tokenizer,
-                                 vocab_size=vocab_size, text_field=text_field, max_docs=max_docs,
-                                 max_doc_bytes=max_doc_bytes, decode_errors=decode_errors, seed=seed,
-                                 validation=validation, test=test, near_dedup=not no_near_dedup)
+    spec_obj = spec_from_options(
+        spec,
+        source or [],
+        eval_source or [],
+        name=name,
+        tokenizer=tokenizer,
+        vocab_size=vocab_size,
+        text_field=text_field,
+        max_docs=max_docs,
+        max_doc_bytes=max_doc_bytes,
+        decode_errors=decode_errors,
+        seed=seed,
+        validation=validation,
+        test=test,
+        near_dedup=not no_near_dedup,
+    )
     target = out_dir or spec_obj.out
     if not target:
         raise InputError("no output directory: give --out DIR (or `out` in the spec)")
@@ -56,8 +96,14 @@ def data_prepare(
     if err.is_terminal and not as_json:
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(TextColumn("{task.description:>16}"), BarColumn(), DownloadColumn(),
-                      TimeElapsedColumn(), console=err, transient=True) as bar:
+        with Progress(
+            TextColumn("{task.description:>16}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
             tasks: dict[str, Any] = {}
 
             def tick(stage: str, done: int, total: Optional[int]) -> None:
@@ -84,11 +130,15 @@ def _print_data_summary(directory: str, m: dict) -> None:
         t.add_row(s, v["role"], f"{v['docs']:,}", f"{v['tokens']:,}", f"{v['bytes'] / 1e6:.2f}")
     out.print(t)
     tk = m["tokenizer"]
-    out.print(f"tokenizer: {tk['kind']} vocab {tk['vocab_size']} (sha256 {tk['hash'][:16]}), {m['dtype']}")
+    out.print(
+        f"tokenizer: {tk['kind']} vocab {tk['vocab_size']} (sha256 {tk['hash'][:16]}), {m['dtype']}"
+    )
     out.print(f"dedup: {m['checklist']['dedup']}")
     for name, ev in m["dedup"]["eval"].items():
-        out.print(f"eval set {name}: {ev['exact_duplicates'] + ev['near_duplicates']} duplicate(s) and "
-                  f"{ev.get('overlaps_train_pool', 0)} overlap(s) with the training pool removed")
+        out.print(
+            f"eval set {name}: {ev['exact_duplicates'] + ev['near_duplicates']} duplicate(s) and "
+            f"{ev.get('overlaps_train_pool', 0)} overlap(s) with the training pool removed"
+        )
     out.print(f"split: {m['checklist']['split']}; data sha256 {m['data_hash'][:16]}")
     for line in m["checklist"]["sources"]:
         out.print(f"source: {line}", highlight=False)
@@ -114,20 +164,33 @@ def data_info(
     for col in ("split", "role", "docs", "tokens", "file MB"):
         t.add_column(col, justify="left" if col in ("split", "role") else "right")
     for s, v in summary["splits"].items():
-        t.add_row(s, v["role"], f"{v['docs']:,}", f"{v['tokens']:,}", f"{v['file_bytes'] / 1e6:.2f}")
+        t.add_row(
+            s, v["role"], f"{v['docs']:,}", f"{v['tokens']:,}", f"{v['file_bytes'] / 1e6:.2f}"
+        )
     out.print(t)
     tk = summary["tokenizer"]
     out.print(f"tokenizer: {tk['kind']} vocab {tk['vocab_size']} sha256 {tk['hash'][:16]}")
     p = summary["dedup"]["pool"]
-    out.print(f"dedup (training pool): {p['docs_in']:,} docs read, {p['exact_duplicates']:,} exact and "
-              f"{p['near_duplicates']:,} near duplicates removed (~{p['tokens_removed_estimate']:,} tokens); "
-              f"effective train tokens {summary['effective_train_tokens']:,}")
+    out.print(
+        f"dedup (training pool): {p['docs_in']:,} docs read, {p['exact_duplicates']:,} exact and "
+        f"{p['near_duplicates']:,} near duplicates removed "
+        f"(~{p['tokens_removed_estimate']:,} tokens); "
+        f"effective train tokens {summary['effective_train_tokens']:,}"
+    )
     for name, ev in summary["dedup"]["eval"].items():
-        out.print(f"eval set {name}: {ev['docs_kept']:,} of {ev['docs_in']:,} docs kept "
-                  f"({ev['duplicates']} duplicates, {ev['overlaps_train_pool']} overlapping the training pool)")
+        out.print(
+            f"eval set {name}: {ev['docs_kept']:,} of {ev['docs_in']:,} docs kept "
+            f"({ev['duplicates']} duplicates, "
+            f"{ev['overlaps_train_pool']} overlapping the training pool)"
+        )
     for s in summary["sources"]:
-        out.print(f"source {s['name']} ({s['role']}): {s['docs']:,} docs, {s['bytes'] / 1e6:.2f} MB — {s['licence']}",
-                  highlight=False)
-    out.print(f"on disk: {summary['disk_bytes'] / 1e6:.2f} MB; data sha256 {summary['data_hash'][:16]}")
+        out.print(
+            f"source {s['name']} ({s['role']}): {s['docs']:,} docs, "
+            f"{s['bytes'] / 1e6:.2f} MB — {s['licence']}",
+            highlight=False,
+        )
+    out.print(
+        f"on disk: {summary['disk_bytes'] / 1e6:.2f} MB; data sha256 {summary['data_hash'][:16]}"
+    )
     for w in summary["warnings"]:
         err.print(f"warning: {w}", markup=False, highlight=False)

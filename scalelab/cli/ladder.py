@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import typer
+from rich.table import Table
 
 from scalelab.cli.common import (
     JsonOpt,
@@ -14,28 +16,67 @@ from scalelab.cli.common import (
     out,
 )
 from scalelab.errors import InputError
+from scalelab.ladder import check_executor, load_plan
+from scalelab.ladder import run as run_ladder
+from scalelab.ladder.estimate import calibrate
+from scalelab.ladder.registry import Registry
+from scalelab.ladder.status import LiveProgress, ladder_state, status_rows
+from scalelab.ladder.sweep import sweep_plan, sweep_report
 
-ladder_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                         help="Ladders of training runs: plan a grid, run it (resumably), keep every result.")
+ladder_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Ladders of training runs: plan a grid, run it (resumably), keep every result.",
+)
 app.add_typer(ladder_app, name="ladder")
 
 
 def _ladder_plan_table(plan) -> None:
-    from rich.table import Table
-
-    t = Table(title=f"ladder {plan.spec.name}: {len(plan.jobs)} training job(s), {len(plan.points)} (N, D) point(s)")
-    for col in ("run", "N", "shape L/d/h", "batch", "lr", "steps", "D (points)", "C = 6ND", "FLOPs", "est. time"):
+    t = Table(
+        title=f"ladder {plan.spec.name}: {len(plan.jobs)} training job(s), "
+        f"{len(plan.points)} (N, D) point(s)"
+    )
+    for col in (
+        "run",
+        "N",
+        "shape L/d/h",
+        "batch",
+        "lr",
+        "steps",
+        "D (points)",
+        "C = 6ND",
+        "FLOPs",
+        "est. time",
+    ):
         t.add_column(col, justify="left" if col in ("run", "D (points)") else "right")
     for j in plan.jobs:
         pts = ", ".join(f"{p.D:.3g}" for p in j.points)
-        t.add_row(j.run_id, f"{j.N:,}", f"{j.n_layer}/{j.d_model}/{j.n_head}", f"{j.batch_tokens:,}", f"{j.lr:.3g}",
-                  f"{j.steps:,}", pts, f"{j.C:.3g}", f"{j.compute:.3g}", _fmt_seconds(plan.estimate_s(j)))
+        t.add_row(
+            j.run_id,
+            f"{j.N:,}",
+            f"{j.n_layer}/{j.d_model}/{j.n_head}",
+            f"{j.batch_tokens:,}",
+            f"{j.lr:.3g}",
+            f"{j.steps:,}",
+            pts,
+            f"{j.C:.3g}",
+            f"{j.compute:.3g}",
+            _fmt_seconds(plan.estimate_s(j)),
+        )
     _ladder_print_table(t)
     total = sum(plan.estimate_s(j) for j in plan.jobs)
-    basis = ("from a few timed training steps of each shape on this machine" if plan.tokens_per_s else
-             f"at {plan.flops_per_s / 1e9:.3g} GFLOP/s ({plan.flops_per_s_source})")
-    out.print(f"total: {plan.compute:.3g} training FLOPs (full count incl. attention and head), estimated "
-              f"{_fmt_seconds(total)} {basis}", markup=False, highlight=False)
+    basis = (
+        "from a few timed training steps of each shape on this machine"
+        if plan.tokens_per_s
+        else f"at {plan.flops_per_s / 1e9:.3g} GFLOP/s ({plan.flops_per_s_source})"
+    )
+    out.print(
+        f"total: {plan.compute:.3g} training FLOPs (full count incl. attention and head), "
+        "estimated "
+        f"{_fmt_seconds(total)} {basis}",
+        markup=False,
+        highlight=False,
+    )
     for n in plan.notes:
         out.print(f"note: {n}", markup=False, highlight=False)
     for w in plan.warnings:
@@ -64,13 +105,18 @@ def _fmt_seconds(s: float) -> str:
 
 
 @ladder_app.command("plan")
-def ladder_plan(spec: str = typer.Argument(..., help="ladder spec (TOML), see examples/ladder_tiny.toml"),
-                out_dir: Optional[str] = typer.Option(None, "--out", help="ladder folder (default: out_dir in the spec)"),
-                flops_per_s: Optional[float] = typer.Option(None, "--flops-per-s", help="throughput for the estimates"),
-                json_out: bool = JsonOpt) -> None:
-    """Print the planned runs (N, D, C, steps, estimated time) without training; same as `run --dry-run`."""
-    from scalelab.ladder.runner import load_plan
-
+def ladder_plan(
+    spec: str = typer.Argument(..., help="ladder spec (TOML), see examples/ladder_tiny.toml"),
+    out_dir: Optional[str] = typer.Option(
+        None, "--out", help="ladder folder (default: out_dir in the spec)"
+    ),
+    flops_per_s: Optional[float] = typer.Option(
+        None, "--flops-per-s", help="throughput for the estimates"
+    ),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Print the planned runs (N, D, C, steps, estimated time) without training; same as
+    `run --dry-run`."""
     plan = _timed(load_plan(spec, out_dir, flops_per_s), flops_per_s)
     if json_out:
         emit_json(plan.to_dict())
@@ -79,10 +125,9 @@ def ladder_plan(spec: str = typer.Argument(..., help="ladder spec (TOML), see ex
 
 
 def _timed(plan, flops_per_s):
-    """Time a few steps of each shape for the estimates, unless a throughput was given or measured."""
+    """Time a few steps of each shape for the estimates, unless a throughput was given or
+    measured."""
     if flops_per_s is None and plan.flops_per_s_source != "measured":
-        from scalelab.ladder.estimate import calibrate
-
         with err.status("timing a few training steps of each shape for the estimates"):
             calibrate(plan)
     return plan
@@ -91,118 +136,119 @@ def _timed(plan, flops_per_s):
 @ladder_app.command("run")
 def ladder_run(
     spec: str = typer.Argument(..., help="ladder spec (TOML)"),
-    out_dir: Optional[str] = typer.Option(None, "--out", help="ladder folder (default: out_dir in the spec)"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="print the planned runs and estimates; train nothing"),
+    out_dir: Optional[str] = typer.Option(
+        None, "--out", help="ladder folder (default: out_dir in the spec)"
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="print the planned runs and estimates; train nothing"
+    ),
     executor: str = typer.Option("sequential", "--executor", help="sequential, pool or ray"),
-    workers: int = typer.Option(1, "--workers", min=1, help="parallel workers (pool/ray); K > 1 implies pool"),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local instance)"),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="parallel workers (pool/ray); K > 1 implies pool"
+    ),
+    address: Optional[str] = typer.Option(
+        None, "--address", help="Ray cluster address (default: a local instance)"
+    ),
     cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="Ray: CPUs reserved per run"),
     gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="Ray: GPUs reserved per run"),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="put failed runs back in the queue first"),
-    lease_s: float = typer.Option(120.0, "--lease", help="seconds without a heartbeat before a claim is dead"),
-    flops_per_s: Optional[float] = typer.Option(None, "--flops-per-s", help="throughput for the estimates"),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="put failed runs back in the queue first"
+    ),
+    lease_s: float = typer.Option(
+        120.0, "--lease", help="seconds without a heartbeat before a claim is dead"
+    ),
+    flops_per_s: Optional[float] = typer.Option(
+        None, "--flops-per-s", help="throughput for the estimates"
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Run the ladder's pending runs: skip finished ones, resume interrupted ones from their checkpoints."""
-    from scalelab.ladder.runner import (
-        Interrupted,
-        LiveProgress,
-        init_ladder,
-        ladder_state,
-        load_plan,
-        prepare_data,
-        run_pool,
-        run_ray,
-        work,
-    )
-
-    if executor not in ("sequential", "pool", "ray"):
-        raise InputError(f"--executor: expected sequential, pool or ray, got {executor!r}")
-    if executor == "sequential" and workers > 1:
-        executor = "pool"
-    plan = load_plan(spec, out_dir, flops_per_s)
+    """Run the ladder's pending runs: skip finished ones, resume interrupted ones from their
+    checkpoints."""
+    check_executor(executor)
     if dry_run:
-        plan = _timed(plan, flops_per_s)
+        plan = _timed(load_plan(spec, out_dir, flops_per_s), flops_per_s)
         if json_out:
             emit_json(plan.to_dict())
         else:
             _ladder_plan_table(plan)
         return
-    for w in plan.warnings:
-        err.print(f"warning: {w}", markup=False, highlight=False)
-    say = (lambda m: None) if quiet or json_out else (lambda m: err.print(m, markup=False, highlight=False))
-    prepare_data(plan, say)
-    reg = init_ladder(plan, spec, lease_s)
-    if retry_failed:
-        n = reg.requeue(("failed",))
-        say(f"{n} failed run(s) queued again")
-    path = reg.path
-    counts = reg.counts()
-    say(f"ladder {plan.spec.name}: {path} — {counts['done']} done, {counts['queued']} queued, "
-        f"{counts['running']} running, {counts['diverged']} diverged, {counts['failed']} failed")
     show = not quiet and not json_out and err.is_terminal
-    progress = LiveProgress(path, console=err) if show else None
-    interrupted = None
-    try:
-        if progress:
-            progress.__enter__()
-        if executor == "sequential":
-            try:
-                work(path, lease_s=lease_s, log=(lambda m: None) if show else say)
-            except Interrupted as exc:
-                interrupted = str(exc)
-        elif executor == "pool":
-            try:
-                run_pool(path, workers, lease_s=lease_s, quiet=show or quiet or json_out)
-            except Interrupted as exc:
-                interrupted = str(exc)
-        else:
-            run_ray(path, workers, address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
-                    lease_s=lease_s)
-    finally:
-        if progress:
-            progress.__exit__(None, None, None)
-    st = ladder_state(reg)
-    reg.close()
+    result = run_ladder(
+        spec,
+        out_dir=out_dir,
+        executor=executor,
+        workers=workers,
+        lease_s=lease_s,
+        address=address,
+        cpus_per_run=cpus_per_run,
+        gpus_per_run=gpus_per_run,
+        retry_failed=retry_failed,
+        flops_per_s=flops_per_s,
+        progress=(lambda path: LiveProgress(path, console=err)) if show else None,
+        log=None if quiet or json_out else _say,
+        warn=lambda w: _say(f"warning: {w}"),
+    )
     if json_out:
-        emit_json({"registry": str(path), "counts": st["counts"], "flops_done": st["flops_done"],
-                   "flops_total": st["flops_total"], "interrupted": interrupted})
+        emit_json(result.to_dict())
     else:
-        c = st["counts"]
-        out.print(f"ladder {plan.spec.name}: {c['done']} done, {c['diverged']} diverged, {c['failed']} failed, "
-                  f"{c['queued']} queued, {c['running']} running elsewhere; registry {path}; "
-                  f"export with `scalelab ladder export {path.parent} -o runs.csv`",
-                  markup=False, highlight=False, soft_wrap=True)
-    if interrupted:
-        err.print(f"interrupted: {interrupted}", markup=False, highlight=False)
+        c = result.counts
+        out.print(
+            f"ladder {result.name}: {c['done']} done, {c['diverged']} diverged, "
+            f"{c['failed']} failed, "
+            f"{c['queued']} queued, {c['running']} running elsewhere; registry {result.registry}; "
+            f"export with `scalelab ladder export {result.out_dir} -o runs.csv`",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    if result.interrupted:
+        err.print(f"interrupted: {result.interrupted}", markup=False, highlight=False)
         raise typer.Exit(130)
 
 
+def _say(message: str) -> None:
+    err.print(message, markup=False, highlight=False)
+
+
 @ladder_app.command("status")
-def ladder_status(ladder: str = typer.Argument(..., help="ladder folder, its ladder.db, or the spec"),
-                  json_out: bool = JsonOpt) -> None:
+def ladder_status(
+    ladder: str = typer.Argument(..., help="ladder folder, its ladder.db, or the spec"),
+    json_out: bool = JsonOpt,
+) -> None:
     """The table of runs and their states (safe while another process runs the ladder)."""
-    from rich.table import Table
-
-    from scalelab.ladder.registry import Registry
-    from scalelab.ladder.runner import ladder_state, status_rows
-
     with Registry.open(ladder) as reg:
         rows = status_rows(reg)
         st = ladder_state(reg)
     if json_out:
-        emit_json({"counts": st["counts"], "flops_done": st["flops_done"], "flops_total": st["flops_total"],
-                   "runs": rows})
+        emit_json(
+            {
+                "counts": st["counts"],
+                "flops_done": st["flops_done"],
+                "flops_total": st["flops_total"],
+                "runs": rows,
+            }
+        )
         return
-    t = Table(title=f"{st['finished']}/{st['jobs']} runs finished, FLOPs {st['flops_done']:.3g}/{st['flops_total']:.3g}")
+    t = Table(
+        title=f"{st['finished']}/{st['jobs']} runs finished, "
+        f"FLOPs {st['flops_done']:.3g}/{st['flops_total']:.3g}"
+    )
     for col in ("run", "status", "N", "D", "step", "val loss", "tok/s", "wall", "tries", "worker"):
         t.add_column(col, justify="left" if col in ("run", "status", "worker") else "right")
     for r in rows:
-        t.add_row(r["run_id"], r["status"], f"{r['N']:,}", f"{r['D']:.3g}", f"{r['step'] or 0}/{r['steps']}",
-                  f"{r['val_loss']:.4f}" if r["val_loss"] is not None else "-",
-                  f"{r['tokens_per_s']:,.0f}" if r["tokens_per_s"] else "-",
-                  _fmt_seconds(r["wall_s"]) if r["wall_s"] else "-", str(r["attempts"]), r["worker"] or "")
+        t.add_row(
+            r["run_id"],
+            r["status"],
+            f"{r['N']:,}",
+            f"{r['D']:.3g}",
+            f"{r['step'] or 0}/{r['steps']}",
+            f"{r['val_loss']:.4f}" if r["val_loss"] is not None else "-",
+            f"{r['tokens_per_s']:,.0f}" if r["tokens_per_s"] else "-",
+            _fmt_seconds(r["wall_s"]) if r["wall_s"] else "-",
+            str(r["attempts"]),
+            r["worker"] or "",
+        )
     _ladder_print_table(t)
     for r in rows:
         if r["error"]:
@@ -210,12 +256,15 @@ def ladder_status(ladder: str = typer.Argument(..., help="ladder folder, its lad
 
 
 @ladder_app.command("export")
-def ladder_export(ladder: str = typer.Argument(..., help="ladder folder, its ladder.db, or the spec"),
-                  output: str = typer.Option(..., "-o", "--output", help="run table to write (.csv, .parquet, .jsonl)"),
-                  json_out: bool = JsonOpt) -> None:
-    """Write the run table (every eval point of every finished run; diverged runs carry status 'diverged')."""
-    from scalelab.ladder.registry import Registry
-
+def ladder_export(
+    ladder: str = typer.Argument(..., help="ladder folder, its ladder.db, or the spec"),
+    output: str = typer.Option(
+        ..., "-o", "--output", help="run table to write (.csv, .parquet, .jsonl)"
+    ),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Write the run table (every eval point of every finished run; diverged runs carry status
+    'diverged')."""
     with Registry.open(ladder) as reg:
         n = reg.export(output)
         diverged = reg.counts()["diverged"]
@@ -224,25 +273,30 @@ def ladder_export(ladder: str = typer.Argument(..., help="ladder folder, its lad
         return
     out.print(f"wrote {n} rows to {output}", markup=False, highlight=False)
     if diverged:
-        err.print(f"warning: {diverged} diverged run(s) included with status 'diverged'; `scalelab fit` leaves "
-                  "them out by default", markup=False, highlight=False)
+        err.print(
+            f"warning: {diverged} diverged run(s) included with status 'diverged'; "
+            "`scalelab fit` leaves "
+            "them out by default",
+            markup=False,
+            highlight=False,
+        )
+
 
 @ladder_app.command("sweep-lr")
 def ladder_sweep_lr(
     spec: str = typer.Argument(..., help="ladder spec (TOML)"),
-    out_dir: Optional[str] = typer.Option(None, "--out", help="ladder folder (the sweep goes in its sweep-lr/)"),
+    out_dir: Optional[str] = typer.Option(
+        None, "--out", help="ladder folder (the sweep goes in its sweep-lr/)"
+    ),
     sizes: int = typer.Option(2, "--sizes", min=1, help="how many of the smallest sizes to sweep"),
-    scales: str = typer.Option("0.25,0.5,1,2,4", "--scales", help="multipliers of the rule's learning rate"),
+    scales: str = typer.Option(
+        "0.25,0.5,1,2,4", "--scales", help="multipliers of the rule's learning rate"
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the sweep's runs; train nothing"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),
     json_out: bool = JsonOpt,
 ) -> None:
     """Check the learning-rate rule: train the smallest sizes at several multipliers of its lr."""
-    import math
-
-    from scalelab.ladder.runner import Interrupted, init_ladder, load_plan, prepare_data, work
-    from scalelab.ladder.sweep import sweep_plan, sweep_report
-
     try:
         mult = [float(x) for x in scales.split(",") if x.strip()]
     except ValueError:
@@ -255,21 +309,15 @@ def ladder_sweep_lr(
         else:
             _ladder_plan_table(splan)
         return
-    say = (lambda m: None) if quiet or json_out else (lambda m: err.print(m, markup=False, highlight=False))
-    prepare_data(splan, say)
-    reg = init_ladder(splan, spec)
-    try:
-        work(reg.path, log=say)
-    except Interrupted as exc:
-        err.print(f"interrupted: {exc}", markup=False, highlight=False)
+    result = run_ladder(splan, source=spec, log=None if quiet or json_out else _say)
+    if result.interrupted:
+        err.print(f"interrupted: {result.interrupted}", markup=False, highlight=False)
         raise typer.Exit(130)
-    report = sweep_report(reg, splan)
-    reg.close()
+    with Registry(result.registry) as reg:
+        report = sweep_report(reg, splan)
     if json_out:
         emit_json(report)
         return
-    from rich.table import Table
-
     t = Table(title=f"lr sweep: final {report['eval_set']} loss per multiplier of the rule")
     all_scales = sorted({r["scale"] for s in report["sizes"] for r in s["runs"]})
     t.add_column("N", justify="right")
@@ -282,16 +330,36 @@ def ladder_sweep_lr(
         for sc in all_scales:
             r = by.get(sc)
             loss = r["loss"] if r else None
-            cells.append("-" if loss is None else ("diverged" if not math.isfinite(loss) else f"{loss:.4f}"))
-        best = "-" if s["best_scale"] is None else f"×{s['best_scale']:g} (lr {s['best_lr']:.3g})" + (" at edge" if s["at_edge"] else "")
+            cells.append(
+                "-" if loss is None else ("diverged" if not math.isfinite(loss) else f"{loss:.4f}")
+            )
+        best = (
+            "-"
+            if s["best_scale"] is None
+            else f"×{s['best_scale']:g} (lr {s['best_lr']:.3g})"
+            + (" at edge" if s["at_edge"] else "")
+        )
         t.add_row(f"{s['N']:,}", *cells, best)
     _ladder_print_table(t)
     if report["suggested_lr_scale"] is not None:
-        out.print(f"suggested [hparams] lr_scale ≈ {report['suggested_lr_scale']:.3g} (geometric mean of the best "
-                  "multipliers)", markup=False, highlight=False)
+        out.print(
+            f"suggested [hparams] lr_scale ≈ {report['suggested_lr_scale']:.3g} "
+            "(geometric mean of the best "
+            "multipliers)",
+            markup=False,
+            highlight=False,
+        )
     if any(s["at_edge"] for s in report["sizes"]):
-        err.print("warning: a best multiplier is at the edge of the sweep; widen --scales", markup=False, highlight=False)
+        err.print(
+            "warning: a best multiplier is at the edge of the sweep; widen --scales",
+            markup=False,
+            highlight=False,
+        )
     if not report["complete"]:
         pending = [r["run_id"] for s in report["sizes"] for r in s["runs"] if r["loss"] is None]
-        err.print(f"note: {len(pending)} sweep run(s) not finished (e.g. running in another process: "
-                  f"{pending[0]}); run the command again for the full table", markup=False, highlight=False)
+        err.print(
+            f"note: {len(pending)} sweep run(s) not finished (e.g. running in another process: "
+            f"{pending[0]}); run the command again for the full table",
+            markup=False,
+            highlight=False,
+        )

@@ -33,37 +33,40 @@ from scalelab import tomlfile
 from scalelab.errors import InputError
 from scalelab.schema import Schema, validate
 
-BUILTIN_KINDS = ("shakespeare", "bible", "wiki", "synthetic")
 FILE_KINDS = ("text", "jsonl", "parquet", "hf_disk")
-SourceKind = Literal["shakespeare", "bible", "wiki", "synthetic", "text", "jsonl", "parquet", "hf_disk",
-                     "hf_hub"]
+SourceKind = Literal[
+    "shakespeare", "bible", "wiki", "synthetic", "text", "jsonl", "parquet", "hf_disk", "hf_hub"
+]
 
 
 class SourceSpec(Schema):
-    """One corpus. ``role="train"`` sources form the pool that is deduplicated and split by document;
-    ``role="eval"`` sources become whole out-of-distribution evaluation sets (named ``name``)."""
+    """One corpus. ``role="train"`` sources form the pool that is deduplicated and split by
+    document; ``role="eval"`` sources become whole out-of-distribution evaluation sets (named
+    ``name``)."""
 
     kind: SourceKind
-    name: Optional[str] = None           # defaults to the kind (or the file stem)
+    name: Optional[str] = None  # defaults to the kind (or the file stem)
     role: Literal["train", "eval"] = "train"
-    path: Optional[str] = None           # text/jsonl/parquet/hf_disk: a file or a folder
-    glob: Optional[str] = None           # folders: which files (default by kind: **/*.txt, **/*.jsonl, **/*.parquet)
-    text_field: str = "text"             # jsonl/parquet/hf datasets: the column holding the text
-    hf_name: Optional[str] = None        # hf_hub: dataset name (needs network and `datasets`)
+    path: Optional[str] = None  # text/jsonl/parquet/hf_disk: a file or a folder
+    glob: Optional[str] = (
+        None  # folders: which files (default by kind: **/*.txt, **/*.jsonl, **/*.parquet)
+    )
+    text_field: str = "text"  # jsonl/parquet/hf datasets: the column holding the text
+    hf_name: Optional[str] = None  # hf_hub: dataset name (needs network and `datasets`)
     hf_config: Optional[str] = None
-    hf_split: str = "train"              # hf_disk (a DatasetDict) / hf_hub: which split to read
-    max_docs: Optional[int] = Field(default=None, ge=1)    # take only the first documents
-    max_bytes: Optional[int] = Field(default=None, ge=1)   # ... or stop after this many UTF-8 bytes
+    hf_split: str = "train"  # hf_disk (a DatasetDict) / hf_hub: which split to read
+    max_docs: Optional[int] = Field(default=None, ge=1)  # take only the first documents
+    max_bytes: Optional[int] = Field(default=None, ge=1)  # ... or stop after this many UTF-8 bytes
     # synthetic only
     n_docs: int = Field(default=2000, ge=1)
     seed: Optional[int] = None
-    language_seed: int = 0               # which synthetic language (lexicon); seed picks documents
+    language_seed: int = 0  # which synthetic language (lexicon); seed picks documents
     # text files: a file longer than this is cut into several documents at paragraph breaks (so a
     # single long file such as a novel still yields documents to split train/validation/test by)
     max_doc_bytes: int = Field(default=64 << 10, ge=1024)
 
     @model_validator(mode="after")
-    def _check(self) -> "SourceSpec":
+    def _check(self) -> SourceSpec:
         if self.kind in FILE_KINDS and not self.path:
             raise ValueError(f"source kind {self.kind!r} needs a path")
         if self.kind == "hf_hub" and not self.hf_name:
@@ -83,34 +86,36 @@ class SplitSpec(Schema):
 
     validation: float = Field(default=0.05, ge=0.0, lt=1.0)
     test: float = Field(default=0.05, ge=0.0, lt=1.0)
-    seed: Optional[int] = None           # defaults to the spec's seed
+    seed: Optional[int] = None  # defaults to the spec's seed
 
     @model_validator(mode="after")
-    def _check(self) -> "SplitSpec":
+    def _check(self) -> SplitSpec:
         if self.validation + self.test >= 1.0:
             raise ValueError("split fractions validation + test must be below 1")
         return self
 
 
 class DedupSpec(Schema):
-    exact: bool = True                   # drop documents whose normalised text is identical
-    near: bool = True                    # drop near-duplicates: MinHash LSH over word shingles
-    threshold: float = Field(default=0.8, gt=0.0, le=1.0)   # estimated Jaccard similarity
+    exact: bool = True  # drop documents whose normalised text is identical
+    near: bool = True  # drop near-duplicates: MinHash LSH over word shingles
+    threshold: float = Field(default=0.8, gt=0.0, le=1.0)  # estimated Jaccard similarity
     num_perm: int = Field(default=128, ge=16, le=1024)
-    shingle: int = Field(default=5, ge=1, le=32)            # words per shingle
-    check_eval: bool = True              # drop eval-set documents that near-duplicate the pool
+    shingle: int = Field(default=5, ge=1, le=32)  # words per shingle
+    check_eval: bool = True  # drop eval-set documents that near-duplicate the pool
 
 
 class TokenizerSpec(Schema):
     kind: Literal["bytes", "bpe", "file"] = "bpe"
-    vocab_size: int = Field(default=2048, ge=257, le=1 << 20)   # bpe only (bytes is always 256)
+    vocab_size: int = Field(default=2048, ge=257, le=1 << 20)  # bpe only (bytes is always 256)
     min_frequency: int = Field(default=2, ge=1)
-    train_bytes: int = Field(default=64 << 20, ge=1)   # train BPE on at most this many bytes of train docs
-    path: Optional[str] = None           # kind="file": a tokenizer.json (HF tokenizers format)
-    eot_token: str = "<|endoftext|>"     # bpe/file: the document separator token
+    train_bytes: int = Field(
+        default=64 << 20, ge=1
+    )  # train BPE on at most this many bytes of train docs
+    path: Optional[str] = None  # kind="file": a tokenizer.json (HF tokenizers format)
+    eot_token: str = "<|endoftext|>"  # bpe/file: the document separator token
 
     @model_validator(mode="after")
-    def _check(self) -> "TokenizerSpec":
+    def _check(self) -> TokenizerSpec:
         if self.kind == "file" and not self.path:
             raise ValueError("tokenizer kind 'file' needs a path")
         return self
@@ -118,18 +123,22 @@ class TokenizerSpec(Schema):
 
 class DataSpec(Schema):
     name: str = "data"
-    out: Optional[str] = None            # output directory (the CLI's --out wins)
+    out: Optional[str] = None  # output directory (the CLI's --out wins)
     seed: int = 0
     sources: list[SourceSpec] = Field(min_length=1)
     split: SplitSpec = SplitSpec()
     dedup: DedupSpec = DedupSpec()
     tokenizer: TokenizerSpec = TokenizerSpec()
-    decode_errors: Literal["strict", "replace"] = "strict"   # undecodable bytes: fail, or replace and count
-    encode_batch_docs: int = Field(default=256, ge=1)         # documents per tokenizer call ...
-    encode_batch_bytes: int = Field(default=16 << 20, ge=1)   # ... or this many bytes (bounds memory)
+    decode_errors: Literal["strict", "replace"] = (
+        "strict"  # undecodable bytes: fail, or replace and count
+    )
+    encode_batch_docs: int = Field(default=256, ge=1)  # documents per tokenizer call ...
+    encode_batch_bytes: int = Field(
+        default=16 << 20, ge=1
+    )  # ... or this many bytes (bounds memory)
 
     @model_validator(mode="after")
-    def _check(self) -> "DataSpec":
+    def _check(self) -> DataSpec:
         if not any(s.role == "train" for s in self.sources):
             raise ValueError("at least one source must have role 'train'")
         names = [s.name for s in self.sources]
@@ -153,7 +162,8 @@ def spec_from_dict(data: dict, where: str = "spec") -> DataSpec:
 
 
 def load_spec(path: str | Path) -> DataSpec:
-    """Read a data spec from TOML; every problem is an :class:`InputError` naming the file and key."""
+    """Read a data spec from TOML; every problem is an :class:`InputError` naming the file and
+    key."""
     p = Path(path)
     spec = spec_from_dict(tomlfile.read(p, "spec file"), where=str(p))
     # Relative paths in a spec file are relative to the spec file.
@@ -167,26 +177,48 @@ def load_spec(path: str | Path) -> DataSpec:
     return spec
 
 
-def builtin_spec(vocab_size: int = 2048, tokenizer: str = "bpe", seed: int = 0,
-                 max_docs: int | None = None) -> DataSpec:
+def builtin_spec(
+    vocab_size: int = 2048, tokenizer: str = "bpe", seed: int = 0, max_docs: int | None = None
+) -> DataSpec:
     """Shakespeare + World English Bible (train/validation/test) and Wikipedia (OOD eval)."""
     extra = {"max_docs": max_docs} if max_docs else {}
-    return spec_from_dict({
-        "name": f"shakespeare-bible-{tokenizer}{vocab_size if tokenizer == 'bpe' else ''}", "seed": seed,
-        "sources": [{"kind": "shakespeare", **extra}, {"kind": "bible", **extra},
-                    {"kind": "wiki", "role": "eval", **extra}],
-        "tokenizer": {"kind": tokenizer, "vocab_size": vocab_size}}, where="builtin_spec")
+    return spec_from_dict(
+        {
+            "name": f"shakespeare-bible-{tokenizer}{vocab_size if tokenizer == 'bpe' else ''}",
+            "seed": seed,
+            "sources": [
+                {"kind": "shakespeare", **extra},
+                {"kind": "bible", **extra},
+                {"kind": "wiki", "role": "eval", **extra},
+            ],
+            "tokenizer": {"kind": tokenizer, "vocab_size": vocab_size},
+        },
+        where="builtin_spec",
+    )
 
 
-def synthetic_spec(n_docs: int = 2000, vocab_size: int = 512, tokenizer: str = "bpe", seed: int = 0) -> DataSpec:
+def synthetic_spec(
+    n_docs: int = 2000, vocab_size: int = 512, tokenizer: str = "bpe", seed: int = 0
+) -> DataSpec:
     """The synthetic language only: seconds to prepare, for tests and smoke runs."""
-    return spec_from_dict({
-        "name": f"synthetic-{n_docs}", "seed": seed, "sources": [{"kind": "synthetic", "n_docs": n_docs}],
-        "tokenizer": {"kind": tokenizer, "vocab_size": vocab_size}}, where="synthetic_spec")
+    return spec_from_dict(
+        {
+            "name": f"synthetic-{n_docs}",
+            "seed": seed,
+            "sources": [{"kind": "synthetic", "n_docs": n_docs}],
+            "tokenizer": {"kind": tokenizer, "vocab_size": vocab_size},
+        },
+        where="synthetic_spec",
+    )
 
 
-def source_from_flag(value: str, role: str, text_field: str, max_docs: Optional[int],
-                           max_doc_bytes: Optional[int] = None) -> dict:
+def source_from_flag(
+    value: str,
+    role: str,
+    text_field: str,
+    max_docs: Optional[int],
+    max_doc_bytes: Optional[int] = None,
+) -> dict:
     """A source entry from a command-line value: a built-in corpus, ``synthetic[:N]``, ``hf:NAME``,
     or a path whose kind (text, JSON-lines, Parquet, saved HF dataset) is inferred from it."""
     v = value.strip()
@@ -206,8 +238,12 @@ def source_from_flag(value: str, role: str, text_field: str, max_docs: Optional[
         src.update(kind="hf_hub", hf_name=arg, text_field=text_field)
     else:
         p = Path(v).expanduser()
-        suffix = (p.suffixes[-2] if p.suffix.lower() == ".gz" and len(p.suffixes) > 1 else p.suffix).lower()
-        if p.is_dir() and any((p / f).exists() for f in ("dataset_info.json", "state.json", "dataset_dict.json")):
+        suffix = (
+            p.suffixes[-2] if p.suffix.lower() == ".gz" and len(p.suffixes) > 1 else p.suffix
+        ).lower()
+        if p.is_dir() and any(
+            (p / f).exists() for f in ("dataset_info.json", "state.json", "dataset_dict.json")
+        ):
             kind = "hf_disk"
         elif suffix in (".jsonl", ".ndjson", ".json"):
             kind = "jsonl"
@@ -229,29 +265,50 @@ def name_sources(sources: list[dict]) -> None:
     """Flag sources get names from their kind or file stem; make repeated names unique."""
     seen: dict[str, int] = {}
     for src in sources:
-        base = src["kind"] if "path" not in src else (Path(src["path"]).name.split(".")[0] or src["kind"])
+        base = (
+            src["kind"]
+            if "path" not in src
+            else (Path(src["path"]).name.split(".")[0] or src["kind"])
+        )
         if src["kind"] == "hf_hub":
             base = src["hf_name"].replace("/", "_")
         seen[base] = seen.get(base, 0) + 1
         src["name"] = base if seen[base] == 1 else f"{base}-{seen[base]}"
 
 
-def spec_from_options(spec: Optional[str], sources: list[str], eval_sources: list[str], *,
-                      name: Optional[str] = None, tokenizer: Optional[str] = None,
-                      vocab_size: Optional[int] = None, text_field: str = "text",
-                      max_docs: Optional[int] = None, max_doc_bytes: Optional[int] = None,
-                      decode_errors: Optional[str] = None, seed: Optional[int] = None,
-                      validation: Optional[float] = None, test: Optional[float] = None,
-                      near_dedup: bool = True) -> DataSpec:
+def spec_from_options(
+    spec: Optional[str],
+    sources: list[str],
+    eval_sources: list[str],
+    *,
+    name: Optional[str] = None,
+    tokenizer: Optional[str] = None,
+    vocab_size: Optional[int] = None,
+    text_field: str = "text",
+    max_docs: Optional[int] = None,
+    max_doc_bytes: Optional[int] = None,
+    decode_errors: Optional[str] = None,
+    seed: Optional[int] = None,
+    validation: Optional[float] = None,
+    test: Optional[float] = None,
+    near_dedup: bool = True,
+) -> DataSpec:
     """A spec from a TOML file or from source flags, with command-line overrides applied."""
     if spec and (sources or eval_sources):
         raise InputError("give either a SPEC file or --source/--eval-source flags, not both")
     if spec:
         data = load_spec(spec).model_dump()
     elif sources:
-        data = {"name": name or "data", "sources": [
-            source_from_flag(s, "train", text_field, max_docs, max_doc_bytes) for s in sources] + [
-            source_from_flag(s, "eval", text_field, max_docs, max_doc_bytes) for s in eval_sources]}
+        data = {
+            "name": name or "data",
+            "sources": [
+                source_from_flag(s, "train", text_field, max_docs, max_doc_bytes) for s in sources
+            ]
+            + [
+                source_from_flag(s, "eval", text_field, max_docs, max_doc_bytes)
+                for s in eval_sources
+            ],
+        }
         name_sources(data["sources"])
     else:
         raise InputError("nothing to prepare: give a SPEC file or at least one --source")
@@ -261,7 +318,9 @@ def spec_from_options(spec: Optional[str], sources: list[str], eval_sources: lis
         if tokenizer in ("bytes", "bpe"):
             data.setdefault("tokenizer", {})["kind"] = tokenizer
         else:
-            data.setdefault("tokenizer", {}).update(kind="file", path=str(Path(tokenizer).expanduser()))
+            data.setdefault("tokenizer", {}).update(
+                kind="file", path=str(Path(tokenizer).expanduser())
+            )
     if vocab_size is not None:
         data.setdefault("tokenizer", {})["vocab_size"] = vocab_size
     if decode_errors is not None:

@@ -4,11 +4,9 @@ Every executor runs the same worker loop (:func:`work`) against the ladder's SQL
 they mix freely: several ``scalelab ladder run`` processes, a process pool and Ray tasks can all
 work on one ladder and never run the same job twice (claims are ``BEGIN IMMEDIATE`` transactions).
 
-* ``sequential`` (default): the loop in this process.
-* ``pool``: ``--workers K`` spawned processes (torch threads split between them).
-* ``ray``: ``--workers K`` Ray tasks, each with ``cpus_per_run``/``gpus_per_run`` resources, on a
-  local Ray instance or a cluster (``--address``). The registry file and the ladder folder must be
-  on storage every node sees (a shared filesystem); SQLite over NFS needs working file locks.
+The executors (sequential, a process pool, Ray) are in :mod:`scalelab.ladder.executors`; the
+whole flow for one ladder (plan, data, registry, executor, progress, Ctrl-C) is
+:func:`scalelab.ladder.run`.
 
 A job's output folder is ``<out_dir>/runs/<run_id>``: the engine's config, checkpoint, records and
 summary. A job trains in the worker's process or, with the spec's ``nproc_per_run = K`` > 1, in K
@@ -22,29 +20,31 @@ stop; the job goes back to the queue.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import re
 import signal
-import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
+from scalelab.data.prepare import ensure_prepared
+from scalelab.data.spec import DataSpec
 from scalelab.errors import InputError
+from scalelab.ladder.plan import plan_ladder
 from scalelab.ladder.registry import DB_NAME, DEFAULT_LEASE_S, Registry
-from scalelab.ladder.spec import LadderPlan, LadderSpec, load_spec, plan_ladder
+from scalelab.ladder.spec import LadderPlan, LadderSpec, load_spec
 
 RUNS_DIR = "runs"
 _STEP_RE = re.compile(r"step (\d+)/(\d+) loss (\S+) lr \S+ ([\d,]+) tok/s")
 
 
 class Interrupted(Exception):
-    """The engine stopped on SIGTERM/SIGINT (after a checkpoint); the job was put back in the queue."""
+    """The engine stopped on SIGTERM/SIGINT (after a checkpoint); the job went back to the queue."""
 
 
 def db_path(out_dir: str | Path) -> Path:
@@ -87,17 +87,17 @@ def prepare_data(plan: LadderPlan, log: Callable[[str], None] = print) -> None:
     """Build (or reuse, when unchanged) the ``scalelab data`` folder the runs read."""
     if plan.data.prepare_dir is None:
         return
-    from scalelab.data.prepare import ensure_prepared
-    from scalelab.data.spec import DataSpec
-
     ds = DataSpec.model_validate(plan.data.prepare_spec)
     t0 = time.perf_counter()
     manifest = ensure_prepared(ds, plan.data.prepare_dir)
-    log(f"data: {plan.data.prepare_dir} ({manifest['splits']['train']['tokens']:,} training tokens, "
-        f"{time.perf_counter() - t0:.1f} s)")
+    tokens = manifest["splits"]["train"]["tokens"]
+    took = time.perf_counter() - t0
+    log(f"data: {plan.data.prepare_dir} ({tokens:,} training tokens, {took:.1f} s)")
 
 
-def init_ladder(plan: LadderPlan, source: str = "<ladder spec>", lease_s: float = DEFAULT_LEASE_S) -> Registry:
+def init_ladder(
+    plan: LadderPlan, source: str = "<ladder spec>", lease_s: float = DEFAULT_LEASE_S
+) -> Registry:
     """Create or open the ladder's registry and add the plan's new jobs."""
     out = plan.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -284,185 +284,3 @@ def work(path: str | Path, *, lease_s: float = DEFAULT_LEASE_S, max_jobs: Option
             status = run_job(reg, job, log=log)
             done[status] = done.get(status, 0) + 1
     return done
-
-
-def _pool_worker(path: str, lease_s: float, threads: int, quiet: bool) -> dict[str, int]:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    log = (lambda m: None) if quiet else (lambda m: print(f"[worker {os.getpid()}] {m}", file=sys.stderr, flush=True))
-    try:
-        return work(path, lease_s=lease_s, log=log, largest_first=True)  # parallel workers: LPT order
-    except Interrupted:
-        return {"interrupted": 1}
-
-
-def run_pool(path: Path, workers: int, *, lease_s: float = DEFAULT_LEASE_S, quiet: bool = True,
-             on_wait: Optional[Callable[[], None]] = None) -> dict[str, int]:
-    """``workers`` spawned processes running :func:`work` (torch threads split between them).
-
-    On Ctrl-C (SIGINT here) the workers are told to stop (SIGTERM: each checkpoints its run, which
-    goes back to the queue) and :class:`Interrupted` is raised once they have; nothing is lost.
-    """
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, wait
-
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    totals: dict[str, int] = {}
-    stopping = False
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(_pool_worker, str(path), lease_s, threads, quiet) for _ in range(workers)]
-        pending = set(futures)
-        while pending:
-            try:
-                _, pending = wait(pending, timeout=1.0)
-                if on_wait:
-                    on_wait()
-            except KeyboardInterrupt:
-                if not stopping:
-                    stopping = True
-                    for proc in list(getattr(pool, "_processes", {}).values()):
-                        with contextlib.suppress(OSError):
-                            os.kill(proc.pid, signal.SIGTERM)
-        for f in futures:
-            try:
-                result = f.result()
-            except BaseException:  # a worker stopped between runs (SIGINT/SIGTERM): its run, if any, stays resumable
-                if not stopping:
-                    raise
-                result = {"interrupted": 1}
-            for k, v in result.items():
-                totals[k] = totals.get(k, 0) + v
-    if stopping or totals.get("interrupted"):
-        raise Interrupted(f"{totals.get('interrupted', 0)} worker(s) stopped on a signal; their runs went back to "
-                          "the queue and resume from their checkpoints")
-    return totals
-
-
-def run_ray(path: Path, workers: int, *, address: Optional[str] = None, cpus_per_run: float = 1.0,
-            gpus_per_run: float = 0.0, lease_s: float = DEFAULT_LEASE_S,
-            on_wait: Optional[Callable[[], None]] = None, init_kwargs: Optional[dict] = None) -> dict[str, int]:
-    """``workers`` Ray tasks running :func:`work`, each with ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs."""
-    try:
-        import ray
-    except ImportError:
-        raise InputError("--executor ray needs Ray: pip install 'scalelab[ray]'") from None
-    started = False
-    if not ray.is_initialized():
-        kwargs = dict(init_kwargs or {})
-        if address:
-            kwargs["address"] = address
-        ray.init(log_to_driver=False, **kwargs)
-        started = True
-    try:
-        task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(_pool_worker)
-        threads = max(1, int(cpus_per_run))
-        refs = [task.remote(str(Path(path).resolve()), lease_s, threads, True) for _ in range(workers)]
-        pending = list(refs)
-        while pending:
-            _, pending = ray.wait(pending, num_returns=len(pending), timeout=1.0)
-            if on_wait:
-                on_wait()
-        totals: dict[str, int] = {}
-        for res in ray.get(refs):
-            for k, v in res.items():
-                totals[k] = totals.get(k, 0) + v
-        return totals
-    finally:
-        if started:
-            ray.shutdown()
-
-
-# ------------------------------------------------------------------------------------------------
-# progress and status
-# ------------------------------------------------------------------------------------------------
-
-def ladder_state(reg: Registry) -> dict:
-    """Totals for progress bars and status: jobs, FLOPs done / total, the running jobs."""
-    runs = reg.runs()
-    total = sum(r["compute"] or 0 for r in runs)
-    done_flops = 0.0
-    running = []
-    for r in runs:
-        if r["status"] in ("done", "diverged", "failed"):
-            done_flops += r["compute"] or 0
-        elif r["status"] == "running" and r["step"] and r["steps"]:
-            done_flops += (r["compute"] or 0) * min(1.0, r["step"] / r["steps"])
-        if r["status"] == "running":
-            running.append(r)
-    finished = sum(r["status"] in ("done", "diverged", "failed") for r in runs)
-    return {"runs": runs, "jobs": len(runs), "finished": finished, "flops_total": total, "flops_done": done_flops,
-            "running": running, "counts": reg.counts()}
-
-
-class LiveProgress:
-    """Rich progress bars fed by polling the registry (works for every executor)."""
-
-    def __init__(self, path: Path, console=None, every: float = 1.0):
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self.path, self.every = path, every
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
-        self.ladder_task = None
-        self.run_tasks: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="ladder-progress")
-
-    def __enter__(self):
-        self.progress.start()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.refresh()
-        self.progress.stop()
-        return False
-
-    def _loop(self):
-        while not self._stop.wait(self.every):
-            try:
-                self.refresh()
-            except Exception:  # pragma: no cover - progress must never break a run
-                pass
-
-    def refresh(self) -> None:
-        with Registry(self.path) as reg:
-            st = ladder_state(reg)
-        info = f"runs {st['finished']}/{st['jobs']}  FLOPs {st['flops_done']:.3g}/{st['flops_total']:.3g}"
-        if self.ladder_task is None:
-            self.ladder_task = self.progress.add_task("ladder", total=st["flops_total"] or 1, info=info)
-        self.progress.update(self.ladder_task, completed=st["flops_done"], total=st["flops_total"] or 1, info=info)
-        running = {r["run_id"]: r for r in st["running"]}
-        for run_id in [k for k in self.run_tasks if k not in running]:   # finished or released
-            self.progress.remove_task(self.run_tasks.pop(run_id))
-        for run_id, r in running.items():  # one bar per run in flight (several with --workers)
-            loss = f" loss {r['train_loss']:.4f}" if r["train_loss"] is not None else ""
-            tps = f" {r['tokens_per_s']:,.0f} tok/s" if r["tokens_per_s"] else ""
-            rinfo = f"step {r['step'] or 0}/{r['steps']}{loss}{tps}"
-            if run_id not in self.run_tasks:
-                self.run_tasks[run_id] = self.progress.add_task(run_id, total=r["steps"], info=rinfo)
-            self.progress.update(self.run_tasks[run_id], completed=r["step"] or 0, total=r["steps"], info=rinfo)
-
-
-def status_rows(reg: Registry) -> list[dict]:
-    """One summary row per job for ``scalelab ladder status``."""
-    evals = {}
-    for row in reg.eval_rows():
-        if row.get("eval_set") in ("val", None):
-            key = row["run_id"]
-            if key not in evals or row["step"] >= evals[key]["step"]:
-                evals[key] = row
-    out = []
-    for r in reg.runs():
-        val = evals.get(r["run_id"], {}).get("loss")
-        out.append({"run_id": r["run_id"], "status": r["status"] + (" (stale claim)" if r["stale"] else ""),
-                    "N": r["N"], "D": r["D"], "C": r["C"], "steps": r["steps"], "step": r["step"],
-                    "batch_tokens": r["batch_tokens"], "lr": r["lr"], "val_loss": val, "train_loss": r["train_loss"],
-                    "tokens_per_s": r["tokens_per_s"], "wall_s": r["wall_s"], "attempts": r["attempts"],
-                    "worker": f"{r['host']}:{r['pid']}" if r["status"] == "running" else None,
-                    "points": len([p for p in reg.points() if p["job"] == r["run_id"]]), "error": r["error"]})
-    return out

@@ -10,11 +10,11 @@ suggested value if the rule is off.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import replace
 
 from scalelab.errors import InputError
+from scalelab.ladder.configure import retarget
 from scalelab.ladder.spec import Job, LadderPlan, Point
 
 DEFAULT_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -38,17 +38,37 @@ def sweep_plan(plan: LadderPlan, sizes: int = 2, scales=DEFAULT_SCALES) -> Ladde
         mid = pts[len(pts) // 2]
         for s in scales:
             run_id = f"{base.run_id}-lr{s:g}"
-            cfg = copy.deepcopy(base.config)
-            cfg["run_id"] = run_id
-            cfg["train"].update(lr=base.lr * s, tokens=mid.D, branch_tokens=[])
-            compute = mid.D * base.flops_per_token
-            jobs.append(replace(base, run_id=run_id, lr=base.lr * s, steps=mid.steps, D=mid.D, compute=compute,
-                                points=[Point(run_id, base.N, mid.D, 6.0 * base.N * mid.D, mid.steps, base.seed, run_id)],
-                                config=cfg))
-    spec = plan.spec.model_copy(update={"out_dir": str(plan.out_dir / "sweep-lr"), "name": f"{plan.spec.name}-sweep-lr"})
-    return LadderPlan(spec=spec, data=plan.data, jobs=jobs, notes=[f"lr multipliers {', '.join(f'{s:g}' for s in scales)} "
-                                                                   f"of the rule on the {len(chosen)} smallest size(s)"],
-                      warnings=[], flops_per_s=plan.flops_per_s, flops_per_s_source=plan.flops_per_s_source)
+            cfg = retarget(
+                base.run_config, run_id=run_id, lr=base.lr * s, tokens=mid.D, branch_tokens=[]
+            )
+            point = Point(run_id, base.N, mid.D, 6.0 * base.N * mid.D, mid.steps, base.seed, run_id)
+            jobs.append(
+                replace(
+                    base,
+                    run_id=run_id,
+                    lr=base.lr * s,
+                    steps=mid.steps,
+                    D=mid.D,
+                    compute=mid.D * base.flops_per_token,
+                    points=[point],
+                    run_config=cfg,
+                )
+            )
+    spec = plan.spec.model_copy(
+        update={"out_dir": str(plan.out_dir / "sweep-lr"), "name": f"{plan.spec.name}-sweep-lr"}
+    )
+    return LadderPlan(
+        spec=spec,
+        data=plan.data,
+        jobs=jobs,
+        notes=[
+            f"lr multipliers {', '.join(f'{s:g}' for s in scales)} "
+            f"of the rule on the {len(chosen)} smallest size(s)"
+        ],
+        warnings=[],
+        flops_per_s=plan.flops_per_s,
+        flops_per_s_source=plan.flops_per_s_source,
+    )
 
 
 def sweep_report(reg, plan: LadderPlan, eval_set: str = "val") -> dict:
@@ -58,14 +78,24 @@ def sweep_report(reg, plan: LadderPlan, eval_set: str = "val") -> dict:
         if row.get("eval_set") != eval_set:
             continue
         if row["run_id"] not in final or row["step"] > final[row["run_id"]][0]:
-            final[row["run_id"]] = (row["step"], row["loss"] if row.get("status") == "done" else math.inf)
+            final[row["run_id"]] = (
+                row["step"],
+                row["loss"] if row.get("status") == "done" else math.inf,
+            )
     status = {r["run_id"]: r["status"] for r in reg.runs()}
     sizes: dict[int, list[dict]] = {}
     for j in plan.jobs:
         base_lr = j.lr / float(j.run_id.rsplit("-lr", 1)[1])
         loss = final.get(j.run_id, (0, None))[1]
-        sizes.setdefault(j.N, []).append({"run_id": j.run_id, "scale": j.lr / base_lr, "lr": j.lr,
-                                          "loss": loss, "status": status.get(j.run_id)})
+        sizes.setdefault(j.N, []).append(
+            {
+                "run_id": j.run_id,
+                "scale": j.lr / base_lr,
+                "lr": j.lr,
+                "loss": loss,
+                "status": status.get(j.run_id),
+            }
+        )
     out = []
     bests = []
     for n, rows in sorted(sizes.items()):
@@ -75,8 +105,19 @@ def sweep_report(reg, plan: LadderPlan, eval_set: str = "val") -> dict:
         edge = best is not None and best["scale"] in (scales[0], scales[-1])
         if best is not None:
             bests.append(best["scale"])
-        out.append({"N": n, "runs": rows, "best_scale": best["scale"] if best else None,
-                    "best_lr": best["lr"] if best else None, "at_edge": edge})
+        out.append(
+            {
+                "N": n,
+                "runs": rows,
+                "best_scale": best["scale"] if best else None,
+                "best_lr": best["lr"] if best else None,
+                "at_edge": edge,
+            }
+        )
     suggestion = math.exp(sum(math.log(b) for b in bests) / len(bests)) if bests else None
-    return {"eval_set": eval_set, "sizes": out, "suggested_lr_scale": suggestion,
-            "complete": all(r["loss"] is not None for s in out for r in s["runs"])}
+    return {
+        "eval_set": eval_set,
+        "sizes": out,
+        "suggested_lr_scale": suggestion,
+        "complete": all(r["loss"] is not None for s in out for r in s["runs"]),
+    }

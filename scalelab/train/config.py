@@ -1,5 +1,10 @@
 """The typed run configuration: TOML in (``load_config``), JSON out (``RunConfig.to_json``).
 
+This is the one run schema: ``scalelab train`` reads it, and a ladder spec
+(:mod:`scalelab.ladder.spec`) embeds the same top-level settings (:class:`RunSettings`) and the same
+sections (``[model]``, ``[train]``, ``[eval]``, ``[checkpoint]``), with the same defaults; the
+ladder fills in each job's shape, budget, batch and learning rate.
+
 Every section forbids unknown keys, so a typo is an error rather than a silently ignored setting.
 Relative paths in ``[data]`` are resolved against the folder of the config file. See
 ``examples/train_tiny.toml`` for a complete, commented example.
@@ -39,13 +44,22 @@ class ModelSection(Schema):
 
     @model_validator(mode="after")
     def _shape(self):
+        """The shape or a target N (a ladder's [model] overrides this: its grid gives shapes)."""
         given = [self.n_layer is not None, self.d_model is not None, self.n_head is not None]
         if self.n_params is None and not all(given):
             raise ValueError("give either n_params or all of n_layer, d_model, n_head")
         if self.n_params is not None and any(given):
-            raise ValueError("give either n_params or the shape (n_layer, d_model, n_head), not both")
+            raise ValueError(
+                "give either n_params or the shape (n_layer, d_model, n_head), not both"
+            )
         if self.d_model is not None and self.n_head is not None and self.d_model % self.n_head:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
+            raise ValueError(
+                f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _experts(self):
         if self.n_expert == 1:
             raise ValueError("n_expert must be 0 (dense) or >= 2")
         if self.n_expert >= 2 and self.top_k > self.n_expert:
@@ -54,9 +68,10 @@ class ModelSection(Schema):
 
 
 class DataSection(Schema):
-    """``train``: a token file (``.npy`` of integer ids, or raw ``.bin`` of ``dtype``), a folder holding
-    ``train.npy``/``train.bin``, or ``"synthetic"`` (a seeded Markov source, for tests and demos).
-    ``eval``: {name: token file}; with a synthetic or folder source, default sets are supplied."""
+    """``train``: a token file (``.npy`` of integer ids, or raw ``.bin`` of ``dtype``), a folder
+    holding ``train.npy``/``train.bin``, or ``"synthetic"`` (a seeded Markov source, for tests and
+    demos). ``eval``: {name: token file}; with a synthetic or folder source, default sets are
+    supplied."""
 
     train: str = "synthetic"
     eval: dict[str, str] = Field(default_factory=dict)
@@ -98,8 +113,12 @@ class TrainSection(Schema):
 
 
 class EvalSection(Schema):
-    points: int = Field(12, ge=1, description="evaluations at log-spaced steps (the last step always)")
-    tokens: int = Field(32768, ge=1, description="held-out tokens per eval set (fixed, the first ones)")
+    points: int = Field(
+        12, ge=1, description="evaluations at log-spaced steps (the last step always)"
+    )
+    tokens: int = Field(
+        32768, ge=1, description="held-out tokens per eval set (fixed, the first ones)"
+    )
     batch: int = Field(16, ge=1, description="sequences per eval forward pass")
 
 
@@ -108,20 +127,28 @@ class CheckpointSection(Schema):
     keep_final: bool = True
 
 
-class RunConfig(Schema):
-    run_id: str = Field("run", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
-    out_dir: str = "out/run"
-    seed: int = 0
+class RunSettings(Schema):
+    """The top-level settings of a run that are not its identity: shared by a run config and a
+    ladder spec (where they apply to every job)."""
+
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     compile: bool = False
     threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = torch's default")
+
+
+class RunConfig(RunSettings):
+    run_id: str = Field("run", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    out_dir: str = "out/run"
+    seed: int = 0
     model: ModelSection = Field(default_factory=ModelSection.model_construct)
     data: DataSection = Field(default_factory=DataSection)
     train: TrainSection = Field(default_factory=TrainSection)
     eval: EvalSection = Field(default_factory=EvalSection)
     checkpoint: CheckpointSection = Field(default_factory=CheckpointSection)
-    base_dir: str = Field(".", exclude=True, description="folder relative data paths resolve against")
+    base_dir: str = Field(
+        ".", exclude=True, description="folder relative data paths resolve against"
+    )
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
@@ -132,7 +159,8 @@ class RunConfig(Schema):
 
 
 def config_from_dict(raw: dict, source: str = "<config>", base_dir: str | Path = ".") -> RunConfig:
-    """Validate a config dict (as read from TOML); every problem becomes one line of an InputError."""
+    """Validate a config dict (as read from TOML); every problem becomes one line of an
+    InputError."""
     raw = dict(raw)
     raw.setdefault("model", {})
     return validate(RunConfig, {**raw, "base_dir": str(base_dir)}, source)

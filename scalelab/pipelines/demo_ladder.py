@@ -1,15 +1,16 @@
 """The ladder demo pipeline: train a ladder, then fit, backtest and plan from its own runs.
 
-``run_ladder_demo(spec, out)``: run the ladder (resumable: a second call reuses finished runs),
-export the run table, then :func:`analyse` it:
+``run_ladder_demo(spec, out)``: run the ladder (:func:`scalelab.ladder.run`; resumable: a second
+call reuses finished runs), export the run table, then :func:`analyse` it:
 
 1. fit ``chinchilla`` (with a run-level bootstrap) and Kaplan's ``kaplan-nd`` to the final points,
    and Kaplan's one-variable laws: L(N) (``power:N``) on each size's largest budget and L(D)
    (``power:D``) along the largest size;
 2. check identifiability: no parameter on a bound, finite bootstrap intervals;
 3. backtest: refit ``chinchilla`` without the largest size and predict that size's points
-   (relative error per point, the largest is the figure of merit — issue 8 asks for ≤ 3%);
-4. check the trends the laws assume: held-out loss falls with N at each budget and with D at each size;
+   (relative error per point; the largest is the figure of merit, to be at most 3%);
+4. check the trends the laws assume: held-out loss falls with N at each budget and with D at each
+   size;
 5. the compute-optimal frontier (N_opt, D_opt, tokens/parameter, loss) at a few budgets.
 
 The summary (``demo_summary.json``), the laws (JSON) and the HTML report go to ``<out>``.
@@ -31,33 +32,48 @@ choices (measured on the 2-core machine; README "The demo ladder"):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
-from scalelab import atomic
+from scalelab import atomic, laws
+from scalelab.data.prepare import read_manifest
 from scalelab.errors import InputError, ScalelabError
+from scalelab.ladder import Interrupted, load_plan, spec_from_dict
+from scalelab.ladder import run as run_ladder
+from scalelab.report import html as report_html
+from scalelab.report.sensitivity import FAST_GRID
+from scalelab.runs.table import read_table
 
 DEMO_SPEC = {
-    "name": "demo", "out_dir": "out/demo", "checkpoint_every": 1000, "threads": 1, "precision": "fp32",
+    "name": "demo",
+    "out_dir": "out/demo",
+    "threads": 1,
+    "precision": "fp32",
     "data": {"preset": "builtin", "tokenizer": "bytes"},
     "model": {"n_ctx": 16},
-    "grid": {"shapes": [{"n_layer": 2, "d_model": 32, "n_head": 1}, {"n_layer": 2, "d_model": 48, "n_head": 1},
-                        {"n_layer": 2, "d_model": 64, "n_head": 2}, {"n_layer": 2, "d_model": 96, "n_head": 3},
-                        {"n_layer": 2, "d_model": 128, "n_head": 4}],
-             "tokens": [1_000_000, 2_000_000, 4_000_000]},
-    "schedule": {"kind": "wsd", "branches": True, "warmup_frac": 0.05, "cooldown_frac": 0.2},
-    "hparams": {"min_steps": 1000},
+    "train": {"schedule": "wsd", "warmup_frac": 0.05, "cooldown_frac": 0.2},
     "eval": {"points": 6, "tokens": 65536, "batch": 256, "sets": ["val", "wiki"]},
+    "checkpoint": {"every_steps": 1000},
+    "grid": {
+        "shapes": [
+            {"n_layer": 2, "d_model": 32, "n_head": 1},
+            {"n_layer": 2, "d_model": 48, "n_head": 1},
+            {"n_layer": 2, "d_model": 64, "n_head": 2},
+            {"n_layer": 2, "d_model": 96, "n_head": 3},
+            {"n_layer": 2, "d_model": 128, "n_head": 4},
+        ],
+        "tokens": [1_000_000, 2_000_000, 4_000_000],
+        "branches": True,
+    },
+    "hparams": {"min_steps": 1000},
 }
-
-
 
 DEMO_OUT = "out/demo"
 REPORT_BUDGET_FACTOR = 100.0
@@ -67,7 +83,13 @@ REPORT_BUDGET_FACTOR = 100.0
 def _final_points(table, eval_set: str):
     sel = table.select(eval_set=eval_set, points="final")
     d = sel.data
-    return sel, d["N"].to_numpy(float), d["D"].to_numpy(float), d["loss"].to_numpy(float), d["run_id"].to_numpy()
+    return (
+        sel,
+        d["N"].to_numpy(float),
+        d["D"].to_numpy(float),
+        d["loss"].to_numpy(float),
+        d["run_id"].to_numpy(),
+    )
 
 
 def _trend_violations(N, D, L) -> list[str]:
@@ -82,29 +104,49 @@ def _trend_violations(N, D, L) -> list[str]:
             for i in range(1, len(losses)):
                 if losses[i] >= losses[i - 1]:
                     fixed = "D" if label == "N" else "N"
-                    out.append(f"at {fixed} = {o:.4g}: loss does not fall with {label} "
-                               f"({key[m][order][i - 1]:.4g} → {key[m][order][i]:.4g}: "
-                               f"{losses[i - 1]:.4f} → {losses[i]:.4f})")
+                    out.append(
+                        f"at {fixed} = {o:.4g}: loss does not fall with {label} "
+                        f"({key[m][order][i - 1]:.4g} → {key[m][order][i]:.4g}: "
+                        f"{losses[i - 1]:.4f} → {losses[i]:.4f})"
+                    )
     return out
 
 
 def _identifiable(law) -> dict:
     on_bound = [w for w in law.warnings if "bound" in w]
-    finite = all(all(math.isfinite(x) for x in v) for k, v in law.ci.items() if k in law.params) if law.ci else None
-    return {"no_parameter_on_bound": not on_bound, "finite_intervals": finite, "warnings": list(law.warnings)}
+    finite = (
+        all(all(math.isfinite(x) for x in v) for k, v in law.ci.items() if k in law.params)
+        if law.ci
+        else None
+    )
+    return {
+        "no_parameter_on_bound": not on_bound,
+        "finite_intervals": finite,
+        "warnings": list(law.warnings),
+    }
 
 
-def analyse(runs_path: str | Path, out: str | Path, *, eval_set: str = "val", bootstrap: int = 200,
-            budgets=(1e13, 1e15, 1e17, 1e19), log: Callable[[str], None] = lambda m: None) -> dict:
-    """Fits, identifiability, backtest of the largest size, trends and frontier; writes the summary."""
-    from scalelab import laws
-    from scalelab.runs.table import read_table
-
+def analyse(
+    runs_path: str | Path,
+    out: str | Path,
+    *,
+    eval_set: str = "val",
+    bootstrap: int = 200,
+    budgets=(1e13, 1e15, 1e17, 1e19),
+    log: Callable[[str], None] = lambda m: None,
+) -> dict:
+    """Fits, identifiability, backtest of the largest size, trends and frontier; writes the
+    summary."""
     out = Path(out)
     table = read_table(runs_path)
     sel, N, D, L, ids = _final_points(table, eval_set)
-    summary: dict = {"runs_table": str(runs_path), "eval_set": eval_set, "points": int(len(L)),
-                     "sizes": sorted(set(map(int, N))), "selection_notes": list(sel.notes)}
+    summary: dict = {
+        "runs_table": str(runs_path),
+        "eval_set": eval_set,
+        "points": int(len(L)),
+        "sizes": sorted(set(map(int, N))),
+        "selection_notes": list(sel.notes),
+    }
     summary["trend_violations"] = _trend_violations(N, D, L)
     for note in sel.notes:
         if note.startswith("left out"):
@@ -118,8 +160,12 @@ def analyse(runs_path: str | Path, out: str | Path, *, eval_set: str = "val", bo
             fits[form] = {"error": "; ".join(exc.problems)}
             continue
         law.save(out / f"{form}.json")
-        fits[form] = {"params": law.params, "objective": law.objective, "ci": law.ci,
-                      "identifiable": _identifiable(law)}
+        fits[form] = {
+            "params": law.params,
+            "objective": law.objective,
+            "ci": law.ci,
+            "identifiable": _identifiable(law),
+        }
         if form == "chinchilla":
             fits[form]["frontier"] = []
             for c in budgets:
@@ -129,16 +175,23 @@ def analyse(runs_path: str | Path, out: str | Path, *, eval_set: str = "val", bo
                     fits[form]["frontier"].append({"C": c, "error": "; ".join(exc.problems)})
         log(f"{form}: " + ", ".join(f"{k} = {v:.4g}" for k, v in law.params.items()))
     # Kaplan's one-variable laws: L(N) on each size's largest budget, L(D) along the largest size
-    trunk = np.array([d == D[N == n].max() for n, d in zip(N, D)])
+    trunk = np.array([d == D[N == n].max() for n, d in zip(N, D, strict=True)])
     for name, form, keep in (("kaplan-n", "power:N", trunk), ("kaplan-d", "power:D", N == N.max())):
         try:
-            sub = table.with_data(table.data[table.data["run_id"].isin(set(ids[keep]))], f"{name} points")
+            sub = table.with_data(
+                table.data[table.data["run_id"].isin(set(ids[keep]))], f"{name} points"
+            )
             law = laws.fit(sub, form, eval_set=eval_set)
         except ScalelabError as exc:
             fits[name] = {"error": "; ".join(exc.problems)}
             continue
         law.save(out / f"{name}.json")
-        fits[name] = {"form": form, "params": law.params, "objective": law.objective, "points": int(keep.sum())}
+        fits[name] = {
+            "form": form,
+            "params": law.params,
+            "objective": law.objective,
+            "points": int(keep.sum()),
+        }
         log(f"{name} ({form}): " + ", ".join(f"{k} = {v:.4g}" for k, v in law.params.items()))
     summary["fits"] = fits
 
@@ -148,18 +201,36 @@ def analyse(runs_path: str | Path, out: str | Path, *, eval_set: str = "val", bo
     held = N == n_max
     bt: dict = {"held_out_N": int(n_max), "fit_on_sizes": sorted(set(map(int, N[N < n_max])))}
     try:
-        sub = table.with_data(table.data[table.data["run_id"].isin(train_ids)], "backtest: smaller sizes only")
+        sub = table.with_data(
+            table.data[table.data["run_id"].isin(train_ids)], "backtest: smaller sizes only"
+        )
         law = laws.fit(sub, "chinchilla", eval_set=eval_set)
         pred = law.predict(N=N[held], D=D[held])
         rel = (pred - L[held]) / L[held]
-        bt.update(points=[{"run_id": str(r), "N": int(n), "D": int(d), "loss": float(l), "predicted": float(p),
-                           "rel_error": float(e)} for r, n, d, l, p, e in zip(ids[held], N[held], D[held], L[held], pred, rel)],
-                  max_abs_rel_error=float(np.max(np.abs(rel))), warnings=list(law.warnings))
+        bt.update(
+            points=[
+                {
+                    "run_id": str(r),
+                    "N": int(n),
+                    "D": int(d),
+                    "loss": float(l),
+                    "predicted": float(p),
+                    "rel_error": float(e),
+                }
+                for r, n, d, l, p, e in zip(
+                    ids[held], N[held], D[held], L[held], pred, rel, strict=True
+                )
+            ],
+            max_abs_rel_error=float(np.max(np.abs(rel))),
+            warnings=list(law.warnings),
+        )
         log(f"backtest of N = {int(n_max):,}: max |error| {bt['max_abs_rel_error']:.2%}")
     except ScalelabError as exc:
         bt["error"] = "; ".join(exc.problems)
     summary["backtest"] = bt
-    atomic.write_text(out / "demo_summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    atomic.write_text(
+        out / "demo_summary.json", json.dumps(summary, indent=2, default=float) + "\n"
+    )
     return summary
 
 
@@ -168,9 +239,17 @@ def default_workers() -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
-def run_ladder_demo(spec=None, out: Optional[str | Path] = None, *, log: Callable[[str], None] = lambda m: None,
-                    bootstrap: int = 200, report: bool = True, progress=None, workers: Optional[int] = None,
-                    quiet: bool = False) -> dict:
+def run_ladder_demo(
+    spec=None,
+    out: Optional[str | Path] = None,
+    *,
+    log: Callable[[str], None] = lambda m: None,
+    bootstrap: int = 200,
+    report: bool = True,
+    progress=None,
+    workers: Optional[int] = None,
+    quiet: bool = False,
+) -> dict:
     """Run ``spec`` (a path, a LadderSpec, or None for :data:`DEMO_SPEC`), export and analyse it.
 
     ``progress``, if given, is called with the registry path and returns a context manager that
@@ -179,60 +258,93 @@ def run_ladder_demo(spec=None, out: Optional[str | Path] = None, *, log: Callabl
     (default :func:`default_workers`) > 1 trains that many runs at once in single-thread processes,
     largest first; their progress lines go to stderr unless ``quiet``.
     """
-    from scalelab.ladder.runner import Interrupted, init_ladder, load_plan, prepare_data, run_pool, work
-    from scalelab.ladder.spec import spec_from_dict
-
     t0 = time.perf_counter()
     if spec is None:
         spec = spec_from_dict(DEMO_SPEC, "<embedded demo spec>")
     plan = load_plan(spec, str(out) if out is not None else None)
-    prepare_data(plan, log)
-    reg = init_ladder(plan)
     workers = default_workers() if workers is None else workers
-    with (progress(reg.path) if progress is not None else contextlib.nullcontext()):
-        if workers > 1:
-            run_pool(reg.path, workers, quiet=quiet or progress is not None)
-        else:
-            work(reg.path, log=log)
-    counts = reg.counts()
-    if counts["queued"] or counts["running"]:  # workers stopped on a signal: their runs went back to the queue
-        reg.close()
-        raise Interrupted(f"{counts['queued'] + counts['running']} run(s) of {plan.out_dir} not finished; "
-                          "run the same command again to resume them")
     runs_csv = plan.out_dir / "runs.csv"
-    n_rows = reg.export(runs_csv)
-    reg.close()
+    result = run_ladder(
+        plan,
+        executor="pool" if workers > 1 else "sequential",
+        workers=workers,
+        progress=progress,
+        log=None if quiet else log,
+        export=runs_csv,
+    )
+    if result.interrupted:
+        raise Interrupted(result.interrupted)
+    counts = result.counts
+    if (
+        counts["queued"] or counts["running"]
+    ):  # runs left to another process, or stopped on a signal
+        raise Interrupted(
+            f"{counts['queued'] + counts['running']} run(s) of {plan.out_dir} not finished; "
+            "run the same command again to resume them"
+        )
     train_s = time.perf_counter() - t0
     if counts["done"] == 0:
         raise InputError(f"{plan.out_dir}: no run finished")
     summary = analyse(runs_csv, plan.out_dir, bootstrap=bootstrap, log=log)
-    summary.update(ladder=str(plan.out_dir), counts=counts, rows=n_rows, train_wall_s=train_s, compute=plan.compute)
+    summary.update(
+        ladder=str(plan.out_dir),
+        counts=counts,
+        rows=result.rows,
+        train_wall_s=train_s,
+        compute=plan.compute,
+    )
     if report:
-        command = "scalelab demo" + (f" --spec {spec}" if isinstance(spec, (str, Path)) else "") + \
-            (f" -o {out}" if out is not None else "")
-        summary["report"] = write_report(runs_csv, plan.out_dir / "report.html", plan, bootstrap=bootstrap, log=log,
-                                         command=command)
+        command = (
+            "scalelab demo"
+            + (f" --spec {spec}" if isinstance(spec, (str, Path)) else "")
+            + (f" -o {out}" if out is not None else "")
+        )
+        summary["report"] = write_report(
+            runs_csv,
+            plan.out_dir / "report.html",
+            plan,
+            bootstrap=bootstrap,
+            log=log,
+            command=command,
+        )
     summary["wall_s"] = time.perf_counter() - t0
-    atomic.write_text(plan.out_dir / "demo_summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    atomic.write_text(
+        plan.out_dir / "demo_summary.json", json.dumps(summary, indent=2, default=float) + "\n"
+    )
     return summary
 
 
-def write_report(runs_path: str | Path, path: Path, plan, *, bootstrap: int, log: Callable[[str], None],
-                 command: str = "scalelab demo") -> str:
-    """The HTML report of the ladder's runs (fit, figures, plan, backtest, checklist, fast sensitivity)."""
-    from scalelab.data.prepare import read_manifest
-    from scalelab.report import html as report_html
-    from scalelab.report.sensitivity import FAST_GRID
-    from scalelab.runs.table import read_table
-
+def write_report(
+    runs_path: str | Path,
+    path: Path,
+    plan,
+    *,
+    bootstrap: int,
+    log: Callable[[str], None],
+    command: str = "scalelab demo",
+) -> str:
+    """The HTML report of the ladder's runs (fit, figures, plan, backtest, checklist, fast
+    sensitivity)."""
     table = read_table(runs_path)
     manifest = None
-    if plan.data.prepare_dir is not None and (Path(plan.data.prepare_dir) / "manifest.json").is_file():
+    if (
+        plan.data.prepare_dir is not None
+        and (Path(plan.data.prepare_dir) / "manifest.json").is_file()
+    ):
         manifest = read_manifest(plan.data.prepare_dir)
     budget = REPORT_BUDGET_FACTOR * max(p.C for p in plan.points)
-    rep = report_html.build(table, form="chinchilla", budget=budget, bootstrap=bootstrap, manifest=manifest,
-                            sensitivity=True, sensitivity_grid=FAST_GRID, command=command,
-                            title=f"scalelab demo: the training ladder '{plan.spec.name}'", progress=log)
+    rep = report_html.build(
+        table,
+        form="chinchilla",
+        budget=budget,
+        bootstrap=bootstrap,
+        manifest=manifest,
+        sensitivity=True,
+        sensitivity_grid=FAST_GRID,
+        command=command,
+        title=f"scalelab demo: the training ladder '{plan.spec.name}'",
+        progress=log,
+    )
     try:
         rep.write(path)
     finally:

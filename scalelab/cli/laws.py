@@ -27,6 +27,14 @@ from scalelab.cli.common import (
 from scalelab.errors import InputError
 
 
+BUDGET_HELP = "Budget C (FLOPs) for derived quantities [default: Chinchilla's, 5.76e23]."
+
+
+def _given(**values) -> dict:
+    """The options given on the command line (those left at None take the API's defaults)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 @app.command()
 def fit(runs: Optional[str] = RunsArg,
         form: str = typer.Option("chinchilla", "--form", help="Functional form (see `scalelab forms`), or auto: "
@@ -39,7 +47,7 @@ def fit(runs: Optional[str] = RunsArg,
         flops: str = typer.Option("6ND", "--flops", help="FLOP convention: 6ND, 6ND+attention, table."),
         eval_set: Optional[str] = typer.Option(None, "--eval-set", help="Evaluation set to fit (default: val)."),
         points: Optional[str] = typer.Option(None, "--points", help="final (each run's last point) or all."),
-        budget: float = typer.Option(5.76e23, "--budget", help="Budget C (FLOPs) for derived quantities."),
+        budget: Optional[float] = typer.Option(None, "--budget", help=BUDGET_HELP, show_default=False),
         level: float = typer.Option(0.95, "--level", help="Confidence level of intervals."),
         output: Optional[str] = typer.Option(None, "-o", "--output", help="Write the law as JSON here."),
         checklist_out: Optional[str] = typer.Option(
@@ -48,13 +56,15 @@ def fit(runs: Optional[str] = RunsArg,
         where: Optional[list[str]] = WhereOpt, as_json: bool = JsonOpt) -> None:
     """Fit a scaling law to a run table (Chinchilla approach 3 by default)."""
     from scalelab import laws
-
-    table = _load_runs(runs, example, column, where)
-    with err.status(f"fitting {form} to {len(table)} rows" + (f", {bootstrap} bootstrap resamples" if bootstrap else "")):
-        law = laws.fit(table, form, loss=loss, delta=delta, bootstrap=bootstrap, seed=seed, level=level,
-                       params=params, flops=flops, eval_set=eval_set, points=points, budget=budget)
     from scalelab.report import checklist
 
+    table = _load_runs(runs, example, column, where)
+    options = laws.FitOptions.make(loss=loss, delta=delta, bootstrap=bootstrap, seed=seed, level=level,
+                                   params=params, flops=flops, eval_set=eval_set, points=points,
+                                   **_given(budget=budget))
+    with err.status(f"fitting {form} to {len(table)} rows" + (f", {bootstrap} bootstrap resamples" if bootstrap else "")):
+        law = laws.fit(table, form, options=options)
+    budget = law.options.budget
     items = checklist.build(law, table)
     if output:
         law.save(output)
@@ -70,8 +80,8 @@ def fit(runs: Optional[str] = RunsArg,
         emit_json(summary)
     else:
         _print_law(law, budget)
-        if "auto" in law.options:
-            errors = law.options["auto"]["errors"]
+        if law.options.auto:
+            errors = law.options.auto["errors"]
             out.print(f"form chosen: {law.form}, by out-of-sample mean |error| with the largest size held out: " +
                       ", ".join(f"{k} {v['mean_abs_rel_error']:.2%}" if "mean_abs_rel_error" in v else f"{k} (n/a)"
                                 for k, v in errors.items()), highlight=False)
@@ -247,12 +257,14 @@ def backtest(runs: Optional[str] = RunsArg,
              where: Optional[list[str]] = WhereOpt, as_json: bool = JsonOpt) -> None:
     """Fit on small runs, predict the held-out large ones: relative error, interval coverage, compute ratio."""
     from scalelab import atomic
+    from scalelab.laws import FitOptions
     from scalelab.laws.backtest import backtest as run_backtest
 
     table = _load_runs(runs, example, column, where)
+    options = FitOptions(bootstrap=bootstrap, seed=seed, level=level, params=params, flops=flops)
     with err.status(f"backtesting {form} ({split} split)"):
         result = run_backtest(table, form, split=split, threshold=_num(max_flops, "--max-flops"), ratio=ratio,
-                              folds=folds, bootstrap=bootstrap, seed=seed, level=level, params=params, flops=flops)
+                              folds=folds, options=options)
     d = result.to_dict()
     if output:
         atomic.write_text(output, json.dumps(d, indent=2, default=_json_default) + "\n")

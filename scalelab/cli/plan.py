@@ -22,7 +22,6 @@ from scalelab.cli.common import (
     err,
     out,
 )
-from scalelab.errors import InputError
 
 
 @app.command()
@@ -43,76 +42,61 @@ def plan(law: Optional[str] = typer.Option(None, "--law", help="A law JSON file 
          claim_days: Optional[str] = typer.Option(None, "--claim-days", help="Converse: a claimed training time to check (needs --gpus)."),
          as_json: bool = JsonOpt) -> None:
     """From a budget to a model (N, D, loss, time, cost); or, with --N and --D, time and cost of a given model."""
-    from scalelab.plan import budget as bud
     from scalelab.plan import planner
 
     q = {k: _num(v, "--" + k.replace("_", "-")) for k, v in dict(
         flops=flops, gpus=gpus, hours=hours, days=days, money=money, price=price, peak_flops=peak_flops, mfu=mfu,
         inference_tokens=inference_tokens, unique_tokens=unique_tokens, N=N, D=D, claim_days=claim_days).items()}
-    if q["inference_tokens"] is not None and not q["inference_tokens"] >= 0:
-        raise InputError(f"--inference-tokens: expected a non-negative number, got {inference_tokens}")
-    if N is not None or D is not None or claim_days is not None:
-        if any(q[k] is not None for k in ("flops", "hours", "days", "money", "inference_tokens", "unique_tokens")):
-            raise InputError("the converse (--N, --D) takes no budget (--flops/--hours/--days/--money) and no "
-                             "--inference-tokens/--unique-tokens")
-        result = bud.converse(q["N"], q["D"], device=device, peak_flops=q["peak_flops"], mfu=q["mfu"], gpus=q["gpus"],
-                              price=q["price"], claimed_days=q["claim_days"]).to_dict()
-        if law:
-            from scalelab.plan import catalog
-
-            fitted = _resolve_law(law)
-            model = catalog.Model("given", result["N"], result["D"], {})
-            result["law"] = planner.describe_law(fitted, law)
-            result["frontier"] = catalog.distance(model, fitted)
-        if as_json:
-            emit_json(result)
-        else:
-            rows = [("N (parameters)", f"{result['N']:.4g}"), ("D (tokens)", f"{result['D']:.4g}"),
-                    ("tokens / parameter", f"{result['tokens_per_param']:.3g}"), ("C = 6ND (FLOPs)", f"{result['C']:.4g}"),
-                    ("device", f"{result['device']['name']} ({result['device']['peak_flops']:.4g} FLOP/s bf16 dense)"),
-                    ("MFU", f"{result['mfu']:.0%}"), ("device-hours", f"{result['gpu_hours']:,.0f}")]
-            if result["wall_days"] is not None:
-                rows.append((f"wall time on {result['gpus']:g} devices", f"{result['wall_days']:.1f} days"))
-            if result["cost"] is not None:
-                rows.append(("cost", _money(result["cost"])))
-            if result["required_mfu"] is not None:
-                rows.append((f"MFU needed for {result['claimed_days']:g} days", f"{result['required_mfu']:.0%}"))
-            if "frontier" in result:
-                f = result["frontier"]
-                rows += [(f"under {law}", f"{f['verdict']} (optimum {f['optimal_tokens_per_param']:.3g} tokens/param)"),
-                         ("predicted loss", f"{f['predicted_loss']:.4f} (optimum at this C: {f['optimal_loss']:.4f})")]
-            _print_kv("time and cost of a given model", rows)
-        for flag in result["flags"]:
-            err.print(f"warning: {flag}", markup=False, highlight=False)
-        return
-    if not law:
-        raise InputError("--law: give a law file or a published law name (e.g. chinchilla-2022) to plan with")
-    fitted = _resolve_law(law)
-    b = bud.resolve(flops=q["flops"], gpus=q["gpus"], hours=q["hours"], days=q["days"], device=device,
-                    peak_flops=q["peak_flops"], mfu=q["mfu"], money=q["money"], price=q["price"])
-    result = planner.make_plan(fitted, b, law, inference_tokens=q["inference_tokens"], unique_tokens=q["unique_tokens"])
+    result = planner.plan(law, device=device, **q)
     if as_json:
         emit_json(result)
+    elif "recommended" in result:
+        _print_plan(result, law)
     else:
-        r = result["recommended"]
-        rows = [("budget C (FLOPs)", f"{b.C:.4g} (given as {b.given_as})")]
-        if b.device:
-            rows.append(("device", f"{b.device['name']} ({b.device['peak_flops']:.4g} FLOP/s bf16 dense), MFU {b.mfu:.0%}"))
-        rows += [("N (parameters)", f"{r['N']:.4g}"), ("D (tokens)", f"{r['D']:.4g}"),
-                 ("tokens / parameter", f"{r['tokens_per_param']:.3g}"),
-                 ("predicted loss", f"{r['loss']:.4f}" + (f"  {r['level']:.0%} interval {_interval(r['loss_interval'])}"
-                                                          if r.get("loss_interval") else "  (no interval: law has no bootstrap samples)"))]
-        if "gpu_hours" in r:
-            rows.append(("device-hours", f"{r['gpu_hours']:,.0f}"))
-        if "wall_days" in r:
-            rows.append(("wall time", f"{r['wall_days']:.1f} days"))
-        if "cost" in r:
-            rows.append(("cost", _money(r["cost"])))
-        _print_kv(f"{r['kind']} plan under {law}", rows)
-        if "note" in r:
-            out.print(r["note"], highlight=False)
-    for note in b.notes:
+        _print_converse(result, law)
+    for flag in result.get("flags", []):
+        err.print(f"warning: {flag}", markup=False, highlight=False)
+    for note in result.get("budget", {}).get("notes", []):
         err.print(f"note: {note}", markup=False, highlight=False)
+
+
+def _print_converse(result: dict, law: Optional[str]) -> None:
+    rows = [("N (parameters)", f"{result['N']:.4g}"), ("D (tokens)", f"{result['D']:.4g}"),
+            ("tokens / parameter", f"{result['tokens_per_param']:.3g}"), ("C = 6ND (FLOPs)", f"{result['C']:.4g}"),
+            ("device", f"{result['device']['name']} ({result['device']['peak_flops']:.4g} FLOP/s bf16 dense)"),
+            ("MFU", f"{result['mfu']:.0%}"), ("device-hours", f"{result['gpu_hours']:,.0f}")]
+    if result["wall_days"] is not None:
+        rows.append((f"wall time on {result['gpus']:g} devices", f"{result['wall_days']:.1f} days"))
+    if result["cost"] is not None:
+        rows.append(("cost", _money(result["cost"])))
+    if result["required_mfu"] is not None:
+        rows.append((f"MFU needed for {result['claimed_days']:g} days", f"{result['required_mfu']:.0%}"))
+    if "frontier" in result:
+        f = result["frontier"]
+        rows += [(f"under {law}", f"{f['verdict']} (optimum {f['optimal_tokens_per_param']:.3g} tokens/param)"),
+                 ("predicted loss", f"{f['predicted_loss']:.4f} (optimum at this C: {f['optimal_loss']:.4f})")]
+    _print_kv("time and cost of a given model", rows)
+
+
+def _print_plan(result: dict, law: Optional[str]) -> None:
+    b, r = result["budget"], result["recommended"]
+    rows = [("budget C (FLOPs)", f"{b['C']:.4g} (given as {b['given_as']})")]
+    if b["device"]:
+        rows.append(("device", f"{b['device']['name']} ({b['device']['peak_flops']:.4g} FLOP/s bf16 dense), "
+                               f"MFU {b['mfu']:.0%}"))
+    rows += [("N (parameters)", f"{r['N']:.4g}"), ("D (tokens)", f"{r['D']:.4g}"),
+             ("tokens / parameter", f"{r['tokens_per_param']:.3g}"),
+             ("predicted loss", f"{r['loss']:.4f}" + (f"  {r['level']:.0%} interval {_interval(r['loss_interval'])}"
+                                                      if r.get("loss_interval") else "  (no interval: law has no bootstrap samples)"))]
+    if "gpu_hours" in r:
+        rows.append(("device-hours", f"{r['gpu_hours']:,.0f}"))
+    if "wall_days" in r:
+        rows.append(("wall time", f"{r['wall_days']:.1f} days"))
+    if "cost" in r:
+        rows.append(("cost", _money(r["cost"])))
+    _print_kv(f"{r['kind']} plan under {law}", rows)
+    if "note" in r:
+        out.print(r["note"], highlight=False)
 
 
 @app.command()

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from scalelab.cli.laws import _given
 from scalelab.cli.common import (
     ColumnOpt,
     ExampleOpt,
@@ -21,22 +22,25 @@ from scalelab.cli.common import (
 )
 
 
+BUDGET_HELP = "Budget C (FLOPs) for the plan and sensitivity [default: Chinchilla's, 5.76e23]."
+
+
 def _report_input(runs: Optional[str], example: Optional[str], column: Optional[list[str]],
                   where: Optional[list[str]], manifest: Optional[str]):
     """(table, manifest, description) from RUNS (a file or a ladder directory) or --example."""
     from pathlib import Path
 
-    from scalelab.report import html as report_html
+    from scalelab.report import inputs
 
     found = None
     if runs is not None and example is None and Path(runs).is_dir():
-        table, found, what = report_html.load_input(runs)
+        table, found, what = inputs.load_input(runs)
         conditions = _pairs(where, "--where")
         if conditions:
             table = table.where(**conditions)
     else:
         table = _load_runs(runs, example, column, where)
-        found = report_html._manifest_for(table, None)
+        found = inputs.manifest_for(table)
         what = f"example {example}" if example else f"run table {runs}"
     if manifest:
         from scalelab.data.prepare import read_manifest
@@ -51,7 +55,7 @@ def report(runs: Optional[str] = typer.Argument(None, help="Run table (.csv, .pa
            output: str = typer.Option("report.html", "-o", "--output", help="The HTML file to write."),
            form: str = typer.Option("chinchilla", "--form", help="Functional form to fit (see `scalelab forms`)."),
            law: Optional[str] = typer.Option(None, "--law", help="Report this fitted law (JSON) instead of fitting."),
-           budget: float = typer.Option(5.76e23, "--budget", help="Budget C (FLOPs) for the plan and sensitivity."),
+           budget: Optional[float] = typer.Option(None, "--budget", help=BUDGET_HELP, show_default=False),
            bootstrap: int = typer.Option(200, "--bootstrap", help="Run-level bootstrap resamples for intervals."),
            seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
            loss: str = typer.Option("huber", "--loss", help="Fitting loss: huber or mse."),
@@ -67,31 +71,23 @@ def report(runs: Optional[str] = typer.Argument(None, help="Run table (.csv, .pa
            where: Optional[list[str]] = WhereOpt, as_json: bool = JsonOpt) -> None:
     """One self-contained HTML report: laws, figures, plan, backtest, checklist, sensitivity."""
     import json as _json
-    import shlex
     from pathlib import Path
 
     from scalelab import atomic
+    from scalelab.laws import FitOptions
     from scalelab.report import checklist as cl
     from scalelab.report import html as report_html
-    from scalelab.report.sensitivity import FAST_GRID
 
     table, found, what = _report_input(runs, example, column, where, manifest)
     fitted = _resolve_law(law) if law else None
-    given = [(runs, None), ("--example", example), ("-o", output), ("--form", form if not law else None),
-             ("--law", law), ("--budget", budget if budget != 5.76e23 else None),
-             ("--bootstrap", bootstrap if bootstrap != 200 else None), ("--seed", seed or None),
-             ("--loss", loss if loss != "huber" else None), ("--delta", delta if delta != 1e-3 else None),
-             ("--params", params if params != "non-embedding" else None), ("--flops", flops if flops != "6ND" else None),
-             ("--manifest", manifest)] + [("--column", c) for c in column or []] + [("--where", w) for w in where or []]
-    command = "scalelab report " + " ".join(
-        shlex.quote(str(flag)) if value is None else f"{flag} {shlex.quote(str(value))}"
-        for flag, value in given if flag is not None and (value is not None or flag == runs)) + \
-        ("" if sensitivity_ else " --no-sensitivity") + (" --fast" if fast else "")
+    options = report_html.ReportOptions(
+        form=form, fit=FitOptions.make(bootstrap=bootstrap, seed=seed, loss=loss, delta=delta, params=params,
+                                       flops=flops, **_given(budget=budget)),
+        sensitivity=sensitivity_, fast=fast, runs=runs, example=example, columns=tuple(column or ()),
+        where=tuple(where or ()), law_file=law, manifest=manifest, output=output)
     with err.status("building the report") as status:
-        rep = report_html.build(table, form=form, law=fitted, budget=budget, bootstrap=bootstrap, seed=seed,
-                                params=params, flops=flops, loss=loss, delta=delta, manifest=found,
-                                sensitivity=sensitivity_, sensitivity_grid=FAST_GRID if fast else None,
-                                command=command, progress=lambda m: status.update(m))
+        rep = report_html.build(table, law=fitted, options=options, manifest=found,
+                                progress=lambda m: status.update(m))
     try:
         rep.write(output, figures_dir=figures)
     finally:
@@ -118,7 +114,9 @@ def report(runs: Optional[str] = typer.Argument(None, help="Run table (.csv, .pa
 def sensitivity(runs: Optional[str] = typer.Argument(None, help="Run table (.csv, .parquet, .jsonl) or a ladder directory.",
                                                      show_default=False),
                 form: str = typer.Option("chinchilla", "--form", help="Baseline functional form (a law in N and D)."),
-                budget: float = typer.Option(5.76e23, "--budget", help="Budget C (FLOPs) at which tokens/parameter is compared."),
+                budget: Optional[float] = typer.Option(None, "--budget", show_default=False,
+                                                       help="Budget C (FLOPs) at which tokens/parameter is compared "
+                                                            "[default: Chinchilla's, 5.76e23]."),
                 loss: str = typer.Option("huber", "--loss", help="Baseline fitting loss: huber or mse."),
                 delta: float = typer.Option(1e-3, "--delta", help="Baseline Huber delta."),
                 params: str = typer.Option("non-embedding", "--params", help="Baseline parameter convention."),
@@ -127,19 +125,21 @@ def sensitivity(runs: Optional[str] = typer.Argument(None, help="Run table (.csv
                 example: Optional[str] = ExampleOpt, column: Optional[list[str]] = ColumnOpt,
                 where: Optional[list[str]] = WhereOpt, as_json: bool = JsonOpt) -> None:
     """Refit under alternative choices (form, loss, init, range, conventions); show how the answer moves."""
+    from scalelab.laws import FitOptions
     from scalelab.report import sensitivity as sens
 
     table, _, _ = _report_input(runs, example, column, where, None)
+    options = FitOptions.make(params=params, flops=flops, loss=loss, delta=delta,
+                              grid=sens.FAST_GRID if fast else None, **_given(budget=budget))
     with err.status("refitting") as status:
-        result = sens.analyse(table, form, budget=budget, params=params, flops=flops, loss=loss, delta=delta,
-                              grid=sens.FAST_GRID if fast else None, progress=lambda n: status.update(f"refitting: {n}"))
+        result = sens.analyse(table, form, options=options, progress=lambda n: status.update(f"refitting: {n}"))
     if as_json:
         emit_json(result.to_dict())
         return
     from rich import box
     from rich.table import Table
 
-    t = Table(title=f"sensitivity of {form} on {table.source}; tokens/param and N_opt at C = {budget:.3g} "
+    t = Table(title=f"sensitivity of {form} on {table.source}; tokens/param and N_opt at C = {result.budget:.3g} "
                     "(red: highest, blue: lowest in each column)",
               title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
     cols = ("alpha", "beta", "a", "b", "N_opt", "tokens_per_param")

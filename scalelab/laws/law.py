@@ -3,21 +3,27 @@
 A :class:`Law` is plain data: it saves to JSON and loads back to an identical object. Its
 bootstrap samples (internal parameters, one row per resample) travel with it, so predictions and
 allocations made after loading still carry their intervals.
+
+As in scikit-learn, the choices of the fit (:class:`~scalelab.laws.options.FitOptions`, typed, in
+``options``) are kept apart from what the fit found (``params``, ``ci``, ``derived``, ``objective``,
+``starts``, ``warnings``, ``data``, ``samples``). A published or hand-made law has no options.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
 from scalelab import __version__, atomic
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws import forms, optimal
+from scalelab.laws.options import FitOptions
 
 DEFAULT_LEVEL = 0.95
 
@@ -52,7 +58,9 @@ class Law:
         n_points / n_runs: rows and runs the fit used.
         starts: the initialisation grid's outcome (count, converged to the best, statuses).
         warnings: what a careful reader must know (parameter on a bound, unidentifiable fit, ...).
-        options: fitting choices (loss, delta, grid, bootstrap, seed, selection of points).
+        options: the fit's choices (:class:`FitOptions`: loss, delta, grid, bootstrap, seed,
+            level, conventions, budget, selection of points), resolved as the fit applied them;
+            None for a published or hand-made law. Saved as the JSON object ``options``.
         conventions: parameter and FLOP conventions (see :mod:`scalelab.laws.conventions`).
         data: where the runs came from, the notes made reading them, and the run ids used.
         provenance: for published laws: citation, table/equation, conventions of the source.
@@ -68,12 +76,17 @@ class Law:
     n_runs: Optional[int] = None
     starts: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
+    options: Optional[FitOptions] = None
     conventions: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     samples: Optional[np.ndarray] = None
     version: str = __version__
+
+    def __post_init__(self):
+        if isinstance(self.options, Mapping):       # a saved law's record, or {} for none
+            self.options = (FitOptions.from_record(self.options, self.conventions)
+                            if self.options else None)
 
     # -- parameters ---------------------------------------------------------------------------------
     @property
@@ -87,7 +100,7 @@ class Law:
 
     @property
     def level(self) -> float:
-        return float(self.options.get("level", DEFAULT_LEVEL))
+        return float(self.options.level) if self.options else DEFAULT_LEVEL
 
     # -- prediction --------------------------------------------------------------------------------
     def predict(self, *args, **variables) -> np.ndarray:
@@ -148,9 +161,20 @@ class Law:
         return float(a[0]), float(b[0])
 
     # -- persistence -------------------------------------------------------------------------------
+    def options_record(self) -> dict:
+        """The options as saved (the JSON object ``options``); {} for a law without a fit."""
+        return self.options.to_record(self.law_form) if self.options else {}
+
     def to_dict(self, samples: bool = True) -> dict:
-        d = asdict(self)
-        d["samples"] = None if self.samples is None or not samples else np.asarray(self.samples).tolist()
+        d: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            if name == "options":
+                d[name] = self.options_record()
+            elif name == "samples":
+                d[name] = (None if self.samples is None or not samples
+                           else np.asarray(self.samples).tolist())
+            else:
+                d[name] = copy.deepcopy(getattr(self, name))
         return d
 
     @classmethod

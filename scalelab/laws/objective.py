@@ -28,10 +28,6 @@ def rho(r: np.ndarray, loss: str, delta: float) -> np.ndarray:
     return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
 
 
-def rho_prime(r: np.ndarray, loss: str, delta: float) -> np.ndarray:
-    return r if loss == "mse" else np.clip(r, -delta, delta)
-
-
 @dataclass
 class Objective:
     """The batched objective for one form on one data set.

@@ -12,6 +12,8 @@ to test against, not tuning targets; ``tests/test_published.py`` pins them.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 
 from scalelab.errors import InputError
 from scalelab.laws.law import Law
@@ -91,3 +93,11 @@ def get(name: str) -> Law:
     if key not in _LAWS:
         raise InputError(f"unknown published law '{name}'; published laws: {', '.join(names())}")
     return Law.from_dict(_LAWS[key].to_dict())
+
+
+def resolve(spec: str | os.PathLike) -> Law:
+    """A law from a saved JSON file (a path that exists, or any name ending in ``.json``), or a
+    published law by name: what every ``--law`` option accepts."""
+    if Path(spec).exists() or str(spec).endswith(".json"):
+        return Law.load(spec)
+    return get(str(spec))

@@ -1,20 +1,28 @@
-"""A plan: budget -> compute-optimal (or inference-aware, or data-constrained) model, with time and cost.
+"""A plan: budget -> compute-optimal (or inference-aware, or data-constrained) model, with time and
+cost; and the converse: the time and cost of a given model, and how far it sits from a law's
+frontier. Plain data in, plain data (dicts, the CLI's ``--json``) out, so a notebook does what
+``scalelab plan`` does:
 
-    >>> from scalelab.laws import published
-    >>> from scalelab.plan import budget, planner
-    >>> p = planner.make_plan(published.get("chinchilla-2022"), budget.resolve(flops=1e21))
+    >>> from scalelab.plan import planner
+    >>> p = planner.plan("chinchilla-2022", flops=1e21)
     >>> round(p["recommended"]["tokens_per_param"], 1)
     50.1
+    >>> c = planner.check_model(27e9, 14e12, device="H100", gpus=1000, mfu=0.4)
+    >>> round(c["wall_days"], 1)
+    66.3
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 from scalelab.errors import InputError
 from scalelab.laws import Law
 from scalelab.laws.optimal import require_nd
-from scalelab.plan.budget import SECONDS_PER_HOUR, Budget, HOURS_PER_DAY
+from scalelab.laws.published import resolve
+from scalelab.plan import budget as budgets
+from scalelab.plan import catalog
+from scalelab.plan.budget import HOURS_PER_DAY, SECONDS_PER_HOUR, Budget
 from scalelab.plan.constrained import data_constrained_optimal
 from scalelab.plan.inference import inference_optimal
 
@@ -72,3 +80,67 @@ def make_plan(law: Law, b: Budget, law_name: str = "law", *, inference_tokens: O
                        f"{con.D_effective:.3g}); loss {con.loss_penalty:+.4f} nats above unlimited data")
     plan["recommended"] = rec
     return plan
+
+
+LawSpec = Union[Law, str]
+"""A law, or what ``--law`` accepts: a law JSON file or a published law's name."""
+BUDGET_FLAGS = ("flops", "hours", "days", "money", "inference_tokens", "unique_tokens")
+
+
+def _law(spec: LawSpec, name: Optional[str]) -> tuple[Law, str]:
+    if isinstance(spec, Law):
+        return spec, name or "law"
+    return resolve(spec), name or str(spec)
+
+
+def plan(law: Optional[LawSpec], *, flops: Optional[float] = None, gpus: Optional[float] = None,
+         hours: Optional[float] = None, days: Optional[float] = None,
+         money: Optional[float] = None, price: Optional[float] = None,
+         device: Optional[str] = None, peak_flops: Optional[float] = None,
+         mfu: Optional[float] = None, inference_tokens: Optional[float] = None,
+         unique_tokens: Optional[float] = None, N: Optional[float] = None,
+         D: Optional[float] = None, claim_days: Optional[float] = None,
+         law_name: Optional[str] = None) -> dict:
+    """What ``scalelab plan`` answers, as plain data.
+
+    With a budget (``flops``; or ``gpus`` x ``hours``/``days`` on a ``device``; or ``money`` at a
+    ``price``): the model to train under ``law`` (:func:`make_plan`; ``inference_tokens`` or
+    ``unique_tokens`` for an inference-aware or data-constrained plan). With ``N`` or ``D`` (or
+    ``claim_days``): the converse, :func:`check_model`. ``law`` is a :class:`Law`, a law file or a
+    published law's name (``law_name`` labels it; default the name given).
+    """
+    given = {"flops": flops, "hours": hours, "days": days, "money": money,
+             "inference_tokens": inference_tokens, "unique_tokens": unique_tokens}
+    if inference_tokens is not None and not inference_tokens >= 0:
+        raise InputError(f"--inference-tokens: expected a non-negative number, got {inference_tokens:g}")
+    if N is not None or D is not None or claim_days is not None:
+        if any(given[k] is not None for k in BUDGET_FLAGS):
+            raise InputError("the converse (--N, --D) takes no budget (--flops/--hours/--days/--money) "
+                             "and no --inference-tokens/--unique-tokens")
+        return check_model(N, D, law=law, law_name=law_name, device=device, peak_flops=peak_flops,
+                           mfu=mfu, gpus=gpus, price=price, claim_days=claim_days)
+    if not law:
+        raise InputError("--law: give a law file or a published law name (e.g. chinchilla-2022) "
+                         "to plan with")
+    fitted, name = _law(law, law_name)
+    b = budgets.resolve(flops=flops, gpus=gpus, hours=hours, days=days, device=device,
+                        peak_flops=peak_flops, mfu=mfu, money=money, price=price)
+    return make_plan(fitted, b, name, inference_tokens=inference_tokens, unique_tokens=unique_tokens)
+
+
+def check_model(N: Optional[float], D: Optional[float], *, law: Optional[LawSpec] = None,
+                law_name: Optional[str] = None, device: Optional[str] = None,
+                peak_flops: Optional[float] = None, mfu: Optional[float] = None,
+                gpus: Optional[float] = None, price: Optional[float] = None,
+                claim_days: Optional[float] = None) -> dict:
+    """The converse: time and cost of N parameters on D tokens (:func:`budget.converse`), the MFU
+    a claimed duration needs (``flags`` say when it is impossible), and with ``law`` the law's
+    description and the model's distance from its compute-optimal frontier (``frontier``)."""
+    result = budgets.converse(N, D, device=device, peak_flops=peak_flops, mfu=mfu, gpus=gpus,
+                              price=price, claimed_days=claim_days).to_dict()
+    if law:
+        fitted, name = _law(law, law_name)
+        model = catalog.Model("given", result["N"], result["D"], {})
+        result["law"] = describe_law(fitted, name)
+        result["frontier"] = catalog.distance(model, fitted)
+    return result

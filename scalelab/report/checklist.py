@@ -118,7 +118,7 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
         frame = used if len(used) else frame
     m = dict(manifest or {})
     mc = dict(m.get("checklist") or {})
-    opts, conv, data = law.options or {}, law.conventions or {}, law.data or {}
+    opts, conv, data = law.options_record(), law.conventions or {}, law.data or {}
     items: list[dict] = []
     add = items.append
 

@@ -19,7 +19,7 @@ For each variant it reports alpha, beta, E, the exponents a and b (N_opt ~ C^a, 
 N_opt, D_opt and tokens/parameter at the chosen budget; then the spread of each across variants.
 
     >>> from scalelab.report import sensitivity
-    >>> result = sensitivity.analyse("runs.csv", budget=5.76e23)    # doctest: +SKIP
+    >>> result = sensitivity.analyse("runs.csv", budget=1e23)       # doctest: +SKIP
     >>> result.spread["tokens_per_param"]                           # doctest: +SKIP
 """
 
@@ -33,10 +33,11 @@ import numpy as np
 from scalelab.errors import InputError, ScalelabError
 from scalelab.laws import forms as form_registry
 from scalelab.laws.conventions import FLOP_CONVENTIONS, PARAM_CONVENTIONS, Conventions
-from scalelab.laws.fit import CHINCHILLA_BUDGET, as_table, fit
+from scalelab.laws.fit import fit_form
 from scalelab.laws.isoflop import group_budgets
 from scalelab.laws.optimal import require_nd
-from scalelab.runs.table import RunTable
+from scalelab.laws.options import FitOptions
+from scalelab.runs.table import Runs, RunTable, as_table
 
 METRICS = ("alpha", "beta", "E", "a", "b", "N_opt", "D_opt", "tokens_per_param")
 NEIGHBOUR_FORMS = ("chinchilla", "chinchilla-tied", "kaplan-nd")
@@ -53,7 +54,8 @@ analyses (``--fast``); each form takes the axes it has."""
 
 @dataclass
 class Variant:
-    """One alternative choice: fit options that differ from the baseline, and/or a row selection."""
+    """One alternative choice: fit options that differ from the baseline (``form`` and
+    :class:`~scalelab.laws.options.FitOptions` fields), and/or a row selection."""
 
     name: str
     group: str
@@ -99,10 +101,12 @@ def _restrict_sizes(column: str, keep: Callable[[np.ndarray], np.ndarray], what:
     return select
 
 
-def default_variants(table: RunTable, form: str = "chinchilla", *, params: str = "non-embedding",
-                     flops: str = "6ND", loss: str = "huber", delta: float = 1e-3,
-                     grid: Optional[Mapping[str, Sequence[float]]] = None) -> list[Variant]:
-    """The alternative choices of the module docstring, for this table and baseline."""
+def default_variants(table: RunTable, form: str = "chinchilla", *,
+                     options: Optional[FitOptions] = None, **overrides) -> list[Variant]:
+    """The alternative choices of the module docstring, for this table and baseline (``options``,
+    or keyword arguments of FitOptions' names)."""
+    opts = FitOptions.make(options, **overrides)
+    params, flops, loss, delta, grid = opts.params, opts.flops, opts.loss, opts.delta, opts.grid
     base_form = form_registry.get(form)
     out: list[Variant] = [Variant("baseline", "baseline")]
 
@@ -216,7 +220,7 @@ def _row(variant: Variant, law, budget: float, knots, n_rows: int) -> dict:
                            "form": law.form, "n_runs": law.n_runs, "n_points": n_rows,
                            "alpha": p.get("alpha"), "beta": p.get("beta", p.get("alpha")), "note": None,
                            "E": p.get("E"), "objective": law.objective, "warnings": list(law.warnings),
-                           "params": dict(p), "options": {kk: law.options.get(kk) for kk in ("loss", "delta")},
+                           "params": dict(p), "options": {"loss": law.options.loss, "delta": law.options.delta},
                            "conventions": dict(law.conventions), "flop_model": None}
     if "alpha" not in p:        # another form's exponents (kaplan-nd's alpha_N, alpha_D) are not alpha, beta
         row["alpha"] = row["beta"] = None
@@ -246,51 +250,49 @@ def _row(variant: Variant, law, budget: float, knots, n_rows: int) -> dict:
     return row
 
 
-def analyse(runs, form: str = "chinchilla", *, budget: float = CHINCHILLA_BUDGET, params: str = "non-embedding",
-            flops: str = "6ND", loss: str = "huber", delta: float = 1e-3,
-            grid: Optional[Mapping[str, Sequence[float]]] = None, variants: Optional[Sequence[Variant]] = None,
-            progress: Optional[Callable[[str], None]] = None, **fit_kwargs) -> SensitivityResult:
+def analyse(runs: Runs, form: str = "chinchilla", *, options: Optional[FitOptions] = None,
+            variants: Optional[Sequence[Variant]] = None,
+            progress: Optional[Callable[[str], None]] = None, **overrides) -> SensitivityResult:
     """Refit ``runs`` under each variant and summarise the spread.
 
     Args:
         runs: a run table (RunTable, DataFrame or path).
         form: the baseline form (a law in N and D).
-        budget: the budget C (FLOPs) at which N_opt, D_opt and tokens/parameter are compared.
-        params, flops, loss, delta: the baseline's conventions and fitting loss.
-        grid: override of the initialisation grid for every variant (keys the form lacks are
-            ignored per form); small grids make the analysis fast (tests).
+        options: the baseline's fit (:class:`~scalelab.laws.options.FitOptions`; keyword
+            arguments of its names replace fields): its conventions and fitting loss; its
+            ``budget``, the C (FLOPs) at which N_opt, D_opt and tokens/parameter are compared;
+            its ``grid``, an override of the initialisation grid for every variant (keys a form
+            lacks are ignored per form; small grids make the analysis fast).
         variants: the variants to run (default :func:`default_variants`).
         progress: called with each variant's name before it is fitted.
-        fit_kwargs: passed to every :func:`~scalelab.laws.fit` (``eval_set``, ``points``, ...).
     """
+    opts = FitOptions.make(options, **overrides)
     table = as_table(runs)
     require_nd(form_registry.get(form))
-    if not budget > 0:
-        raise InputError(f"budget: expected a positive number of FLOPs, got {budget}")
-    variants = list(variants) if variants is not None else default_variants(
-        table, form, params=params, flops=flops, loss=loss, delta=delta, grid=grid)
-    base = {"form": form, "params": params, "flops": flops, "loss": loss, "delta": delta}
+    budget = opts.budget
+    variants = list(variants) if variants is not None else default_variants(table, form, options=opts)
     rows = []
     for v in variants:
         if progress:
             progress(v.name)
         if v.unavailable:
-            rows.append({"name": v.name, "group": v.group, "status": "not available", "reason": v.unavailable,
-                         **{m: None for m in METRICS}})
+            rows.append({"name": v.name, "group": v.group, "status": "not available",
+                         "reason": v.unavailable, **{m: None for m in METRICS}})
             continue
-        kwargs = base | fit_kwargs | v.fit_kwargs
-        vform = form_registry.get(kwargs["form"])
-        g = kwargs.pop("grid", grid)
+        changes = dict(v.fit_kwargs)
+        vform = form_registry.get(changes.pop("form", form))
+        g = changes.pop("grid", opts.grid)
         if g is not None:
             g = {n: vals for n, vals in g.items() if n in vform.param_names} or None
         try:
             t = v.select(table) if v.select else table
-            law = fit(t, kwargs.pop("form"), grid=g, budget=budget, **kwargs)
-            knots = None if v.flops is None else flop_model(t, kwargs["params"], v.flops)
+            vopts = opts.replace(grid=g, **changes)
+            law = fit_form(t, vform.name, options=vopts)
+            knots = None if v.flops is None else flop_model(t, vopts.params, v.flops)
             rows.append(_row(v, law, budget, knots, law.n_points or 0))
         except ScalelabError as exc:
-            rows.append({"name": v.name, "group": v.group, "status": "failed", "reason": "; ".join(exc.problems),
-                         **{m: None for m in METRICS}})
+            rows.append({"name": v.name, "group": v.group, "status": "failed",
+                         "reason": "; ".join(exc.problems), **{m: None for m in METRICS}})
     baseline = next((r for r in rows if r["group"] == "baseline"), rows[0] if rows else {})
     return SensitivityResult(budget=float(budget), baseline=baseline, rows=rows, spread=spread(rows, baseline),
                              source=table.source)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Union
 
 import numpy as np
 import pandas as pd
@@ -179,6 +179,19 @@ class RunTable:
             else:
                 self.data.to_json(tmp, orient="records", lines=True)
         return path
+
+
+Runs = Union["RunTable", pd.DataFrame, str, os.PathLike]
+"""What every fitting function accepts as its runs: a RunTable, a DataFrame or a path to a table."""
+
+
+def as_table(runs: Runs) -> RunTable:
+    """Accept a RunTable, a DataFrame or a path to a run table."""
+    if isinstance(runs, RunTable):
+        return runs
+    if isinstance(runs, pd.DataFrame):
+        return RunTable.from_frame(runs)
+    return read_table(runs)
 
 
 def read_table(path: str | os.PathLike, columns: Mapping[str, str] | None = None) -> RunTable:

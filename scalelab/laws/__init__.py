@@ -8,7 +8,8 @@ This layer never imports torch: fitting a user's table starts fast and needs no 
 
 Modules, bottom to top: ``forms``, ``conventions``, ``objective``, ``lbfgs``, ``optimal``,
 ``options`` (:class:`FitOptions`), ``law`` (:class:`Law`), ``fit`` (one named form), ``backtest``,
-``select`` (:func:`fit`, ``form="auto"``), and beside them ``isoflop``, ``published``, ``synthetic``.
+``select`` (:func:`fit`, ``form="auto"``), and beside them ``isoflop``, ``published``,
+``synthetic``.
 """
 
 from scalelab.laws import forms
@@ -18,5 +19,14 @@ from scalelab.laws.law import Allocation, Law
 from scalelab.laws.options import CHINCHILLA_BUDGET, FitOptions
 from scalelab.laws.select import fit, select_form
 
-__all__ = ["Allocation", "CHINCHILLA_BUDGET", "Conventions", "FitOptions", "Law", "fit", "fit_form",
-           "forms", "select_form"]
+__all__ = [
+    "Allocation",
+    "CHINCHILLA_BUDGET",
+    "Conventions",
+    "FitOptions",
+    "Law",
+    "fit",
+    "fit_form",
+    "forms",
+    "select_form",
+]

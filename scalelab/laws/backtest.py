@@ -18,8 +18,9 @@ on the same runs by their out-of-sample error -- which is what
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -37,7 +38,7 @@ DEFAULT_FOLDS = 3
 
 @dataclass
 class Fold:
-    held_out: str                          # "C > 1.2e20" or "N = 6.9e9"
+    held_out: str  # "C > 1.2e20" or "N = 6.9e9"
     fit_runs: int
     fit_points: int
     max_fit_flops: float
@@ -60,7 +61,8 @@ class Backtest:
 
 
 def _run_frame(table, conventions: Conventions, points: str, eval_set=None, task=None):
-    """Selected rows with the convention's variables, plus each row's run compute (its largest C)."""
+    """Selected rows with the convention's variables, plus each row's run compute (its largest
+    C)."""
     selected = table.select(eval_set=eval_set, task=task, points=points)
     variables = conventions.variables(selected)
     frame = selected.data.copy()
@@ -71,9 +73,18 @@ def _run_frame(table, conventions: Conventions, points: str, eval_set=None, task
     return selected, frame
 
 
-def backtest(runs: Runs, form: str, *, split: str = "compute", threshold: Optional[float] = None,
-             ratio: float = DEFAULT_RATIO, folds: int = DEFAULT_FOLDS, predictive: bool = True,
-             options: Optional[FitOptions] = None, **overrides) -> Backtest:
+def backtest(
+    runs: Runs,
+    form: str,
+    *,
+    split: str = "compute",
+    threshold: Optional[float] = None,
+    ratio: float = DEFAULT_RATIO,
+    folds: int = DEFAULT_FOLDS,
+    predictive: bool = True,
+    options: Optional[FitOptions] = None,
+    **overrides,
+) -> Backtest:
     """Fit ``form`` on held-in runs and score its predictions of the held-out ones (see module doc).
 
     ``options`` (or keyword arguments of :class:`~scalelab.laws.options.FitOptions`' names) are
@@ -99,7 +110,7 @@ def backtest(runs: Runs, form: str, *, split: str = "compute", threshold: Option
     opts = opts.replace(points=points)
     selected, frame = _run_frame(table, conventions, points, opts.eval_set, opts.task)
 
-    plans: list[tuple[str, np.ndarray]] = []      # (description, held-out mask over rows)
+    plans: list[tuple[str, np.ndarray]] = []  # (description, held-out mask over rows)
     if split == "compute":
         limit = threshold if threshold is not None else frame["_run_C"].max() / ratio
         held = frame["_run_C"].to_numpy() > limit * (1 + 1e-9)
@@ -116,34 +127,47 @@ def backtest(runs: Runs, form: str, *, split: str = "compute", threshold: Option
         else:
             fit_mask = ~held
         if not held.any():
-            raise InputError(f"{table.source}: no run is held out by '{description}' (largest run C = "
-                             f"{frame['_run_C'].max():.3g}); lower the threshold")
+            raise InputError(
+                f"{table.source}: no run is held out by '{description}' (largest run C = "
+                f"{frame['_run_C'].max():.3g}); lower the threshold"
+            )
         fit_ids = set(frame.loc[fit_mask, "run_id"].astype(str))
         if not fit_ids:
             if split == "size" and results:
                 break
             raise NumericalError(f"{table.source}: no run left to fit below '{description}'")
-        fit_table = table.with_data(table.data[table.data["run_id"].astype(str).isin(fit_ids)],
-                                    f"backtest fold: fit runs outside {description}")
+        fit_table = table.with_data(
+            table.data[table.data["run_id"].astype(str).isin(fit_ids)],
+            f"backtest fold: fit runs outside {description}",
+        )
         try:
             law = fit_form(fit_table, law_form.name, options=opts)
         except NumericalError as exc:
-            if split == "size" and results:       # ran out of sizes to fit on: stop folding
+            if split == "size" and results:  # ran out of sizes to fit on: stop folding
                 break
-            raise NumericalError([f"backtest fold '{description}': {p}" for p in exc.problems]) from None
+            raise NumericalError(
+                [f"backtest fold '{description}': {p}" for p in exc.problems]
+            ) from None
         fit_rows = frame[fit_mask]
         in_pred = law.predict(**{v: fit_rows[f"_{v}"].to_numpy() for v in law_form.variables})
         in_err = float(np.mean(np.abs(in_pred / fit_rows["loss"].to_numpy() - 1.0)))
         max_fit_C = float(fit_rows["_run_C"].max())
-        fold = Fold(description, len(fit_ids), int(law.n_points or 0), max_fit_C,
-                    {k: float(v) for k, v in law.params.items()}, in_err, warnings=list(law.warnings))
+        fold = Fold(
+            description,
+            len(fit_ids),
+            int(law.n_points or 0),
+            max_fit_C,
+            {k: float(v) for k, v in law.params.items()},
+            in_err,
+            warnings=list(law.warnings),
+        )
         rows = frame[held]
         X = {v: rows[f"_{v}"].to_numpy() for v in law_form.variables}
         pred = np.atleast_1d(law.predict(**X))
         lo_hi = None
         if bootstrap and law.samples is not None and len(law.samples):
-            values = law.law_form.predict(law.samples, **X)                       # (K, n)
-            if predictive:   # a new run's loss also scatters about the law as the fitted runs did
+            values = law.law_form.predict(law.samples, **X)  # (K, n)
+            if predictive:  # a new run's loss also scatters about the law as the fitted runs did
                 resid = np.log(fit_rows["loss"].to_numpy(dtype=float) / in_pred)
                 rng = np.random.default_rng(seed + 1)
                 values = values * np.exp(rng.choice(resid, size=values.shape))
@@ -151,9 +175,16 @@ def backtest(runs: Runs, form: str, *, split: str = "compute", threshold: Option
             lo_hi = np.nanpercentile(values, [tail, 100.0 - tail], axis=0)
         truth = rows["loss"].to_numpy(dtype=float)
         for i, (_, row) in enumerate(rows.iterrows()):
-            p = {"run_id": str(row["run_id"]), "N": float(row["_N"]), "D": float(row["_D"]), "C": float(row["_C"]),
-                 "loss": float(truth[i]), "predicted": float(pred[i]),
-                 "rel_error": float(pred[i] / truth[i] - 1.0), "compute_ratio": float(row["_C"] / max_fit_C)}
+            p = {
+                "run_id": str(row["run_id"]),
+                "N": float(row["_N"]),
+                "D": float(row["_D"]),
+                "C": float(row["_C"]),
+                "loss": float(truth[i]),
+                "predicted": float(pred[i]),
+                "rel_error": float(pred[i] / truth[i] - 1.0),
+                "compute_ratio": float(row["_C"] / max_fit_C),
+            }
             if "S" in X:
                 p["step"] = float(row["_S"])
             if lo_hi is not None:
@@ -161,23 +192,48 @@ def backtest(runs: Runs, form: str, *, split: str = "compute", threshold: Option
                 p["covered"] = bool(lo_hi[0, i] <= truth[i] <= lo_hi[1, i])
             fold.predictions.append(p)
         results.append(fold)
-    return Backtest(law_form.name, split, results, _summary(results, level if bootstrap else None),
-                    {"split": split, "threshold": threshold, "ratio": ratio if split == "compute" and threshold is None else None,
-                     "folds": folds if split == "size" else None, "bootstrap": bootstrap, "seed": seed, "level": level,
-                     "interval": ("prediction (bootstrap laws x resampled fit residuals)" if predictive
-                                  else "bootstrap laws (parameter uncertainty only)") if bootstrap else None,
-                     "params": opts.params, "flops": opts.flops, "points": points, "source": table.source})
+    return Backtest(
+        law_form.name,
+        split,
+        results,
+        _summary(results, level if bootstrap else None),
+        {
+            "split": split,
+            "threshold": threshold,
+            "ratio": ratio if split == "compute" and threshold is None else None,
+            "folds": folds if split == "size" else None,
+            "bootstrap": bootstrap,
+            "seed": seed,
+            "level": level,
+            "interval": (
+                "prediction (bootstrap laws x resampled fit residuals)"
+                if predictive
+                else "bootstrap laws (parameter uncertainty only)"
+            )
+            if bootstrap
+            else None,
+            "params": opts.params,
+            "flops": opts.flops,
+            "points": points,
+            "source": table.source,
+        },
+    )
 
 
 def _summary(folds: Sequence[Fold], level: Optional[float]) -> dict[str, Any]:
     preds = [p for f in folds for p in f.predictions]
     err = np.array([p["rel_error"] for p in preds])
     out: dict[str, Any] = {
-        "n_folds": len(folds), "n_predictions": int(err.size),
-        "mean_abs_rel_error": float(np.mean(np.abs(err))), "median_abs_rel_error": float(np.median(np.abs(err))),
-        "max_abs_rel_error": float(np.max(np.abs(err))), "mean_rel_error": float(np.mean(err)),
+        "n_folds": len(folds),
+        "n_predictions": int(err.size),
+        "mean_abs_rel_error": float(np.mean(np.abs(err))),
+        "median_abs_rel_error": float(np.median(np.abs(err))),
+        "max_abs_rel_error": float(np.max(np.abs(err))),
+        "mean_rel_error": float(np.mean(err)),
         "rmse_log": float(np.sqrt(np.mean(np.log1p(err) ** 2))),
-        "in_sample_mean_abs_rel_error": float(np.mean([f.in_sample_mean_abs_rel_error for f in folds])),
+        "in_sample_mean_abs_rel_error": float(
+            np.mean([f.in_sample_mean_abs_rel_error for f in folds])
+        ),
         "max_compute_ratio": float(max(p["compute_ratio"] for p in preds)),
     }
     if level is not None:

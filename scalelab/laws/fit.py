@@ -18,14 +18,15 @@ The result says how sure it is:
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Union
+from collections.abc import Mapping
+from typing import Optional, Union
 
 import numpy as np
 import pandas as pd
 
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws import forms, lbfgs, optimal
-from scalelab.laws.forms import Form, _numeric_jacobian
+from scalelab.laws.formkit import Form, _numeric_jacobian
 from scalelab.laws.law import Law, _percentiles
 from scalelab.laws.objective import Objective
 from scalelab.laws.options import CHINCHILLA_BUDGET, FitOptions
@@ -34,15 +35,21 @@ from scalelab.runs.table import Runs, as_table
 __all__ = ["CHINCHILLA_BUDGET", "fit_form"]
 
 CONVERGED_RTOL = 1e-6
-"""A start 'converged to the best' when its objective is within this relative distance of the best."""
+"""A start 'converged to the best' when its objective is within this relative distance of the
+best."""
 ILL_CONDITIONED = 1e12
 """Condition number of the column-scaled J^T J above which a fit is reported as unidentifiable."""
 BOOTSTRAP_STARTS = 4
 """Distinct minima of the full fit each bootstrap replicate starts from (the best one included)."""
 
 
-def fit_form(runs: Runs, form: Union[str, Form] = "chinchilla", *,
-             options: Optional[FitOptions] = None, **overrides) -> Law:
+def fit_form(
+    runs: Runs,
+    form: Union[str, Form] = "chinchilla",
+    *,
+    options: Optional[FitOptions] = None,
+    **overrides,
+) -> Law:
     """Fit one given ``form`` to the runs and return the fitted :class:`~scalelab.laws.law.Law`.
 
     :func:`scalelab.laws.fit` is the public entry (it also takes ``form="auto"``, see
@@ -56,7 +63,9 @@ def fit_form(runs: Runs, form: Union[str, Form] = "chinchilla", *,
     """
     opts = FitOptions.make(options, **overrides)
     if isinstance(form, str) and form == "auto":
-        raise InputError("form 'auto' chooses among forms: call scalelab.laws.fit (laws.select.fit)")
+        raise InputError(
+            "form 'auto' chooses among forms: call scalelab.laws.fit (laws.select.fit)"
+        )
     table = as_table(runs)
     law_form = forms.get(form) if isinstance(form, str) else form
     conventions = opts.conventions
@@ -67,13 +76,16 @@ def fit_form(runs: Runs, form: Union[str, Form] = "chinchilla", *,
     variables = conventions.variables(selected)
     needs = [v for v in law_form.variables if v not in variables]
     if needs:
-        raise InputError(f"{table.source}: form '{law_form.name}' needs " + ", ".join(
-            "a step column (S)" if v == "S" else v for v in needs))
+        raise InputError(
+            f"{table.source}: form '{law_form.name}' needs "
+            + ", ".join("a step column (S)" if v == "S" else v for v in needs)
+        )
     if "S" in law_form.variables:
         positive = variables["S"] > 0
         if not positive.all():
-            selected = selected.with_data(selected.data[positive],
-                                          f"left out {int((~positive).sum())} row(s) at step 0")
+            selected = selected.with_data(
+                selected.data[positive], f"left out {int((~positive).sum())} row(s) at step 0"
+            )
             variables = conventions.variables(selected)
     X = {v: variables[v] for v in law_form.variables}
     y = selected["loss"].astype(float)
@@ -82,11 +94,14 @@ def fit_form(runs: Runs, form: Union[str, Form] = "chinchilla", *,
     logx = {v: np.log(x) for v, x in X.items()}
     logy = np.log(y)
     objective = Objective(law_form, logx, logy, None, opts.loss, opts.delta)
-    result = lbfgs.minimize(objective.value_grad, x0, law_form.lower, law_form.upper,
-                            max_iter=opts.max_iter)
+    result = lbfgs.minimize(
+        objective.value_grad, x0, law_form.lower, law_form.upper, max_iter=opts.max_iter
+    )
     finite = np.isfinite(result.fun)
     if not finite.any():
-        raise NumericalError(f"fit of '{law_form.name}' failed: no start reached a finite objective")
+        raise NumericalError(
+            f"fit of '{law_form.name}' failed: no start reached a finite objective"
+        )
     best = int(np.argmin(np.where(finite, result.fun, np.inf)))
     f_best = float(result.fun[best])
     theta = result.x[best]
@@ -94,31 +109,50 @@ def fit_form(runs: Runs, form: Union[str, Form] = "chinchilla", *,
 
     warnings: list[str] = []
     if not result.converged[best]:
-        warnings.append(f"the best start stopped at the iteration limit ({opts.max_iter}); "
-                        "the optimum may not be reached")
+        warnings.append(
+            f"the best start stopped at the iteration limit ({opts.max_iter}); "
+            "the optimum may not be reached"
+        )
     warnings += _bound_warnings(law_form, theta)
     condition = _condition_number(law_form, theta, logx)
     if not condition < ILL_CONDITIONED:
-        warnings.append(f"near-singular Hessian: the Gauss-Newton matrix J^T J has condition number "
-                        f"{condition:.1e}; some combination of parameters is not identified by these "
-                        "runs (see the intervals)")
+        warnings.append(
+            f"near-singular Hessian: the Gauss-Newton matrix J^T J has condition number "
+            f"{condition:.1e}; some combination of parameters is not identified by these "
+            "runs (see the intervals)"
+        )
 
     natural = {k: float(v) for k, v in law_form.natural(theta).items()}
-    status = {lbfgs.STATUS_NAMES[s]: int((result.status == s).sum()) for s in np.unique(result.status)}
+    status = {
+        lbfgs.STATUS_NAMES[s]: int((result.status == s).sum()) for s in np.unique(result.status)
+    }
     law = Law(
-        form=law_form.name, params=natural, objective=f_best, n_points=int(len(y)),
+        form=law_form.name,
+        params=natural,
+        objective=f_best,
+        n_points=int(len(y)),
         n_runs=selected.n_runs,
-        starts={"n": int(len(x0)), "converged_to_best": int(at_best.sum()), "rtol": CONVERGED_RTOL,
-                "status": status, "condition_number": condition},
+        starts={
+            "n": int(len(x0)),
+            "converged_to_best": int(at_best.sum()),
+            "rtol": CONVERGED_RTOL,
+            "status": status,
+            "condition_number": condition,
+        },
         warnings=warnings,
         options=opts,
         conventions=conventions.describe(),
-        data={"source": table.source, "notes": list(selected.notes),
-              "run_ids": sorted(map(str, set(selected.run_ids))),
-              "ranges": {v: [float(x.min()), float(x.max())] for v, x in X.items()}},
+        data={
+            "source": table.source,
+            "notes": list(selected.notes),
+            "run_ids": sorted(map(str, set(selected.run_ids))),
+            "ranges": {v: [float(x.min()), float(x.max())] for v, x in X.items()},
+        },
         provenance={"formula": law_form.formula, "reference": law_form.reference},
     )
-    law.derived = {k: float(v[0]) for k, v in _derived(law_form, theta[None, :], opts.budget).items()}
+    law.derived = {
+        k: float(v[0]) for k, v in _derived(law_form, theta[None, :], opts.budget).items()
+    }
 
     if opts.bootstrap:
         _bootstrap(law, law_form, objective, result, selected.run_ids, opts)
@@ -128,24 +162,35 @@ def fit_form(runs: Runs, form: Union[str, Form] = "chinchilla", *,
 def _check_enough(form: Form, X: Mapping[str, np.ndarray], y: np.ndarray, source: str) -> None:
     n, p = len(y), len(form.params)
     if n <= p:
-        raise NumericalError(f"{source}: too few points to fit '{form.name}': {n} point(s) for {p} parameters "
-                             f"(need at least {p + 1})")
+        raise NumericalError(
+            f"{source}: too few points to fit '{form.name}': {n} point(s) for {p} parameters "
+            f"(need at least {p + 1})"
+        )
     for v, x in X.items():
         if np.unique(x).size < 2:
-            raise NumericalError(f"{source}: {v} takes a single value ({x[0]:g}); '{form.name}' needs runs that vary {v}")
+            raise NumericalError(
+                f"{source}: {v} takes a single value ({x[0]:g}); '{form.name}' needs runs that "
+                f"vary {v}"
+            )
 
 
 def _bound_warnings(form: Form, theta: np.ndarray) -> list[str]:
     out = []
-    for p, value in zip(form.params, theta):
+    for p, value in zip(form.params, theta, strict=False):
         span = p.upper - p.lower
         for side, bound in (("lower", p.lower), ("upper", p.upper)):
             if abs(value - bound) <= 1e-6 * span:
                 shown = p.to_natural(bound)
-                what = (" (the irreducible loss is not identified: the runs are consistent with no floor)"
-                        if p.natural == form.irreducible and side == "lower" else "")
-                out.append(f"parameter {p.natural} sits on its {side} bound ({shown:.4g}){what}; "
-                           "the fit is not identified in that direction")
+                what = (
+                    " (the irreducible loss is not identified: the runs are consistent with no "
+                    "floor)"
+                    if p.natural == form.irreducible and side == "lower"
+                    else ""
+                )
+                out.append(
+                    f"parameter {p.natural} sits on its {side} bound ({shown:.4g}){what}; "
+                    "the fit is not identified in that direction"
+                )
     return out
 
 
@@ -171,7 +216,14 @@ def _derived(form: Form, theta: np.ndarray, budget: float) -> dict[str, np.ndarr
     loss = np.full(N.shape, np.nan)
     if ok.any():
         loss[ok] = form.predict_each(theta[ok], N=N[ok], D=D[ok])
-    return {"a": a, "b": b, "N_opt": N, "D_opt": D, "tokens_per_param": D / N, "loss_at_budget": loss}
+    return {
+        "a": a,
+        "b": b,
+        "N_opt": N,
+        "D_opt": D,
+        "tokens_per_param": D / N,
+        "loss_at_budget": loss,
+    }
 
 
 def _distinct_minima(result: lbfgs.BatchResult, best: int, limit: int) -> np.ndarray:
@@ -186,8 +238,14 @@ def _distinct_minima(result: lbfgs.BatchResult, best: int, limit: int) -> np.nda
     return np.array(chosen)
 
 
-def _bootstrap(law: Law, form: Form, objective: Objective, result: lbfgs.BatchResult,
-               run_ids: np.ndarray, opts: FitOptions) -> None:
+def _bootstrap(
+    law: Law,
+    form: Form,
+    objective: Objective,
+    result: lbfgs.BatchResult,
+    run_ids: np.ndarray,
+    opts: FitOptions,
+) -> None:
     """Refit on run-level resamples; store samples, intervals and failures in ``law``."""
     n_resamples, level = opts.bootstrap, opts.level
     codes, unique = pd.factorize(pd.Series(run_ids).astype(str))
@@ -195,15 +253,26 @@ def _bootstrap(law: Law, form: Form, objective: Objective, result: lbfgs.BatchRe
     if n_runs < 2:
         raise NumericalError("bootstrap needs at least two runs to resample")
     rng = np.random.default_rng(opts.seed)
-    counts = rng.multinomial(n_runs, np.full(n_runs, 1.0 / n_runs), size=n_resamples)    # (B, runs)
-    weights = counts[:, codes].astype(float)                                              # (B, n)
+    counts = rng.multinomial(n_runs, np.full(n_runs, 1.0 / n_runs), size=n_resamples)  # (B, runs)
+    weights = counts[:, codes].astype(float)  # (B, n)
     best = int(np.argmin(np.where(np.isfinite(result.fun), result.fun, np.inf)))
     starts = _distinct_minima(result, best, BOOTSTRAP_STARTS)
     s = len(starts)
-    boot = Objective(form, objective.logx, objective.logy, np.repeat(weights, s, axis=0),
-                     objective.loss, objective.delta)
-    res = lbfgs.minimize(boot.value_grad, np.tile(starts, (n_resamples, 1)), form.lower, form.upper,
-                         max_iter=opts.max_iter)
+    boot = Objective(
+        form,
+        objective.logx,
+        objective.logy,
+        np.repeat(weights, s, axis=0),
+        objective.loss,
+        objective.delta,
+    )
+    res = lbfgs.minimize(
+        boot.value_grad,
+        np.tile(starts, (n_resamples, 1)),
+        form.lower,
+        form.upper,
+        max_iter=opts.max_iter,
+    )
     fun = np.where(np.isfinite(res.fun), res.fun, np.inf).reshape(n_resamples, s)
     pick = np.argmin(fun, axis=1)
     rows = np.arange(n_resamples) * s + pick
@@ -214,13 +283,24 @@ def _bootstrap(law: Law, form: Form, objective: Objective, result: lbfgs.BatchRe
     law.ci = {name: _percentiles(values, level) for name, values in natural.items()}
     for name, values in _derived(form, samples, opts.budget).items():
         law.ci[name] = _percentiles(values, level)
-    law.starts["bootstrap"] = {"resamples": int(n_resamples), "failed": int((~ok).sum()),
-                               "starts_per_resample": int(s), "unit": "run"}
+    law.starts["bootstrap"] = {
+        "resamples": int(n_resamples),
+        "failed": int((~ok).sum()),
+        "starts_per_resample": int(s),
+        "unit": "run",
+    }
     if (~ok).sum() > 0.05 * n_resamples:
-        law.warnings.append(f"{int((~ok).sum())} of {n_resamples} bootstrap refits did not converge; intervals use the rest")
-    for p, values in zip(form.params, samples.T):
-        on_bound = np.mean((np.abs(values - p.lower) <= 1e-6 * (p.upper - p.lower)) |
-                           (np.abs(values - p.upper) <= 1e-6 * (p.upper - p.lower)))
+        law.warnings.append(
+            f"{int((~ok).sum())} of {n_resamples} bootstrap refits did not converge; intervals "
+            "use the rest"
+        )
+    for p, values in zip(form.params, samples.T, strict=False):
+        on_bound = np.mean(
+            (np.abs(values - p.lower) <= 1e-6 * (p.upper - p.lower))
+            | (np.abs(values - p.upper) <= 1e-6 * (p.upper - p.lower))
+        )
         if on_bound > 0.1:
-            law.warnings.append(f"parameter {p.natural} is on a bound in {on_bound:.0%} of bootstrap refits; "
-                                "its interval is truncated by the bound")
+            law.warnings.append(
+                f"parameter {p.natural} is on a bound in {on_bound:.0%} of bootstrap refits; "
+                "its interval is truncated by the bound"
+            )

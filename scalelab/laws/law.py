@@ -14,9 +14,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class Allocation:
     D_opt: float
     tokens_per_param: float
     loss: float
-    ci: dict[str, list[float]] = field(default_factory=dict)   # name -> [lo, hi] at ``level``
+    ci: dict[str, list[float]] = field(default_factory=dict)  # name -> [lo, hi] at ``level``
     level: Optional[float] = None
     method: str = "closed-form"
 
@@ -84,11 +85,12 @@ class Law:
     version: str = __version__
 
     def __post_init__(self):
-        if isinstance(self.options, Mapping):       # a saved law's record, or {} for none
-            self.options = (FitOptions.from_record(self.options, self.conventions)
-                            if self.options else None)
+        if isinstance(self.options, Mapping):  # a saved law's record, or {} for none
+            self.options = (
+                FitOptions.from_record(self.options, self.conventions) if self.options else None
+            )
 
-    # -- parameters ---------------------------------------------------------------------------------
+    # -- parameters --------------------------------------------------------------------------------
     @property
     def law_form(self) -> forms.Form:
         return forms.get(self.form)
@@ -111,19 +113,27 @@ class Law:
     def interval(self, *args, level: Optional[float] = None, **variables):
         """Percentile bootstrap interval (lo, hi) of the predicted loss; needs bootstrap samples."""
         if self.samples is None or len(self.samples) == 0:
-            raise NumericalError(f"law '{self.form}' has no bootstrap samples; fit with bootstrap > 0 for intervals")
+            raise NumericalError(
+                f"law '{self.form}' has no bootstrap samples; fit with bootstrap > 0 for intervals"
+            )
         values = self.law_form.predict(self.samples, **self._variables(args, variables))
         return _percentiles(values, level or self.level)
 
     def _variables(self, args, variables) -> dict:
         names = self.law_form.variables
         if len(args) > len(names):
-            raise InputError(f"form '{self.form}' takes {len(names)} variable(s) ({', '.join(names)}), got {len(args)}")
-        merged = dict(zip(names, args))
+            raise InputError(
+                f"form '{self.form}' takes {len(names)} variable(s) ({', '.join(names)}), got "
+                f"{len(args)}"
+            )
+        merged = dict(zip(names, args, strict=False))
         merged.update({k: v for k, v in variables.items() if v is not None})
         unknown = set(merged) - set(names)
         if unknown:
-            raise InputError(f"form '{self.form}' depends on {', '.join(names)}, not on {', '.join(sorted(unknown))}")
+            raise InputError(
+                f"form '{self.form}' depends on {', '.join(names)}, not on "
+                f"{', '.join(sorted(unknown))}"
+            )
         for name, value in merged.items():
             if np.any(~(np.asarray(value, dtype=float) > 0)):
                 raise InputError(f"{name}: expected positive numbers, got {value}")
@@ -138,20 +148,31 @@ class Law:
             raise InputError(f"budget C: expected a positive number of FLOPs, got {C}")
         N, D = optimal.allocate(form, self.theta, np.array([C]))
         if not np.isfinite(N[0]):
-            raise NumericalError(f"law '{self.form}' has no interior compute-optimal N at C={C:.3g} "
-                                 "(the loss keeps falling towards an edge)")
+            raise NumericalError(
+                f"law '{self.form}' has no interior compute-optimal N at C={C:.3g} "
+                "(the loss keeps falling towards an edge)"
+            )
         loss = float(form.predict(self.theta, N=N[0], D=D[0]))
-        alloc = Allocation(C, float(N[0]), float(D[0]), float(D[0] / N[0]), loss,
-                           method="closed-form" if form.frontier is not None else "numeric")
+        alloc = Allocation(
+            C,
+            float(N[0]),
+            float(D[0]),
+            float(D[0] / N[0]),
+            loss,
+            method="closed-form" if form.frontier is not None else "numeric",
+        )
         if self.samples is not None and len(self.samples):
             lvl = level or self.level
             Ns, Ds = optimal.allocate(form, self.samples, np.array([C]))
             Ns, Ds = Ns[:, 0], Ds[:, 0]
             ok = np.isfinite(Ns)
             losses = form.predict_each(self.samples[ok], N=Ns[ok], D=Ds[ok])
-            alloc.ci = {"N_opt": _percentiles(Ns[ok], lvl), "D_opt": _percentiles(Ds[ok], lvl),
-                        "tokens_per_param": _percentiles(Ds[ok] / Ns[ok], lvl),
-                        "loss": _percentiles(losses, lvl)}
+            alloc.ci = {
+                "N_opt": _percentiles(Ns[ok], lvl),
+                "D_opt": _percentiles(Ds[ok], lvl),
+                "tokens_per_param": _percentiles(Ds[ok] / Ns[ok], lvl),
+                "loss": _percentiles(losses, lvl),
+            }
             alloc.level = lvl
         return alloc
 
@@ -171,20 +192,27 @@ class Law:
             if name == "options":
                 d[name] = self.options_record()
             elif name == "samples":
-                d[name] = (None if self.samples is None or not samples
-                           else np.asarray(self.samples).tolist())
+                d[name] = (
+                    None
+                    if self.samples is None or not samples
+                    else np.asarray(self.samples).tolist()
+                )
             else:
                 d[name] = copy.deepcopy(getattr(self, name))
         return d
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "<dict>") -> "Law":
+    def from_dict(cls, d: dict, source: str = "<dict>") -> Law:
         if not isinstance(d, dict) or "form" not in d or "params" not in d:
-            raise InputError(f"{source}: not a scalelab law (expected a JSON object with 'form' and 'params')")
+            raise InputError(
+                f"{source}: not a scalelab law (expected a JSON object with 'form' and 'params')"
+            )
         form = forms.get(d["form"])
         missing = [n for n in form.natural_names if n not in d["params"]]
         if missing:
-            raise InputError(f"{source}: law of form '{form.name}' lacks parameter(s) {', '.join(missing)}")
+            raise InputError(
+                f"{source}: law of form '{form.name}' lacks parameter(s) {', '.join(missing)}"
+            )
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in d.items() if k in known}
         if kwargs.get("samples") is not None:
@@ -198,7 +226,7 @@ class Law:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Law":
+    def load(cls, path: str | os.PathLike) -> Law:
         path = Path(path)
         if not path.exists():
             raise InputError(f"{path}: no such law file")
@@ -210,7 +238,9 @@ class Law:
 
     def summary(self) -> dict:
         """The JSON the CLI prints: everything but the bootstrap samples."""
-        return self.to_dict(samples=False) | {"samples": None if self.samples is None else len(self.samples)}
+        return self.to_dict(samples=False) | {
+            "samples": None if self.samples is None else len(self.samples)
+        }
 
 
 def _percentiles(values: np.ndarray, level: float) -> list[float]:

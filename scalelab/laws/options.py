@@ -16,16 +16,18 @@ convenience (``fit(table, bootstrap=1000)`` builds ``FitOptions(bootstrap=1000)`
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 from scalelab.errors import InputError
 from scalelab.laws.conventions import Conventions
-from scalelab.laws.forms import Form
+from scalelab.laws.formkit import Form
 from scalelab.laws.objective import LOSSES
 
 CHINCHILLA_BUDGET = 5.76e23
-"""Gopher's (and Chinchilla's) training budget in FLOPs: the default budget of derived quantities."""
+"""Gopher's (and Chinchilla's) training budget in FLOPs: the default budget of derived
+quantities."""
 OPTIMIZER = "L-BFGS (batched, projected)"
 """The optimiser every fit uses (recorded in the law's options)."""
 
@@ -70,7 +72,7 @@ class FitOptions:
     auto: Optional[dict] = None
 
     def __post_init__(self):
-        Conventions(self.params, self.flops)        # validates both conventions
+        Conventions(self.params, self.flops)  # validates both conventions
         if self.loss not in LOSSES:
             raise InputError(f"fitting loss: expected one of {LOSSES}, got {self.loss!r}")
         if self.loss == "huber" and not (self.delta is not None and self.delta > 0):
@@ -115,21 +117,32 @@ class FitOptions:
         """The ``options`` object of a saved law (its keys are the file format).
 
         Conventions are not in it: a law records them apart (``conventions``)."""
-        out: dict[str, Any] = {"loss": self.loss, "delta": self.delta, "optimizer": OPTIMIZER,
-                               "grid": _plain(self.grid)}
+        out: dict[str, Any] = {
+            "loss": self.loss,
+            "delta": self.delta,
+            "optimizer": OPTIMIZER,
+            "grid": _plain(self.grid),
+        }
         if form is not None:
             out["bounds"] = {p.name: [p.lower, p.upper] for p in form.params}
-        out |= {"bootstrap": int(self.bootstrap), "seed": int(self.seed),
-                "level": float(self.level), "budget": float(self.budget),
-                "eval_set": self.eval_set, "task": self.task, "points": self.points,
-                "max_iter": int(self.max_iter)}
+        out |= {
+            "bootstrap": int(self.bootstrap),
+            "seed": int(self.seed),
+            "level": float(self.level),
+            "budget": float(self.budget),
+            "eval_set": self.eval_set,
+            "task": self.task,
+            "points": self.points,
+            "max_iter": int(self.max_iter),
+        }
         if self.auto is not None:
             out["auto"] = self.auto
         return out
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any],
-                    conventions: Optional[Mapping[str, Any]] = None) -> FitOptions:
+    def from_record(
+        cls, record: Mapping[str, Any], conventions: Optional[Mapping[str, Any]] = None
+    ) -> FitOptions:
         """Options from a saved law's ``options`` (and ``conventions``) objects."""
         names = {f.name for f in dataclasses.fields(cls)} - {"params", "flops"}
         kwargs = {k: v for k, v in record.items() if k in names}
@@ -149,5 +162,6 @@ class FitOptions:
 def _plain(grid: Optional[Mapping[str, Any]]) -> Optional[dict]:
     if grid is None:
         return None
-    return {k: (_plain(v) if isinstance(v, Mapping) else [float(x) for x in v])
-            for k, v in grid.items()}
+    return {
+        k: (_plain(v) if isinstance(v, Mapping) else [float(x) for x in v]) for k, v in grid.items()
+    }

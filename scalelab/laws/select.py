@@ -16,13 +16,14 @@ imports it.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Optional, Union
 
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws import forms
 from scalelab.laws.backtest import DEFAULT_RATIO, backtest
 from scalelab.laws.fit import fit_form
-from scalelab.laws.forms import Form
+from scalelab.laws.formkit import Form
 from scalelab.laws.law import Law
 from scalelab.laws.options import FitOptions
 from scalelab.runs.table import Runs, as_table
@@ -32,8 +33,13 @@ AUTO_CANDIDATES = ("chinchilla", "chinchilla-tied", "kaplan-nd", "power-offset:C
 CRITERION = "mean_abs_rel_error"
 
 
-def fit(runs: Runs, form: Union[str, Form] = "chinchilla", *,
-        options: Optional[FitOptions] = None, **overrides) -> Law:
+def fit(
+    runs: Runs,
+    form: Union[str, Form] = "chinchilla",
+    *,
+    options: Optional[FitOptions] = None,
+    **overrides,
+) -> Law:
     """Fit ``form`` to the runs and return the fitted :class:`~scalelab.laws.law.Law`.
 
     Args:
@@ -53,11 +59,21 @@ def fit(runs: Runs, form: Union[str, Form] = "chinchilla", *,
     return fit_form(runs, form, options=opts)
 
 
-def select_form(runs: Runs, candidates: Sequence[str] = AUTO_CANDIDATES, *, split: str = "size",
-                folds: int = 1, ratio: float = DEFAULT_RATIO, threshold: Optional[float] = None,
-                criterion: str = CRITERION, grids: Optional[dict] = None,
-                options: Optional[FitOptions] = None, **overrides) -> dict[str, Any]:
-    """Backtest every candidate form on ``runs`` and pick the one with the lowest out-of-sample error.
+def select_form(
+    runs: Runs,
+    candidates: Sequence[str] = AUTO_CANDIDATES,
+    *,
+    split: str = "size",
+    folds: int = 1,
+    ratio: float = DEFAULT_RATIO,
+    threshold: Optional[float] = None,
+    criterion: str = CRITERION,
+    grids: Optional[dict] = None,
+    options: Optional[FitOptions] = None,
+    **overrides,
+) -> dict[str, Any]:
+    """Backtest every candidate form on ``runs`` and pick the one with the lowest out-of-sample
+    error.
 
     Only ``runs`` are used (the runs the final law will be fitted to): by default the largest model
     size is held out, the others fitted. ``grids`` holds each form's initialisation grid; the rest
@@ -77,24 +93,45 @@ def select_form(runs: Runs, candidates: Sequence[str] = AUTO_CANDIDATES, *, spli
             errors[name] = {"error": f"needs {missing}"}
             continue
         try:
-            result = backtest(table, name, split=split, folds=folds, ratio=ratio, threshold=threshold,
-                              options=opts.replace(grid=(grids or {}).get(name)))
+            result = backtest(
+                table,
+                name,
+                split=split,
+                folds=folds,
+                ratio=ratio,
+                threshold=threshold,
+                options=opts.replace(grid=(grids or {}).get(name)),
+            )
         except (NumericalError, InputError) as exc:
             errors[name] = {"error": "; ".join(exc.problems)}
             continue
         errors[name] = result.summary
         scores[name] = result.summary[criterion]
     if not scores:
-        raise NumericalError("fit --form auto: no candidate form could be backtested on these runs: "
-                             + "; ".join(f"{k}: {v['error']}" for k, v in errors.items()))
+        raise NumericalError(
+            "fit --form auto: no candidate form could be backtested on these runs: "
+            + "; ".join(f"{k}: {v['error']}" for k, v in errors.items())
+        )
     chosen = min(scores, key=lambda n: (round(scores[n], 12), len(forms.get(n).params)))
-    return {"chosen": chosen, "criterion": criterion, "split": split,
-            "folds": folds if split == "size" else None, "candidates": list(candidates),
-            "errors": errors}
+    return {
+        "chosen": chosen,
+        "criterion": criterion,
+        "split": split,
+        "folds": folds if split == "size" else None,
+        "candidates": list(candidates),
+        "errors": errors,
+    }
 
 
-def fit_auto(runs: Runs, *, candidates: Sequence[str] = AUTO_CANDIDATES, split: str = "size",
-             folds: int = 1, options: Optional[FitOptions] = None, **overrides) -> Law:
+def fit_auto(
+    runs: Runs,
+    *,
+    candidates: Sequence[str] = AUTO_CANDIDATES,
+    split: str = "size",
+    folds: int = 1,
+    options: Optional[FitOptions] = None,
+    **overrides,
+) -> Law:
     """``fit(form="auto")``: choose the form by backtest on the runs, fit it to all of them, record
     why. ``options.grid``, if given, is {form name: {parameter: values}}."""
     opts = FitOptions.make(options, **overrides)
@@ -104,14 +141,24 @@ def fit_auto(runs: Runs, *, candidates: Sequence[str] = AUTO_CANDIDATES, split: 
     per_form = dict(opts.grid or {})
     # The selection's backtests: the conventions, rows and fitting loss of the final fit, without
     # its bootstrap (the comparison is of point predictions) and with each form's own points.
-    selecting = FitOptions(params=opts.params, flops=opts.flops, eval_set=opts.eval_set,
-                           task=opts.task, loss=opts.loss, delta=opts.delta,
-                           max_iter=opts.max_iter)
-    choice = select_form(table, candidates, split=split, folds=folds, grids=per_form,
-                         options=selecting)
-    law = fit_form(table, choice["chosen"], options=opts.replace(grid=per_form.get(choice["chosen"])))
+    selecting = FitOptions(
+        params=opts.params,
+        flops=opts.flops,
+        eval_set=opts.eval_set,
+        task=opts.task,
+        loss=opts.loss,
+        delta=opts.delta,
+        max_iter=opts.max_iter,
+    )
+    choice = select_form(
+        table, candidates, split=split, folds=folds, grids=per_form, options=selecting
+    )
+    law = fit_form(
+        table, choice["chosen"], options=opts.replace(grid=per_form.get(choice["chosen"]))
+    )
     law.options = law.options.replace(auto=choice)
     law.provenance["selection"] = (
         f"form chosen automatically among {', '.join(candidates)} by the lowest "
-        f"{choice['criterion']} when the largest model size is held out of the fit")
+        f"{choice['criterion']} when the largest model size is held out of the fit"
+    )
     return law

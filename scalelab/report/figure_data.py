@@ -6,7 +6,8 @@ an IsoFLOP result): :func:`loss_data`, :func:`isoflop_data`, :func:`frontier_dat
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -17,20 +18,26 @@ from scalelab.laws.conventions import Conventions
 from scalelab.laws.isoflop import group_budgets
 from scalelab.laws.options import FitOptions
 
-LABELS = {"N": "parameters N", "D": "training tokens D", "C": "training compute C (FLOPs)",
-          "S": "optimiser steps S"}
+LABELS = {
+    "N": "parameters N",
+    "D": "training tokens D",
+    "C": "training compute C (FLOPs)",
+    "S": "optimiser steps S",
+}
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 PUBLISHED_FRONTIERS = ("chinchilla-2022", "besiroglu-2024", "kaplan-2020-nd")
 
 
 def conventions_of(recorded: Optional[Mapping]) -> Conventions:
-    """The conventions a law or result recorded (its ``conventions`` dict); defaults where absent."""
+    """The conventions a law or result recorded (its ``conventions`` dict); defaults where
+    absent."""
     recorded = recorded or {}
     return Conventions(**{k: recorded[k] for k in ("params", "flops") if k in recorded})
 
 
 def _sample_band(law, level: Optional[float] = None, **variables):
-    """Point prediction and percentile band over the law's bootstrap samples (None without samples)."""
+    """Point prediction and percentile band over the law's bootstrap samples (None without
+    samples)."""
     form = law.law_form
     y = form.predict(law.theta, **variables)
     if law.samples is None or len(law.samples) == 0:
@@ -45,13 +52,15 @@ def _sample_band(law, level: Optional[float] = None, **variables):
 def fit_variables(law, table):
     """The rows the law was fitted to and their variables under the law's conventions."""
     opts = law.options or FitOptions()
-    sel = table.select(eval_set=opts.eval_set, task=opts.task,
-                       points=opts.points or law.law_form.points)
+    sel = table.select(
+        eval_set=opts.eval_set, task=opts.task, points=opts.points or law.law_form.points
+    )
     return sel, conventions_of(law.conventions).variables(sel)
 
 
 def loss_data(law, table, var: str):
-    """(points, curves) for :func:`loss_figure`, or None where the law cannot draw against ``var``."""
+    """(points, curves) for :func:`loss_figure`, or None where the law cannot draw against
+    ``var``."""
     sel, v = fit_variables(law, table)
     loss = sel["loss"].astype(float)
     form = law.law_form
@@ -59,8 +68,10 @@ def loss_data(law, table, var: str):
     grid = np.geomspace(x.min() / 1.5, x.max() * 1.5, 120)
     if tuple(form.variables) == (var,):
         y, lo, hi = _sample_band(law, **{var: grid})
-        return ({"x": x, "loss": loss, "color": None},
-                [{"label": f"{law.form} fit", "x": grid, "y": y, "lo": lo, "hi": hi}])
+        return (
+            {"x": x, "loss": loss, "color": None},
+            [{"label": f"{law.form} fit", "x": grid, "y": y, "lo": lo, "hi": hi}],
+        )
     if set(form.variables) != {"N", "D"}:
         return None
     if var in ("N", "D"):
@@ -69,7 +80,9 @@ def loss_data(law, table, var: str):
         curves = []
         for lvl in levels:
             y, lo, hi = _sample_band(law, **{var: grid, other: lvl})
-            curves.append({"label": f"law at {other} = {lvl:.2g}", "x": grid, "y": y, "lo": lo, "hi": hi})
+            curves.append(
+                {"label": f"law at {other} = {lvl:.2g}", "x": grid, "y": y, "lo": lo, "hi": hi}
+            )
         return ({"x": x, "loss": loss, "color": v[other], "color_label": LABELS[other]}, curves)
     if var == "C":
         Cg = np.geomspace(v["C"].min() / 1.5, v["C"].max() * 1.5, 80)
@@ -80,8 +93,10 @@ def loss_data(law, table, var: str):
             tail = 50.0 * (1.0 - law.level)
             with np.errstate(invalid="ignore"):
                 lo, hi = np.nanpercentile(values, [tail, 100.0 - tail], axis=0)
-        return ({"x": v["C"], "loss": loss, "color": v["N"], "color_label": LABELS["N"]},
-                [{"label": "law on its compute-optimal frontier", "x": Cg, "y": y, "lo": lo, "hi": hi}])
+        return (
+            {"x": v["C"], "loss": loss, "color": v["N"], "color_label": LABELS["N"]},
+            [{"label": "law on its compute-optimal frontier", "x": Cg, "y": y, "lo": lo, "hi": hi}],
+        )
     return None
 
 
@@ -100,8 +115,15 @@ def residual_data(law, table) -> list[dict]:
     panels = []
     for var in law.law_form.variables:
         other = next((o for o in law.law_form.variables if o != var), None)
-        panels.append({"var": var, "x": v[var], "residual": r, "color": None if other is None else v[other],
-                       "color_label": LABELS.get(other, "")})
+        panels.append(
+            {
+                "var": var,
+                "x": v[var],
+                "residual": r,
+                "color": None if other is None else v[other],
+                "color_label": LABELS.get(other, ""),
+            }
+        )
     return panels
 
 
@@ -117,8 +139,16 @@ def isoflop_data(result, table, rtol: float = 1e-6) -> list[dict]:
         idx = np.flatnonzero(labels == g)
         x = np.log(v["N"][idx])
         coef = np.polyfit(x, loss[idx], 2)[::-1] if len(idx) >= 3 else None
-        out.append({"C": b["C"], "N": v["N"][idx], "loss": loss[idx], "N_opt": b["N_opt"], "loss_opt": b["loss"],
-                    "coef": None if coef is None else list(coef)})
+        out.append(
+            {
+                "C": b["C"],
+                "N": v["N"][idx],
+                "loss": loss[idx],
+                "N_opt": b["N_opt"],
+                "loss_opt": b["loss"],
+                "coef": None if coef is None else list(coef),
+            }
+        )
     return out
 
 
@@ -146,8 +176,15 @@ def published_lines(C: np.ndarray, published: Sequence[str] = PUBLISHED_FRONTIER
         ref = pub.get(name)
         Np, Dp = optimal.allocate(ref.law_form, ref.theta, C)
         if np.all(np.isfinite(Np)):
-            lines.append({"label": f"{name} ({ref.conventions.get('params', '?')} N)", "N_opt": Np, "D_opt": Dp,
-                          "style": "--", "color": COLORS[(i + 1) % len(COLORS)]})
+            lines.append(
+                {
+                    "label": f"{name} ({ref.conventions.get('params', '?')} N)",
+                    "N_opt": Np,
+                    "D_opt": Dp,
+                    "style": "--",
+                    "color": COLORS[(i + 1) % len(COLORS)],
+                }
+            )
     return lines
 
 
@@ -166,7 +203,9 @@ def learning_curve_data(law, table, max_runs: int = 10) -> list[dict]:
     v = conventions_of(law.conventions).variables(sel)
     frame = sel.data.assign(_N=v["N"], _D=v["D"], _S=v.get("S", np.full(len(sel), np.nan)))
     sizes = frame[frame["run_id"].isin(multi)].groupby("run_id")["_N"].first().sort_values()
-    pick = sizes.index[np.unique(np.linspace(0, len(sizes) - 1, min(max_runs, len(sizes))).round().astype(int))]
+    pick = sizes.index[
+        np.unique(np.linspace(0, len(sizes) - 1, min(max_runs, len(sizes))).round().astype(int))
+    ]
     variables = law.law_form.variables
     xvar = "S" if "S" in variables else "D"
     runs = []
@@ -177,6 +216,17 @@ def learning_curve_data(law, table, max_runs: int = 10) -> list[dict]:
         if set(variables) <= {"N", "D", "S"}:
             args = {k: r[f"_{k}"].to_numpy() for k in variables}
             with np.errstate(all="ignore"):
-                pred = law.predict(**args) if np.all(np.concatenate([a for a in args.values()]) > 0) else None
-        runs.append({"label": f"{rid} (N={r['_N'].iloc[0]:.3g})", "x": x, "loss": r["loss"].to_numpy(), "pred": pred})
+                pred = (
+                    law.predict(**args)
+                    if np.all(np.concatenate([a for a in args.values()]) > 0)
+                    else None
+                )
+        runs.append(
+            {
+                "label": f"{rid} (N={r['_N'].iloc[0]:.3g})",
+                "x": x,
+                "loss": r["loss"].to_numpy(),
+                "pred": pred,
+            }
+        )
     return runs

@@ -3,8 +3,10 @@
 Two layers:
 
 * **plain-data figures** take lists and dicts, so any part of scalelab (or a user) can draw them:
-  :func:`loss_figure`, :func:`isoflop_figure`, :func:`frontier_figure`, :func:`learning_curves_figure`,
-  :func:`residuals_figure`, :func:`backtest_figure`, :func:`catalog_figure`, :func:`sensitivity_figure`;
+  :func:`loss_figure`, :func:`isoflop_figure`, :func:`frontier_figure`,
+  :func:`learning_curves_figure`,
+  :func:`residuals_figure`, :func:`backtest_figure`, :func:`catalog_figure`,
+  :func:`sensitivity_figure`;
 * **builders** compute that data from fitted objects (a :class:`~scalelab.laws.Law`, a run table,
   an IsoFLOP result): :func:`loss_data`, :func:`isoflop_data`, :func:`frontier_data`,
   :func:`learning_curve_data`, :func:`residual_data` (in :mod:`scalelab.report.figure_data`,
@@ -19,13 +21,13 @@ from __future__ import annotations
 import base64
 import io
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
 from scalelab import atomic
-
 from scalelab.report.figure_data import (  # the builders, re-exported: F.loss_data(...)
     COLORS,
     LABELS,
@@ -41,25 +43,54 @@ from scalelab.report.figure_data import (  # the builders, re-exported: F.loss_d
 )
 
 __all__ = [
-    "COLORS", "LABELS", "LOSS_LABEL", "PUBLISHED_FRONTIERS", "backtest_figure", "catalog_figure",
-    "close", "data_uri", "fit_variables", "frontier_data", "frontier_figure", "frontier_loss",
-    "isoflop_data", "isoflop_figure", "learning_curve_data", "learning_curves_figure", "loss_data",
-    "loss_figure", "png_bytes", "published_lines", "residual_data", "residuals_figure", "save",
-    "sensitivity_figure", "svg_text",
+    "COLORS",
+    "LABELS",
+    "LOSS_LABEL",
+    "PUBLISHED_FRONTIERS",
+    "backtest_figure",
+    "catalog_figure",
+    "close",
+    "data_uri",
+    "fit_variables",
+    "frontier_data",
+    "frontier_figure",
+    "frontier_loss",
+    "isoflop_data",
+    "isoflop_figure",
+    "learning_curve_data",
+    "learning_curves_figure",
+    "loss_data",
+    "loss_figure",
+    "png_bytes",
+    "published_lines",
+    "residual_data",
+    "residuals_figure",
+    "save",
+    "sensitivity_figure",
+    "svg_text",
 ]
 
 LOSS_LABEL = "loss (nats/token)"
 
 
 def _plt():
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 (lazy)
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 (lazy)
 
-    matplotlib.rcParams.update({"svg.hashsalt": "scalelab", "font.size": 9.5, "axes.titlesize": 10.5,
-                                "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 100,
-                                "axes.spines.top": False, "axes.spines.right": False})
+    matplotlib.rcParams.update(
+        {
+            "svg.hashsalt": "scalelab",
+            "font.size": 9.5,
+            "axes.titlesize": 10.5,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "figure.dpi": 100,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
     return plt
 
 
@@ -85,7 +116,9 @@ def png_bytes(fig, dpi: int = 110) -> bytes:
 def data_uri(fig, fmt: str = "svg") -> str:
     """The figure as a ``data:`` URI (an ``<img src>`` that needs no network)."""
     if fmt == "svg":
-        return "data:image/svg+xml;base64," + base64.b64encode(svg_text(fig).encode("utf-8")).decode("ascii")
+        return "data:image/svg+xml;base64," + base64.b64encode(
+            svg_text(fig).encode("utf-8")
+        ).decode("ascii")
     return "data:image/png;base64," + base64.b64encode(png_bytes(fig)).decode("ascii")
 
 
@@ -106,7 +139,9 @@ def close(fig) -> None:
 
 
 # -- plain-data figures ---------------------------------------------------------------------------
-def loss_figure(var: str, points: Mapping[str, Any], curves: Sequence[Mapping[str, Any]], title: str = ""):
+def loss_figure(
+    var: str, points: Mapping[str, Any], curves: Sequence[Mapping[str, Any]], title: str = ""
+):
     """Observed losses against ``var`` (log-log) with law curves and their interval bands.
 
     Args:
@@ -118,10 +153,20 @@ def loss_figure(var: str, points: Mapping[str, Any], curves: Sequence[Mapping[st
     x, y = np.asarray(points["x"], float), np.asarray(points["loss"], float)
     color = points.get("color")
     if color is not None and len(color):
-        import matplotlib.colors as mcolors
+        import matplotlib.colors as mcolors  # noqa: PLC0415 (lazy)
 
-        sc = ax.scatter(x, y, c=color, cmap="viridis", norm=mcolors.LogNorm(), s=16, alpha=0.85, zorder=3,
-                        edgecolors="none", label="runs")
+        sc = ax.scatter(
+            x,
+            y,
+            c=color,
+            cmap="viridis",
+            norm=mcolors.LogNorm(),
+            s=16,
+            alpha=0.85,
+            zorder=3,
+            edgecolors="none",
+            label="runs",
+        )
         fig.colorbar(sc, ax=ax, label=points.get("color_label", ""))
     else:
         ax.scatter(x, y, s=16, color="0.3", zorder=3, label="runs")
@@ -141,11 +186,13 @@ def loss_figure(var: str, points: Mapping[str, Any], curves: Sequence[Mapping[st
 
 
 def _log_ticks(ax) -> None:
-    from matplotlib.ticker import LogLocator, ScalarFormatter
+    from matplotlib.ticker import LogLocator, ScalarFormatter  # noqa: PLC0415 (lazy)
 
     lo, hi = ax.get_ylim()
-    if hi / lo < 20:                       # losses span little: plain numbers on the y axis
-        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)))
+    if hi / lo < 20:  # losses span little: plain numbers on the y axis
+        ax.yaxis.set_major_locator(
+            LogLocator(base=10, subs=(1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0))
+        )
         ax.yaxis.set_major_formatter(ScalarFormatter())
         ax.yaxis.set_minor_formatter(ScalarFormatter())
         ax.yaxis.get_minor_formatter().set_scientific(False)
@@ -154,7 +201,7 @@ def _log_ticks(ax) -> None:
 
 def _plain_log_axis(axis) -> None:
     """Plain numbers (2, 5, 10, 20, ...) on a log axis instead of 2x10^0."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: PLC0415 (lazy)
 
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
@@ -165,7 +212,8 @@ def isoflop_figure(profiles: Sequence[Mapping[str, Any]], title: str = "IsoFLOP 
     """Loss against N at fixed budgets with each profile's parabola and its minimum.
 
     Args:
-        profiles: ``[{"C", "N": [...], "loss": [...], "N_opt", "loss_opt", "coef": [c0, c1, c2] (optional,
+        profiles: ``[{"C", "N": [...], "loss": [...], "N_opt", "loss_opt", "coef": [c0, c1, c2]
+        (optional,
             loss = c0 + c1 log N + c2 log^2 N)}]``.
     """
     fig, (ax,) = _figure()
@@ -180,9 +228,20 @@ def isoflop_figure(profiles: Sequence[Mapping[str, Any]], title: str = "IsoFLOP 
         if p.get("coef") is not None:
             xs = np.linspace(np.log(N.min()), np.log(N.max()), 100)
             c0, c1, c2 = p["coef"]
-            ax.plot(np.exp(xs), c0 + c1 * xs + c2 * xs ** 2, color=col, lw=1.2, label=f"C = {p['C']:.2g}")
+            ax.plot(
+                np.exp(xs), c0 + c1 * xs + c2 * xs**2, color=col, lw=1.2, label=f"C = {p['C']:.2g}"
+            )
         if p.get("N_opt") is not None:
-            ax.scatter([p["N_opt"]], [p["loss_opt"]], marker="*", s=110, color=col, edgecolors="k", lw=0.6, zorder=5)
+            ax.scatter(
+                [p["N_opt"]],
+                [p["loss_opt"]],
+                marker="*",
+                s=110,
+                color=col,
+                edgecolors="k",
+                lw=0.6,
+                zorder=5,
+            )
     ax.set_xscale("log")
     ax.set_xlabel(LABELS["N"])
     ax.set_ylabel(LOSS_LABEL)
@@ -192,29 +251,50 @@ def isoflop_figure(profiles: Sequence[Mapping[str, Any]], title: str = "IsoFLOP 
     return fig
 
 
-def frontier_figure(C: Sequence[float], lines: Sequence[Mapping[str, Any]],
-                    points: Optional[Mapping[str, Any]] = None, title: str = "compute-optimal frontier"):
+def frontier_figure(
+    C: Sequence[float],
+    lines: Sequence[Mapping[str, Any]],
+    points: Optional[Mapping[str, Any]] = None,
+    title: str = "compute-optimal frontier",
+):
     """N_opt(C) and D_opt(C), two panels, one line per law.
 
     Args:
         C: budgets (FLOPs).
-        lines: ``[{"label", "N_opt": [...], "D_opt": [...], "N_lo", "N_hi", "D_lo", "D_hi" (optional), "style"}]``.
+        lines: ``[{"label", "N_opt": [...], "D_opt": [...], "N_lo", "N_hi", "D_lo", "D_hi"
+        (optional), "style"}]``.
         points: optional measured optima ``{"C": [...], "N_opt": [...], "D_opt": [...], "label"}``.
     """
     fig, axes = _figure(2, width=9.6, height=4.2)
     C = np.asarray(C, float)
     for i, line in enumerate(lines):
         col = line.get("color", COLORS[i % len(COLORS)])
-        for ax, key in zip(axes, ("N", "D")):
+        for ax, key in zip(axes, ("N", "D"), strict=False):
             y = np.asarray(line[f"{key}_opt"], float)
-            ax.plot(C, y, line.get("style", "-"), color=col, lw=1.8 if i == 0 else 1.3, label=line["label"])
+            ax.plot(
+                C,
+                y,
+                line.get("style", "-"),
+                color=col,
+                lw=1.8 if i == 0 else 1.3,
+                label=line["label"],
+            )
             if line.get(f"{key}_lo") is not None:
-                ax.fill_between(C, line[f"{key}_lo"], line[f"{key}_hi"], color=col, alpha=0.18, lw=0)
+                ax.fill_between(
+                    C, line[f"{key}_lo"], line[f"{key}_hi"], color=col, alpha=0.18, lw=0
+                )
     if points:
-        for ax, key in zip(axes, ("N", "D")):
-            ax.scatter(points["C"], points[f"{key}_opt"], color="k", marker="o", s=20, zorder=5,
-                       label=points.get("label", "measured optima"))
-    for ax, key in zip(axes, ("N", "D")):
+        for ax, key in zip(axes, ("N", "D"), strict=False):
+            ax.scatter(
+                points["C"],
+                points[f"{key}_opt"],
+                color="k",
+                marker="o",
+                s=20,
+                zorder=5,
+                label=points.get("label", "measured optima"),
+            )
+    for ax, key in zip(axes, ("N", "D"), strict=False):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(LABELS["C"])
@@ -225,8 +305,11 @@ def frontier_figure(C: Sequence[float], lines: Sequence[Mapping[str, Any]],
     return fig
 
 
-def learning_curves_figure(runs: Sequence[Mapping[str, Any]], xlabel: str = "training tokens D",
-                           title: str = "learning curves and the law's prediction"):
+def learning_curves_figure(
+    runs: Sequence[Mapping[str, Any]],
+    xlabel: str = "training tokens D",
+    title: str = "learning curves and the law's prediction",
+):
     """Observed loss along each run (solid) and the law's prediction (dashed).
 
     Args:
@@ -250,20 +333,30 @@ def learning_curves_figure(runs: Sequence[Mapping[str, Any]], xlabel: str = "tra
     return fig
 
 
-def residuals_figure(panels: Sequence[Mapping[str, Any]], title: str = "residuals: log(observed / predicted)"):
+def residuals_figure(
+    panels: Sequence[Mapping[str, Any]], title: str = "residuals: log(observed / predicted)"
+):
     """Residuals against one or more variables.
 
     Args:
-        panels: ``[{"var": "N", "x": [...], "residual": [...], "color": [...] or None, "color_label"}]``.
+        panels: ``[{"var": "N", "x": [...], "residual": [...], "color": [...] or None,
+        "color_label"}]``.
     """
     fig, axes = _figure(len(panels), width=4.8 * len(panels), height=4.0)
-    for ax, p in zip(axes, panels):
+    for ax, p in zip(axes, panels, strict=False):
         color = p.get("color")
         if color is not None:
-            import matplotlib.colors as mcolors
+            import matplotlib.colors as mcolors  # noqa: PLC0415 (lazy)
 
-            sc = ax.scatter(p["x"], p["residual"], c=color, cmap="viridis", norm=mcolors.LogNorm(), s=14,
-                            edgecolors="none")
+            sc = ax.scatter(
+                p["x"],
+                p["residual"],
+                c=color,
+                cmap="viridis",
+                norm=mcolors.LogNorm(),
+                s=14,
+                edgecolors="none",
+            )
             ax.figure.colorbar(sc, ax=ax, label=p.get("color_label", ""))
         else:
             ax.scatter(p["x"], p["residual"], s=14, color="0.3")
@@ -275,22 +368,36 @@ def residuals_figure(panels: Sequence[Mapping[str, Any]], title: str = "residual
     return fig
 
 
-def backtest_figure(predicted: Sequence[float], actual: Sequence[float], lo: Optional[Sequence[float]] = None,
-                    hi: Optional[Sequence[float]] = None, labels: Optional[Sequence[str]] = None,
-                    title: str = "backtest: predicted against actual loss"):
+def backtest_figure(
+    predicted: Sequence[float],
+    actual: Sequence[float],
+    lo: Optional[Sequence[float]] = None,
+    hi: Optional[Sequence[float]] = None,
+    labels: Optional[Sequence[str]] = None,
+    title: str = "backtest: predicted against actual loss",
+):
     """Predicted against actual held-out loss, with intervals, on the y = x line."""
     fig, (ax,) = _figure(width=5.4, height=4.6)
     p, a = np.asarray(predicted, float), np.asarray(actual, float)
     if lo is not None and hi is not None:
         err = np.vstack([p - np.asarray(lo, float), np.asarray(hi, float) - p])
-        ax.errorbar(a, p, yerr=np.clip(err, 0, None), fmt="o", ms=5, color=COLORS[0], ecolor="0.5", capsize=3,
-                    label="prediction and interval")
+        ax.errorbar(
+            a,
+            p,
+            yerr=np.clip(err, 0, None),
+            fmt="o",
+            ms=5,
+            color=COLORS[0],
+            ecolor="0.5",
+            capsize=3,
+            label="prediction and interval",
+        )
     else:
         ax.scatter(a, p, s=30, color=COLORS[0], label="prediction")
     both = np.concatenate([p, a])
     lim = [both.min() * 0.98, both.max() * 1.02]
     ax.plot(lim, lim, "k--", lw=0.9, label="y = x")
-    for x, y, name in zip(a, p, labels or []):
+    for x, y, name in zip(a, p, labels or [], strict=False):
         ax.annotate(str(name), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xlim(lim)
     ax.set_ylim(lim)
@@ -301,8 +408,11 @@ def backtest_figure(predicted: Sequence[float], actual: Sequence[float], lo: Opt
     return fig
 
 
-def catalog_figure(models: Sequence[Mapping[str, Any]], frontier: Mapping[str, Any],
-                   title: str = "published models against the compute-optimal frontier"):
+def catalog_figure(
+    models: Sequence[Mapping[str, Any]],
+    frontier: Mapping[str, Any],
+    title: str = "published models against the compute-optimal frontier",
+):
     """Tokens per parameter against training compute for models, beside the frontier's ratio.
 
     Args:
@@ -310,12 +420,20 @@ def catalog_figure(models: Sequence[Mapping[str, Any]], frontier: Mapping[str, A
         frontier: ``{"C": [...], "tokens_per_param": [...], "label"}``.
     """
     fig, (ax,) = _figure(width=7.0, height=4.6)
-    ax.plot(frontier["C"], frontier["tokens_per_param"], "-", color=COLORS[1], lw=1.8,
-            label=frontier.get("label", "compute-optimal"))
+    ax.plot(
+        frontier["C"],
+        frontier["tokens_per_param"],
+        "-",
+        color=COLORS[1],
+        lw=1.8,
+        label=frontier.get("label", "compute-optimal"),
+    )
     for m in models:
         C = 6.0 * m["N"] * m["D"]
         ax.scatter([C], [m["D"] / m["N"]], s=26, color=COLORS[0], zorder=4)
-        ax.annotate(m["name"], (C, m["D"] / m["N"]), textcoords="offset points", xytext=(4, 3), fontsize=7)
+        ax.annotate(
+            m["name"], (C, m["D"] / m["N"]), textcoords="offset points", xytext=(4, 3), fontsize=7
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     _plain_log_axis(ax.yaxis)
@@ -327,8 +445,11 @@ def catalog_figure(models: Sequence[Mapping[str, Any]], frontier: Mapping[str, A
     return fig
 
 
-def sensitivity_figure(rows: Sequence[Mapping[str, Any]], budget: float,
-                       title: str = "tokens per parameter under each fitting choice"):
+def sensitivity_figure(
+    rows: Sequence[Mapping[str, Any]],
+    budget: float,
+    title: str = "tokens per parameter under each fitting choice",
+):
     """One dot per variant (colour: kind of choice) on a log axis, joined to the baseline."""
     ok = [r for r in rows if r.get("tokens_per_param") is not None]
     fig, (ax,) = _figure(width=7.2, height=1.2 + 0.3 * max(1, len(ok)))
@@ -336,9 +457,15 @@ def sensitivity_figure(rows: Sequence[Mapping[str, Any]], budget: float,
     colors = {g: COLORS[i % len(COLORS)] for i, g in enumerate(groups)}
     y = np.arange(len(ok))[::-1]
     base = next((r["tokens_per_param"] for r in ok if r["group"] == "baseline"), None)
-    for yi, r in zip(y, ok):
+    for yi, r in zip(y, ok, strict=False):
         if base:
-            ax.plot([base, r["tokens_per_param"]], [yi, yi], color=colors[r["group"]], lw=2.5, alpha=0.45)
+            ax.plot(
+                [base, r["tokens_per_param"]],
+                [yi, yi],
+                color=colors[r["group"]],
+                lw=2.5,
+                alpha=0.45,
+            )
         ax.scatter([r["tokens_per_param"]], [yi], color=colors[r["group"]], s=36, zorder=4)
     ax.set_yticks(y, [r["name"] for r in ok], fontsize=7.5)
     if base:

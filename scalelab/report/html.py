@@ -17,9 +17,10 @@ inputs are missing (no IsoFLOP profiles in the runs, a law not in N and D) says 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from scalelab import atomic
 from scalelab.errors import ScalelabError
@@ -43,9 +44,20 @@ from scalelab.report.options import ReportOptions
 from scalelab.report.page import NOT_AVAILABLE, SECTIONS, Section, page
 from scalelab.runs.table import Runs, RunTable, as_table
 
-__all__ = ["NOT_AVAILABLE", "Report", "ReportOptions", "SECTIONS", "Section", "auto_backtest",
-           "auto_catalog", "backtest_rows", "build", "catalog_models", "load_input",
-           "manifest_for"]
+__all__ = [
+    "NOT_AVAILABLE",
+    "Report",
+    "ReportOptions",
+    "SECTIONS",
+    "Section",
+    "auto_backtest",
+    "auto_catalog",
+    "backtest_rows",
+    "build",
+    "catalog_models",
+    "load_input",
+    "manifest_for",
+]
 
 BACKTEST_BOOTSTRAP = 100
 """At most this many bootstrap resamples for the backtest's intervals (it refits per fold)."""
@@ -56,7 +68,7 @@ class Report:
     """A built report: the HTML, what each section holds, and the objects behind it."""
 
     html: str
-    sections: dict[str, str]                 # id -> "ok" or "not available: why"
+    sections: dict[str, str]  # id -> "ok" or "not available: why"
     law: Any = None
     checklist: list = field(default_factory=list)
     sensitivity: Any = None
@@ -79,10 +91,20 @@ class Report:
         self.figures.clear()
 
 
-def build(runs: Runs, *, law: Optional[Law] = None, options: Optional[ReportOptions] = None,
-          manifest: Optional[dict] = None, sensitivity: Any = None, backtest: Any = "auto",
-          catalog: Any = "auto", title: Optional[str] = None, command: Optional[str] = None,
-          progress: Optional[Callable[[str], None]] = None, **overrides) -> Report:
+def build(
+    runs: Runs,
+    *,
+    law: Optional[Law] = None,
+    options: Optional[ReportOptions] = None,
+    manifest: Optional[dict] = None,
+    sensitivity: Any = None,
+    backtest: Any = "auto",
+    catalog: Any = "auto",
+    title: Optional[str] = None,
+    command: Optional[str] = None,
+    progress: Optional[Callable[[str], None]] = None,
+    **overrides,
+) -> Report:
     """Build the report of ``runs``.
 
     Args:
@@ -111,11 +133,13 @@ def build(runs: Runs, *, law: Optional[Law] = None, options: Optional[ReportOpti
     table = as_table(runs)
     fopts = opts.fit
     if law is None:
-        say(f"fitting {opts.form}"
-            + (f" with {fopts.bootstrap} bootstrap resamples" if fopts.bootstrap else ""))
+        say(
+            f"fitting {opts.form}"
+            + (f" with {fopts.bootstrap} bootstrap resamples" if fopts.bootstrap else "")
+        )
         law = fit(table, opts.form, options=fopts)
     budget = fopts.budget
-    params = law.conventions.get("params", fopts.params)       # the law's, for a given law
+    params = law.conventions.get("params", fopts.params)  # the law's, for a given law
     flops = law.conventions.get("flops", fopts.flops)
 
     parts = [fit_sections.law_section(law, budget)]
@@ -136,7 +160,9 @@ def build(runs: Runs, *, law: Optional[Law] = None, options: Optional[ReportOpti
     if isinstance(catalog, str) and catalog == "auto":
         models, why = auto_catalog()
     else:
-        models, why = (None, "not requested") if catalog is None else (catalog_models(catalog), "ok")
+        models, why = (
+            (None, "not requested") if catalog is None else (catalog_models(catalog), "ok")
+        )
     parts.append(checks.catalog_section(law, models, why))
 
     items = checklist_mod.build(law, table, manifest)
@@ -155,21 +181,40 @@ def build(runs: Runs, *, law: Optional[Law] = None, options: Optional[ReportOpti
 
     title = title or f"scalelab report: {law.form} on {table.source}"
     figures = {name: fig for s in parts for name, fig in s.figures.items()}
-    return Report(html=page(title, parts), sections={s.id: s.status for s in parts}, law=law,
-                  checklist=items, sensitivity=result, figures=figures, parts=parts, options=opts)
+    return Report(
+        html=page(title, parts),
+        sections={s.id: s.status for s in parts},
+        law=law,
+        checklist=items,
+        sensitivity=result,
+        figures=figures,
+        parts=parts,
+        options=opts,
+    )
 
 
-def _sensitivity(table: RunTable, law: Law, opts: ReportOptions, params: str, flops: str,
-                 say: Callable[[str], None]):
+def _sensitivity(
+    table: RunTable,
+    law: Law,
+    opts: ReportOptions,
+    params: str,
+    flops: str,
+    say: Callable[[str], None],
+):
     """The sensitivity analysis around the law's own choices: (result, "ok") or (None, why)."""
     fitted = law.options or opts.fit
     try:
-        baseline = FitOptions(params=params, flops=flops, loss=fitted.loss,
-                              delta=fitted.delta or opts.fit.delta, budget=opts.fit.budget,
-                              grid=opts.refit_grid)
-        result = sens.analyse(table, law.form, options=baseline,
-                              progress=lambda n: say(f"sensitivity: {n}"))
+        baseline = FitOptions(
+            params=params,
+            flops=flops,
+            loss=fitted.loss,
+            delta=fitted.delta or opts.fit.delta,
+            budget=opts.fit.budget,
+            grid=opts.refit_grid,
+        )
+        result = sens.analyse(
+            table, law.form, options=baseline, progress=lambda n: say(f"sensitivity: {n}")
+        )
     except ScalelabError as exc:
         return None, "; ".join(exc.problems)
     return result, "ok"
-

@@ -8,9 +8,10 @@ Backtest rows and catalog models may be given as plain data (the report's ``back
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Optional
 
 from scalelab.data.prepare import read_manifest
 from scalelab.errors import InputError, ScalelabError
@@ -43,8 +44,10 @@ def load_input(path: str | Path) -> tuple[RunTable, Optional[dict], str]:
     else:
         found = [f for f in (p / f"runs{s}" for s in TABLE_SUFFIXES) if f.is_file()]
         if not found:
-            raise InputError(f"{p}: a directory but not a ladder (no {DB_NAME}, and no runs.csv/"
-                             "runs.parquet/runs.jsonl in it)")
+            raise InputError(
+                f"{p}: a directory but not a ladder (no {DB_NAME}, and no runs.csv/"
+                "runs.parquet/runs.jsonl in it)"
+            )
         table = read_table(found[0])
     return table, manifest_for(table, p), f"ladder {p}"
 
@@ -68,7 +71,7 @@ def manifest_for(table: Optional[RunTable], directory: Optional[Path] = None) ->
     return None
 
 
-# -- backtest ----------------------------------------------------------------------------------------
+# -- backtest --------------------------------------------------------------------------------------
 def _plain(obj: Any) -> Any:
     if isinstance(obj, bt.Backtest):
         return obj.to_dict()
@@ -82,7 +85,8 @@ def backtest_rows(result: Any) -> list[dict]:
 
     ``result`` is a :class:`scalelab.laws.backtest.Backtest` (or the same shape: ``folds``, each
     with ``predictions``), a list of rows, or ``{"rows": [...]}``. A row holds ``predicted`` (or
-    ``pred``), ``actual`` (or ``loss``, the observed loss), optionally ``interval`` or ``lo``/``hi``,
+    ``pred``), ``actual`` (or ``loss``, the observed loss), optionally ``interval`` or
+    ``lo``/``hi``,
     ``run_id`` (or ``label``) and ``compute_ratio``.
     """
     d = _plain(result)
@@ -90,22 +94,33 @@ def backtest_rows(result: Any) -> list[dict]:
     if isinstance(d, Mapping):
         rows = d.get("rows")
         if rows is None and isinstance(d.get("folds"), list):
-            rows = [dict(p, fold=f.get("held_out")) for f in map(_plain, d["folds"])
-                    for p in f.get("predictions", [])]
+            rows = [
+                dict(p, fold=f.get("held_out"))
+                for f in map(_plain, d["folds"])
+                for p in f.get("predictions", [])
+            ]
     if not isinstance(rows, list):
-        raise InputError("backtest result: expected a list of rows with predicted and actual losses")
+        raise InputError(
+            "backtest result: expected a list of rows with predicted and actual losses"
+        )
     out = []
     for r in map(_plain, rows):
         pred, act = _first(r, ("predicted", "pred")), _first(r, ("actual", "loss"))
         if pred is None or act is None:
             raise InputError("backtest row: no predicted/actual loss in " + ", ".join(map(str, r)))
         lo, hi = r.get("interval") or (r.get("lo"), r.get("hi"))
-        out.append({"label": str(_first(r, ("run_id", "label")) or ""),
-                    "predicted": float(pred), "actual": float(act),
-                    "lo": None if lo is None else float(lo), "hi": None if hi is None else float(hi),
-                    "rel_error": float(pred) / float(act) - 1.0,
-                    "inside": None if lo is None or hi is None else bool(lo <= act <= hi),
-                    "compute_ratio": r.get("compute_ratio")})
+        out.append(
+            {
+                "label": str(_first(r, ("run_id", "label")) or ""),
+                "predicted": float(pred),
+                "actual": float(act),
+                "lo": None if lo is None else float(lo),
+                "hi": None if hi is None else float(hi),
+                "rel_error": float(pred) / float(act) - 1.0,
+                "inside": None if lo is None or hi is None else bool(lo <= act <= hi),
+                "compute_ratio": r.get("compute_ratio"),
+            }
+        )
     return out
 
 
@@ -113,8 +128,9 @@ def _first(d: Mapping, keys: Sequence[str]) -> Any:
     return next((d[k] for k in keys if d.get(k) is not None), None)
 
 
-def auto_backtest(table: RunTable, form: str, *, options: Optional[FitOptions] = None,
-                  **overrides) -> tuple[Optional[list[dict]], str]:
+def auto_backtest(
+    table: RunTable, form: str, *, options: Optional[FitOptions] = None, **overrides
+) -> tuple[Optional[list[dict]], str]:
     """Rows of :func:`scalelab.laws.backtest.backtest` (compute split: fit on the runs with at most
     a tenth of the largest run's compute, predict the rest) and ``"ok"``; or None and why not.
     ``options`` (or keyword arguments: ``bootstrap``, ``params``, ``flops``) are the folds' fit."""
@@ -125,7 +141,7 @@ def auto_backtest(table: RunTable, form: str, *, options: Optional[FitOptions] =
     return backtest_rows(result), "ok"
 
 
-# -- catalog -----------------------------------------------------------------------------------------
+# -- catalog ---------------------------------------------------------------------------------------
 def catalog_models(catalog: Sequence[Any]) -> list[dict]:
     """Models ``{name, N, D}`` from plain data: rows (dicts or dataclasses) with a ``name``, the
     parameters that cost compute (``N``; or ``active_params``, else ``params``) and the training
@@ -142,6 +158,7 @@ def catalog_models(catalog: Sequence[Any]) -> list[dict]:
 
 def auto_catalog() -> tuple[Optional[list[dict]], str]:
     """The catalog of published models (:data:`scalelab.plan.catalog.MODELS`) and ``"ok"``."""
-    models = [{"name": m.name, "N": float(m.compute_params), "D": float(m.tokens)}
-              for m in cat.MODELS]
+    models = [
+        {"name": m.name, "N": float(m.compute_params), "D": float(m.tokens)} for m in cat.MODELS
+    ]
     return (models, "ok") if models else (None, "the model catalog is empty")

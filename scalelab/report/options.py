@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 from scalelab.laws.options import FitOptions
 from scalelab.report.sensitivity import FAST_GRID
@@ -76,14 +77,20 @@ class ReportOptions:
             words.append(shlex.quote(str(self.runs)))
         elif self.example is None:
             words.append("RUNS")
-        given = [("--example", self.example), ("-o", self.output),
-                 ("--form", self.form if not self.law_file else None), ("--law", self.law_file),
-                 ("--budget", _unless(f.budget, default.budget)),
-                 ("--bootstrap", _unless(f.bootstrap, REPORT_BOOTSTRAP)),
-                 ("--seed", f.seed or None), ("--loss", _unless(f.loss, default.loss)),
-                 ("--delta", _unless(f.delta, default.delta)),
-                 ("--params", _unless(f.params, default.params)),
-                 ("--flops", _unless(f.flops, default.flops)), ("--manifest", self.manifest)]
+        given = [
+            ("--example", self.example),
+            ("-o", self.output),
+            ("--form", self.form if not self.law_file else None),
+            ("--law", self.law_file),
+            ("--budget", _unless(f.budget, default.budget)),
+            ("--bootstrap", _unless(f.bootstrap, REPORT_BOOTSTRAP)),
+            ("--seed", f.seed or None),
+            ("--loss", _unless(f.loss, default.loss)),
+            ("--delta", _unless(f.delta, default.delta)),
+            ("--params", _unless(f.params, default.params)),
+            ("--flops", _unless(f.flops, default.flops)),
+            ("--manifest", self.manifest),
+        ]
         given += [("--column", c) for c in self.columns] + [("--where", w) for w in self.where]
         words += [f"{flag} {shlex.quote(str(value))}" for flag, value in given if value is not None]
         if not self.sensitivity:

@@ -8,18 +8,28 @@ self-contained HTML page (inline styles, figures as ``data:`` URIs, no script to
 from __future__ import annotations
 
 import html as _html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
 from scalelab.report import figures as F
 
-SECTIONS = (("summary", "Summary"), ("law", "Fitted law"), ("figures", "Fit figures"),
-            ("isoflop", "IsoFLOP profiles"), ("frontier", "Compute-optimal frontier"),
-            ("plan", "Plan for the budget"), ("backtest", "Backtest"), ("catalog", "Published models"),
-            ("checklist", "Checklist"), ("sensitivity", "Sensitivity"),
-            ("notes", "Notes and warnings"), ("reproduce", "Reproduce"))
+SECTIONS = (
+    ("summary", "Summary"),
+    ("law", "Fitted law"),
+    ("figures", "Fit figures"),
+    ("isoflop", "IsoFLOP profiles"),
+    ("frontier", "Compute-optimal frontier"),
+    ("plan", "Plan for the budget"),
+    ("backtest", "Backtest"),
+    ("catalog", "Published models"),
+    ("checklist", "Checklist"),
+    ("sensitivity", "Sensitivity"),
+    ("notes", "Notes and warnings"),
+    ("reproduce", "Reproduce"),
+)
 """The sections of a report, in page order: (HTML id, title)."""
 TITLES = dict(SECTIONS)
 NOT_AVAILABLE = "not available"
@@ -80,20 +90,27 @@ def interval(ci: Optional[Sequence[float]], digits: int = 4) -> str:
     return f"[{num(ci[0], digits)}, {num(ci[1], digits)}]" if ci else ""
 
 
-def table_html(header: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "",
-               row_classes: Optional[Sequence[str]] = None) -> str:
+def table_html(
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    cls: str = "",
+    row_classes: Optional[Sequence[str]] = None,
+) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = []
     for i, r in enumerate(rows):
         rc = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
         body.append(f"<tr{rc}>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>")
-    return (f'<table class="{cls}"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
+    return (
+        f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    )
 
 
 def figure_html(fig, caption: str, name: str) -> str:
-    return (f'<figure id="fig-{esc(name)}"><img alt="{esc(caption)}" '
-            f'src="{F.data_uri(fig, "svg")}"><figcaption>{esc(caption)}</figcaption></figure>')
+    return (
+        f'<figure id="fig-{esc(name)}"><img alt="{esc(caption)}" '
+        f'src="{F.data_uri(fig, "svg")}"><figcaption>{esc(caption)}</figcaption></figure>'
+    )
 
 
 def unavailable(why: str) -> str:
@@ -102,7 +119,8 @@ def unavailable(why: str) -> str:
 
 # -- the page --------------------------------------------------------------------------------------
 CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;color:#1b1f24;background:#fafafa}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
+margin:0;color:#1b1f24;background:#fafafa}
 main{max-width:1120px;margin:0 auto;padding:1.2em 2em 4em;background:#fff}
 h1{font-size:1.55em;margin:.4em 0}
 h2{font-size:1.25em;border-bottom:2px solid #e3e6ea;padding-bottom:.2em;margin-top:2em}
@@ -133,13 +151,17 @@ def page(title: str, sections: Sequence[Section]) -> str:
     """The HTML page: a heading, a navigation bar and the sections in :data:`SECTIONS` order."""
     by_id = {s.id: s for s in sections}
     nav = "".join(f'<a href="#{k}">{esc(t)}</a>' for k, t in SECTIONS)
-    parts = [f'<section id="{k}"><h2>{esc(t)}</h2>'
-             f'{by_id[k].body if k in by_id else unavailable("not built")}</section>'
-             for k, t in SECTIONS]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{esc(title)}</title>"
-            f"<link rel=\"icon\" href=\"data:,\"><style>{CSS}</style></head><body><main>"
-            f"<h1>{esc(title)}</h1><nav>{nav}</nav>{''.join(parts)}"
-            "<footer><p><small>Written by scalelab; self-contained: opens without a network."
-            "</small></p></footer></main></body></html>\n")
+    parts = [
+        f'<section id="{k}"><h2>{esc(t)}</h2>'
+        f"{by_id[k].body if k in by_id else unavailable('not built')}</section>"
+        for k, t in SECTIONS
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title>"
+        f'<link rel="icon" href="data:,"><style>{CSS}</style></head><body><main>'
+        f"<h1>{esc(title)}</h1><nav>{nav}</nav>{''.join(parts)}"
+        "<footer><p><small>Written by scalelab; self-contained: opens without a network."
+        "</small></p></footer></main></body></html>\n"
+    )

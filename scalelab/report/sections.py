@@ -32,22 +32,29 @@ def is_nd(law: Law) -> bool:
 def law_section(law: Law, budget: float) -> Section:
     """The fitted parameters and derived quantities with their intervals, and the fit's record."""
     rows = [[esc(k), num(v), interval(law.ci.get(k))] for k, v in law.params.items()]
-    labels = {"a": "a (N_opt ∝ C^a)", "b": "b (D_opt ∝ C^b)", "N_opt": f"N_opt at C = {budget:.3g}",
-              "D_opt": f"D_opt at C = {budget:.3g}",
-              "tokens_per_param": f"tokens/parameter at C = {budget:.3g}",
-              "loss_at_budget": f"loss at C = {budget:.3g}"}
-    rows += [[esc(labels.get(k, k)), num(v), interval(law.ci.get(k))]
-             for k, v in law.derived.items()]
+    labels = {
+        "a": "a (N_opt ∝ C^a)",
+        "b": "b (D_opt ∝ C^b)",
+        "N_opt": f"N_opt at C = {budget:.3g}",
+        "D_opt": f"D_opt at C = {budget:.3g}",
+        "tokens_per_param": f"tokens/parameter at C = {budget:.3g}",
+        "loss_at_budget": f"loss at C = {budget:.3g}",
+    }
+    rows += [
+        [esc(labels.get(k, k)), num(v), interval(law.ci.get(k))] for k, v in law.derived.items()
+    ]
     s = law.starts or {}
     level = f"{law.level:.0%} interval" if law.ci else "interval (fit without bootstrap)"
-    body = (f"<p class=formula>{esc(law.provenance.get('formula', law.form))}</p>"
-            + table_html(["parameter", "estimate", level], rows, "num")
-            + f"<p>Objective {num(law.objective, 6)} on {num(law.n_points)} points from "
-              f"{num(law.n_runs)} runs; {num(s.get('converged_to_best'))} of {num(s.get('n'))} "
-              "starts reached the best objective. "
-              f"Conventions: {esc(law.conventions.get('params', '?'))} parameters, "
-              f"{esc(law.conventions.get('flops', '?'))} FLOPs.</p>"
-            + "".join(f'<p class="warn">warning: {esc(w)}</p>' for w in law.warnings))
+    body = (
+        f"<p class=formula>{esc(law.provenance.get('formula', law.form))}</p>"
+        + table_html(["parameter", "estimate", level], rows, "num")
+        + f"<p>Objective {num(law.objective, 6)} on {num(law.n_points)} points from "
+        f"{num(law.n_runs)} runs; {num(s.get('converged_to_best'))} of {num(s.get('n'))} "
+        "starts reached the best objective. "
+        f"Conventions: {esc(law.conventions.get('params', '?'))} parameters, "
+        f"{esc(law.conventions.get('flops', '?'))} FLOPs.</p>"
+        + "".join(f'<p class="warn">warning: {esc(w)}</p>' for w in law.warnings)
+    )
     return Section("law", body)
 
 
@@ -60,37 +67,55 @@ def figures_section(law: Law, table: RunTable) -> Section:
         if data is None:
             continue
         band = f", {law.level:.0%} bootstrap band)" if law.samples is not None else ")"
-        fig = F.loss_figure(var, *data, title=f"loss against {F.LABELS[var]} ({law.form} fit" + band)
+        fig = F.loss_figure(
+            var, *data, title=f"loss against {F.LABELS[var]} ({law.form} fit" + band
+        )
         figs[f"loss_vs_{var}"] = fig
-        parts.append(figure_html(fig, f"Observed losses and the fitted law against {var} (log-log).",
-                                 f"loss_vs_{var}"))
+        parts.append(
+            figure_html(
+                fig,
+                f"Observed losses and the fitted law against {var} (log-log).",
+                f"loss_vs_{var}",
+            )
+        )
     fig = F.residuals_figure(F.residual_data(law, table))
     figs["residuals"] = fig
-    parts.append(figure_html(fig, "Residuals of the fit: log(observed/predicted) per point.",
-                             "residuals"))
+    parts.append(
+        figure_html(fig, "Residuals of the fit: log(observed/predicted) per point.", "residuals")
+    )
     curves = F.learning_curve_data(law, table)
     if curves:
         xvar = "S" if "S" in law.law_form.variables else "D"
         fig = F.learning_curves_figure(curves, xlabel=F.LABELS[xvar])
         figs["learning_curves"] = fig
-        parts.append(figure_html(fig, "Learning curves (solid) and the law's prediction at each "
-                                 "evaluation (dashed).", "learning_curves"))
+        parts.append(
+            figure_html(
+                fig,
+                "Learning curves (solid) and the law's prediction at each evaluation (dashed).",
+                "learning_curves",
+            )
+        )
     else:
-        parts.append("<h3>Learning curves</h3>"
-                     + unavailable("the run table has one evaluation per run (no learning curves)"))
+        parts.append(
+            "<h3>Learning curves</h3>"
+            + unavailable("the run table has one evaluation per run (no learning curves)")
+        )
     return Section("figures", "".join(parts), figures=figs)
 
 
-def isoflop_analysis(table: RunTable, params: str, flops: str
-                     ) -> tuple[Optional[IsoFLOPResult], str]:
+def isoflop_analysis(
+    table: RunTable, params: str, flops: str
+) -> tuple[Optional[IsoFLOPResult], str]:
     """Approach 2 on the runs under the given conventions: (result, "ok") or (None, why not)."""
     try:
         result = isoflop_profiles(table, bootstrap=0, conventions=Conventions(params, flops))
         if not result.budgets:
             raise ScalelabError("no budget has a bracketed minimum")
     except ScalelabError as exc:
-        return None, ("the runs do not form IsoFLOP profiles (several sizes at one shared budget): "
-                      + "; ".join(exc.problems)[:300])
+        return None, (
+            "the runs do not form IsoFLOP profiles (several sizes at one shared budget): "
+            + "; ".join(exc.problems)[:300]
+        )
     return result, "ok"
 
 
@@ -98,19 +123,28 @@ def isoflop_points(result: Optional[IsoFLOPResult]) -> Optional[dict]:
     """The IsoFLOP minima as a frontier overlay, or None."""
     if result is None:
         return None
-    return {"C": [b["C"] for b in result.budgets], "N_opt": [b["N_opt"] for b in result.budgets],
-            "D_opt": [b["D_opt"] for b in result.budgets], "label": "IsoFLOP minima (approach 2)"}
+    return {
+        "C": [b["C"] for b in result.budgets],
+        "N_opt": [b["N_opt"] for b in result.budgets],
+        "D_opt": [b["D_opt"] for b in result.budgets],
+        "label": "IsoFLOP minima (approach 2)",
+    }
 
 
 def isoflop_section(result: Optional[IsoFLOPResult], why: str, table: RunTable) -> Section:
     if result is None:
         return Section.unavailable("isoflop", why)
     fig = F.isoflop_figure(F.isoflop_data(result, table))
-    body = (figure_html(fig, "IsoFLOP profiles: loss against N at each budget, parabola in log N, "
-                        "fitted minimum.", "isoflop")
-            + f"<p>Approach 2: N_opt ∝ C^{result.a:.3f}, D_opt ∝ C^{result.b:.3f} over "
-              f"{len(result.budgets)} budgets.</p>"
-            + "".join(f'<p class="warn">{esc(w)}</p>' for w in result.warnings[:8]))
+    body = (
+        figure_html(
+            fig,
+            "IsoFLOP profiles: loss against N at each budget, parabola in log N, fitted minimum.",
+            "isoflop",
+        )
+        + f"<p>Approach 2: N_opt ∝ C^{result.a:.3f}, D_opt ∝ C^{result.b:.3f} over "
+        f"{len(result.budgets)} budgets.</p>"
+        + "".join(f'<p class="warn">{esc(w)}</p>' for w in result.warnings[:8])
+    )
     return Section("isoflop", body, figures={"isoflop": fig})
 
 
@@ -118,8 +152,9 @@ def not_nd_reason(law: Law) -> str:
     return f"form '{law.form}' is not a law in N and D; no compute-optimal allocation"
 
 
-def frontier_section(law: Law, table: RunTable, budget: float,
-                     iso: Optional[IsoFLOPResult]) -> Section:
+def frontier_section(
+    law: Law, table: RunTable, budget: float, iso: Optional[IsoFLOPResult]
+) -> Section:
     """N_opt and D_opt against C: the fit's frontier, or the IsoFLOP power laws' for a law that
     is not in N and D; published laws beside it."""
     points = isoflop_points(iso)
@@ -130,10 +165,16 @@ def frontier_section(law: Law, table: RunTable, budget: float,
             fig = F.frontier_figure(Cg, F.frontier_data(law, Cg), points)
         except ScalelabError as exc:
             return Section.unavailable("frontier", "; ".join(exc.problems))
-        return Section("frontier", figure_html(
-            fig, "Compute-optimal N and D against C: this fit (band: bootstrap) beside published "
-            "laws (dashed; note their parameter conventions).", "frontier"),
-            figures={"frontier": fig})
+        return Section(
+            "frontier",
+            figure_html(
+                fig,
+                "Compute-optimal N and D against C: this fit (band: bootstrap) beside published "
+                "laws (dashed; note their parameter conventions).",
+                "frontier",
+            ),
+            figures={"frontier": fig},
+        )
     why = not_nd_reason(law)
     if iso is None:
         return Section.unavailable("frontier", why)
@@ -141,9 +182,12 @@ def frontier_section(law: Law, table: RunTable, budget: float,
     Nf, Df = iso.predict(Cg)
     lines = [{"label": "IsoFLOP power laws (approach 2)", "N_opt": Nf, "D_opt": Df}]
     fig = F.frontier_figure(Cg, lines + F.published_lines(Cg), points)
-    body = (figure_html(fig, "Compute-optimal N and D against C from the IsoFLOP minima, beside "
-                        "published laws (dashed).", "frontier")
-            + unavailable(why + " from the fitted law"))
+    body = figure_html(
+        fig,
+        "Compute-optimal N and D against C from the IsoFLOP minima, beside "
+        "published laws (dashed).",
+        "frontier",
+    ) + unavailable(why + " from the fitted law")
     return Section("frontier", body, figures={"frontier": fig})
 
 
@@ -155,11 +199,16 @@ def plan_section(law: Law, budget: float) -> Section:
         a = law.optimal(budget)
     except NumericalError as exc:
         return Section.unavailable("plan", "; ".join(exc.problems))
-    rows = [["this fit", num(a.N_opt, 4) + " " + interval(a.ci.get("N_opt"), 3),
-             num(a.D_opt, 4) + " " + interval(a.ci.get("D_opt"), 3),
-             num(a.tokens_per_param, 3) + " " + interval(a.ci.get("tokens_per_param"), 3),
-             num(a.loss, 4) + " " + interval(a.ci.get("loss"), 4),
-             esc(f"{law.conventions.get('params', '?')} N; the runs' loss")]]
+    rows = [
+        [
+            "this fit",
+            num(a.N_opt, 4) + " " + interval(a.ci.get("N_opt"), 3),
+            num(a.D_opt, 4) + " " + interval(a.ci.get("D_opt"), 3),
+            num(a.tokens_per_param, 3) + " " + interval(a.ci.get("tokens_per_param"), 3),
+            num(a.loss, 4) + " " + interval(a.ci.get("loss"), 4),
+            esc(f"{law.conventions.get('params', '?')} N; the runs' loss"),
+        ]
+    ]
     for name in PLAN_LAWS:
         ref = pub.get(name)
         try:
@@ -167,14 +216,27 @@ def plan_section(law: Law, budget: float) -> Section:
         except ScalelabError:
             continue
         conv = ref.conventions
-        rows.append([esc(name), num(r.N_opt, 4), num(r.D_opt, 4), num(r.tokens_per_param, 3),
-                     num(r.loss, 4), esc(f"{conv.get('params', '?')} N; {conv.get('loss', '?')}")])
+        rows.append(
+            [
+                esc(name),
+                num(r.N_opt, 4),
+                num(r.D_opt, 4),
+                num(r.tokens_per_param, 3),
+                num(r.loss, 4),
+                esc(f"{conv.get('params', '?')} N; {conv.get('loss', '?')}"),
+            ]
+        )
     lvl = f" ({a.level:.0%} intervals)" if a.level else " (no intervals: fit without bootstrap)"
-    body = (f"<p>Compute-optimal allocation for C = {budget:.3g} FLOPs under C = 6ND{esc(lvl)}. "
-            "Published laws keep their own conventions (which parameters, which data and loss): "
-            "compare ratios, not losses.</p>"
-            + table_html(["law", "N_opt", "D_opt", "tokens/param", "loss (nats/token)",
-                          "conventions"], rows, "num"))
+    body = (
+        f"<p>Compute-optimal allocation for C = {budget:.3g} FLOPs under C = 6ND{esc(lvl)}. "
+        "Published laws keep their own conventions (which parameters, which data and loss): "
+        "compare ratios, not losses.</p>"
+        + table_html(
+            ["law", "N_opt", "D_opt", "tokens/param", "loss (nats/token)", "conventions"],
+            rows,
+            "num",
+        )
+    )
     return Section("plan", body)
 
 

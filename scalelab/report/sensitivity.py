@@ -25,8 +25,9 @@ N_opt, D_opt and tokens/parameter at the chosen budget; then the spread of each 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -46,8 +47,17 @@ RANGE_FRACTION = 0.25
 SCAN_HALF_WIDTH = 30.0
 SCAN_POINTS = 3001
 SIZE_RTOL = 0.02
-FAST_GRID = {"e": [-1.0, 0.0, 1.0], "a": [0.0, 10.0, 20.0], "b": [0.0, 10.0, 20.0], "alpha": [0.5, 1.0],
-             "beta": [0.5, 1.0], "n_c": [20.0, 40.0], "d_c": [20.0, 40.0], "alpha_N": [0.1, 0.4], "alpha_D": [0.1, 0.4]}
+FAST_GRID = {
+    "e": [-1.0, 0.0, 1.0],
+    "a": [0.0, 10.0, 20.0],
+    "b": [0.0, 10.0, 20.0],
+    "alpha": [0.5, 1.0],
+    "beta": [0.5, 1.0],
+    "n_c": [20.0, 40.0],
+    "d_c": [20.0, 40.0],
+    "alpha_N": [0.1, 0.4],
+    "alpha_D": [0.1, 0.4],
+}
 """A reduced initialisation grid (108 starts for ``chinchilla``, 16 for ``kaplan-nd``) for quick
 analyses (``--fast``); each form takes the axes it has."""
 
@@ -61,8 +71,8 @@ class Variant:
     group: str
     fit_kwargs: dict = field(default_factory=dict)
     select: Optional[Callable[[RunTable], RunTable]] = None
-    flops: Optional[str] = None         # FLOP convention used for the allocation (None: the fit's own)
-    unavailable: Optional[str] = None   # why this variant cannot be run on this table
+    flops: Optional[str] = None  # FLOP convention used for the allocation (None: the fit's own)
+    unavailable: Optional[str] = None  # why this variant cannot be run on this table
 
 
 @dataclass
@@ -96,13 +106,18 @@ def _restrict_sizes(column: str, keep: Callable[[np.ndarray], np.ndarray], what:
         kept = keep(np.arange(labels.max() + 1))
         mask = np.isin(labels, kept)
         N = table[column].astype(float)[mask]
-        return table.with_data(table.data[mask], f"{what}: kept {len(kept)} of {labels.max() + 1} model sizes "
-                                                 f"({N.min():.3g} to {N.max():.3g})")
+        return table.with_data(
+            table.data[mask],
+            f"{what}: kept {len(kept)} of {labels.max() + 1} model sizes "
+            f"({N.min():.3g} to {N.max():.3g})",
+        )
+
     return select
 
 
-def default_variants(table: RunTable, form: str = "chinchilla", *,
-                     options: Optional[FitOptions] = None, **overrides) -> list[Variant]:
+def default_variants(
+    table: RunTable, form: str = "chinchilla", *, options: Optional[FitOptions] = None, **overrides
+) -> list[Variant]:
     """The alternative choices of the module docstring, for this table and baseline (``options``,
     or keyword arguments of FitOptions' names)."""
     opts = FitOptions.make(options, **overrides)
@@ -133,10 +148,20 @@ def default_variants(table: RunTable, form: str = "chinchilla", *,
     n_sizes = int(model_sizes(table[column]).max() + 1) if table.has(column) else 0
     k = max(1, int(round(RANGE_FRACTION * n_sizes)))
     if n_sizes - k >= 3:
-        out.append(Variant(f"drop smallest {k} of {n_sizes} sizes", "fitting range",
-                           select=_restrict_sizes(column, lambda s: s[k:], "dropped the smallest sizes")))
-        out.append(Variant(f"drop largest {k} of {n_sizes} sizes", "fitting range",
-                           select=_restrict_sizes(column, lambda s: s[:-k], "dropped the largest sizes")))
+        out.append(
+            Variant(
+                f"drop smallest {k} of {n_sizes} sizes",
+                "fitting range",
+                select=_restrict_sizes(column, lambda s: s[k:], "dropped the smallest sizes"),
+            )
+        )
+        out.append(
+            Variant(
+                f"drop largest {k} of {n_sizes} sizes",
+                "fitting range",
+                select=_restrict_sizes(column, lambda s: s[:-k], "dropped the largest sizes"),
+            )
+        )
     else:
         why = f"only {n_sizes} model size(s); dropping {k} would leave too few"
         out.append(Variant("drop smallest sizes", "fitting range", unavailable=why))
@@ -149,8 +174,13 @@ def default_variants(table: RunTable, form: str = "chinchilla", *,
         if table.has(col) and table.data[col].notna().all():
             out.append(Variant(f"{other} parameters", "parameter convention", {"params": other}))
         else:
-            out.append(Variant(f"{other} parameters", "parameter convention",
-                               unavailable=f"the run table has no complete '{col}' column"))
+            out.append(
+                Variant(
+                    f"{other} parameters",
+                    "parameter convention",
+                    unavailable=f"the run table has no complete '{col}' column",
+                )
+            )
 
     for other in FLOP_CONVENTIONS:
         if other == flops:
@@ -158,7 +188,13 @@ def default_variants(table: RunTable, form: str = "chinchilla", *,
         try:
             Conventions(params, other).variables(table)
         except InputError as exc:
-            out.append(Variant(f"FLOPs {other}", "FLOP convention", unavailable=str(exc.problems[0]).split(": ", 1)[-1]))
+            out.append(
+                Variant(
+                    f"FLOPs {other}",
+                    "FLOP convention",
+                    unavailable=str(exc.problems[0]).split(": ", 1)[-1],
+                )
+            )
             continue
         out.append(Variant(f"FLOPs {other}", "FLOP convention", flops=other))
     return out
@@ -178,13 +214,15 @@ def flop_model(table: RunTable, params: str, flops: str) -> tuple[np.ndarray, np
     return x, y
 
 
-def allocate_under(law, C: float, knots: Optional[tuple[np.ndarray, np.ndarray]] = None) -> tuple[float, float]:
+def allocate_under(
+    law, C: float, knots: Optional[tuple[np.ndarray, np.ndarray]] = None
+) -> tuple[float, float]:
     """N_opt, D_opt minimising the law's loss subject to C = 6 r(N) N D (NaN if at an edge).
 
     ``knots`` = (log N, log r) from :func:`flop_model`; None means r = 1 (C = 6 N D)."""
     form = law.law_form
     theta = law.theta[None, :]
-    h = np.log(C / 6.0)                                  # log N + log D + log r(N) = h
+    h = np.log(C / 6.0)  # log N + log D + log r(N) = h
     kx, ky = knots if knots is not None else (np.array([0.0]), np.array([0.0]))
 
     def logd(x):
@@ -216,16 +254,32 @@ def allocate_under(law, C: float, knots: Optional[tuple[np.ndarray, np.ndarray]]
 
 def _row(variant: Variant, law, budget: float, knots, n_rows: int) -> dict:
     p = law.params
-    row: dict[str, Any] = {"name": variant.name, "group": variant.group, "status": "ok", "reason": None,
-                           "form": law.form, "n_runs": law.n_runs, "n_points": n_rows,
-                           "alpha": p.get("alpha"), "beta": p.get("beta", p.get("alpha")), "note": None,
-                           "E": p.get("E"), "objective": law.objective, "warnings": list(law.warnings),
-                           "params": dict(p), "options": {"loss": law.options.loss, "delta": law.options.delta},
-                           "conventions": dict(law.conventions), "flop_model": None}
-    if "alpha" not in p:        # another form's exponents (kaplan-nd's alpha_N, alpha_D) are not alpha, beta
+    row: dict[str, Any] = {
+        "name": variant.name,
+        "group": variant.group,
+        "status": "ok",
+        "reason": None,
+        "form": law.form,
+        "n_runs": law.n_runs,
+        "n_points": n_rows,
+        "alpha": p.get("alpha"),
+        "beta": p.get("beta", p.get("alpha")),
+        "note": None,
+        "E": p.get("E"),
+        "objective": law.objective,
+        "warnings": list(law.warnings),
+        "params": dict(p),
+        "options": {"loss": law.options.loss, "delta": law.options.delta},
+        "conventions": dict(law.conventions),
+        "flop_model": None,
+    }
+    if (
+        "alpha" not in p
+    ):  # another form's exponents (kaplan-nd's alpha_N, alpha_D) are not alpha, beta
         row["alpha"] = row["beta"] = None
         row["note"] = "exponents of a different form: " + ", ".join(
-            f"{k} = {v:.3g}" for k, v in p.items() if k.startswith("alpha"))
+            f"{k} = {v:.3g}" for k, v in p.items() if k.startswith("alpha")
+        )
     if variant.flops is None:
         d = law.derived
         row.update({m: d.get(m) for m in ("a", "b", "N_opt", "D_opt", "tokens_per_param")})
@@ -234,14 +288,28 @@ def _row(variant: Variant, law, budget: float, knots, n_rows: int) -> dict:
         N_lo, D_lo = allocate_under(law, budget * np.exp(-0.5), knots)
         N_hi, D_hi = allocate_under(law, budget * np.exp(0.5), knots)
         ok = np.all(np.isfinite([N_lo, N_hi]))
-        r = float(np.exp(np.interp(np.log(N), knots[0], knots[1]))) if np.isfinite(N) else float("nan")
-        row.update({"a": float(np.log(N_hi / N_lo)) if ok else float("nan"),
-                    "b": float(np.log(D_hi / D_lo)) if ok else float("nan"), "N_opt": N, "D_opt": D,
-                    "tokens_per_param": D / N if np.isfinite(N) else float("nan"),
-                    "flop_model": {"convention": variant.flops, "ratio_at_N_opt": r,
-                                   "ratio_range": [float(np.exp(knots[1].min())), float(np.exp(knots[1].max()))],
-                                   "meaning": "C = 6 r(N) N D, r = the table's FLOPs under this convention / (6 N D), "
-                                              "interpolated in log N, held constant beyond the sampled sizes"}})
+        r = (
+            float(np.exp(np.interp(np.log(N), knots[0], knots[1])))
+            if np.isfinite(N)
+            else float("nan")
+        )
+        row.update(
+            {
+                "a": float(np.log(N_hi / N_lo)) if ok else float("nan"),
+                "b": float(np.log(D_hi / D_lo)) if ok else float("nan"),
+                "N_opt": N,
+                "D_opt": D,
+                "tokens_per_param": D / N if np.isfinite(N) else float("nan"),
+                "flop_model": {
+                    "convention": variant.flops,
+                    "ratio_at_N_opt": r,
+                    "ratio_range": [float(np.exp(knots[1].min())), float(np.exp(knots[1].max()))],
+                    "meaning": "C = 6 r(N) N D, r = the table's FLOPs under this convention / (6 "
+                    "N D), "
+                    "interpolated in log N, held constant beyond the sampled sizes",
+                },
+            }
+        )
     for m in METRICS:
         if row.get(m) is not None and not np.isfinite(row[m]):
             row[m] = None
@@ -250,9 +318,15 @@ def _row(variant: Variant, law, budget: float, knots, n_rows: int) -> dict:
     return row
 
 
-def analyse(runs: Runs, form: str = "chinchilla", *, options: Optional[FitOptions] = None,
-            variants: Optional[Sequence[Variant]] = None,
-            progress: Optional[Callable[[str], None]] = None, **overrides) -> SensitivityResult:
+def analyse(
+    runs: Runs,
+    form: str = "chinchilla",
+    *,
+    options: Optional[FitOptions] = None,
+    variants: Optional[Sequence[Variant]] = None,
+    progress: Optional[Callable[[str], None]] = None,
+    **overrides,
+) -> SensitivityResult:
     """Refit ``runs`` under each variant and summarise the spread.
 
     Args:
@@ -270,14 +344,23 @@ def analyse(runs: Runs, form: str = "chinchilla", *, options: Optional[FitOption
     table = as_table(runs)
     require_nd(form_registry.get(form))
     budget = opts.budget
-    variants = list(variants) if variants is not None else default_variants(table, form, options=opts)
+    variants = (
+        list(variants) if variants is not None else default_variants(table, form, options=opts)
+    )
     rows = []
     for v in variants:
         if progress:
             progress(v.name)
         if v.unavailable:
-            rows.append({"name": v.name, "group": v.group, "status": "not available",
-                         "reason": v.unavailable, **{m: None for m in METRICS}})
+            rows.append(
+                {
+                    "name": v.name,
+                    "group": v.group,
+                    "status": "not available",
+                    "reason": v.unavailable,
+                    **{m: None for m in METRICS},
+                }
+            )
             continue
         changes = dict(v.fit_kwargs)
         vform = form_registry.get(changes.pop("form", form))
@@ -291,11 +374,23 @@ def analyse(runs: Runs, form: str = "chinchilla", *, options: Optional[FitOption
             knots = None if v.flops is None else flop_model(t, vopts.params, v.flops)
             rows.append(_row(v, law, budget, knots, law.n_points or 0))
         except ScalelabError as exc:
-            rows.append({"name": v.name, "group": v.group, "status": "failed",
-                         "reason": "; ".join(exc.problems), **{m: None for m in METRICS}})
+            rows.append(
+                {
+                    "name": v.name,
+                    "group": v.group,
+                    "status": "failed",
+                    "reason": "; ".join(exc.problems),
+                    **{m: None for m in METRICS},
+                }
+            )
     baseline = next((r for r in rows if r["group"] == "baseline"), rows[0] if rows else {})
-    return SensitivityResult(budget=float(budget), baseline=baseline, rows=rows, spread=spread(rows, baseline),
-                             source=table.source)
+    return SensitivityResult(
+        budget=float(budget),
+        baseline=baseline,
+        rows=rows,
+        spread=spread(rows, baseline),
+        source=table.source,
+    )
 
 
 def spread(rows: Sequence[dict], baseline: Optional[dict] = None) -> dict[str, dict]:
@@ -308,12 +403,22 @@ def spread(rows: Sequence[dict], baseline: Optional[dict] = None) -> dict[str, d
             continue
         lo = min(vals)
         hi = max(vals)
-        entry = {"min": lo[0], "min_variant": lo[1], "max": hi[0], "max_variant": hi[1], "n": len(vals),
-                 "ratio": hi[0] / lo[0] if lo[0] > 0 else None}
+        entry = {
+            "min": lo[0],
+            "min_variant": lo[1],
+            "max": hi[0],
+            "max_variant": hi[1],
+            "n": len(vals),
+            "ratio": hi[0] / lo[0] if lo[0] > 0 else None,
+        }
         b = (baseline or {}).get(m)
         if b:
             dev = max(vals, key=lambda t: abs(t[0] / b - 1.0))
-            entry |= {"baseline": b, "max_departure": dev[0] / b - 1.0, "max_departure_variant": dev[1]}
+            entry |= {
+                "baseline": b,
+                "max_departure": dev[0] / b - 1.0,
+                "max_departure_variant": dev[1],
+            }
         out[m] = entry
     by_group: dict[str, list[float]] = {}
     for r in rows:
@@ -322,8 +427,14 @@ def spread(rows: Sequence[dict], baseline: Optional[dict] = None) -> dict[str, d
     base_tpp = (baseline or {}).get("tokens_per_param")
     if base_tpp:
         out["tokens_per_param_by_group"] = {
-            grp: {"min": min(v + [base_tpp]), "max": max(v + [base_tpp]), "ratio": max(v + [base_tpp]) / min(v + [base_tpp])}
-            for grp, v in by_group.items() if grp != "baseline"}
+            grp: {
+                "min": min(v + [base_tpp]),
+                "max": max(v + [base_tpp]),
+                "ratio": max(v + [base_tpp]) / min(v + [base_tpp]),
+            }
+            for grp, v in by_group.items()
+            if grp != "baseline"
+        }
     return out
 
 
@@ -332,8 +443,11 @@ def headline(result: SensitivityResult) -> str:
     s = result.spread.get("tokens_per_param")
     if not s:
         return "no variant gave a finite compute-optimal allocation at the budget"
-    text = (f"tokens/parameter at C = {result.budget:.3g} ranges from {s['min']:.3g} ({s['min_variant']}) to "
-            f"{s['max']:.3g} ({s['max_variant']}): a {s['ratio']:.2g}x spread over {s['n']} fits")
+    text = (
+        f"tokens/parameter at C = {result.budget:.3g} ranges from {s['min']:.3g} "
+        f"({s['min_variant']}) to "
+        f"{s['max']:.3g} ({s['max_variant']}): a {s['ratio']:.2g}x spread over {s['n']} fits"
+    )
     if "baseline" in s:
         text += f"; baseline {s['baseline']:.3g}"
     return text

@@ -10,7 +10,8 @@ from scalelab import laws
 from scalelab.cli import main
 from scalelab.errors import InputError
 from scalelab.laws import Law, synthetic
-from scalelab.laws.backtest import backtest, select_form
+from scalelab.laws.backtest import backtest
+from scalelab.laws.select import select_form
 from scalelab.plan.watch import read_curve, watch
 from scalelab.runs import RunTable
 

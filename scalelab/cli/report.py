@@ -19,24 +19,32 @@ from scalelab.cli.common import (
     err,
     out,
 )
+from scalelab.cli.laws import _given
+
+BUDGET_HELP = "Budget C (FLOPs) for the plan and sensitivity [default: Chinchilla's, 5.76e23]."
 
 
-def _report_input(runs: Optional[str], example: Optional[str], column: Optional[list[str]],
-                  where: Optional[list[str]], manifest: Optional[str]):
+def _report_input(
+    runs: Optional[str],
+    example: Optional[str],
+    column: Optional[list[str]],
+    where: Optional[list[str]],
+    manifest: Optional[str],
+):
     """(table, manifest, description) from RUNS (a file or a ladder directory) or --example."""
     from pathlib import Path
 
-    from scalelab.report import html as report_html
+    from scalelab.report import inputs
 
     found = None
     if runs is not None and example is None and Path(runs).is_dir():
-        table, found, what = report_html.load_input(runs)
+        table, found, what = inputs.load_input(runs)
         conditions = _pairs(where, "--where")
         if conditions:
             table = table.where(**conditions)
     else:
         table = _load_runs(runs, example, column, where)
-        found = report_html._manifest_for(table, None)
+        found = inputs.manifest_for(table)
         what = f"example {example}" if example else f"run table {runs}"
     if manifest:
         from scalelab.data.prepare import read_manifest
@@ -46,52 +54,84 @@ def _report_input(runs: Optional[str], example: Optional[str], column: Optional[
 
 
 @app.command()
-def report(runs: Optional[str] = typer.Argument(None, help="Run table (.csv, .parquet, .jsonl) or a ladder directory.",
-                                                show_default=False),
-           output: str = typer.Option("report.html", "-o", "--output", help="The HTML file to write."),
-           form: str = typer.Option("chinchilla", "--form", help="Functional form to fit (see `scalelab forms`)."),
-           law: Optional[str] = typer.Option(None, "--law", help="Report this fitted law (JSON) instead of fitting."),
-           budget: float = typer.Option(5.76e23, "--budget", help="Budget C (FLOPs) for the plan and sensitivity."),
-           bootstrap: int = typer.Option(200, "--bootstrap", help="Run-level bootstrap resamples for intervals."),
-           seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
-           loss: str = typer.Option("huber", "--loss", help="Fitting loss: huber or mse."),
-           delta: float = typer.Option(1e-3, "--delta", help="Huber delta."),
-           params: str = typer.Option("non-embedding", "--params", help="Parameter convention: non-embedding, total, active."),
-           flops: str = typer.Option("6ND", "--flops", help="FLOP convention: 6ND, 6ND+attention, table."),
-           sensitivity_: bool = typer.Option(True, "--sensitivity/--no-sensitivity", help="Include the sensitivity analysis."),
-           fast: bool = typer.Option(False, "--fast", help="Sensitivity refits from a reduced start grid (108 starts)."),
-           manifest: Optional[str] = typer.Option(None, "--manifest", help="Data directory whose manifest.json feeds the checklist."),
-           figures: Optional[str] = typer.Option(None, "--figures", help="Also write every figure as PNG and SVG here."),
-           checklist_out: Optional[str] = typer.Option(None, "--checklist", help="Also write the checklist as JSON here (and .md beside)."),
-           example: Optional[str] = ExampleOpt, column: Optional[list[str]] = ColumnOpt,
-           where: Optional[list[str]] = WhereOpt, as_json: bool = JsonOpt) -> None:
+def report(
+    runs: Optional[str] = typer.Argument(
+        None, help="Run table (.csv, .parquet, .jsonl) or a ladder directory.", show_default=False
+    ),
+    output: str = typer.Option("report.html", "-o", "--output", help="The HTML file to write."),
+    form: str = typer.Option(
+        "chinchilla", "--form", help="Functional form to fit (see `scalelab forms`)."
+    ),
+    law: Optional[str] = typer.Option(
+        None, "--law", help="Report this fitted law (JSON) instead of fitting."
+    ),
+    budget: Optional[float] = typer.Option(None, "--budget", help=BUDGET_HELP, show_default=False),
+    bootstrap: int = typer.Option(
+        200, "--bootstrap", help="Run-level bootstrap resamples for intervals."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    loss: str = typer.Option("huber", "--loss", help="Fitting loss: huber or mse."),
+    delta: float = typer.Option(1e-3, "--delta", help="Huber delta."),
+    params: str = typer.Option(
+        "non-embedding", "--params", help="Parameter convention: non-embedding, total, active."
+    ),
+    flops: str = typer.Option("6ND", "--flops", help="FLOP convention: 6ND, 6ND+attention, table."),
+    sensitivity_: bool = typer.Option(
+        True, "--sensitivity/--no-sensitivity", help="Include the sensitivity analysis."
+    ),
+    fast: bool = typer.Option(
+        False, "--fast", help="Sensitivity refits from a reduced start grid (108 starts)."
+    ),
+    manifest: Optional[str] = typer.Option(
+        None, "--manifest", help="Data directory whose manifest.json feeds the checklist."
+    ),
+    figures: Optional[str] = typer.Option(
+        None, "--figures", help="Also write every figure as PNG and SVG here."
+    ),
+    checklist_out: Optional[str] = typer.Option(
+        None, "--checklist", help="Also write the checklist as JSON here (and .md beside)."
+    ),
+    example: Optional[str] = ExampleOpt,
+    column: Optional[list[str]] = ColumnOpt,
+    where: Optional[list[str]] = WhereOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """One self-contained HTML report: laws, figures, plan, backtest, checklist, sensitivity."""
     import json as _json
-    import shlex
     from pathlib import Path
 
     from scalelab import atomic
+    from scalelab.laws import FitOptions
     from scalelab.report import checklist as cl
     from scalelab.report import html as report_html
-    from scalelab.report.sensitivity import FAST_GRID
 
     table, found, what = _report_input(runs, example, column, where, manifest)
     fitted = _resolve_law(law) if law else None
-    given = [(runs, None), ("--example", example), ("-o", output), ("--form", form if not law else None),
-             ("--law", law), ("--budget", budget if budget != 5.76e23 else None),
-             ("--bootstrap", bootstrap if bootstrap != 200 else None), ("--seed", seed or None),
-             ("--loss", loss if loss != "huber" else None), ("--delta", delta if delta != 1e-3 else None),
-             ("--params", params if params != "non-embedding" else None), ("--flops", flops if flops != "6ND" else None),
-             ("--manifest", manifest)] + [("--column", c) for c in column or []] + [("--where", w) for w in where or []]
-    command = "scalelab report " + " ".join(
-        shlex.quote(str(flag)) if value is None else f"{flag} {shlex.quote(str(value))}"
-        for flag, value in given if flag is not None and (value is not None or flag == runs)) + \
-        ("" if sensitivity_ else " --no-sensitivity") + (" --fast" if fast else "")
+    options = report_html.ReportOptions(
+        form=form,
+        fit=FitOptions.make(
+            bootstrap=bootstrap,
+            seed=seed,
+            loss=loss,
+            delta=delta,
+            params=params,
+            flops=flops,
+            **_given(budget=budget),
+        ),
+        sensitivity=sensitivity_,
+        fast=fast,
+        runs=runs,
+        example=example,
+        columns=tuple(column or ()),
+        where=tuple(where or ()),
+        law_file=law,
+        manifest=manifest,
+        output=output,
+    )
     with err.status("building the report") as status:
-        rep = report_html.build(table, form=form, law=fitted, budget=budget, bootstrap=bootstrap, seed=seed,
-                                params=params, flops=flops, loss=loss, delta=delta, manifest=found,
-                                sensitivity=sensitivity_, sensitivity_grid=FAST_GRID if fast else None,
-                                command=command, progress=lambda m: status.update(m))
+        rep = report_html.build(
+            table, law=fitted, options=options, manifest=found, progress=lambda m: status.update(m)
+        )
     try:
         rep.write(output, figures_dir=figures)
     finally:
@@ -101,47 +141,92 @@ def report(runs: Optional[str] = typer.Argument(None, help="Run table (.csv, .pa
         atomic.write_text(checklist_out, _json.dumps(record, indent=2, default=str) + "\n")
         atomic.write_text(Path(checklist_out).with_suffix(".md"), cl.to_markdown(rep.checklist))
     if as_json:
-        emit_json({"output": output, "input": what, "sections": rep.sections, "figures": figures,
-                   "checklist": checklist_out, "law": rep.law.summary()})
+        emit_json(
+            {
+                "output": output,
+                "input": what,
+                "sections": rep.sections,
+                "figures": figures,
+                "checklist": checklist_out,
+                "law": rep.law.summary(),
+            }
+        )
     else:
         for key, state in rep.sections.items():
             if state != "ok":
                 err.print(f"note: {key}: {state}", markup=False, highlight=False)
         err.file.flush()
-        out.print(f"report written to {output} ({what}; {sum(v == 'ok' for v in rep.sections.values())} of "
-                  f"{len(rep.sections)} sections filled)", markup=False, highlight=False)
+        out.print(
+            f"report written to {output} ({what}; {sum(v == 'ok' for v in rep.sections.values())} "
+            "of "
+            f"{len(rep.sections)} sections filled)",
+            markup=False,
+            highlight=False,
+        )
     for warning in rep.law.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False)
 
 
 @app.command()
-def sensitivity(runs: Optional[str] = typer.Argument(None, help="Run table (.csv, .parquet, .jsonl) or a ladder directory.",
-                                                     show_default=False),
-                form: str = typer.Option("chinchilla", "--form", help="Baseline functional form (a law in N and D)."),
-                budget: float = typer.Option(5.76e23, "--budget", help="Budget C (FLOPs) at which tokens/parameter is compared."),
-                loss: str = typer.Option("huber", "--loss", help="Baseline fitting loss: huber or mse."),
-                delta: float = typer.Option(1e-3, "--delta", help="Baseline Huber delta."),
-                params: str = typer.Option("non-embedding", "--params", help="Baseline parameter convention."),
-                flops: str = typer.Option("6ND", "--flops", help="Baseline FLOP convention."),
-                fast: bool = typer.Option(False, "--fast", help="Refit from a reduced start grid (108 starts)."),
-                example: Optional[str] = ExampleOpt, column: Optional[list[str]] = ColumnOpt,
-                where: Optional[list[str]] = WhereOpt, as_json: bool = JsonOpt) -> None:
-    """Refit under alternative choices (form, loss, init, range, conventions); show how the answer moves."""
+def sensitivity(
+    runs: Optional[str] = typer.Argument(
+        None, help="Run table (.csv, .parquet, .jsonl) or a ladder directory.", show_default=False
+    ),
+    form: str = typer.Option(
+        "chinchilla", "--form", help="Baseline functional form (a law in N and D)."
+    ),
+    budget: Optional[float] = typer.Option(
+        None,
+        "--budget",
+        show_default=False,
+        help="Budget C (FLOPs) at which tokens/parameter is compared "
+        "[default: Chinchilla's, 5.76e23].",
+    ),
+    loss: str = typer.Option("huber", "--loss", help="Baseline fitting loss: huber or mse."),
+    delta: float = typer.Option(1e-3, "--delta", help="Baseline Huber delta."),
+    params: str = typer.Option("non-embedding", "--params", help="Baseline parameter convention."),
+    flops: str = typer.Option("6ND", "--flops", help="Baseline FLOP convention."),
+    fast: bool = typer.Option(
+        False, "--fast", help="Refit from a reduced start grid (108 starts)."
+    ),
+    example: Optional[str] = ExampleOpt,
+    column: Optional[list[str]] = ColumnOpt,
+    where: Optional[list[str]] = WhereOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Refit under alternative choices (form, loss, init, range, conventions); show how the
+    answer moves."""
+    from scalelab.laws import FitOptions
     from scalelab.report import sensitivity as sens
 
     table, _, _ = _report_input(runs, example, column, where, None)
+    options = FitOptions.make(
+        params=params,
+        flops=flops,
+        loss=loss,
+        delta=delta,
+        grid=sens.FAST_GRID if fast else None,
+        **_given(budget=budget),
+    )
     with err.status("refitting") as status:
-        result = sens.analyse(table, form, budget=budget, params=params, flops=flops, loss=loss, delta=delta,
-                              grid=sens.FAST_GRID if fast else None, progress=lambda n: status.update(f"refitting: {n}"))
+        result = sens.analyse(
+            table, form, options=options, progress=lambda n: status.update(f"refitting: {n}")
+        )
     if as_json:
         emit_json(result.to_dict())
         return
     from rich import box
     from rich.table import Table
 
-    t = Table(title=f"sensitivity of {form} on {table.source}; tokens/param and N_opt at C = {budget:.3g} "
-                    "(red: highest, blue: lowest in each column)",
-              title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    t = Table(
+        title=f"sensitivity of {form} on {table.source}; tokens/param and N_opt at C = "
+        f"{result.budget:.3g} "
+        "(red: highest, blue: lowest in each column)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
     cols = ("alpha", "beta", "a", "b", "N_opt", "tokens_per_param")
     t.add_column("variant (by kind of choice)", overflow="fold", min_width=22)
     for c in cols:
@@ -177,5 +262,11 @@ def sensitivity(runs: Optional[str] = typer.Argument(None, help="Run table (.csv
     out.print("[bold]spread[/bold]: " + sens.headline(result), highlight=False)
     by_group = spread.get("tokens_per_param_by_group", {})
     if by_group:
-        out.print("tokens/param by kind of choice (max/min with the baseline): " + ", ".join(
-            f"{g} {v['ratio']:.2g}x" for g, v in sorted(by_group.items(), key=lambda kv: -kv[1]["ratio"])), highlight=False)
+        out.print(
+            "tokens/param by kind of choice (max/min with the baseline): "
+            + ", ".join(
+                f"{g} {v['ratio']:.2g}x"
+                for g, v in sorted(by_group.items(), key=lambda kv: -kv[1]["ratio"])
+            ),
+            highlight=False,
+        )

@@ -1,9 +1,9 @@
 """Built-in example run tables (MIT-licensed published runs; see NOTICE.md beside this file).
 
-    >>> from scalelab import examples
-    >>> examples.names()
-    ['gadre2024', 'gadre2024-all', 'gadre2024-rpj', 'gadre2024-rw', 'porian2024']
-    >>> table = examples.load("gadre2024")   # doctest: +SKIP
+>>> from scalelab import examples
+>>> examples.names()
+['gadre2024', 'gadre2024-all', 'gadre2024-rpj', 'gadre2024-rw', 'porian2024']
+>>> table = examples.load("gadre2024")   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -27,14 +27,30 @@ class Example:
 
 
 EXAMPLES = {
-    "gadre2024": Example("gadre2024.csv", "open_lm models trained on C4, 11M-6.9B parameters, 5-640 tokens/parameter",
-                         GADRE, {"dataset": "c4_original"}),
-    "gadre2024-rpj": Example("gadre2024.csv", "the same ladder trained on RedPajama (C4 validation loss)",
-                             GADRE, {"dataset": "rpj"}),
-    "gadre2024-rw": Example("gadre2024.csv", "the same ladder trained on RefinedWeb (C4 validation loss)",
-                            GADRE, {"dataset": "rw_original"}),
-    "gadre2024-all": Example("gadre2024.csv", "all 104 runs, three training sets (column dataset)", GADRE),
-    "porian2024": Example("porian2024.csv", "IsoFLOP points of 15 configurations (filter on column config)", PORIAN),
+    "gadre2024": Example(
+        "gadre2024.csv",
+        "open_lm models trained on C4, 11M-6.9B parameters, 5-640 tokens/parameter",
+        GADRE,
+        {"dataset": "c4_original"},
+    ),
+    "gadre2024-rpj": Example(
+        "gadre2024.csv",
+        "the same ladder trained on RedPajama (C4 validation loss)",
+        GADRE,
+        {"dataset": "rpj"},
+    ),
+    "gadre2024-rw": Example(
+        "gadre2024.csv",
+        "the same ladder trained on RefinedWeb (C4 validation loss)",
+        GADRE,
+        {"dataset": "rw_original"},
+    ),
+    "gadre2024-all": Example(
+        "gadre2024.csv", "all 104 runs, three training sets (column dataset)", GADRE
+    ),
+    "porian2024": Example(
+        "porian2024.csv", "IsoFLOP points of 15 configurations (filter on column config)", PORIAN
+    ),
 }
 
 

@@ -5,11 +5,28 @@ This layer never imports torch: fitting a user's table starts fast and needs no 
     >>> from scalelab import laws
     >>> law = laws.fit("runs.csv", form="chinchilla", bootstrap=1000)   # doctest: +SKIP
     >>> law.params, law.ci, law.predict(N=1e9, D=2e10), law.optimal(1e23)  # doctest: +SKIP
+
+Modules, bottom to top: ``forms``, ``conventions``, ``objective``, ``lbfgs``, ``optimal``,
+``options`` (:class:`FitOptions`), ``law`` (:class:`Law`), ``fit`` (one named form), ``backtest``,
+``select`` (:func:`fit`, ``form="auto"``), and beside them ``isoflop``, ``published``,
+``synthetic``.
 """
 
 from scalelab.laws import forms
 from scalelab.laws.conventions import Conventions
-from scalelab.laws.fit import CHINCHILLA_BUDGET, fit
+from scalelab.laws.fit import fit_form
 from scalelab.laws.law import Allocation, Law
+from scalelab.laws.options import CHINCHILLA_BUDGET, FitOptions
+from scalelab.laws.select import fit, select_form
 
-__all__ = ["Allocation", "CHINCHILLA_BUDGET", "Conventions", "Law", "fit", "forms"]
+__all__ = [
+    "Allocation",
+    "CHINCHILLA_BUDGET",
+    "Conventions",
+    "FitOptions",
+    "Law",
+    "fit",
+    "fit_form",
+    "forms",
+    "select_form",
+]

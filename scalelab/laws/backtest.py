@@ -12,32 +12,33 @@ ones; Gadre et al. 2024 and Bhagia et al. 2024 score those predictions):
 For every held-out run: the predicted loss, the relative error (pred - true) / true, the bootstrap
 interval and whether the truth lies in it (with ``bootstrap > 0``), and the compute ratio between
 the run and the largest fitted run. Any registered form can be backtested, so forms are compared
-on the same runs by their out-of-sample error -- which is what :func:`select_form` (and
-``fit(form="auto")``) does, on the fitting runs alone.
+on the same runs by their out-of-sample error -- which is what
+:func:`scalelab.laws.select.select_form` (and ``fit(form="auto")``) does, on the fitting runs alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws import forms
 from scalelab.laws.conventions import Conventions
-from scalelab.laws.law import Law
+from scalelab.laws.fit import fit_form
+from scalelab.laws.options import FitOptions
+from scalelab.runs.table import Runs, as_table
 
 SPLITS = ("compute", "size")
 DEFAULT_RATIO = 10.0
 DEFAULT_FOLDS = 3
-AUTO_CANDIDATES = ("chinchilla", "chinchilla-tied", "kaplan-nd", "power-offset:C", "power:C")
-"""Forms ``fit --form auto`` chooses among (those whose variables the table has)."""
 
 
 @dataclass
 class Fold:
-    held_out: str                          # "C > 1.2e20" or "N = 6.9e9"
+    held_out: str  # "C > 1.2e20" or "N = 6.9e9"
     fit_runs: int
     fit_points: int
     max_fit_flops: float
@@ -60,7 +61,8 @@ class Backtest:
 
 
 def _run_frame(table, conventions: Conventions, points: str, eval_set=None, task=None):
-    """Selected rows with the convention's variables, plus each row's run compute (its largest C)."""
+    """Selected rows with the convention's variables, plus each row's run compute (its largest
+    C)."""
     selected = table.select(eval_set=eval_set, task=task, points=points)
     variables = conventions.variables(selected)
     frame = selected.data.copy()
@@ -71,22 +73,31 @@ def _run_frame(table, conventions: Conventions, points: str, eval_set=None, task
     return selected, frame
 
 
-def backtest(runs, form: str, *, split: str = "compute", threshold: Optional[float] = None,
-             ratio: float = DEFAULT_RATIO, folds: int = DEFAULT_FOLDS, bootstrap: int = 0, seed: int = 0,
-             level: float = 0.95, params: str = "non-embedding", flops: str = "6ND", predictive: bool = True,
-             **fit_kwargs) -> Backtest:
+def backtest(
+    runs: Runs,
+    form: str,
+    *,
+    split: str = "compute",
+    threshold: Optional[float] = None,
+    ratio: float = DEFAULT_RATIO,
+    folds: int = DEFAULT_FOLDS,
+    predictive: bool = True,
+    options: Optional[FitOptions] = None,
+    **overrides,
+) -> Backtest:
     """Fit ``form`` on held-in runs and score its predictions of the held-out ones (see module doc).
 
-    With ``bootstrap > 0`` each prediction gets an interval: the percentile interval of the
-    bootstrap laws' predictions, each multiplied by a residual (log scale) drawn from the fitted
-    runs when ``predictive`` (a prediction interval for a new run: parameter uncertainty plus the
-    run-to-run scatter), or the parameter-only interval when not.
+    ``options`` (or keyword arguments of :class:`~scalelab.laws.options.FitOptions`' names) are
+    the fit of every fold. With ``bootstrap > 0`` each prediction gets an interval: the percentile
+    interval of the bootstrap laws' predictions, each multiplied by a residual (log scale) drawn
+    from the fitted runs when ``predictive`` (a prediction interval for a new run: parameter
+    uncertainty plus the run-to-run scatter), or the parameter-only interval when not.
     """
-    from scalelab.laws.fit import as_table, fit
-
+    opts = FitOptions.make(options, **overrides)
+    bootstrap, seed, level = opts.bootstrap, opts.seed, opts.level
     table = as_table(runs)
     law_form = forms.get(form)
-    conventions = Conventions(params, flops)
+    conventions = opts.conventions
     if split not in SPLITS:
         raise InputError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
     if threshold is not None and not threshold > 0:
@@ -95,10 +106,11 @@ def backtest(runs, form: str, *, split: str = "compute", threshold: Optional[flo
         raise InputError(f"ratio: expected a number above 1, got {ratio}")
     if folds < 1:
         raise InputError(f"folds: expected at least 1, got {folds}")
-    points = fit_kwargs.pop("points", None) or law_form.points
-    selected, frame = _run_frame(table, conventions, points, fit_kwargs.get("eval_set"), fit_kwargs.get("task"))
+    points = opts.points or law_form.points
+    opts = opts.replace(points=points)
+    selected, frame = _run_frame(table, conventions, points, opts.eval_set, opts.task)
 
-    plans: list[tuple[str, np.ndarray]] = []      # (description, held-out mask over rows)
+    plans: list[tuple[str, np.ndarray]] = []  # (description, held-out mask over rows)
     if split == "compute":
         limit = threshold if threshold is not None else frame["_run_C"].max() / ratio
         held = frame["_run_C"].to_numpy() > limit * (1 + 1e-9)
@@ -115,35 +127,47 @@ def backtest(runs, form: str, *, split: str = "compute", threshold: Optional[flo
         else:
             fit_mask = ~held
         if not held.any():
-            raise InputError(f"{table.source}: no run is held out by '{description}' (largest run C = "
-                             f"{frame['_run_C'].max():.3g}); lower the threshold")
+            raise InputError(
+                f"{table.source}: no run is held out by '{description}' (largest run C = "
+                f"{frame['_run_C'].max():.3g}); lower the threshold"
+            )
         fit_ids = set(frame.loc[fit_mask, "run_id"].astype(str))
         if not fit_ids:
             if split == "size" and results:
                 break
             raise NumericalError(f"{table.source}: no run left to fit below '{description}'")
-        fit_table = table.with_data(table.data[table.data["run_id"].astype(str).isin(fit_ids)],
-                                    f"backtest fold: fit runs outside {description}")
+        fit_table = table.with_data(
+            table.data[table.data["run_id"].astype(str).isin(fit_ids)],
+            f"backtest fold: fit runs outside {description}",
+        )
         try:
-            law = fit(fit_table, law_form.name, bootstrap=bootstrap, seed=seed, level=level, params=params,
-                      flops=flops, points=points, **fit_kwargs)
+            law = fit_form(fit_table, law_form.name, options=opts)
         except NumericalError as exc:
-            if split == "size" and results:       # ran out of sizes to fit on: stop folding
+            if split == "size" and results:  # ran out of sizes to fit on: stop folding
                 break
-            raise NumericalError([f"backtest fold '{description}': {p}" for p in exc.problems]) from None
+            raise NumericalError(
+                [f"backtest fold '{description}': {p}" for p in exc.problems]
+            ) from None
         fit_rows = frame[fit_mask]
         in_pred = law.predict(**{v: fit_rows[f"_{v}"].to_numpy() for v in law_form.variables})
         in_err = float(np.mean(np.abs(in_pred / fit_rows["loss"].to_numpy() - 1.0)))
         max_fit_C = float(fit_rows["_run_C"].max())
-        fold = Fold(description, len(fit_ids), int(law.n_points or 0), max_fit_C,
-                    {k: float(v) for k, v in law.params.items()}, in_err, warnings=list(law.warnings))
+        fold = Fold(
+            description,
+            len(fit_ids),
+            int(law.n_points or 0),
+            max_fit_C,
+            {k: float(v) for k, v in law.params.items()},
+            in_err,
+            warnings=list(law.warnings),
+        )
         rows = frame[held]
         X = {v: rows[f"_{v}"].to_numpy() for v in law_form.variables}
         pred = np.atleast_1d(law.predict(**X))
         lo_hi = None
         if bootstrap and law.samples is not None and len(law.samples):
-            values = law.law_form.predict(law.samples, **X)                       # (K, n)
-            if predictive:   # a new run's loss also scatters about the law as the fitted runs did
+            values = law.law_form.predict(law.samples, **X)  # (K, n)
+            if predictive:  # a new run's loss also scatters about the law as the fitted runs did
                 resid = np.log(fit_rows["loss"].to_numpy(dtype=float) / in_pred)
                 rng = np.random.default_rng(seed + 1)
                 values = values * np.exp(rng.choice(resid, size=values.shape))
@@ -151,9 +175,16 @@ def backtest(runs, form: str, *, split: str = "compute", threshold: Optional[flo
             lo_hi = np.nanpercentile(values, [tail, 100.0 - tail], axis=0)
         truth = rows["loss"].to_numpy(dtype=float)
         for i, (_, row) in enumerate(rows.iterrows()):
-            p = {"run_id": str(row["run_id"]), "N": float(row["_N"]), "D": float(row["_D"]), "C": float(row["_C"]),
-                 "loss": float(truth[i]), "predicted": float(pred[i]),
-                 "rel_error": float(pred[i] / truth[i] - 1.0), "compute_ratio": float(row["_C"] / max_fit_C)}
+            p = {
+                "run_id": str(row["run_id"]),
+                "N": float(row["_N"]),
+                "D": float(row["_D"]),
+                "C": float(row["_C"]),
+                "loss": float(truth[i]),
+                "predicted": float(pred[i]),
+                "rel_error": float(pred[i] / truth[i] - 1.0),
+                "compute_ratio": float(row["_C"] / max_fit_C),
+            }
             if "S" in X:
                 p["step"] = float(row["_S"])
             if lo_hi is not None:
@@ -161,23 +192,48 @@ def backtest(runs, form: str, *, split: str = "compute", threshold: Optional[flo
                 p["covered"] = bool(lo_hi[0, i] <= truth[i] <= lo_hi[1, i])
             fold.predictions.append(p)
         results.append(fold)
-    return Backtest(law_form.name, split, results, _summary(results, level if bootstrap else None),
-                    {"split": split, "threshold": threshold, "ratio": ratio if split == "compute" and threshold is None else None,
-                     "folds": folds if split == "size" else None, "bootstrap": bootstrap, "seed": seed, "level": level,
-                     "interval": ("prediction (bootstrap laws x resampled fit residuals)" if predictive
-                                  else "bootstrap laws (parameter uncertainty only)") if bootstrap else None,
-                     "params": params, "flops": flops, "points": points, "source": table.source})
+    return Backtest(
+        law_form.name,
+        split,
+        results,
+        _summary(results, level if bootstrap else None),
+        {
+            "split": split,
+            "threshold": threshold,
+            "ratio": ratio if split == "compute" and threshold is None else None,
+            "folds": folds if split == "size" else None,
+            "bootstrap": bootstrap,
+            "seed": seed,
+            "level": level,
+            "interval": (
+                "prediction (bootstrap laws x resampled fit residuals)"
+                if predictive
+                else "bootstrap laws (parameter uncertainty only)"
+            )
+            if bootstrap
+            else None,
+            "params": opts.params,
+            "flops": opts.flops,
+            "points": points,
+            "source": table.source,
+        },
+    )
 
 
 def _summary(folds: Sequence[Fold], level: Optional[float]) -> dict[str, Any]:
     preds = [p for f in folds for p in f.predictions]
     err = np.array([p["rel_error"] for p in preds])
     out: dict[str, Any] = {
-        "n_folds": len(folds), "n_predictions": int(err.size),
-        "mean_abs_rel_error": float(np.mean(np.abs(err))), "median_abs_rel_error": float(np.median(np.abs(err))),
-        "max_abs_rel_error": float(np.max(np.abs(err))), "mean_rel_error": float(np.mean(err)),
+        "n_folds": len(folds),
+        "n_predictions": int(err.size),
+        "mean_abs_rel_error": float(np.mean(np.abs(err))),
+        "median_abs_rel_error": float(np.median(np.abs(err))),
+        "max_abs_rel_error": float(np.max(np.abs(err))),
+        "mean_rel_error": float(np.mean(err)),
         "rmse_log": float(np.sqrt(np.mean(np.log1p(err) ** 2))),
-        "in_sample_mean_abs_rel_error": float(np.mean([f.in_sample_mean_abs_rel_error for f in folds])),
+        "in_sample_mean_abs_rel_error": float(
+            np.mean([f.in_sample_mean_abs_rel_error for f in folds])
+        ),
         "max_compute_ratio": float(max(p["compute_ratio"] for p in preds)),
     }
     if level is not None:
@@ -185,62 +241,3 @@ def _summary(folds: Sequence[Fold], level: Optional[float]) -> dict[str, Any]:
         out["coverage"] = float(np.mean(covered)) if covered else None
         out["level"] = level
     return out
-
-
-# -- choosing a form by out-of-sample error --------------------------------------------------------------
-def select_form(runs, candidates: Sequence[str] = AUTO_CANDIDATES, *, split: str = "size", folds: int = 1,
-                ratio: float = DEFAULT_RATIO, threshold: Optional[float] = None, params: str = "non-embedding",
-                flops: str = "6ND", criterion: str = "mean_abs_rel_error",
-                grids: Optional[dict] = None, **fit_kwargs) -> dict[str, Any]:
-    """Backtest every candidate form on ``runs`` and pick the one with the lowest out-of-sample error.
-
-    Only ``runs`` are used (the runs the final law will be fitted to): by default the largest model
-    size is held out, the others fitted. Ties go to the form with fewer parameters. Returns
-    {"chosen", "criterion", "split", "errors": {form: summary or {"error": why}}}.
-    """
-    from scalelab.laws.fit import as_table
-
-    table = as_table(runs)
-    conventions = Conventions(params, flops)
-    available = set(conventions.variables(table.select(points="all")))
-    errors: dict[str, Any] = {}
-    scores: dict[str, float] = {}
-    for name in candidates:
-        form = forms.get(name)
-        if not set(form.variables) <= available:
-            errors[name] = {"error": f"needs {', '.join(v for v in form.variables if v not in available)}"}
-            continue
-        try:
-            result = backtest(table, name, split=split, folds=folds, ratio=ratio, threshold=threshold,
-                              params=params, flops=flops, grid=(grids or {}).get(name), **fit_kwargs)
-        except (NumericalError, InputError) as exc:
-            errors[name] = {"error": "; ".join(exc.problems)}
-            continue
-        errors[name] = result.summary
-        scores[name] = result.summary[criterion]
-    if not scores:
-        raise NumericalError("fit --form auto: no candidate form could be backtested on these runs: " +
-                             "; ".join(f"{k}: {v['error']}" for k, v in errors.items()))
-    chosen = min(scores, key=lambda n: (round(scores[n], 12), len(forms.get(n).params)))
-    return {"chosen": chosen, "criterion": criterion, "split": split,
-            "folds": folds if split == "size" else None, "candidates": list(candidates), "errors": errors}
-
-
-def fit_auto(runs, *, candidates: Sequence[str] = AUTO_CANDIDATES, split: str = "size", folds: int = 1,
-             **fit_kwargs) -> Law:
-    """``fit(form="auto")``: choose the form by backtest on the runs, fit it to all of them, record why."""
-    from scalelab.laws.fit import as_table, fit
-
-    table = as_table(runs)
-    grid = fit_kwargs.pop("grid", None)
-    options = {k: fit_kwargs[k] for k in ("params", "flops", "eval_set", "task", "loss", "delta", "max_iter")
-               if k in fit_kwargs}
-    if grid is not None and not set(grid) <= set(forms.names()):
-        raise InputError("fit --form auto: give grid as {form name: {parameter: values}}")
-    per_form = dict(grid or {})
-    choice = select_form(table, candidates, split=split, folds=folds, grids=per_form, **options)
-    law = fit(table, choice["chosen"], grid=per_form.get(choice["chosen"]), **fit_kwargs)
-    law.options["auto"] = choice
-    law.provenance["selection"] = (f"form chosen automatically among {', '.join(candidates)} by the lowest "
-                                   f"{choice['criterion']} when the largest model size is held out of the fit")
-    return law

@@ -21,7 +21,8 @@ PARAM_CONVENTIONS = {
 }
 FLOP_CONVENTIONS = {
     "6ND": "C = 6 N D with the chosen N",
-    "6ND+attention": "C = (6 N + 6 n_layer n_ctx d_model) D (Kaplan et al. 2020, Table 1: forward 2N + 2 n_layer n_ctx d_model)",
+    "6ND+attention": "C = (6 N + 6 n_layer n_ctx d_model) D (Kaplan et al. 2020, Table 1: forward "
+    "2N + 2 n_layer n_ctx d_model)",
     "table": "C as given by the run table (an exact count: flops_per_token * D, or its C column)",
 }
 
@@ -33,37 +34,56 @@ class Conventions:
 
     def __post_init__(self):
         if self.params not in PARAM_CONVENTIONS:
-            raise InputError(f"parameter convention: expected one of {list(PARAM_CONVENTIONS)}, got {self.params!r}")
+            raise InputError(
+                f"parameter convention: expected one of {list(PARAM_CONVENTIONS)}, got "
+                f"{self.params!r}"
+            )
         if self.flops not in FLOP_CONVENTIONS:
-            raise InputError(f"FLOP convention: expected one of {list(FLOP_CONVENTIONS)}, got {self.flops!r}")
+            raise InputError(
+                f"FLOP convention: expected one of {list(FLOP_CONVENTIONS)}, got {self.flops!r}"
+            )
 
     def describe(self) -> dict:
-        return {"params": self.params, "params_meaning": PARAM_CONVENTIONS[self.params][1],
-                "params_column": PARAM_CONVENTIONS[self.params][0],
-                "flops": self.flops, "flops_meaning": FLOP_CONVENTIONS[self.flops]}
+        return {
+            "params": self.params,
+            "params_meaning": PARAM_CONVENTIONS[self.params][1],
+            "params_column": PARAM_CONVENTIONS[self.params][0],
+            "flops": self.flops,
+            "flops_meaning": FLOP_CONVENTIONS[self.flops],
+        }
 
     def variables(self, table: RunTable) -> dict[str, np.ndarray]:
         """N, D, C (and S where the table has steps) under these conventions."""
         column = PARAM_CONVENTIONS[self.params][0]
         if not table.has(column):
-            raise InputError(f"{table.source}: parameter convention '{self.params}' needs column '{column}'")
+            raise InputError(
+                f"{table.source}: parameter convention '{self.params}' needs column '{column}'"
+            )
         N = table[column].astype(float)
         if np.isnan(N).any():
-            raise InputError(f"{table.source}: column '{column}' has missing values; needed by convention '{self.params}'")
+            raise InputError(
+                f"{table.source}: column '{column}' has missing values; needed by convention "
+                f"'{self.params}'"
+            )
         D = table["D"].astype(float)
         if self.flops == "6ND":
             C = 6.0 * N * D
         elif self.flops == "6ND+attention":
             need = [c for c in ("n_layer", "n_ctx", "d_model") if not table.has(c)]
             if need:
-                raise InputError(f"{table.source}: FLOP convention '6ND+attention' needs column(s) {', '.join(need)}")
+                raise InputError(
+                    f"{table.source}: FLOP convention '6ND+attention' needs column(s) "
+                    f"{', '.join(need)}"
+                )
             C = (6.0 * N + 6.0 * table["n_layer"] * table["n_ctx"] * table["d_model"]) * D
         elif table.has("flops_per_token"):
             C = table["flops_per_token"].astype(float) * D
         elif "C" not in table.derived:
             C = table["C"].astype(float)
         else:
-            raise InputError(f"{table.source}: FLOP convention 'table' needs a C or flops_per_token column")
+            raise InputError(
+                f"{table.source}: FLOP convention 'table' needs a C or flops_per_token column"
+            )
         out = {"N": N, "D": D, "C": C}
         if table.has("step"):
             out["S"] = table["step"].astype(float)

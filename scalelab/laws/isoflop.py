@@ -38,7 +38,7 @@ class IsoFLOPResult:
     b: float
     k_N: float
     k_D: float
-    budgets: list[dict] = field(default_factory=list)   # {C, N_opt, D_opt, loss, n_points, ...}
+    budgets: list[dict] = field(default_factory=list)  # {C, N_opt, D_opt, loss, n_points, ...}
     ci: dict[str, list[float]] = field(default_factory=dict)
     level: float = 0.95
     bootstrap: int = 0
@@ -49,14 +49,15 @@ class IsoFLOPResult:
     def predict(self, C):
         """(N_opt, D_opt) at budget(s) C from the fitted power laws."""
         C = np.asarray(C, dtype=float)
-        return self.k_N * C ** self.a, self.k_D * C ** self.b
+        return self.k_N * C**self.a, self.k_D * C**self.b
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def group_budgets(C: np.ndarray, rtol: float = 1e-6) -> np.ndarray:
-    """Label rows by budget: sorted C values within a relative ``rtol`` of a group's first share it."""
+    """Label rows by budget: sorted C values within a relative ``rtol`` of a group's first share
+    it."""
     order = np.argsort(C, kind="stable")
     labels = np.empty(len(C), dtype=int)
     label, start = -1, None
@@ -68,10 +69,18 @@ def group_budgets(C: np.ndarray, rtol: float = 1e-6) -> np.ndarray:
     return labels
 
 
-def isoflop_profiles(table: RunTable, *, rtol: float = 1e-6, bootstrap: int = 1000, seed: int = 0,
-                     level: float = 0.95, conventions: Optional[Conventions] = None,
-                     eval_set: Optional[str] = None, points: str = "final",
-                     keep_edge: bool = False) -> IsoFLOPResult:
+def isoflop_profiles(
+    table: RunTable,
+    *,
+    rtol: float = 1e-6,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    conventions: Optional[Conventions] = None,
+    eval_set: Optional[str] = None,
+    points: str = "final",
+    keep_edge: bool = False,
+) -> IsoFLOPResult:
     """Approach 2: a parabola in log N at each budget, then power laws in C.
 
     Budgets whose parabola opens downwards, or whose minimum lies outside the sampled sizes (the
@@ -90,21 +99,37 @@ def isoflop_profiles(table: RunTable, *, rtol: float = 1e-6, bootstrap: int = 10
         idx = np.flatnonzero(labels == g)
         Cg = float(np.exp(np.mean(np.log(C[idx]))))
         if np.unique(N[idx]).size < MIN_PROFILE_POINTS:
-            warnings.append(f"budget C={Cg:.3g}: {np.unique(N[idx]).size} model size(s), need {MIN_PROFILE_POINTS}; skipped")
+            warnings.append(
+                f"budget C={Cg:.3g}: {np.unique(N[idx]).size} model size(s), need "
+                f"{MIN_PROFILE_POINTS}; skipped"
+            )
             continue
         x, y, logD = np.log(N[idx]), L[idx], np.log(D[idx])
         coef = _parabola(x, y, np.ones((1, len(idx))))[0]
         vertex, ok = _vertex(coef, x)
         if not ok and not keep_edge:
-            reason = "opens downwards" if not coef[2] > 0 else "has its minimum outside the sampled sizes"
-            warnings.append(f"budget C={Cg:.3g}: the parabola {reason}; budget dropped (optimum not bracketed)")
+            reason = (
+                "opens downwards"
+                if not coef[2] > 0
+                else "has its minimum outside the sampled sizes"
+            )
+            warnings.append(
+                f"budget C={Cg:.3g}: the parabola {reason}; budget dropped (optimum not bracketed)"
+            )
             continue
-        dline = np.polyfit(x, logD, 1)          # log D against log N on the profile (exact for C = 6ND)
-        entry = {"C": Cg, "N_opt": float(np.exp(vertex)), "D_opt": float(np.exp(np.polyval(dline, vertex))),
-                 "loss": float(coef[0] + coef[1] * vertex + coef[2] * vertex ** 2), "n_points": int(len(idx)),
-                 "bracketed": bool(ok)}
+        dline = np.polyfit(x, logD, 1)  # log D against log N on the profile (exact for C = 6ND)
+        entry = {
+            "C": Cg,
+            "N_opt": float(np.exp(vertex)),
+            "D_opt": float(np.exp(np.polyval(dline, vertex))),
+            "loss": float(coef[0] + coef[1] * vertex + coef[2] * vertex**2),
+            "n_points": int(len(idx)),
+            "bracketed": bool(ok),
+        }
         if bootstrap:
-            W = rng.multinomial(len(idx), np.full(len(idx), 1.0 / len(idx)), size=bootstrap).astype(float)
+            W = rng.multinomial(len(idx), np.full(len(idx), 1.0 / len(idx)), size=bootstrap).astype(
+                float
+            )
             cb = _parabola(x, y, W)
             vb, okb = _vertex(cb, x)
             vb = np.where(okb, vb, np.nan)
@@ -122,9 +147,17 @@ def isoflop_profiles(table: RunTable, *, rtol: float = 1e-6, bootstrap: int = 10
     return result
 
 
-def envelope(table: RunTable, *, bins: Optional[int] = None, rtol: float = 1e-6, bootstrap: int = 1000,
-             seed: int = 0, level: float = 0.95, conventions: Optional[Conventions] = None,
-             eval_set: Optional[str] = None) -> IsoFLOPResult:
+def envelope(
+    table: RunTable,
+    *,
+    bins: Optional[int] = None,
+    rtol: float = 1e-6,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    conventions: Optional[Conventions] = None,
+    eval_set: Optional[str] = None,
+) -> IsoFLOPResult:
     """Approach 1: the minimum-loss envelope over all evaluation points, binned by C.
 
     Without ``bins``, budgets shared by several rows (IsoFLOP grids) are the levels when there are
@@ -156,8 +189,10 @@ def envelope(table: RunTable, *, bins: Optional[int] = None, rtol: float = 1e-6,
         return out
 
     points = frontier(np.ones(n_runs))
-    budgets = [{"C": float(c), "N_opt": float(n), "D_opt": float(d), "loss": float(l), "level": int(k)}
-               for c, n, d, l, k in points]
+    budgets = [
+        {"C": float(c), "N_opt": float(n), "D_opt": float(d), "loss": float(l), "level": int(k)}
+        for c, n, d, l, k in points
+    ]
     warnings: list[str] = []
     result = _power_laws(1, budgets, warnings, table.source, conventions, level, bootstrap)
     if bootstrap:
@@ -170,27 +205,44 @@ def envelope(table: RunTable, *, bins: Optional[int] = None, rtol: float = 1e-6,
             lc = np.log([p[0] for p in pts])
             a_s.append(np.polyfit(lc, np.log([p[1] for p in pts]), 1)[0])
             b_s.append(np.polyfit(lc, np.log([p[2] for p in pts]), 1)[0])
-        result.ci = {"a": _percentiles(np.array(a_s), level), "b": _percentiles(np.array(b_s), level)}
+        result.ci = {
+            "a": _percentiles(np.array(a_s), level),
+            "b": _percentiles(np.array(b_s), level),
+        }
     return result
 
 
-def _power_laws(approach, budgets, warnings, source, conventions, level, bootstrap) -> IsoFLOPResult:
+def _power_laws(
+    approach, budgets, warnings, source, conventions, level, bootstrap
+) -> IsoFLOPResult:
     if len(budgets) < MIN_BUDGETS:
-        raise NumericalError(f"{source}: approach {approach} found {len(budgets)} usable budget(s); "
-                             f"need at least {MIN_BUDGETS} to fit N_opt ~ C^a" +
-                             (" (" + "; ".join(warnings[:3]) + ")" if warnings else ""))
+        raise NumericalError(
+            f"{source}: approach {approach} found {len(budgets)} usable budget(s); "
+            f"need at least {MIN_BUDGETS} to fit N_opt ~ C^a"
+            + (" (" + "; ".join(warnings[:3]) + ")" if warnings else "")
+        )
     lc = np.log([b["C"] for b in budgets])
     a, log_kn = np.polyfit(lc, np.log([b["N_opt"] for b in budgets]), 1)
     b, log_kd = np.polyfit(lc, np.log([b["D_opt"] for b in budgets]), 1)
-    return IsoFLOPResult(approach, float(a), float(b), float(np.exp(log_kn)), float(np.exp(log_kd)),
-                         budgets=budgets, level=level, bootstrap=int(bootstrap), warnings=warnings,
-                         conventions=conventions.describe(), source=source)
+    return IsoFLOPResult(
+        approach,
+        float(a),
+        float(b),
+        float(np.exp(log_kn)),
+        float(np.exp(log_kd)),
+        budgets=budgets,
+        level=level,
+        bootstrap=int(bootstrap),
+        warnings=warnings,
+        conventions=conventions.describe(),
+        source=source,
+    )
 
 
 def _parabola(x: np.ndarray, y: np.ndarray, W: np.ndarray) -> np.ndarray:
     """Weighted least squares y ~ c0 + c1 x + c2 x^2 for each weight row of W (R, n) -> (R, 3)."""
     xc = x.mean()
-    X = np.stack([np.ones_like(x), x - xc, (x - xc) ** 2], axis=1)            # centred for conditioning
+    X = np.stack([np.ones_like(x), x - xc, (x - xc) ** 2], axis=1)  # centred for conditioning
     A = np.einsum("rn,ni,nj->rij", W, X, X)
     rhs = np.einsum("rn,ni,n->ri", W, X, y)
     singular = np.abs(np.linalg.det(A)) < 1e-12 * np.maximum(1.0, np.abs(A).max(axis=(1, 2))) ** 3
@@ -198,7 +250,7 @@ def _parabola(x: np.ndarray, y: np.ndarray, W: np.ndarray) -> np.ndarray:
     c = np.linalg.solve(A, rhs[..., None])[..., 0]
     c[singular] = np.nan
     # Back to uncentred coefficients: c0 + c1 (x - xc) + c2 (x - xc)^2.
-    c0 = c[:, 0] - c[:, 1] * xc + c[:, 2] * xc ** 2
+    c0 = c[:, 0] - c[:, 1] * xc + c[:, 2] * xc**2
     c1 = c[:, 1] - 2 * c[:, 2] * xc
     return np.stack([c0, c1, c[:, 2]], axis=1)
 

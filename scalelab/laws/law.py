@@ -3,12 +3,18 @@
 A :class:`Law` is plain data: it saves to JSON and loads back to an identical object. Its
 bootstrap samples (internal parameters, one row per resample) travel with it, so predictions and
 allocations made after loading still carry their intervals.
+
+As in scikit-learn, the choices of the fit (:class:`~scalelab.laws.options.FitOptions`, typed, in
+``options``) are kept apart from what the fit found (``params``, ``ci``, ``derived``, ``objective``,
+``starts``, ``warnings``, ``data``, ``samples``). A published or hand-made law has no options.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -18,6 +24,7 @@ import numpy as np
 from scalelab import __version__, atomic
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws import forms, optimal
+from scalelab.laws.options import FitOptions
 
 DEFAULT_LEVEL = 0.95
 
@@ -31,7 +38,7 @@ class Allocation:
     D_opt: float
     tokens_per_param: float
     loss: float
-    ci: dict[str, list[float]] = field(default_factory=dict)   # name -> [lo, hi] at ``level``
+    ci: dict[str, list[float]] = field(default_factory=dict)  # name -> [lo, hi] at ``level``
     level: Optional[float] = None
     method: str = "closed-form"
 
@@ -52,7 +59,9 @@ class Law:
         n_points / n_runs: rows and runs the fit used.
         starts: the initialisation grid's outcome (count, converged to the best, statuses).
         warnings: what a careful reader must know (parameter on a bound, unidentifiable fit, ...).
-        options: fitting choices (loss, delta, grid, bootstrap, seed, selection of points).
+        options: the fit's choices (:class:`FitOptions`: loss, delta, grid, bootstrap, seed,
+            level, conventions, budget, selection of points), resolved as the fit applied them;
+            None for a published or hand-made law. Saved as the JSON object ``options``.
         conventions: parameter and FLOP conventions (see :mod:`scalelab.laws.conventions`).
         data: where the runs came from, the notes made reading them, and the run ids used.
         provenance: for published laws: citation, table/equation, conventions of the source.
@@ -68,14 +77,20 @@ class Law:
     n_runs: Optional[int] = None
     starts: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
+    options: Optional[FitOptions] = None
     conventions: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     samples: Optional[np.ndarray] = None
     version: str = __version__
 
-    # -- parameters ---------------------------------------------------------------------------------
+    def __post_init__(self):
+        if isinstance(self.options, Mapping):  # a saved law's record, or {} for none
+            self.options = (
+                FitOptions.from_record(self.options, self.conventions) if self.options else None
+            )
+
+    # -- parameters --------------------------------------------------------------------------------
     @property
     def law_form(self) -> forms.Form:
         return forms.get(self.form)
@@ -87,7 +102,7 @@ class Law:
 
     @property
     def level(self) -> float:
-        return float(self.options.get("level", DEFAULT_LEVEL))
+        return float(self.options.level) if self.options else DEFAULT_LEVEL
 
     # -- prediction --------------------------------------------------------------------------------
     def predict(self, *args, **variables) -> np.ndarray:
@@ -98,19 +113,27 @@ class Law:
     def interval(self, *args, level: Optional[float] = None, **variables):
         """Percentile bootstrap interval (lo, hi) of the predicted loss; needs bootstrap samples."""
         if self.samples is None or len(self.samples) == 0:
-            raise NumericalError(f"law '{self.form}' has no bootstrap samples; fit with bootstrap > 0 for intervals")
+            raise NumericalError(
+                f"law '{self.form}' has no bootstrap samples; fit with bootstrap > 0 for intervals"
+            )
         values = self.law_form.predict(self.samples, **self._variables(args, variables))
         return _percentiles(values, level or self.level)
 
     def _variables(self, args, variables) -> dict:
         names = self.law_form.variables
         if len(args) > len(names):
-            raise InputError(f"form '{self.form}' takes {len(names)} variable(s) ({', '.join(names)}), got {len(args)}")
-        merged = dict(zip(names, args))
+            raise InputError(
+                f"form '{self.form}' takes {len(names)} variable(s) ({', '.join(names)}), got "
+                f"{len(args)}"
+            )
+        merged = dict(zip(names, args, strict=False))
         merged.update({k: v for k, v in variables.items() if v is not None})
         unknown = set(merged) - set(names)
         if unknown:
-            raise InputError(f"form '{self.form}' depends on {', '.join(names)}, not on {', '.join(sorted(unknown))}")
+            raise InputError(
+                f"form '{self.form}' depends on {', '.join(names)}, not on "
+                f"{', '.join(sorted(unknown))}"
+            )
         for name, value in merged.items():
             if np.any(~(np.asarray(value, dtype=float) > 0)):
                 raise InputError(f"{name}: expected positive numbers, got {value}")
@@ -125,20 +148,31 @@ class Law:
             raise InputError(f"budget C: expected a positive number of FLOPs, got {C}")
         N, D = optimal.allocate(form, self.theta, np.array([C]))
         if not np.isfinite(N[0]):
-            raise NumericalError(f"law '{self.form}' has no interior compute-optimal N at C={C:.3g} "
-                                 "(the loss keeps falling towards an edge)")
+            raise NumericalError(
+                f"law '{self.form}' has no interior compute-optimal N at C={C:.3g} "
+                "(the loss keeps falling towards an edge)"
+            )
         loss = float(form.predict(self.theta, N=N[0], D=D[0]))
-        alloc = Allocation(C, float(N[0]), float(D[0]), float(D[0] / N[0]), loss,
-                           method="closed-form" if form.frontier is not None else "numeric")
+        alloc = Allocation(
+            C,
+            float(N[0]),
+            float(D[0]),
+            float(D[0] / N[0]),
+            loss,
+            method="closed-form" if form.frontier is not None else "numeric",
+        )
         if self.samples is not None and len(self.samples):
             lvl = level or self.level
             Ns, Ds = optimal.allocate(form, self.samples, np.array([C]))
             Ns, Ds = Ns[:, 0], Ds[:, 0]
             ok = np.isfinite(Ns)
             losses = form.predict_each(self.samples[ok], N=Ns[ok], D=Ds[ok])
-            alloc.ci = {"N_opt": _percentiles(Ns[ok], lvl), "D_opt": _percentiles(Ds[ok], lvl),
-                        "tokens_per_param": _percentiles(Ds[ok] / Ns[ok], lvl),
-                        "loss": _percentiles(losses, lvl)}
+            alloc.ci = {
+                "N_opt": _percentiles(Ns[ok], lvl),
+                "D_opt": _percentiles(Ds[ok], lvl),
+                "tokens_per_param": _percentiles(Ds[ok] / Ns[ok], lvl),
+                "loss": _percentiles(losses, lvl),
+            }
             alloc.level = lvl
         return alloc
 
@@ -148,19 +182,37 @@ class Law:
         return float(a[0]), float(b[0])
 
     # -- persistence -------------------------------------------------------------------------------
+    def options_record(self) -> dict:
+        """The options as saved (the JSON object ``options``); {} for a law without a fit."""
+        return self.options.to_record(self.law_form) if self.options else {}
+
     def to_dict(self, samples: bool = True) -> dict:
-        d = asdict(self)
-        d["samples"] = None if self.samples is None or not samples else np.asarray(self.samples).tolist()
+        d: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            if name == "options":
+                d[name] = self.options_record()
+            elif name == "samples":
+                d[name] = (
+                    None
+                    if self.samples is None or not samples
+                    else np.asarray(self.samples).tolist()
+                )
+            else:
+                d[name] = copy.deepcopy(getattr(self, name))
         return d
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "<dict>") -> "Law":
+    def from_dict(cls, d: dict, source: str = "<dict>") -> Law:
         if not isinstance(d, dict) or "form" not in d or "params" not in d:
-            raise InputError(f"{source}: not a scalelab law (expected a JSON object with 'form' and 'params')")
+            raise InputError(
+                f"{source}: not a scalelab law (expected a JSON object with 'form' and 'params')"
+            )
         form = forms.get(d["form"])
         missing = [n for n in form.natural_names if n not in d["params"]]
         if missing:
-            raise InputError(f"{source}: law of form '{form.name}' lacks parameter(s) {', '.join(missing)}")
+            raise InputError(
+                f"{source}: law of form '{form.name}' lacks parameter(s) {', '.join(missing)}"
+            )
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in d.items() if k in known}
         if kwargs.get("samples") is not None:
@@ -174,7 +226,7 @@ class Law:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Law":
+    def load(cls, path: str | os.PathLike) -> Law:
         path = Path(path)
         if not path.exists():
             raise InputError(f"{path}: no such law file")
@@ -186,7 +238,9 @@ class Law:
 
     def summary(self) -> dict:
         """The JSON the CLI prints: everything but the bootstrap samples."""
-        return self.to_dict(samples=False) | {"samples": None if self.samples is None else len(self.samples)}
+        return self.to_dict(samples=False) | {
+            "samples": None if self.samples is None else len(self.samples)
+        }
 
 
 def _percentiles(values: np.ndarray, level: float) -> list[float]:

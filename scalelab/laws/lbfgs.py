@@ -13,8 +13,8 @@ that push an active bound outward are zeroed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -22,29 +22,45 @@ ValueGrad = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """f(x, rows) -> (values (k,), gradients (k, P)) for the batch rows ``rows`` at points x (k, P)."""
 
 CONVERGED, STALLED, MAX_ITER, NOT_FINITE, STAGNATED = 0, 1, 2, 3, 4
-STATUS_NAMES = {CONVERGED: "converged", STALLED: "line search stalled", MAX_ITER: "iteration limit",
-                NOT_FINITE: "non-finite objective", STAGNATED: "stagnated (no progress over a window)"}
+STATUS_NAMES = {
+    CONVERGED: "converged",
+    STALLED: "line search stalled",
+    MAX_ITER: "iteration limit",
+    NOT_FINITE: "non-finite objective",
+    STAGNATED: "stagnated (no progress over a window)",
+}
 
 
 @dataclass
 class BatchResult:
-    x: np.ndarray          # (K, P) final points
-    fun: np.ndarray        # (K,) final objective values
-    grad: np.ndarray       # (K, P) final gradients
-    n_iter: np.ndarray     # (K,) iterations taken
-    status: np.ndarray     # (K,) one of CONVERGED, STALLED, MAX_ITER, NOT_FINITE
-    n_evals: int           # total row-evaluations of the objective (for benchmarks)
+    x: np.ndarray  # (K, P) final points
+    fun: np.ndarray  # (K,) final objective values
+    grad: np.ndarray  # (K, P) final gradients
+    n_iter: np.ndarray  # (K,) iterations taken
+    status: np.ndarray  # (K,) one of CONVERGED, STALLED, MAX_ITER, NOT_FINITE
+    n_evals: int  # total row-evaluations of the objective (for benchmarks)
 
     @property
     def converged(self) -> np.ndarray:
-        """Rows that met a tolerance, stagnated, or stalled because no further decrease was representable."""
+        """Rows that met a tolerance, stagnated, or stalled because no further decrease was
+        representable."""
         return (self.status == CONVERGED) | (self.status == STALLED) | (self.status == STAGNATED)
 
 
-def minimize(value_grad: ValueGrad, x0: np.ndarray, lower: np.ndarray,
-             upper: np.ndarray, *, memory: int = 10, max_iter: int = 1000, ftol: float = 1e-12,
-             gtol: float = 1e-12, window: int = 25, window_rtol: float = 1e-7,
-             max_backtracks: int = 40) -> BatchResult:
+def minimize(
+    value_grad: ValueGrad,
+    x0: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    *,
+    memory: int = 10,
+    max_iter: int = 1000,
+    ftol: float = 1e-12,
+    gtol: float = 1e-12,
+    window: int = 25,
+    window_rtol: float = 1e-7,
+    max_backtracks: int = 40,
+) -> BatchResult:
     """Minimise K independent objectives from the starts ``x0`` (K, P) inside [lower, upper].
 
     A row stops when its relative decrease over one iteration is below ``ftol`` (relative to |f|,
@@ -66,16 +82,16 @@ def minimize(value_grad: ValueGrad, x0: np.ndarray, lower: np.ndarray,
     status_out = np.full(K, -1)
     status_out[~np.isfinite(f_out)] = NOT_FINITE
 
-    rows = np.flatnonzero(status_out < 0)       # original index of each working row
+    rows = np.flatnonzero(status_out < 0)  # original index of each working row
     x, f, g = x_out[rows], f_out[rows], g_out[rows]
     S = np.zeros((rows.size, memory, P))
     Y = np.zeros((rows.size, memory, P))
     rho = np.zeros((rows.size, memory))
-    gamma = np.ones(rows.size)                   # H0 scale from each row's latest accepted pair
-    fresh = np.ones(rows.size, dtype=bool)       # no curvature pair yet (first step, or after a reset)
+    gamma = np.ones(rows.size)  # H0 scale from each row's latest accepted pair
+    fresh = np.ones(rows.size, dtype=bool)  # no curvature pair yet (first step, or after a reset)
     n_iter = np.zeros(rows.size, dtype=int)
-    f_window = f.copy()                          # objective at the start of each row's current window
-    head, filled = -1, 0                         # newest ring slot, and how many slots were written
+    f_window = f.copy()  # objective at the start of each row's current window
+    head, filled = -1, 0  # newest ring slot, and how many slots were written
 
     for _ in range(max_iter):
         if rows.size == 0:
@@ -85,11 +101,11 @@ def minimize(value_grad: ValueGrad, x0: np.ndarray, lower: np.ndarray,
 
         d = _respect_bounds(x, _two_loop(g, S, Y, rho, gamma, head, filled), lower, upper)
         slope = np.einsum("kp,kp->k", g, d)
-        bad = ~(slope < 0)                       # not a descent direction: reset memory, steepest descent
+        bad = ~(slope < 0)  # not a descent direction: reset memory, steepest descent
         if bad.any():
             S[bad], Y[bad], rho[bad], gamma[bad], fresh[bad] = 0.0, 0.0, 0.0, 1.0, True
             d[bad] = _respect_bounds(x[bad], -g[bad], lower, upper)
-        step = np.ones(rows.size)                # first step scaled like scipy: 1/||d||, at most 1
+        step = np.ones(rows.size)  # first step scaled like scipy: 1/||d||, at most 1
         step[fresh] = np.minimum(1.0 / np.maximum(np.linalg.norm(d[fresh], axis=1), 1e-300), 1.0)
 
         # Backtracking (Armijo) line search on the projected path; values and gradients together:
@@ -108,7 +124,7 @@ def minimize(value_grad: ValueGrad, x0: np.ndarray, lower: np.ndarray,
             x_new[acc], f_new[acc], g_new[acc] = trial[ok], ft[ok], gt[ok]
             pending = pending[~ok]
             step[pending] *= 0.5
-        stop[pending] = STALLED                  # no acceptable step: nothing more to gain from here
+        stop[pending] = STALLED  # no acceptable step: nothing more to gain from here
         moved = stop < 0
 
         # Curvature pair into the next ring slot (a zero pair where the condition fails).
@@ -126,7 +142,9 @@ def minimize(value_grad: ValueGrad, x0: np.ndarray, lower: np.ndarray,
         fresh &= ~good
 
         rel = np.full(rows.size, np.inf)
-        rel[moved] = (f[moved] - f_new[moved]) / np.maximum(np.maximum(np.abs(f[moved]), np.abs(f_new[moved])), 1e-300)
+        rel[moved] = (f[moved] - f_new[moved]) / np.maximum(
+            np.maximum(np.abs(f[moved]), np.abs(f_new[moved])), 1e-300
+        )
         x = np.where(moved[:, None], x_new, x)
         f = np.where(moved, f_new, f)
         g = np.where(moved[:, None], g_new, g)
@@ -139,15 +157,21 @@ def minimize(value_grad: ValueGrad, x0: np.ndarray, lower: np.ndarray,
         stop[moved & ~np.isfinite(f)] = NOT_FINITE
 
         done = stop >= 0
-        if done.any():                           # write finished rows out, shrink the working set
+        if done.any():  # write finished rows out, shrink the working set
             r = rows[done]
-            x_out[r], f_out[r], g_out[r], n_iter_out[r], status_out[r] = x[done], f[done], g[done], n_iter[done], stop[done]
+            x_out[r], f_out[r], g_out[r], n_iter_out[r], status_out[r] = (
+                x[done],
+                f[done],
+                g[done],
+                n_iter[done],
+                stop[done],
+            )
             keep = ~done
             rows, x, f, g = rows[keep], x[keep], f[keep], g[keep]
             S, Y, rho, gamma, fresh = S[keep], Y[keep], rho[keep], gamma[keep], fresh[keep]
             n_iter, f_window = n_iter[keep], f_window[keep]
 
-    if rows.size:                                # still running at the iteration limit
+    if rows.size:  # still running at the iteration limit
         x_out[rows], f_out[rows], g_out[rows], n_iter_out[rows] = x, f, g, n_iter
         status_out[rows] = MAX_ITER
     return BatchResult(x_out, f_out, g_out, n_iter_out, status_out, n_evals)
@@ -174,7 +198,7 @@ def _two_loop(g, S, Y, rho, gamma, head, filled):
     drop out of the recursion, so rows whose memory holds fewer pairs need no masking.
     """
     m = S.shape[1]
-    slots = [(head - j) % m for j in range(filled)]            # newest first
+    slots = [(head - j) % m for j in range(filled)]  # newest first
     q = -g
     alpha = {}
     for i in slots:

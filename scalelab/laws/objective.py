@@ -9,16 +9,18 @@ replicate, so one batched evaluation serves all starts or all replicates.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
 from scalelab.errors import InputError
-from scalelab.laws.forms import Form, LogVariables
+from scalelab.laws.formkit import Form, LogVariables
 
 LOSSES = ("huber", "mse")
-CHUNK_ELEMENTS = 24576   # points x batch rows per evaluation chunk: ~192 KiB per float64 temporary, inside L2
+CHUNK_ELEMENTS = (
+    24576  # points x batch rows per evaluation chunk: ~192 KiB per float64 temporary, inside L2
+)
 
 
 def rho(r: np.ndarray, loss: str, delta: float) -> np.ndarray:
@@ -26,10 +28,6 @@ def rho(r: np.ndarray, loss: str, delta: float) -> np.ndarray:
         return 0.5 * r * r
     a = np.abs(r)
     return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
-
-
-def rho_prime(r: np.ndarray, loss: str, delta: float) -> np.ndarray:
-    return r if loss == "mse" else np.clip(r, -delta, delta)
 
 
 @dataclass
@@ -53,7 +51,7 @@ class Objective:
     delta: float = 1e-3
 
     def __post_init__(self):
-        self.logx = LogVariables(self.logx)     # derived arrays computed once, reused by every call
+        self.logx = LogVariables(self.logx)  # derived arrays computed once, reused by every call
         if self.loss not in LOSSES:
             raise InputError(f"fitting loss: expected one of {LOSSES}, got {self.loss!r}")
         if self.loss == "huber" and not self.delta > 0:
@@ -88,7 +86,8 @@ class Objective:
                 f = 0.5 * np.einsum("kn,kn->k", slope, r)
             else:
                 # Huber: sum m |r| - m^2/2 with m = min(|r|, delta), i.e. r^2/2 inside delta and
-                # delta (|r| - delta/2) outside; its slope is clip(r, -delta, delta) and m = |slope|.
+                # delta (|r| - delta/2) outside; its slope is clip(r, -delta, delta) and m =
+                # |slope|.
                 slope = np.clip(r, -self.delta, self.delta)
                 m = np.abs(slope)
                 wm = m if w is None else m * w
@@ -102,5 +101,7 @@ class Objective:
             r = self.form.log_predict(theta, self.logx) - self.logy[None, :]
             per_point = rho(r, self.loss, self.delta)
             if self.weights is not None:
-                per_point = per_point * (self.weights[None, :] if self.weights.ndim == 1 else self.weights[rows])
+                per_point = per_point * (
+                    self.weights[None, :] if self.weights.ndim == 1 else self.weights[rows]
+                )
             return per_point.sum(axis=1)

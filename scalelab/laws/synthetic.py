@@ -1,15 +1,17 @@
 """Synthetic runs drawn from a known law: for testing fits, backtests and sensitivity analyses.
 
-    >>> from scalelab.laws import published, synthetic
-    >>> table = synthetic.simulate(published.get("chinchilla-2022"), N=[1e8, 3e8, 1e9], D=[2e9, 2e10], noise=0.01)
-    >>> len(table)
-    6
+>>> from scalelab.laws import published, synthetic
+>>> table = synthetic.simulate(published.get("chinchilla-2022"), N=[1e8, 3e8, 1e9], D=[2e9, 2e10],
+noise=0.01)
+>>> len(table)
+6
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -20,8 +22,14 @@ from scalelab.runs.table import RunTable
 TOKENS_PER_PARAM = 20.0
 
 
-def simulate(law: Law, *, noise: float = 0.0, seed: int = 0, isoflop: Optional[Sequence[float]] = None,
-             **grid: Sequence[float]) -> RunTable:
+def simulate(
+    law: Law,
+    *,
+    noise: float = 0.0,
+    seed: int = 0,
+    isoflop: Optional[Sequence[float]] = None,
+    **grid: Sequence[float],
+) -> RunTable:
     """One run per combination of the given variables (``N=[...], D=[...]``), or IsoFLOP profiles.
 
     Args:
@@ -37,7 +45,10 @@ def simulate(law: Law, *, noise: float = 0.0, seed: int = 0, isoflop: Optional[S
         rows = [{"N": n, "D": c / (6.0 * n), "C": c} for c in isoflop for n in grid["N"]]
     else:
         names = list(grid)
-        rows = [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
+        rows = [
+            dict(zip(names, values, strict=False))
+            for values in itertools.product(*(grid[n] for n in names))
+        ]
     frame = pd.DataFrame(rows)
     variables = {v: frame[v].to_numpy(dtype=float) for v in law.law_form.variables}
     loss = law.predict(**variables) * np.exp(noise * rng.standard_normal(len(frame)))
@@ -52,7 +63,11 @@ def simulate(law: Law, *, noise: float = 0.0, seed: int = 0, isoflop: Optional[S
     if "N" not in frame.columns and "D" not in frame.columns:
         frame["N"] = np.sqrt(frame["C"] / (6.0 * TOKENS_PER_PARAM))
     if "D" not in frame.columns:
-        frame["D"] = frame["C"] / (6.0 * frame["N"]) if "C" in frame.columns else TOKENS_PER_PARAM * frame["N"]
+        frame["D"] = (
+            frame["C"] / (6.0 * frame["N"])
+            if "C" in frame.columns
+            else TOKENS_PER_PARAM * frame["N"]
+        )
     if "N" not in frame.columns:
         frame["N"] = frame["D"] / TOKENS_PER_PARAM
     return RunTable.from_frame(frame, source=f"synthetic:{law.form}")

@@ -4,9 +4,11 @@ A budget can be given three ways, and each resolves to training FLOPs C:
 
 * ``flops`` -- C directly;
 * ``gpus`` x ``hours`` (or ``days``) on a ``device`` at ``mfu``: C = gpus x seconds x peak x MFU;
-* ``money`` at ``price`` per device-hour: device-hours = money / price, C = device-hours x 3600 x peak x MFU.
+* ``money`` at ``price`` per device-hour: device-hours = money / price, C = device-hours x 3600 x
+peak x MFU.
 
-With a device (or ``peak_flops``) and MFU, a FLOP budget also gets device-hours; with a device count,
+With a device (or ``peak_flops``) and MFU, a FLOP budget also gets device-hours; with a device
+count,
 wall time; with a price, cost. :func:`converse` answers the other way round: for N parameters on D
 tokens (C = 6 N D), how many device-hours, days and how much money -- and, given a claimed duration,
 the MFU that claim needs (flagged when above 100%).
@@ -32,8 +34,8 @@ class Budget:
     """A resolved training budget. ``C`` is always set; the rest where the inputs allow."""
 
     C: float
-    given_as: str                              # "flops", "gpu-time" or "money"
-    device: Optional[dict] = None              # name, peak_flops, source
+    given_as: str  # "flops", "gpu-time" or "money"
+    device: Optional[dict] = None  # name, peak_flops, source
     mfu: Optional[float] = None
     gpus: Optional[float] = None
     gpu_hours: Optional[float] = None
@@ -62,7 +64,11 @@ def _positive(name: str, value, problems: list[str], integer: bool = False) -> N
 
 def _device(device: Optional[str], peak_flops: Optional[float]) -> Optional[dict]:
     if peak_flops is not None:
-        return {"name": device or "custom", "peak_flops": float(peak_flops), "source": "given by the user (--peak-flops)"}
+        return {
+            "name": device or "custom",
+            "peak_flops": float(peak_flops),
+            "source": "given by the user (--peak-flops)",
+        }
     if device is None:
         return None
     d = devices.get(device)
@@ -72,32 +78,62 @@ def _device(device: Optional[str], peak_flops: Optional[float]) -> Optional[dict
 def check_mfu(mfu, problems: list[str]) -> None:
     _positive("mfu", mfu, problems)
     if mfu is not None and not problems and float(mfu) > 1:
-        problems.append(f"mfu: expected a fraction in (0, 1] (0.4 means 40%), got {mfu}; "
-                        "an MFU above 100% is impossible")
+        problems.append(
+            f"mfu: expected a fraction in (0, 1] (0.4 means 40%), got {mfu}; "
+            "an MFU above 100% is impossible"
+        )
 
 
-def resolve(*, flops: Optional[float] = None, gpus: Optional[float] = None, hours: Optional[float] = None,
-            days: Optional[float] = None, device: Optional[str] = None, peak_flops: Optional[float] = None,
-            mfu: Optional[float] = None, money: Optional[float] = None, price: Optional[float] = None) -> Budget:
+def resolve(
+    *,
+    flops: Optional[float] = None,
+    gpus: Optional[float] = None,
+    hours: Optional[float] = None,
+    days: Optional[float] = None,
+    device: Optional[str] = None,
+    peak_flops: Optional[float] = None,
+    mfu: Optional[float] = None,
+    money: Optional[float] = None,
+    price: Optional[float] = None,
+) -> Budget:
     """Turn one of the three ways of giving a budget into FLOPs (and time and cost where possible).
 
     Raises :class:`InputError` listing every problem: a negative or missing quantity, two budgets
     at once, an unknown device, an MFU above 100%.
     """
     problems: list[str] = []
-    for name, value in (("flops", flops), ("hours", hours), ("days", days), ("peak-flops", peak_flops),
-                        ("money", money), ("price", price)):
+    for name, value in (
+        ("flops", flops),
+        ("hours", hours),
+        ("days", days),
+        ("peak-flops", peak_flops),
+        ("money", money),
+        ("price", price),
+    ):
         _positive(name, value, problems)
     _positive("gpus", gpus, problems, integer=True)
     check_mfu(mfu, problems)
     if hours is not None and days is not None:
         problems.append("give the duration as --hours or --days, not both")
-    duration = None if problems else (hours if hours is not None else (days * HOURS_PER_DAY if days is not None else None))
-    ways = [w for w, given in (("flops", flops is not None), ("gpu-time", hours is not None or days is not None),
-                               ("money", money is not None)) if given]
+    duration = (
+        None
+        if problems
+        else (hours if hours is not None else (days * HOURS_PER_DAY if days is not None else None))
+    )
+    ways = [
+        w
+        for w, given in (
+            ("flops", flops is not None),
+            ("gpu-time", hours is not None or days is not None),
+            ("money", money is not None),
+        )
+        if given
+    ]
     if not ways:
-        problems.append("no budget: give --flops C, or --gpus G with --hours/--days and --device, "
-                        "or --money M with --price P and --device")
+        problems.append(
+            "no budget: give --flops C, or --gpus G with --hours/--days and --device, "
+            "or --money M with --price P and --device"
+        )
     elif len(ways) > 1:
         problems.append(f"give one budget, not {' and '.join(ways)}")
     if "gpu-time" in ways and gpus is None:
@@ -111,7 +147,10 @@ def resolve(*, flops: Optional[float] = None, gpus: Optional[float] = None, hour
     except InputError as exc:
         problems.extend(exc.problems)
     if needs_device and dev is None and not any(p.startswith("unknown device") for p in problems):
-        problems.append(f"a {ways[0]} budget needs --device (one of {', '.join(devices.names())}) or --peak-flops")
+        problems.append(
+            f"a {ways[0]} budget needs --device (one of {', '.join(devices.names())}) or "
+            "--peak-flops"
+        )
     if problems:
         raise InputError(problems)
 
@@ -119,10 +158,17 @@ def resolve(*, flops: Optional[float] = None, gpus: Optional[float] = None, hour
     if dev is not None and mfu is None:
         mfu = DEFAULT_MFU
         notes.append(f"MFU not given: assumed {DEFAULT_MFU:.0%}")
-    rate = dev["peak_flops"] * mfu if dev is not None else None   # model FLOP/s per device
+    rate = dev["peak_flops"] * mfu if dev is not None else None  # model FLOP/s per device
     way = ways[0]
-    b = Budget(C=0.0, given_as=way, device=dev, mfu=mfu, gpus=float(gpus) if gpus is not None else None,
-               price_per_gpu_hour=price, notes=notes)
+    b = Budget(
+        C=0.0,
+        given_as=way,
+        device=dev,
+        mfu=mfu,
+        gpus=float(gpus) if gpus is not None else None,
+        price_per_gpu_hour=price,
+        notes=notes,
+    )
     if way == "flops":
         b.C = float(flops)
         if rate is not None:
@@ -159,16 +205,25 @@ class Converse:
     price_per_gpu_hour: Optional[float] = None
     cost: Optional[float] = None
     claimed_days: Optional[float] = None
-    required_mfu: Optional[float] = None       # the MFU the claimed duration needs
+    required_mfu: Optional[float] = None  # the MFU the claimed duration needs
     flags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def converse(N: float, D: float, *, device: Optional[str] = None, peak_flops: Optional[float] = None,
-             mfu: Optional[float] = None, gpus: Optional[float] = None, price: Optional[float] = None,
-             claimed_days: Optional[float] = None, claimed_hours: Optional[float] = None) -> Converse:
+def converse(
+    N: float,
+    D: float,
+    *,
+    device: Optional[str] = None,
+    peak_flops: Optional[float] = None,
+    mfu: Optional[float] = None,
+    gpus: Optional[float] = None,
+    price: Optional[float] = None,
+    claimed_days: Optional[float] = None,
+    claimed_hours: Optional[float] = None,
+) -> Converse:
     """How long and how much for N parameters on D tokens; the MFU a claimed duration would need.
 
     Example (seed 000): 27e9 parameters on 14e12 tokens on 1,000 H100s at 40% MFU is
@@ -185,7 +240,9 @@ def converse(N: float, D: float, *, device: Optional[str] = None, peak_flops: Op
     _positive("claimed hours", claimed_hours, problems)
     check_mfu(mfu, problems)
     if N is None:
-        problems.append("params: missing (how many parameters; active parameters for a mixture of experts)")
+        problems.append(
+            "params: missing (how many parameters; active parameters for a mixture of experts)"
+        )
     if D is None:
         problems.append("tokens: missing (how many training tokens)")
     dev = None
@@ -194,7 +251,9 @@ def converse(N: float, D: float, *, device: Optional[str] = None, peak_flops: Op
     except InputError as exc:
         problems.extend(exc.problems)
     if dev is None and not any(p.startswith("unknown device") for p in problems):
-        problems.append(f"time and cost need --device (one of {', '.join(devices.names())}) or --peak-flops")
+        problems.append(
+            f"time and cost need --device (one of {', '.join(devices.names())}) or --peak-flops"
+        )
     if (claimed_days is not None or claimed_hours is not None) and gpus is None:
         problems.append("checking a claimed duration needs --gpus")
     if claimed_days is not None and claimed_hours is not None:
@@ -207,23 +266,41 @@ def converse(N: float, D: float, *, device: Optional[str] = None, peak_flops: Op
         flags.append(f"MFU not given: assumed {DEFAULT_MFU:.0%}")
     C = FLOPS_PER_PARAM_TOKEN * float(N) * float(D)
     gpu_hours = C / (dev["peak_flops"] * mfu) / SECONDS_PER_HOUR
-    out = Converse(N=float(N), D=float(D), C=C, tokens_per_param=float(D) / float(N), device=dev, mfu=float(mfu),
-                   gpu_hours=gpu_hours, gpus=float(gpus) if gpus is not None else None,
-                   price_per_gpu_hour=price, flags=flags)
+    out = Converse(
+        N=float(N),
+        D=float(D),
+        C=C,
+        tokens_per_param=float(D) / float(N),
+        device=dev,
+        mfu=float(mfu),
+        gpu_hours=gpu_hours,
+        gpus=float(gpus) if gpus is not None else None,
+        price_per_gpu_hour=price,
+        flags=flags,
+    )
     if gpus is not None:
         out.wall_hours = gpu_hours / float(gpus)
         out.wall_days = out.wall_hours / HOURS_PER_DAY
     if price is not None:
         out.cost = gpu_hours * float(price)
     if claimed_days is not None or claimed_hours is not None:
-        hours = float(claimed_hours) if claimed_hours is not None else float(claimed_days) * HOURS_PER_DAY
+        hours = (
+            float(claimed_hours)
+            if claimed_hours is not None
+            else float(claimed_days) * HOURS_PER_DAY
+        )
         out.claimed_days = hours / HOURS_PER_DAY
         out.required_mfu = C / (float(gpus) * dev["peak_flops"] * hours * SECONDS_PER_HOUR)
         if out.required_mfu > 1.0:
-            out.flags.append(f"impossible claim: {float(gpus):g} x {dev['name']} finishing C = {C:.3g} FLOPs in "
-                             f"{out.claimed_days:.3g} days needs an MFU of {out.required_mfu:.0%} (> 100% of the "
-                             f"dense bf16 peak {dev['peak_flops']:.4g} FLOP/s)")
+            out.flags.append(
+                f"impossible claim: {float(gpus):g} x {dev['name']} finishing C = {C:.3g} FLOPs in "
+                f"{out.claimed_days:.3g} days needs an MFU of {out.required_mfu:.0%} (> 100% of "
+                "the "
+                f"dense bf16 peak {dev['peak_flops']:.4g} FLOP/s)"
+            )
         elif out.required_mfu > 0.6:
-            out.flags.append(f"optimistic claim: finishing in {out.claimed_days:.3g} days needs an MFU of "
-                             f"{out.required_mfu:.0%}; large runs typically reach 30-50%")
+            out.flags.append(
+                f"optimistic claim: finishing in {out.claimed_days:.3g} days needs an MFU of "
+                f"{out.required_mfu:.0%}; large runs typically reach 30-50%"
+            )
     return out

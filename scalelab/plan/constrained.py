@@ -39,8 +39,8 @@ class ConstrainedPlan:
     unique_tokens: float
     C: float
     N: float
-    D: float                      # tokens seen
-    epochs: float                 # D / U
+    D: float  # tokens seen
+    epochs: float  # D / U
     D_effective: float
     tokens_per_param: float
     loss: float
@@ -48,7 +48,7 @@ class ConstrainedPlan:
     unconstrained_N: float
     unconstrained_D: float
     unconstrained_loss: float
-    loss_penalty: float           # loss - unconstrained_loss
+    loss_penalty: float  # loss - unconstrained_loss
     r_star: float = R_STAR
 
     def to_dict(self) -> dict:
@@ -62,7 +62,9 @@ def _loss(law: Law, logN, C: float, U: float, r_star: float):
         return law.predict(N=N, D=D_eff)
 
 
-def data_constrained_optimal(law: Law, C: float, unique_tokens: float, r_star: float = R_STAR) -> ConstrainedPlan:
+def data_constrained_optimal(
+    law: Law, C: float, unique_tokens: float, r_star: float = R_STAR
+) -> ConstrainedPlan:
     """The N minimising L(N, D') at budget C with ``unique_tokens`` of unique data."""
     require_nd(law.law_form)
     U = float(unique_tokens)
@@ -75,9 +77,11 @@ def data_constrained_optimal(law: Law, C: float, unique_tokens: float, r_star: f
     f = np.where(np.isfinite(f), f, np.inf)
     i = int(np.argmin(f))
     if i in (0, SCAN - 1):
-        raise NumericalError("the data-constrained optimum lies at the edge of the searched model sizes")
+        raise NumericalError(
+            "the data-constrained optimum lies at the edge of the searched model sizes"
+        )
     lo, hi = grid[i - 1], grid[i + 1]
-    one = lambda x: float(_loss(law, np.array([x]), C, U, r_star)[0])   # noqa: E731
+    one = lambda x: float(_loss(law, np.array([x]), C, U, r_star)[0])  # noqa: E731
     x1, x2 = hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo)
     f1, f2 = one(x1), one(x2)
     while hi - lo > 1e-9:
@@ -94,5 +98,19 @@ def data_constrained_optimal(law: Law, C: float, unique_tokens: float, r_star: f
     D_eff = float(effective_tokens(D, U, r_star))
     loss = float(law.predict(N=N, D=D_eff))
     interval = law.interval(N=N, D=D_eff) if law.samples is not None and len(law.samples) else None
-    return ConstrainedPlan(U, float(C), N, D, D / U, D_eff, D / N, loss, interval,
-                           free.N_opt, free.D_opt, free.loss, loss - free.loss, r_star)
+    return ConstrainedPlan(
+        U,
+        float(C),
+        N,
+        D,
+        D / U,
+        D_eff,
+        D / N,
+        loss,
+        interval,
+        free.N_opt,
+        free.D_opt,
+        free.loss,
+        loss - free.loss,
+        r_star,
+    )

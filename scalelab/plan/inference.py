@@ -22,7 +22,7 @@ from scalelab.laws import Law
 from scalelab.laws.optimal import require_nd
 
 FLOPS_PER_PARAM_TOKEN_INFERENCE = 2.0
-LOG_D_RANGE = (0.0, 80.0)          # D from 1 to e^80 tokens
+LOG_D_RANGE = (0.0, 80.0)  # D from 1 to e^80 tokens
 SCAN = 401
 GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 
@@ -41,7 +41,7 @@ class InferencePlan:
     chinchilla_N: float
     chinchilla_D: float
     chinchilla_total_flops: float
-    saving: float                      # 1 - total / chinchilla_total
+    saving: float  # 1 - total / chinchilla_total
     loss_interval: Optional[list] = None
 
     def to_dict(self) -> dict:
@@ -57,29 +57,41 @@ def tokens_for_loss(law: Law, N: np.ndarray, target: float) -> np.ndarray:
         reachable = law.predict(N=N, D=np.exp(hi)) < target
         for _ in range(100):
             mid = 0.5 * (lo + hi)
-            above = law.predict(N=N, D=np.exp(mid)) > target      # loss falls with D: go right
+            above = law.predict(N=N, D=np.exp(mid)) > target  # loss falls with D: go right
             lo = np.where(above, mid, lo)
             hi = np.where(above, hi, mid)
     return np.where(reachable, np.exp(0.5 * (lo + hi)), np.nan)
 
 
-def _lifetime_flops(law: Law, logN: np.ndarray, target: float, T: float) -> tuple[np.ndarray, np.ndarray]:
+def _lifetime_flops(
+    law: Law, logN: np.ndarray, target: float, T: float
+) -> tuple[np.ndarray, np.ndarray]:
     N = np.exp(logN)
     D = tokens_for_loss(law, N, target)
     total = 6.0 * N * D + FLOPS_PER_PARAM_TOKEN_INFERENCE * N * T
     return np.where(np.isfinite(total), total, np.inf), D
 
 
-def inference_optimal(law: Law, inference_tokens: float, *, C: Optional[float] = None,
-                      target_loss: Optional[float] = None) -> InferencePlan:
+def inference_optimal(
+    law: Law,
+    inference_tokens: float,
+    *,
+    C: Optional[float] = None,
+    target_loss: Optional[float] = None,
+) -> InferencePlan:
     """Minimise training plus inference FLOPs for the loss of the compute-optimal model at ``C``
     (or for ``target_loss``), serving ``inference_tokens`` tokens."""
     require_nd(law.law_form)
     T = float(inference_tokens)
     if not T >= 0 or not np.isfinite(T):
-        raise InputError(f"inference tokens: expected a non-negative number, got {inference_tokens}")
+        raise InputError(
+            f"inference tokens: expected a non-negative number, got {inference_tokens}"
+        )
     if (C is None) == (target_loss is None):
-        raise InputError("an inference-aware plan needs a training budget C or a target loss, not both or neither")
+        raise InputError(
+            "an inference-aware plan needs a training budget C or a target loss, not both or "
+            "neither"
+        )
     if target_loss is None:
         ref = law.optimal(C)
         target = ref.loss
@@ -99,23 +111,44 @@ def inference_optimal(law: Law, inference_tokens: float, *, C: Optional[float] =
     interval = None
     if law.samples is not None and len(law.samples):
         interval = law.interval(N=N, D=D)
-    return InferencePlan(T, float(target), N, D, D / N, train, inf, train + inf, ref_N, ref_D, ref_total,
-                         1.0 - (train + inf) / ref_total, interval)
+    return InferencePlan(
+        T,
+        float(target),
+        N,
+        D,
+        D / N,
+        train,
+        inf,
+        train + inf,
+        ref_N,
+        ref_D,
+        ref_total,
+        1.0 - (train + inf) / ref_total,
+        interval,
+    )
 
 
 def _minimise(law: Law, target: float, T: float, around: Optional[float] = None) -> float:
     """log N minimising lifetime FLOPs: a log-spaced scan then golden-section refinement."""
     centre = around if around is not None else 20.0
-    grid = np.linspace(centre - 25.0, centre + 10.0, SCAN) if around is not None else np.linspace(0.0, 70.0, SCAN)
+    grid = (
+        np.linspace(centre - 25.0, centre + 10.0, SCAN)
+        if around is not None
+        else np.linspace(0.0, 70.0, SCAN)
+    )
     f, _ = _lifetime_flops(law, grid, target, T)
     if not np.isfinite(f).any():
-        raise NumericalError(f"no model size reaches the target loss {target:.4g} under law '{law.form}' "
-                             "(it is below the law's irreducible loss)")
+        raise NumericalError(
+            f"no model size reaches the target loss {target:.4g} under law '{law.form}' "
+            "(it is below the law's irreducible loss)"
+        )
     i = int(np.argmin(f))
     step = grid[1] - grid[0]
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, SCAN - 1)]
     if i in (0, SCAN - 1):
-        raise NumericalError("the inference-aware optimum lies at the edge of the searched model sizes")
+        raise NumericalError(
+            "the inference-aware optimum lies at the edge of the searched model sizes"
+        )
     x1, x2 = hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo)
     f1, f2 = (_lifetime_flops(law, np.array([x]), target, T)[0][0] for x in (x1, x2))
     while hi - lo > 1e-7 * max(1.0, step):

@@ -20,12 +20,15 @@ checklist: watch that training follows its expected power law).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
+import pandas as pd
 
 from scalelab.errors import InputError
 from scalelab.laws import Conventions, Law
+from scalelab.runs.table import TEXT_COLUMNS, RunTable, _format_of, read_table
 
 DEFAULT_TOLERANCE = 0.03
 DEFAULT_SPIKE = 0.05
@@ -37,7 +40,7 @@ DEFAULT_PATIENCE = 2
 class Watch:
     run_id: str
     law: str
-    verdict: str                   # ok, departed-above, departed-below, diverged
+    verdict: str  # ok, departed-above, departed-below, diverged
     points: list[dict]
     first_departure: Optional[dict] = None
     counts: dict = field(default_factory=dict)
@@ -48,20 +51,22 @@ class Watch:
 
 
 def read_curve(path, columns=None):
-    """Read a learning-curve table like :func:`~scalelab.runs.read_table`, but keep evaluation points
+    """Read a learning-curve table like :func:`~scalelab.runs.read_table`, but keep evaluation
+    points
     whose loss is NaN or infinite (a diverged run) aside instead of rejecting the file.
 
     Returns (RunTable of the finite points, DataFrame of the non-finite ones)."""
-    import pandas as pd
-
-    from scalelab.runs.table import RunTable, TEXT_COLUMNS, _format_of, read_table
-
     path = str(path)
-    fmt = _format_of(__import__("pathlib").Path(path))
+    fmt = _format_of(Path(path))
     try:
-        frame = (pd.read_csv(path, dtype={c: object for c in TEXT_COLUMNS}) if fmt == "csv"
-                 else pd.read_json(path, lines=True, dtype=False) if fmt == "jsonl" else None)
-    except Exception:       # let the ordinary reader produce its one-line error
+        frame = (
+            pd.read_csv(path, dtype={c: object for c in TEXT_COLUMNS})
+            if fmt == "csv"
+            else pd.read_json(path, lines=True, dtype=False)
+            if fmt == "jsonl"
+            else None
+        )
+    except Exception:  # let the ordinary reader produce its one-line error
         frame = None
     if frame is None:
         return read_table(path, columns), pd.DataFrame()
@@ -70,19 +75,34 @@ def read_curve(path, columns=None):
         return read_table(path, columns), pd.DataFrame()
     values = pd.to_numeric(frame[loss_col], errors="coerce")
     text = frame[loss_col].astype(str).str.strip().str.lower()
-    bad = (~np.isfinite(values.to_numpy(dtype=float))) & (text.isin(["nan", "inf", "-inf", "infinity"]) | frame[loss_col].isna())
+    bad = (~np.isfinite(values.to_numpy(dtype=float))) & (
+        text.isin(["nan", "inf", "-inf", "infinity"]) | frame[loss_col].isna()
+    )
     if not bad.any():
         return read_table(path, columns), pd.DataFrame()
     good = frame[~bad]
     if len(good) == 0:
         raise InputError(f"{path}: every loss is NaN or infinite; nothing to compare with the law")
-    return RunTable.from_frame(good, path, columns), frame[bad].rename(columns={v: k for k, v in (columns or {}).items()})
+    return RunTable.from_frame(good, path, columns), frame[bad].rename(
+        columns={v: k for k, v in (columns or {}).items()}
+    )
 
 
-def watch(table, law: Law, *, run_id: Optional[str] = None, nonfinite=None, tolerance: float = DEFAULT_TOLERANCE,
-          spike: float = DEFAULT_SPIKE, skip: float = DEFAULT_SKIP, patience: int = DEFAULT_PATIENCE,
-          params: str = "non-embedding", flops: str = "6ND", eval_set: Optional[str] = None,
-          law_name: str = "law") -> Watch:
+def watch(
+    table,
+    law: Law,
+    *,
+    run_id: Optional[str] = None,
+    nonfinite=None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    spike: float = DEFAULT_SPIKE,
+    skip: float = DEFAULT_SKIP,
+    patience: int = DEFAULT_PATIENCE,
+    params: str = "non-embedding",
+    flops: str = "6ND",
+    eval_set: Optional[str] = None,
+    law_name: str = "law",
+) -> Watch:
     """Judge every evaluation point of one run of ``table`` against ``law`` (see module doc)."""
     problems = []
     if not tolerance >= 0:
@@ -99,8 +119,10 @@ def watch(table, law: Law, *, run_id: Optional[str] = None, nonfinite=None, tole
     ids = sorted(map(str, data["run_id"].unique()))
     if run_id is None:
         if len(ids) > 1:
-            raise InputError(f"{table.source}: {len(ids)} runs in the table; choose one with --run "
-                             f"({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})")
+            raise InputError(
+                f"{table.source}: {len(ids)} runs in the table; choose one with --run "
+                f"({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})"
+            )
         run_id = ids[0]
     elif run_id not in ids:
         raise InputError(f"{table.source}: no run '{run_id}'; runs: {', '.join(ids[:10])}")
@@ -110,24 +132,46 @@ def watch(table, law: Law, *, run_id: Optional[str] = None, nonfinite=None, tole
     form = law.law_form
     missing = [v for v in form.variables if v not in variables]
     if missing:
-        raise InputError(f"{table.source}: law of form '{law.form}' needs {', '.join(missing)} for each evaluation point")
+        raise InputError(
+            f"{table.source}: law of form '{law.form}' needs {', '.join(missing)} for each "
+            "evaluation point"
+        )
     if nonfinite is not None and len(nonfinite):
         # points whose loss is NaN/inf: judged "diverged" at their D (needs a D or step column)
-        extra = nonfinite[nonfinite["run_id"].astype(str) == run_id] if "run_id" in nonfinite else nonfinite
+        extra = (
+            nonfinite[nonfinite["run_id"].astype(str) == run_id]
+            if "run_id" in nonfinite
+            else nonfinite
+        )
         if len(extra):
             N0 = float(np.asarray(variables["N"])[0])
             ref_d = np.asarray(variables["D"], dtype=float)
-            per_step = float(np.median(ref_d / np.asarray(variables["S"], dtype=float))) if "S" in variables else 1.0
+            per_step = (
+                float(np.median(ref_d / np.asarray(variables["S"], dtype=float)))
+                if "S" in variables
+                else 1.0
+            )
             if "D" in extra:
                 d_extra = extra["D"].astype(float).to_numpy()
             elif "step" in extra and "S" in variables:
                 d_extra = extra["step"].astype(float).to_numpy() * per_step
             else:
                 d_extra = np.full(len(extra), ref_d.max() * 1.0001)
-            variables = {k: np.concatenate([np.asarray(v, dtype=float),
-                                            d_extra if k == "D" else d_extra / per_step if k == "S" else
-                                            6.0 * N0 * d_extra if k == "C" else np.full(len(extra), N0)])
-                         for k, v in variables.items()}
+            variables = {
+                k: np.concatenate(
+                    [
+                        np.asarray(v, dtype=float),
+                        d_extra
+                        if k == "D"
+                        else d_extra / per_step
+                        if k == "S"
+                        else 6.0 * N0 * d_extra
+                        if k == "C"
+                        else np.full(len(extra), N0),
+                    ]
+                )
+                for k, v in variables.items()
+            }
             loss_all = np.concatenate([one["loss"].astype(float), np.full(len(extra), np.nan)])
         else:
             loss_all = one["loss"].astype(float)
@@ -161,9 +205,15 @@ def watch(table, law: Law, *, run_id: Optional[str] = None, nonfinite=None, tole
         run_above = run_above + 1 if status in ("above", "spike") else 0
         run_below = run_below + 1 if status == "below" else 0
         counts[status] = counts.get(status, 0) + 1
-        point = {"D": float(D[i]), **{v: float(X[v][i]) for v in form.variables if v != "D"},
-                 "loss": float(loss[i]), "predicted": float(pred[i]), "band": [float(lo[i]), float(hi[i])],
-                 "rel_error": float(loss[i] / pred[i] - 1.0) if np.isfinite(loss[i]) else None, "status": status}
+        point = {
+            "D": float(D[i]),
+            **{v: float(X[v][i]) for v in form.variables if v != "D"},
+            "loss": float(loss[i]),
+            "predicted": float(pred[i]),
+            "band": [float(lo[i]), float(hi[i])],
+            "rel_error": float(loss[i] / pred[i] - 1.0) if np.isfinite(loss[i]) else None,
+            "status": status,
+        }
         points.append(point)
         if status == "diverged" and verdict != "diverged":
             verdict, first = "diverged", first or point
@@ -171,6 +221,20 @@ def watch(table, law: Law, *, run_id: Optional[str] = None, nonfinite=None, tole
             verdict, first = "departed-above", points[i - patience + 1]
         elif verdict == "ok" and run_below >= patience:
             verdict, first = "departed-below", points[i - patience + 1]
-    return Watch(run_id, law_name, verdict, points, first, counts,
-                 {"tolerance": tolerance, "spike": spike, "skip": skip, "patience": patience,
-                  "interval": law.samples is not None and len(law.samples) > 0, "params": params, "flops": flops})
+    return Watch(
+        run_id,
+        law_name,
+        verdict,
+        points,
+        first,
+        counts,
+        {
+            "tolerance": tolerance,
+            "spike": spike,
+            "skip": skip,
+            "patience": patience,
+            "interval": law.samples is not None and len(law.samples) > 0,
+            "params": params,
+            "flops": flops,
+        },
+    )

@@ -5,6 +5,11 @@ and a sensitivity analysis (issue 7).
     >>> report = html.build("runs.csv", budget=1e23)          # doctest: +SKIP
     >>> report.write("report.html", figures_dir="figures")    # doctest: +SKIP
 
-This layer may import the laws, runs and plan layers; nothing below imports it. matplotlib is
-loaded only when a figure is drawn.
+Modules: ``options`` (:class:`~scalelab.report.options.ReportOptions`), ``inputs`` (runs,
+manifest, backtest rows, catalog), ``page`` (the typed ``Section`` and the HTML page),
+``sections`` and ``checks`` (one function per section), ``html`` (``build`` and ``Report``),
+``figures`` and ``figure_data``, ``checklist``, ``sensitivity``.
+
+This layer may import the laws, runs, data, ladder and plan layers; nothing below imports it.
+matplotlib is loaded only when a figure is drawn.
 """

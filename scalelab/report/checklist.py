@@ -13,90 +13,38 @@ is marked ``assumed`` and says which convention.
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
-from scalelab import __version__
+from scalelab.report.checklist_items import (
+    ASSUMED,
+    COLUMN_ALIASES,
+    KNOWN,
+    MISSING,
+    SHAPE_COLUMNS,
+    UNKNOWN,
+    code_version,
+)
+from scalelab.report.checklist_items import column_values as _values
+from scalelab.report.checklist_items import from_column as _from_column
+from scalelab.report.checklist_items import item as _item
+from scalelab.report.checklist_items import recorded_column as _column
+from scalelab.report.checklist_items import unknown_item as _unknown
 
-UNKNOWN = "unknown"
-KNOWN, ASSUMED, MISSING = "known", "assumed", "unknown"
-
-# Columns a run table (a user's, or a ladder's export) may carry for each item, first match wins.
-COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
-    "data_name": ("dataset", "data_name", "data", "corpus"),
-    "data_hash": ("data_hash",),
-    "tokenizer": ("tokenizer", "tokenizer_name"),
-    "vocab_size": ("vocab_size", "n_vocab"),
-    "optimizer": ("optimizer", "optimiser", "optim"),
-    "schedule": ("schedule", "lr_schedule", "scheduler"),
-    "lr": ("lr", "peak_lr", "learning_rate"),
-    "warmup": ("warmup", "warmup_steps"),
-    "weight_decay": ("weight_decay", "wd"),
-    "batch": ("tokens_per_step", "batch_tokens", "batch_size"),
-    "seed": ("seed",),
-    "code_version": ("code_version", "git_commit", "commit", "scalelab_version"),
-    "loss_unit": ("loss_unit", "loss_units"),
-    "dtype": ("dtype", "precision"),
-}
-SHAPE_COLUMNS = ("n_layer", "d_model", "n_head", "n_ctx", "d_ff")
-
-
-def _item(group: str, key: str, label: str, value: Any, status: str, source: str) -> dict:
-    return {"group": group, "item": key, "label": label,
-            "value": UNKNOWN if status == MISSING else value, "status": status, "source": source}
-
-
-def _unknown(group: str, key: str, label: str, why: str) -> dict:
-    return _item(group, key, label, UNKNOWN, MISSING, why)
-
-
-def _column(frame, key: str) -> Optional[str]:
-    if frame is None:
-        return None
-    for name in COLUMN_ALIASES.get(key, (key,)):
-        if name in frame.columns and frame[name].notna().any():
-            return name
-    return None
-
-
-def _values(frame, column: str, limit: int = 6) -> str:
-    values = frame[column].dropna()
-    unique = list(dict.fromkeys(_plain(v) for v in values))
-    shown = ", ".join(map(str, unique[:limit])) + (f", ... ({len(unique)} values)" if len(unique) > limit else "")
-    return shown
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, (np.floating, float)):
-        v = float(v)
-        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
-
-
-def _from_column(frame, group: str, key: str, label: str, what: str) -> dict:
-    column = _column(frame, key)
-    if column is None:
-        names = "/".join(COLUMN_ALIASES.get(key, (key,)))
-        return _unknown(group, key, label, f"not recorded: the run table has no {names} column{'' if frame is not None else ' (no run table)'}")
-    return _item(group, key, label, _values(frame, column), KNOWN, f"run table column '{column}'" + (f" ({what})" if what else ""))
-
-
-def code_version() -> str:
-    """scalelab's version, with the git commit of the checkout when it is one."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = "", ""
-    return f"scalelab {__version__}" + (f" (git {commit}{', modified' if dirty else ''})" if commit else "")
+__all__ = [
+    "ASSUMED",
+    "COLUMN_ALIASES",
+    "KNOWN",
+    "MISSING",
+    "SHAPE_COLUMNS",
+    "UNKNOWN",
+    "build",
+    "code_version",
+    "to_json",
+    "to_markdown",
+]
 
 
 def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list[dict]:
@@ -107,10 +55,12 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
         table: the run table it was fitted to (a :class:`RunTable`), for columns such as shapes,
             optimiser, schedule, batch size, seeds. ``None``: those items are unknown.
         manifest: a scalelab data manifest (``manifest.json`` of ``scalelab data prepare``), or
-            ``None``: data name, size, dedup and tokenizer then come from table columns or are unknown.
+            ``None``: data name, size, dedup and tokenizer then come from table columns or are
+            unknown.
 
     Returns a list of items ``{group, item, label, value, status, source}``; ``status`` is
-    ``known``, ``assumed`` (from a stated convention) or ``unknown`` (then ``value`` is ``"unknown"``).
+    ``known``, ``assumed`` (from a stated convention) or ``unknown`` (then ``value`` is
+    ``"unknown"``).
     """
     frame = None if table is None else table.data
     if frame is not None and law.data.get("run_ids"):
@@ -118,23 +68,58 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
         frame = used if len(used) else frame
     m = dict(manifest or {})
     mc = dict(m.get("checklist") or {})
-    opts, conv, data = law.options or {}, law.conventions or {}, law.data or {}
+    opts, conv, data = law.options_record(), law.conventions or {}, law.data or {}
     items: list[dict] = []
     add = items.append
 
     # -- data ------------------------------------------------------------------------------------
     if mc.get("data") or m.get("name"):
-        add(_item("data", "data_name", "data set", mc.get("data") or m.get("name"), KNOWN, "data manifest"))
+        add(
+            _item(
+                "data",
+                "data_name",
+                "data set",
+                mc.get("data") or m.get("name"),
+                KNOWN,
+                "data manifest",
+            )
+        )
     else:
         add(_from_column(frame, "data", "data_name", "data set", ""))
     if mc.get("sources"):
-        add(_item("data", "data_sources", "sources and licences", "; ".join(mc["sources"]), KNOWN, "data manifest"))
+        add(
+            _item(
+                "data",
+                "data_sources",
+                "sources and licences",
+                "; ".join(mc["sources"]),
+                KNOWN,
+                "data manifest",
+            )
+        )
     else:
-        add(_unknown("data", "data_sources", "sources and licences", "not recorded: no data manifest"))
+        add(
+            _unknown(
+                "data", "data_sources", "sources and licences", "not recorded: no data manifest"
+            )
+        )
     if "train_tokens_after_dedup" in mc:
-        add(_item("data", "data_size", "training data size (tokens)", f"{mc['train_tokens_after_dedup']:,}", KNOWN, "data manifest"))
+        add(
+            _item(
+                "data",
+                "data_size",
+                "training data size (tokens)",
+                f"{mc['train_tokens_after_dedup']:,}",
+                KNOWN,
+                "data manifest",
+            )
+        )
     else:
-        add(_unknown("data", "data_size", "training data size (tokens)", "not recorded: no data manifest"))
+        add(
+            _unknown(
+                "data", "data_size", "training data size (tokens)", "not recorded: no data manifest"
+            )
+        )
     if mc.get("dedup"):
         add(_item("data", "dedup", "deduplication", mc["dedup"], KNOWN, "data manifest"))
     else:
@@ -144,109 +129,297 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
     else:
         add(_from_column(frame, "data", "tokenizer", "tokenizer", ""))
     if mc.get("data_hash") or m.get("data_hash"):
-        add(_item("data", "data_hash", "data hash", mc.get("data_hash") or m.get("data_hash"), KNOWN, "data manifest"))
+        add(
+            _item(
+                "data",
+                "data_hash",
+                "data hash",
+                mc.get("data_hash") or m.get("data_hash"),
+                KNOWN,
+                "data manifest",
+            )
+        )
     else:
         add(_from_column(frame, "data", "data_hash", "data hash", ""))
 
     # -- model -----------------------------------------------------------------------------------
-    present = [c for c in SHAPE_COLUMNS if frame is not None and c in frame.columns and frame[c].notna().any()]
+    present = [
+        c
+        for c in SHAPE_COLUMNS
+        if frame is not None and c in frame.columns and frame[c].notna().any()
+    ]
     if present:
         shapes = "; ".join(f"{c}: {_values(frame, c)}" for c in present)
         if "d_model" in present and "n_layer" in present:
             ratio = (frame["d_model"] / frame["n_layer"]).dropna()
             shapes += f"; d_model/n_layer from {ratio.min():.3g} to {ratio.max():.3g}"
-        add(_item("model", "shapes", "model shapes (layers, width, heads, context)", shapes, KNOWN,
-                  "run table columns " + ", ".join(present)))
+        add(
+            _item(
+                "model",
+                "shapes",
+                "model shapes (layers, width, heads, context)",
+                shapes,
+                KNOWN,
+                "run table columns " + ", ".join(present),
+            )
+        )
     else:
-        add(_unknown("model", "shapes", "model shapes (layers, width, heads, context)",
-                     "not recorded: the run table has no " + "/".join(SHAPE_COLUMNS) + " columns"))
+        add(
+            _unknown(
+                "model",
+                "shapes",
+                "model shapes (layers, width, heads, context)",
+                "not recorded: the run table has no " + "/".join(SHAPE_COLUMNS) + " columns",
+            )
+        )
     if conv.get("params"):
-        add(_item("model", "param_convention", "parameter convention",
-                  f"{conv['params']}: {conv.get('params_meaning', '')} (column {conv.get('params_column', '?')})",
-                  KNOWN, "the fit's conventions"))
+        add(
+            _item(
+                "model",
+                "param_convention",
+                "parameter convention",
+                f"{conv['params']}: {conv.get('params_meaning', '')} (column "
+                f"{conv.get('params_column', '?')})",
+                KNOWN,
+                "the fit's conventions",
+            )
+        )
     else:
-        add(_unknown("model", "param_convention", "parameter convention", "the law records no parameter convention"))
+        add(
+            _unknown(
+                "model",
+                "param_convention",
+                "parameter convention",
+                "the law records no parameter convention",
+            )
+        )
     if conv.get("flops"):
-        add(_item("model", "flop_convention", "FLOP convention", f"{conv['flops']}: {conv.get('flops_meaning', '')}",
-                  KNOWN, "the fit's conventions"))
+        add(
+            _item(
+                "model",
+                "flop_convention",
+                "FLOP convention",
+                f"{conv['flops']}: {conv.get('flops_meaning', '')}",
+                KNOWN,
+                "the fit's conventions",
+            )
+        )
     else:
-        add(_unknown("model", "flop_convention", "FLOP convention", "the law records no FLOP convention"))
+        add(
+            _unknown(
+                "model", "flop_convention", "FLOP convention", "the law records no FLOP convention"
+            )
+        )
     if frame is not None and "N_total" in frame.columns and conv.get("params") != "total":
         ratio = (frame["N_total"] / frame["N"]).dropna()
-        add(_item("model", "embedding_share", "total / non-embedding parameters",
-                  f"{ratio.min():.3g} to {ratio.max():.3g}", KNOWN, "run table columns N_total, N"))
+        add(
+            _item(
+                "model",
+                "embedding_share",
+                "total / non-embedding parameters",
+                f"{ratio.min():.3g} to {ratio.max():.3g}",
+                KNOWN,
+                "run table columns N_total, N",
+            )
+        )
 
     # -- training --------------------------------------------------------------------------------
     add(_from_column(frame, "training", "optimizer", "training optimiser", ""))
     add(_from_column(frame, "training", "schedule", "learning-rate schedule", ""))
     add(_from_column(frame, "training", "lr", "peak learning rate", ""))
-    add(_from_column(frame, "training", "batch", "batch size", "tokens per step unless the column says otherwise"))
+    add(
+        _from_column(
+            frame,
+            "training",
+            "batch",
+            "batch size",
+            "tokens per step unless the column says otherwise",
+        )
+    )
     add(_from_column(frame, "training", "seed", "seeds", ""))
     unit_col = _column(frame, "loss_unit")
     eval_col = "eval_set" if frame is not None and "eval_set" in frame.columns else None
     evaluated = opts.get("eval_set") or (_values(frame, eval_col) if eval_col else None)
     where = f" on {evaluated}" if evaluated else " on an evaluation set the run table does not name"
     if unit_col:
-        add(_item("training", "loss_definition", "loss definition", f"{_values(frame, unit_col)}{where}", KNOWN,
-                  f"run table column '{unit_col}'"))
+        add(
+            _item(
+                "training",
+                "loss_definition",
+                "loss definition",
+                f"{_values(frame, unit_col)}{where}",
+                KNOWN,
+                f"run table column '{unit_col}'",
+            )
+        )
     else:
-        add(_item("training", "loss_definition", "loss definition", f"cross-entropy, nats/token{where}", ASSUMED,
-                  "scalelab's run-table convention (DESIGN.md §3): losses are nats/token unless a column says otherwise"))
+        add(
+            _item(
+                "training",
+                "loss_definition",
+                "loss definition",
+                f"cross-entropy, nats/token{where}",
+                ASSUMED,
+                "scalelab's run-table convention (DESIGN.md §3): losses are nats/token unless a "
+                "column says otherwise",
+            )
+        )
     add(_from_column(frame, "training", "code_version", "training code version", ""))
 
     # -- fit ---------------------------------------------------------------------------------------
     formula = (law.provenance or {}).get("formula", "")
-    add(_item("fit", "form", "functional form", f"{law.form}: {formula}" if formula else law.form, KNOWN, "the law"))
+    add(
+        _item(
+            "fit",
+            "form",
+            "functional form",
+            f"{law.form}: {formula}" if formula else law.form,
+            KNOWN,
+            "the law",
+        )
+    )
     if opts.get("loss"):
         loss = opts["loss"]
-        text = f"Huber, delta = {opts.get('delta'):g}, on log-loss residuals, summed" if loss == "huber" else \
-            "mean squared error on log-loss residuals" if loss == "mse" else str(loss)
+        text = (
+            f"Huber, delta = {opts.get('delta'):g}, on log-loss residuals, summed"
+            if loss == "huber"
+            else "mean squared error on log-loss residuals"
+            if loss == "mse"
+            else str(loss)
+        )
         add(_item("fit", "fit_loss", "fitting loss", text, KNOWN, "the fit's options"))
     else:
-        add(_unknown("fit", "fit_loss", "fitting loss", "the law records no fitting options (published or hand-made)"))
+        add(
+            _unknown(
+                "fit",
+                "fit_loss",
+                "fitting loss",
+                "the law records no fitting options (published or hand-made)",
+            )
+        )
     if opts.get("optimizer"):
-        add(_item("fit", "fit_optimizer", "fitting optimiser", opts["optimizer"] + f", at most {opts.get('max_iter', '?')} iterations",
-                  KNOWN, "the fit's options"))
+        add(
+            _item(
+                "fit",
+                "fit_optimizer",
+                "fitting optimiser",
+                opts["optimizer"] + f", at most {opts.get('max_iter', '?')} iterations",
+                KNOWN,
+                "the fit's options",
+            )
+        )
     else:
-        add(_unknown("fit", "fit_optimizer", "fitting optimiser", "the law records no fitting optimiser"))
+        add(
+            _unknown(
+                "fit", "fit_optimizer", "fitting optimiser", "the law records no fitting optimiser"
+            )
+        )
     if opts.get("grid"):
         grid = opts["grid"]
         n = int(np.prod([len(v) for v in grid.values()]))
         s = law.starts or {}
-        text = f"{n} starts, grid " + "; ".join(f"{k} in {{{', '.join(f'{x:g}' for x in v)}}}" for k, v in grid.items())
+        text = f"{n} starts, grid " + "; ".join(
+            f"{k} in {{{', '.join(f'{x:g}' for x in v)}}}" for k, v in grid.items()
+        )
         if s.get("converged_to_best") is not None:
             text += f"; {s['converged_to_best']} of {s.get('n', n)} reached the best objective"
         add(_item("fit", "init_grid", "initialisation", text, KNOWN, "the fit's options"))
     else:
-        add(_unknown("fit", "init_grid", "initialisation", "the law records no initialisation grid"))
+        add(
+            _unknown("fit", "init_grid", "initialisation", "the law records no initialisation grid")
+        )
     if data.get("run_ids") is not None:
         ranges = data.get("ranges", {})
-        text = f"{law.n_runs} runs, {law.n_points} points ({opts.get('points', '?')} evaluation of each run)"
+        text = (
+            f"{law.n_runs} runs, {law.n_points} points "
+            f"({opts.get('points', '?')} evaluation of each run)"
+        )
         text += "".join(f"; {v} from {lo:.3g} to {hi:.3g}" for v, (lo, hi) in ranges.items())
         if data.get("notes"):
             text += "; " + "; ".join(data["notes"])
-        add(_item("fit", "fit_range", "fitting range (runs included)", text, KNOWN, "the law's data record"))
-        add(_item("fit", "runs_source", "runs from", data.get("source", UNKNOWN), KNOWN, "the law's data record"))
+        add(
+            _item(
+                "fit",
+                "fit_range",
+                "fitting range (runs included)",
+                text,
+                KNOWN,
+                "the law's data record",
+            )
+        )
+        add(
+            _item(
+                "fit",
+                "runs_source",
+                "runs from",
+                data.get("source", UNKNOWN),
+                KNOWN,
+                "the law's data record",
+            )
+        )
     else:
-        add(_unknown("fit", "fit_range", "fitting range (runs included)", "the law records no runs"))
+        add(
+            _unknown("fit", "fit_range", "fitting range (runs included)", "the law records no runs")
+        )
     if opts.get("bootstrap"):
         b = (law.starts or {}).get("bootstrap", {})
-        add(_item("fit", "uncertainty", "uncertainty", f"{opts['bootstrap']} run-level bootstrap resamples "
-                  f"({b.get('failed', '?')} failed), {opts.get('level', 0.95):.0%} percentile intervals",
-                  KNOWN, "the fit's options"))
+        add(
+            _item(
+                "fit",
+                "uncertainty",
+                "uncertainty",
+                f"{opts['bootstrap']} run-level bootstrap resamples "
+                f"({b.get('failed', '?')} failed), {opts.get('level', 0.95):.0%} percentile "
+                "intervals",
+                KNOWN,
+                "the fit's options",
+            )
+        )
     else:
-        add(_item("fit", "uncertainty", "uncertainty", "none: fitted without bootstrap", KNOWN, "the fit's options")
-            if opts else _unknown("fit", "uncertainty", "uncertainty", "the law records no fitting options"))
-    add(_item("fit", "fit_code_version", "fitting code version", f"scalelab {law.version}", KNOWN, "the law"))
-    add(_item("fit", "report_code_version", "report code version", code_version(), KNOWN, "this installation"))
+        add(
+            _item(
+                "fit",
+                "uncertainty",
+                "uncertainty",
+                "none: fitted without bootstrap",
+                KNOWN,
+                "the fit's options",
+            )
+            if opts
+            else _unknown("fit", "uncertainty", "uncertainty", "the law records no fitting options")
+        )
+    add(
+        _item(
+            "fit",
+            "fit_code_version",
+            "fitting code version",
+            f"scalelab {law.version}",
+            KNOWN,
+            "the law",
+        )
+    )
+    add(
+        _item(
+            "fit",
+            "report_code_version",
+            "report code version",
+            code_version(),
+            KNOWN,
+            "this installation",
+        )
+    )
     return items
 
 
 def to_json(items: Sequence[dict]) -> dict:
     """The machine-readable record: items plus counts by status."""
     counts = {s: sum(1 for i in items if i["status"] == s) for s in (KNOWN, ASSUMED, MISSING)}
-    return {"checklist": "Li, Kudugunta, Zettlemoyer 2025, (Mis)Fitting: A Survey of Scaling Laws, arXiv:2502.18969",
-            "counts": counts, "items": list(items)}
+    return {
+        "checklist": "Li, Kudugunta, Zettlemoyer 2025, (Mis)Fitting: A Survey of Scaling Laws, "
+        "arXiv:2502.18969",
+        "counts": counts,
+        "items": list(items),
+    }
 
 
 def _md(text: Any) -> str:
@@ -258,5 +431,7 @@ def to_markdown(items: Sequence[dict]) -> str:
     lines = ["| group | item | value | status | source |", "|---|---|---|---|---|"]
     for i in items:
         value = f"**{UNKNOWN}**" if i["status"] == MISSING else _md(i["value"])
-        lines.append(f"| {i['group']} | {_md(i['label'])} | {value} | {i['status']} | {_md(i['source'])} |")
+        lines.append(
+            f"| {i['group']} | {_md(i['label'])} | {value} | {i['status']} | {_md(i['source'])} |"
+        )
     return "\n".join(lines) + "\n"

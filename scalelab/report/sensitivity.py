@@ -19,24 +19,26 @@ For each variant it reports alpha, beta, E, the exponents a and b (N_opt ~ C^a, 
 N_opt, D_opt and tokens/parameter at the chosen budget; then the spread of each across variants.
 
     >>> from scalelab.report import sensitivity
-    >>> result = sensitivity.analyse("runs.csv", budget=5.76e23)    # doctest: +SKIP
+    >>> result = sensitivity.analyse("runs.csv", budget=1e23)       # doctest: +SKIP
     >>> result.spread["tokens_per_param"]                           # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
 from scalelab.errors import InputError, ScalelabError
 from scalelab.laws import forms as form_registry
 from scalelab.laws.conventions import FLOP_CONVENTIONS, PARAM_CONVENTIONS, Conventions
-from scalelab.laws.fit import CHINCHILLA_BUDGET, as_table, fit
+from scalelab.laws.fit import fit_form
 from scalelab.laws.isoflop import group_budgets
 from scalelab.laws.optimal import require_nd
-from scalelab.runs.table import RunTable
+from scalelab.laws.options import FitOptions
+from scalelab.runs.table import Runs, RunTable, as_table
 
 METRICS = ("alpha", "beta", "E", "a", "b", "N_opt", "D_opt", "tokens_per_param")
 NEIGHBOUR_FORMS = ("chinchilla", "chinchilla-tied", "kaplan-nd")
@@ -45,22 +47,32 @@ RANGE_FRACTION = 0.25
 SCAN_HALF_WIDTH = 30.0
 SCAN_POINTS = 3001
 SIZE_RTOL = 0.02
-FAST_GRID = {"e": [-1.0, 0.0, 1.0], "a": [0.0, 10.0, 20.0], "b": [0.0, 10.0, 20.0], "alpha": [0.5, 1.0],
-             "beta": [0.5, 1.0], "n_c": [20.0, 40.0], "d_c": [20.0, 40.0], "alpha_N": [0.1, 0.4], "alpha_D": [0.1, 0.4]}
+FAST_GRID = {
+    "e": [-1.0, 0.0, 1.0],
+    "a": [0.0, 10.0, 20.0],
+    "b": [0.0, 10.0, 20.0],
+    "alpha": [0.5, 1.0],
+    "beta": [0.5, 1.0],
+    "n_c": [20.0, 40.0],
+    "d_c": [20.0, 40.0],
+    "alpha_N": [0.1, 0.4],
+    "alpha_D": [0.1, 0.4],
+}
 """A reduced initialisation grid (108 starts for ``chinchilla``, 16 for ``kaplan-nd``) for quick
 analyses (``--fast``); each form takes the axes it has."""
 
 
 @dataclass
 class Variant:
-    """One alternative choice: fit options that differ from the baseline, and/or a row selection."""
+    """One alternative choice: fit options that differ from the baseline (``form`` and
+    :class:`~scalelab.laws.options.FitOptions` fields), and/or a row selection."""
 
     name: str
     group: str
     fit_kwargs: dict = field(default_factory=dict)
     select: Optional[Callable[[RunTable], RunTable]] = None
-    flops: Optional[str] = None         # FLOP convention used for the allocation (None: the fit's own)
-    unavailable: Optional[str] = None   # why this variant cannot be run on this table
+    flops: Optional[str] = None  # FLOP convention used for the allocation (None: the fit's own)
+    unavailable: Optional[str] = None  # why this variant cannot be run on this table
 
 
 @dataclass
@@ -94,15 +106,22 @@ def _restrict_sizes(column: str, keep: Callable[[np.ndarray], np.ndarray], what:
         kept = keep(np.arange(labels.max() + 1))
         mask = np.isin(labels, kept)
         N = table[column].astype(float)[mask]
-        return table.with_data(table.data[mask], f"{what}: kept {len(kept)} of {labels.max() + 1} model sizes "
-                                                 f"({N.min():.3g} to {N.max():.3g})")
+        return table.with_data(
+            table.data[mask],
+            f"{what}: kept {len(kept)} of {labels.max() + 1} model sizes "
+            f"({N.min():.3g} to {N.max():.3g})",
+        )
+
     return select
 
 
-def default_variants(table: RunTable, form: str = "chinchilla", *, params: str = "non-embedding",
-                     flops: str = "6ND", loss: str = "huber", delta: float = 1e-3,
-                     grid: Optional[Mapping[str, Sequence[float]]] = None) -> list[Variant]:
-    """The alternative choices of the module docstring, for this table and baseline."""
+def default_variants(
+    table: RunTable, form: str = "chinchilla", *, options: Optional[FitOptions] = None, **overrides
+) -> list[Variant]:
+    """The alternative choices of the module docstring, for this table and baseline (``options``,
+    or keyword arguments of FitOptions' names)."""
+    opts = FitOptions.make(options, **overrides)
+    params, flops, loss, delta, grid = opts.params, opts.flops, opts.loss, opts.delta, opts.grid
     base_form = form_registry.get(form)
     out: list[Variant] = [Variant("baseline", "baseline")]
 
@@ -129,10 +148,20 @@ def default_variants(table: RunTable, form: str = "chinchilla", *, params: str =
     n_sizes = int(model_sizes(table[column]).max() + 1) if table.has(column) else 0
     k = max(1, int(round(RANGE_FRACTION * n_sizes)))
     if n_sizes - k >= 3:
-        out.append(Variant(f"drop smallest {k} of {n_sizes} sizes", "fitting range",
-                           select=_restrict_sizes(column, lambda s: s[k:], "dropped the smallest sizes")))
-        out.append(Variant(f"drop largest {k} of {n_sizes} sizes", "fitting range",
-                           select=_restrict_sizes(column, lambda s: s[:-k], "dropped the largest sizes")))
+        out.append(
+            Variant(
+                f"drop smallest {k} of {n_sizes} sizes",
+                "fitting range",
+                select=_restrict_sizes(column, lambda s: s[k:], "dropped the smallest sizes"),
+            )
+        )
+        out.append(
+            Variant(
+                f"drop largest {k} of {n_sizes} sizes",
+                "fitting range",
+                select=_restrict_sizes(column, lambda s: s[:-k], "dropped the largest sizes"),
+            )
+        )
     else:
         why = f"only {n_sizes} model size(s); dropping {k} would leave too few"
         out.append(Variant("drop smallest sizes", "fitting range", unavailable=why))
@@ -145,8 +174,13 @@ def default_variants(table: RunTable, form: str = "chinchilla", *, params: str =
         if table.has(col) and table.data[col].notna().all():
             out.append(Variant(f"{other} parameters", "parameter convention", {"params": other}))
         else:
-            out.append(Variant(f"{other} parameters", "parameter convention",
-                               unavailable=f"the run table has no complete '{col}' column"))
+            out.append(
+                Variant(
+                    f"{other} parameters",
+                    "parameter convention",
+                    unavailable=f"the run table has no complete '{col}' column",
+                )
+            )
 
     for other in FLOP_CONVENTIONS:
         if other == flops:
@@ -154,7 +188,13 @@ def default_variants(table: RunTable, form: str = "chinchilla", *, params: str =
         try:
             Conventions(params, other).variables(table)
         except InputError as exc:
-            out.append(Variant(f"FLOPs {other}", "FLOP convention", unavailable=str(exc.problems[0]).split(": ", 1)[-1]))
+            out.append(
+                Variant(
+                    f"FLOPs {other}",
+                    "FLOP convention",
+                    unavailable=str(exc.problems[0]).split(": ", 1)[-1],
+                )
+            )
             continue
         out.append(Variant(f"FLOPs {other}", "FLOP convention", flops=other))
     return out
@@ -174,13 +214,15 @@ def flop_model(table: RunTable, params: str, flops: str) -> tuple[np.ndarray, np
     return x, y
 
 
-def allocate_under(law, C: float, knots: Optional[tuple[np.ndarray, np.ndarray]] = None) -> tuple[float, float]:
+def allocate_under(
+    law, C: float, knots: Optional[tuple[np.ndarray, np.ndarray]] = None
+) -> tuple[float, float]:
     """N_opt, D_opt minimising the law's loss subject to C = 6 r(N) N D (NaN if at an edge).
 
     ``knots`` = (log N, log r) from :func:`flop_model`; None means r = 1 (C = 6 N D)."""
     form = law.law_form
     theta = law.theta[None, :]
-    h = np.log(C / 6.0)                                  # log N + log D + log r(N) = h
+    h = np.log(C / 6.0)  # log N + log D + log r(N) = h
     kx, ky = knots if knots is not None else (np.array([0.0]), np.array([0.0]))
 
     def logd(x):
@@ -212,16 +254,32 @@ def allocate_under(law, C: float, knots: Optional[tuple[np.ndarray, np.ndarray]]
 
 def _row(variant: Variant, law, budget: float, knots, n_rows: int) -> dict:
     p = law.params
-    row: dict[str, Any] = {"name": variant.name, "group": variant.group, "status": "ok", "reason": None,
-                           "form": law.form, "n_runs": law.n_runs, "n_points": n_rows,
-                           "alpha": p.get("alpha"), "beta": p.get("beta", p.get("alpha")), "note": None,
-                           "E": p.get("E"), "objective": law.objective, "warnings": list(law.warnings),
-                           "params": dict(p), "options": {kk: law.options.get(kk) for kk in ("loss", "delta")},
-                           "conventions": dict(law.conventions), "flop_model": None}
-    if "alpha" not in p:        # another form's exponents (kaplan-nd's alpha_N, alpha_D) are not alpha, beta
+    row: dict[str, Any] = {
+        "name": variant.name,
+        "group": variant.group,
+        "status": "ok",
+        "reason": None,
+        "form": law.form,
+        "n_runs": law.n_runs,
+        "n_points": n_rows,
+        "alpha": p.get("alpha"),
+        "beta": p.get("beta", p.get("alpha")),
+        "note": None,
+        "E": p.get("E"),
+        "objective": law.objective,
+        "warnings": list(law.warnings),
+        "params": dict(p),
+        "options": {"loss": law.options.loss, "delta": law.options.delta},
+        "conventions": dict(law.conventions),
+        "flop_model": None,
+    }
+    if (
+        "alpha" not in p
+    ):  # another form's exponents (kaplan-nd's alpha_N, alpha_D) are not alpha, beta
         row["alpha"] = row["beta"] = None
         row["note"] = "exponents of a different form: " + ", ".join(
-            f"{k} = {v:.3g}" for k, v in p.items() if k.startswith("alpha"))
+            f"{k} = {v:.3g}" for k, v in p.items() if k.startswith("alpha")
+        )
     if variant.flops is None:
         d = law.derived
         row.update({m: d.get(m) for m in ("a", "b", "N_opt", "D_opt", "tokens_per_param")})
@@ -230,14 +288,28 @@ def _row(variant: Variant, law, budget: float, knots, n_rows: int) -> dict:
         N_lo, D_lo = allocate_under(law, budget * np.exp(-0.5), knots)
         N_hi, D_hi = allocate_under(law, budget * np.exp(0.5), knots)
         ok = np.all(np.isfinite([N_lo, N_hi]))
-        r = float(np.exp(np.interp(np.log(N), knots[0], knots[1]))) if np.isfinite(N) else float("nan")
-        row.update({"a": float(np.log(N_hi / N_lo)) if ok else float("nan"),
-                    "b": float(np.log(D_hi / D_lo)) if ok else float("nan"), "N_opt": N, "D_opt": D,
-                    "tokens_per_param": D / N if np.isfinite(N) else float("nan"),
-                    "flop_model": {"convention": variant.flops, "ratio_at_N_opt": r,
-                                   "ratio_range": [float(np.exp(knots[1].min())), float(np.exp(knots[1].max()))],
-                                   "meaning": "C = 6 r(N) N D, r = the table's FLOPs under this convention / (6 N D), "
-                                              "interpolated in log N, held constant beyond the sampled sizes"}})
+        r = (
+            float(np.exp(np.interp(np.log(N), knots[0], knots[1])))
+            if np.isfinite(N)
+            else float("nan")
+        )
+        row.update(
+            {
+                "a": float(np.log(N_hi / N_lo)) if ok else float("nan"),
+                "b": float(np.log(D_hi / D_lo)) if ok else float("nan"),
+                "N_opt": N,
+                "D_opt": D,
+                "tokens_per_param": D / N if np.isfinite(N) else float("nan"),
+                "flop_model": {
+                    "convention": variant.flops,
+                    "ratio_at_N_opt": r,
+                    "ratio_range": [float(np.exp(knots[1].min())), float(np.exp(knots[1].max()))],
+                    "meaning": "C = 6 r(N) N D, r = the table's FLOPs under this convention / (6 "
+                    "N D), "
+                    "interpolated in log N, held constant beyond the sampled sizes",
+                },
+            }
+        )
     for m in METRICS:
         if row.get(m) is not None and not np.isfinite(row[m]):
             row[m] = None
@@ -246,54 +318,79 @@ def _row(variant: Variant, law, budget: float, knots, n_rows: int) -> dict:
     return row
 
 
-def analyse(runs, form: str = "chinchilla", *, budget: float = CHINCHILLA_BUDGET, params: str = "non-embedding",
-            flops: str = "6ND", loss: str = "huber", delta: float = 1e-3,
-            grid: Optional[Mapping[str, Sequence[float]]] = None, variants: Optional[Sequence[Variant]] = None,
-            progress: Optional[Callable[[str], None]] = None, **fit_kwargs) -> SensitivityResult:
+def analyse(
+    runs: Runs,
+    form: str = "chinchilla",
+    *,
+    options: Optional[FitOptions] = None,
+    variants: Optional[Sequence[Variant]] = None,
+    progress: Optional[Callable[[str], None]] = None,
+    **overrides,
+) -> SensitivityResult:
     """Refit ``runs`` under each variant and summarise the spread.
 
     Args:
         runs: a run table (RunTable, DataFrame or path).
         form: the baseline form (a law in N and D).
-        budget: the budget C (FLOPs) at which N_opt, D_opt and tokens/parameter are compared.
-        params, flops, loss, delta: the baseline's conventions and fitting loss.
-        grid: override of the initialisation grid for every variant (keys the form lacks are
-            ignored per form); small grids make the analysis fast (tests).
+        options: the baseline's fit (:class:`~scalelab.laws.options.FitOptions`; keyword
+            arguments of its names replace fields): its conventions and fitting loss; its
+            ``budget``, the C (FLOPs) at which N_opt, D_opt and tokens/parameter are compared;
+            its ``grid``, an override of the initialisation grid for every variant (keys a form
+            lacks are ignored per form; small grids make the analysis fast).
         variants: the variants to run (default :func:`default_variants`).
         progress: called with each variant's name before it is fitted.
-        fit_kwargs: passed to every :func:`~scalelab.laws.fit` (``eval_set``, ``points``, ...).
     """
+    opts = FitOptions.make(options, **overrides)
     table = as_table(runs)
     require_nd(form_registry.get(form))
-    if not budget > 0:
-        raise InputError(f"budget: expected a positive number of FLOPs, got {budget}")
-    variants = list(variants) if variants is not None else default_variants(
-        table, form, params=params, flops=flops, loss=loss, delta=delta, grid=grid)
-    base = {"form": form, "params": params, "flops": flops, "loss": loss, "delta": delta}
+    budget = opts.budget
+    variants = (
+        list(variants) if variants is not None else default_variants(table, form, options=opts)
+    )
     rows = []
     for v in variants:
         if progress:
             progress(v.name)
         if v.unavailable:
-            rows.append({"name": v.name, "group": v.group, "status": "not available", "reason": v.unavailable,
-                         **{m: None for m in METRICS}})
+            rows.append(
+                {
+                    "name": v.name,
+                    "group": v.group,
+                    "status": "not available",
+                    "reason": v.unavailable,
+                    **{m: None for m in METRICS},
+                }
+            )
             continue
-        kwargs = base | fit_kwargs | v.fit_kwargs
-        vform = form_registry.get(kwargs["form"])
-        g = kwargs.pop("grid", grid)
+        changes = dict(v.fit_kwargs)
+        vform = form_registry.get(changes.pop("form", form))
+        g = changes.pop("grid", opts.grid)
         if g is not None:
             g = {n: vals for n, vals in g.items() if n in vform.param_names} or None
         try:
             t = v.select(table) if v.select else table
-            law = fit(t, kwargs.pop("form"), grid=g, budget=budget, **kwargs)
-            knots = None if v.flops is None else flop_model(t, kwargs["params"], v.flops)
+            vopts = opts.replace(grid=g, **changes)
+            law = fit_form(t, vform.name, options=vopts)
+            knots = None if v.flops is None else flop_model(t, vopts.params, v.flops)
             rows.append(_row(v, law, budget, knots, law.n_points or 0))
         except ScalelabError as exc:
-            rows.append({"name": v.name, "group": v.group, "status": "failed", "reason": "; ".join(exc.problems),
-                         **{m: None for m in METRICS}})
+            rows.append(
+                {
+                    "name": v.name,
+                    "group": v.group,
+                    "status": "failed",
+                    "reason": "; ".join(exc.problems),
+                    **{m: None for m in METRICS},
+                }
+            )
     baseline = next((r for r in rows if r["group"] == "baseline"), rows[0] if rows else {})
-    return SensitivityResult(budget=float(budget), baseline=baseline, rows=rows, spread=spread(rows, baseline),
-                             source=table.source)
+    return SensitivityResult(
+        budget=float(budget),
+        baseline=baseline,
+        rows=rows,
+        spread=spread(rows, baseline),
+        source=table.source,
+    )
 
 
 def spread(rows: Sequence[dict], baseline: Optional[dict] = None) -> dict[str, dict]:
@@ -306,12 +403,22 @@ def spread(rows: Sequence[dict], baseline: Optional[dict] = None) -> dict[str, d
             continue
         lo = min(vals)
         hi = max(vals)
-        entry = {"min": lo[0], "min_variant": lo[1], "max": hi[0], "max_variant": hi[1], "n": len(vals),
-                 "ratio": hi[0] / lo[0] if lo[0] > 0 else None}
+        entry = {
+            "min": lo[0],
+            "min_variant": lo[1],
+            "max": hi[0],
+            "max_variant": hi[1],
+            "n": len(vals),
+            "ratio": hi[0] / lo[0] if lo[0] > 0 else None,
+        }
         b = (baseline or {}).get(m)
         if b:
             dev = max(vals, key=lambda t: abs(t[0] / b - 1.0))
-            entry |= {"baseline": b, "max_departure": dev[0] / b - 1.0, "max_departure_variant": dev[1]}
+            entry |= {
+                "baseline": b,
+                "max_departure": dev[0] / b - 1.0,
+                "max_departure_variant": dev[1],
+            }
         out[m] = entry
     by_group: dict[str, list[float]] = {}
     for r in rows:
@@ -320,8 +427,14 @@ def spread(rows: Sequence[dict], baseline: Optional[dict] = None) -> dict[str, d
     base_tpp = (baseline or {}).get("tokens_per_param")
     if base_tpp:
         out["tokens_per_param_by_group"] = {
-            grp: {"min": min(v + [base_tpp]), "max": max(v + [base_tpp]), "ratio": max(v + [base_tpp]) / min(v + [base_tpp])}
-            for grp, v in by_group.items() if grp != "baseline"}
+            grp: {
+                "min": min(v + [base_tpp]),
+                "max": max(v + [base_tpp]),
+                "ratio": max(v + [base_tpp]) / min(v + [base_tpp]),
+            }
+            for grp, v in by_group.items()
+            if grp != "baseline"
+        }
     return out
 
 
@@ -330,8 +443,11 @@ def headline(result: SensitivityResult) -> str:
     s = result.spread.get("tokens_per_param")
     if not s:
         return "no variant gave a finite compute-optimal allocation at the budget"
-    text = (f"tokens/parameter at C = {result.budget:.3g} ranges from {s['min']:.3g} ({s['min_variant']}) to "
-            f"{s['max']:.3g} ({s['max_variant']}): a {s['ratio']:.2g}x spread over {s['n']} fits")
+    text = (
+        f"tokens/parameter at C = {result.budget:.3g} ranges from {s['min']:.3g} "
+        f"({s['min_variant']}) to "
+        f"{s['max']:.3g} ({s['max_variant']}): a {s['ratio']:.2g}x spread over {s['n']} fits"
+    )
     if "baseline" in s:
         text += f"; baseline {s['baseline']:.3g}"
     return text

@@ -1,5 +1,5 @@
 """The run table every layer speaks (DESIGN.md §3)."""
 
-from scalelab.runs.table import RunTable, read_table
+from scalelab.runs.table import Runs, RunTable, as_table, read_table
 
-__all__ = ["RunTable", "read_table"]
+__all__ = ["RunTable", "Runs", "as_table", "read_table"]

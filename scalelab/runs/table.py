@@ -14,9 +14,10 @@ reports every problem as one line naming the file, the row and the column (an
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Union
 
 import numpy as np
 import pandas as pd
@@ -25,14 +26,38 @@ from scalelab import atomic
 from scalelab.errors import InputError
 
 NUMERIC_COLUMNS = (
-    "N", "D", "C", "loss", "N_total", "N_active", "step", "tokens_per_step", "accuracy",
-    "n_layer", "d_model", "n_head", "n_ctx", "lr", "seed", "flops_per_token",
+    "N",
+    "D",
+    "C",
+    "loss",
+    "N_total",
+    "N_active",
+    "step",
+    "tokens_per_step",
+    "accuracy",
+    "n_layer",
+    "d_model",
+    "n_head",
+    "n_ctx",
+    "lr",
+    "seed",
+    "flops_per_token",
 )
 """Schema columns that must hold numbers wherever they are present."""
 
 POSITIVE_COLUMNS = (
-    "N", "D", "C", "loss", "N_total", "N_active", "tokens_per_step", "flops_per_token",
-    "n_layer", "d_model", "n_head", "n_ctx",
+    "N",
+    "D",
+    "C",
+    "loss",
+    "N_total",
+    "N_active",
+    "tokens_per_step",
+    "flops_per_token",
+    "n_layer",
+    "d_model",
+    "n_head",
+    "n_ctx",
 )
 """Schema columns that must be strictly positive."""
 
@@ -40,8 +65,14 @@ TEXT_COLUMNS = ("run_id", "eval_set", "task", "status")
 
 FINISHED_STATUS = "done"
 MAX_PROBLEM_LINES = 20
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
-           ".ndjson": "jsonl", ".json": "jsonl"}
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
 
 
 @dataclass
@@ -62,13 +93,14 @@ class RunTable:
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, source: str = "<memory>",
-                   columns: Mapping[str, str] | None = None) -> "RunTable":
+    def from_frame(
+        cls, frame: pd.DataFrame, source: str = "<memory>", columns: Mapping[str, str] | None = None
+    ) -> RunTable:
         """Validate a DataFrame (renaming ``columns`` = {schema name: frame column} first)."""
         return _validate(frame.copy(), source, columns or {})
 
     @classmethod
-    def from_records(cls, records: Iterable[Mapping], source: str = "<memory>") -> "RunTable":
+    def from_records(cls, records: Iterable[Mapping], source: str = "<memory>") -> RunTable:
         return cls.from_frame(pd.DataFrame(list(records)), source)
 
     # -- access -------------------------------------------------------------------------------
@@ -89,29 +121,44 @@ class RunTable:
     def n_runs(self) -> int:
         return int(self.data["run_id"].nunique())
 
-    def with_data(self, data: pd.DataFrame, note: str | None = None) -> "RunTable":
+    def with_data(self, data: pd.DataFrame, note: str | None = None) -> RunTable:
         notes = self.notes + ([note] if note else [])
         return RunTable(data.reset_index(drop=True), self.source, notes, self.derived)
 
-    def where(self, **conditions) -> "RunTable":
-        """Rows whose columns equal the given values (compared as text), e.g. ``where(dataset="c4")``."""
+    def where(self, **conditions) -> RunTable:
+        """Rows whose columns equal the given values (compared as text), e.g.
+        ``where(dataset="c4")``."""
         data = self.data
         for column, value in conditions.items():
             if column not in data.columns:
-                raise InputError(f"{self.source}: no column '{column}' to filter on; columns are {list(data.columns)}")
+                raise InputError(
+                    f"{self.source}: no column '{column}' to filter on; columns are "
+                    f"{list(data.columns)}"
+                )
             data = data[data[column].astype(str) == str(value)]
         if len(data) == 0:
-            raise InputError(f"{self.source}: no rows where " + ", ".join(f"{k}={v}" for k, v in conditions.items()))
-        return self.with_data(data, "rows where " + ", ".join(f"{k}={v}" for k, v in conditions.items()))
+            raise InputError(
+                f"{self.source}: no rows where "
+                + ", ".join(f"{k}={v}" for k, v in conditions.items())
+            )
+        return self.with_data(
+            data, "rows where " + ", ".join(f"{k}={v}" for k, v in conditions.items())
+        )
 
     # -- selection ----------------------------------------------------------------------------
-    def select(self, eval_set: str | None = None, task: str | None = None,
-               points: str = "final", keep_unfinished: bool = False) -> "RunTable":
+    def select(
+        self,
+        eval_set: str | None = None,
+        task: str | None = None,
+        points: str = "final",
+        keep_unfinished: bool = False,
+    ) -> RunTable:
         """Rows a fit should use.
 
         Args:
             eval_set: which evaluation set; default ``val`` if present, else the only one.
-            task: which task (rows with a ``task`` column); default: rows with no task, else the only one.
+            task: which task (rows with a ``task`` column); default: rows with no task, else the
+            only one.
             points: ``"final"`` keeps each run's last evaluation (largest D); ``"all"`` keeps every
                 evaluation point (learning curves).
             keep_unfinished: keep runs whose ``status`` is not ``done`` (diverged, failed, ...).
@@ -119,14 +166,21 @@ class RunTable:
         table = self
         if self.has("status") and not keep_unfinished:
             status = self.data["status"].fillna(FINISHED_STATUS).astype(str)
-            off = self.data.loc[status != FINISHED_STATUS, ["run_id"]].assign(status=status[status != FINISHED_STATUS])
+            off = self.data.loc[status != FINISHED_STATUS, ["run_id"]].assign(
+                status=status[status != FINISHED_STATUS]
+            )
             bad = off.drop_duplicates("run_id")
             if len(bad):
-                shown = ", ".join(f"{r} ({s})" for r, s in zip(bad["run_id"].head(5), bad["status"].head(5)))
+                shown = ", ".join(
+                    f"{r} ({s})"
+                    for r, s in zip(bad["run_id"].head(5), bad["status"].head(5), strict=False)
+                )
                 table = table.with_data(
                     self.data[status == FINISHED_STATUS],
                     f"left out {len(bad)} run(s) whose status is not '{FINISHED_STATUS}': "
-                    + shown + (" ..." if len(bad) > 5 else ""))
+                    + shown
+                    + (" ..." if len(bad) > 5 else ""),
+                )
         for column, wanted, preferred in (("eval_set", eval_set, "val"), ("task", task, None)):
             table = table._select_value(column, wanted, preferred)
         if points == "final":
@@ -134,18 +188,23 @@ class RunTable:
             order = ["run_id", "D"] + (["step"] if "step" in data.columns else [])
             last = data.sort_values(order, kind="stable").groupby("run_id", sort=False).tail(1)
             if len(last) < len(data):
-                table = table.with_data(last.sort_index(),
-                                        f"using each run's final evaluation ({len(last)} of {len(data)} rows)")
+                table = table.with_data(
+                    last.sort_index(),
+                    f"using each run's final evaluation ({len(last)} of {len(data)} rows)",
+                )
         elif points != "all":
             raise InputError(f"points: expected 'final' or 'all', got {points!r}")
         if len(table) == 0:
             raise InputError(f"{self.source}: no rows left to fit after selection")
         return table
 
-    def _select_value(self, column: str, wanted: str | None, preferred: str | None) -> "RunTable":
+    def _select_value(self, column: str, wanted: str | None, preferred: str | None) -> RunTable:
         if not self.has(column):
             if wanted is not None:
-                raise InputError(f"{self.source}: {column} {wanted!r} requested but the table has no '{column}' column")
+                raise InputError(
+                    f"{self.source}: {column} {wanted!r} requested but the table has no "
+                    f"'{column}' column"
+                )
             return self
         values = self.data[column]
         present = sorted(values.dropna().astype(str).unique())
@@ -157,7 +216,9 @@ class RunTable:
             if preferred in present:
                 wanted = preferred
             else:
-                raise InputError(f"{self.source}: column '{column}' has several values {present}; choose one")
+                raise InputError(
+                    f"{self.source}: column '{column}' has several values {present}; choose one"
+                )
             note = f"{column} '{wanted}' chosen of {present}"
         else:
             note = None
@@ -181,6 +242,19 @@ class RunTable:
         return path
 
 
+Runs = Union["RunTable", pd.DataFrame, str, os.PathLike]
+"""What every fitting function accepts as its runs: a RunTable, a DataFrame or a path to a table."""
+
+
+def as_table(runs: Runs) -> RunTable:
+    """Accept a RunTable, a DataFrame or a path to a run table."""
+    if isinstance(runs, RunTable):
+        return runs
+    if isinstance(runs, pd.DataFrame):
+        return RunTable.from_frame(runs)
+    return read_table(runs)
+
+
 def read_table(path: str | os.PathLike, columns: Mapping[str, str] | None = None) -> RunTable:
     """Read and validate a run table from CSV, Parquet or JSON-lines.
 
@@ -192,7 +266,9 @@ def read_table(path: str | os.PathLike, columns: Mapping[str, str] | None = None
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
-        raise InputError(f"{path}: is a directory, expected a run table file (.csv, .parquet, .jsonl)")
+        raise InputError(
+            f"{path}: is a directory, expected a run table file (.csv, .parquet, .jsonl)"
+        )
     fmt = _format_of(path)
     try:
         if fmt == "csv":
@@ -215,15 +291,19 @@ def read_table(path: str | os.PathLike, columns: Mapping[str, str] | None = None
 def _format_of(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise InputError(f"{path}: unknown table format '{path.suffix}', expected .csv, .parquet or .jsonl")
+        raise InputError(
+            f"{path}: unknown table format '{path.suffix}', expected .csv, .parquet or .jsonl"
+        )
     return fmt
 
 
 def _require_pyarrow(path: Path) -> None:
     try:
-        import pyarrow  # noqa: F401
+        import pyarrow  # noqa: F401, PLC0415 (optional dependency)
     except ImportError:
-        raise InputError(f"{path}: Parquet needs pyarrow (pip install 'scalelab[parquet]')") from None
+        raise InputError(
+            f"{path}: Parquet needs pyarrow (pip install 'scalelab[parquet]')"
+        ) from None
 
 
 def _validate(frame: pd.DataFrame, source: str, columns: Mapping[str, str]) -> RunTable:
@@ -231,8 +311,10 @@ def _validate(frame: pd.DataFrame, source: str, columns: Mapping[str, str]) -> R
     problems: list[str] = []
     for schema_name, file_name in columns.items():
         if file_name not in frame.columns:
-            raise InputError(f"{source}: column '{file_name}' (given for {schema_name}) not found; "
-                             f"columns are {list(map(str, frame.columns))}")
+            raise InputError(
+                f"{source}: column '{file_name}' (given for {schema_name}) not found; "
+                f"columns are {list(map(str, frame.columns))}"
+            )
         frame = frame.rename(columns={file_name: schema_name})
     if len(frame) == 0:
         raise InputError(f"{source}: no rows, expected at least one run")
@@ -241,8 +323,10 @@ def _validate(frame: pd.DataFrame, source: str, columns: Mapping[str, str]) -> R
     if "D" not in frame.columns and "C" not in frame.columns:
         missing.append("D (or C)")
     if missing:
-        raise InputError(f"{source}: missing column(s) {', '.join(missing)}; a run table needs "
-                         "N, D or C, and loss (columns found: " + ", ".join(map(str, frame.columns)) + ")")
+        raise InputError(
+            f"{source}: missing column(s) {', '.join(missing)}; a run table needs "
+            "N, D or C, and loss (columns found: " + ", ".join(map(str, frame.columns)) + ")"
+        )
 
     frame = frame.reset_index(drop=True)
     for column in NUMERIC_COLUMNS:
@@ -252,18 +336,29 @@ def _validate(frame: pd.DataFrame, source: str, columns: Mapping[str, str]) -> R
         values = pd.to_numeric(raw, errors="coerce").astype(float)
         present = raw.notna().to_numpy()
         for i in np.flatnonzero(present & values.isna().to_numpy()):
-            problems.append(f"{source}: row {i + 1}, column '{column}': expected a number, got {raw.iloc[i]!r}")
+            problems.append(
+                f"{source}: row {i + 1}, column '{column}': expected a number, got {raw.iloc[i]!r}"
+            )
         if column in ("N", "D", "C", "loss"):
             for i in np.flatnonzero(~present):
-                problems.append(f"{source}: row {i + 1}, column '{column}': missing value (NaN), expected a number")
+                problems.append(
+                    f"{source}: row {i + 1}, column '{column}': missing value (NaN), expected a "
+                    "number"
+                )
         frame[column] = values
     for column in POSITIVE_COLUMNS:
         if column in frame.columns:
             values = frame[column].to_numpy()
             for i in np.flatnonzero(np.isfinite(values) & (values <= 0)):
-                problems.append(f"{source}: row {i + 1}, column '{column}': expected a positive number, got {values[i]:g}")
+                problems.append(
+                    f"{source}: row {i + 1}, column '{column}': expected a positive number, got "
+                    f"{values[i]:g}"
+                )
             for i in np.flatnonzero(np.isinf(values)):
-                problems.append(f"{source}: row {i + 1}, column '{column}': expected a finite number, got {values[i]:g}")
+                problems.append(
+                    f"{source}: row {i + 1}, column '{column}': expected a finite number, got "
+                    f"{values[i]:g}"
+                )
     if problems:
         raise InputError(_cap(problems))
 
@@ -311,4 +406,6 @@ def _duplicates(frame: pd.DataFrame, source: str, synthetic_ids: bool) -> list[s
 def _cap(problems: list[str]) -> list[str]:
     if len(problems) <= MAX_PROBLEM_LINES:
         return problems
-    return problems[:MAX_PROBLEM_LINES] + [f"... and {len(problems) - MAX_PROBLEM_LINES} more problem(s)"]
+    return problems[:MAX_PROBLEM_LINES] + [
+        f"... and {len(problems) - MAX_PROBLEM_LINES} more problem(s)"
+    ]

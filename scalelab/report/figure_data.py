@@ -1,0 +1,232 @@
+"""Data for the figures, computed from fitted objects (a :class:`~scalelab.laws.Law`, a run table,
+an IsoFLOP result): :func:`loss_data`, :func:`isoflop_data`, :func:`frontier_data`,
+:func:`learning_curve_data`, :func:`residual_data`. The drawing functions in
+:mod:`scalelab.report.figures` take what these return (and re-export them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Optional
+
+import numpy as np
+
+from scalelab.errors import ScalelabError
+from scalelab.laws import optimal
+from scalelab.laws import published as pub
+from scalelab.laws.conventions import Conventions
+from scalelab.laws.isoflop import group_budgets
+from scalelab.laws.options import FitOptions
+
+LABELS = {
+    "N": "parameters N",
+    "D": "training tokens D",
+    "C": "training compute C (FLOPs)",
+    "S": "optimiser steps S",
+}
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+PUBLISHED_FRONTIERS = ("chinchilla-2022", "besiroglu-2024", "kaplan-2020-nd")
+
+
+def conventions_of(recorded: Optional[Mapping]) -> Conventions:
+    """The conventions a law or result recorded (its ``conventions`` dict); defaults where
+    absent."""
+    recorded = recorded or {}
+    return Conventions(**{k: recorded[k] for k in ("params", "flops") if k in recorded})
+
+
+def _sample_band(law, level: Optional[float] = None, **variables):
+    """Point prediction and percentile band over the law's bootstrap samples (None without
+    samples)."""
+    form = law.law_form
+    y = form.predict(law.theta, **variables)
+    if law.samples is None or len(law.samples) == 0:
+        return y, None, None
+    values = form.predict(law.samples, **variables)
+    tail = 50.0 * (1.0 - (level or law.level))
+    with np.errstate(invalid="ignore"):
+        lo, hi = np.nanpercentile(values, [tail, 100.0 - tail], axis=0)
+    return y, lo, hi
+
+
+def fit_variables(law, table):
+    """The rows the law was fitted to and their variables under the law's conventions."""
+    opts = law.options or FitOptions()
+    sel = table.select(
+        eval_set=opts.eval_set, task=opts.task, points=opts.points or law.law_form.points
+    )
+    return sel, conventions_of(law.conventions).variables(sel)
+
+
+def loss_data(law, table, var: str):
+    """(points, curves) for :func:`loss_figure`, or None where the law cannot draw against
+    ``var``."""
+    sel, v = fit_variables(law, table)
+    loss = sel["loss"].astype(float)
+    form = law.law_form
+    x = v[var]
+    grid = np.geomspace(x.min() / 1.5, x.max() * 1.5, 120)
+    if tuple(form.variables) == (var,):
+        y, lo, hi = _sample_band(law, **{var: grid})
+        return (
+            {"x": x, "loss": loss, "color": None},
+            [{"label": f"{law.form} fit", "x": grid, "y": y, "lo": lo, "hi": hi}],
+        )
+    if set(form.variables) != {"N", "D"}:
+        return None
+    if var in ("N", "D"):
+        other = "D" if var == "N" else "N"
+        levels = np.unique(np.quantile(v[other], [0.1, 0.5, 0.9]))
+        curves = []
+        for lvl in levels:
+            y, lo, hi = _sample_band(law, **{var: grid, other: lvl})
+            curves.append(
+                {"label": f"law at {other} = {lvl:.2g}", "x": grid, "y": y, "lo": lo, "hi": hi}
+            )
+        return ({"x": x, "loss": loss, "color": v[other], "color_label": LABELS[other]}, curves)
+    if var == "C":
+        Cg = np.geomspace(v["C"].min() / 1.5, v["C"].max() * 1.5, 80)
+        y = frontier_loss(law, law.theta[None, :], Cg)[0]
+        lo = hi = None
+        if law.samples is not None and len(law.samples):
+            values = frontier_loss(law, law.samples, Cg)
+            tail = 50.0 * (1.0 - law.level)
+            with np.errstate(invalid="ignore"):
+                lo, hi = np.nanpercentile(values, [tail, 100.0 - tail], axis=0)
+        return (
+            {"x": v["C"], "loss": loss, "color": v["N"], "color_label": LABELS["N"]},
+            [{"label": "law on its compute-optimal frontier", "x": Cg, "y": y, "lo": lo, "hi": hi}],
+        )
+    return None
+
+
+def frontier_loss(law, theta: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Loss at the compute-optimal (N, D) for each parameter row (K, P) and budget -> (K, M)."""
+    form = law.law_form
+    N, D = optimal.allocate(form, theta, C)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return np.exp(form.log_predict(theta, {"N": np.log(N), "D": np.log(D)}))
+
+
+def residual_data(law, table) -> list[dict]:
+    sel, v = fit_variables(law, table)
+    pred = law.predict(**{k: v[k] for k in law.law_form.variables})
+    r = np.log(sel["loss"].astype(float)) - np.log(pred)
+    panels = []
+    for var in law.law_form.variables:
+        other = next((o for o in law.law_form.variables if o != var), None)
+        panels.append(
+            {
+                "var": var,
+                "x": v[var],
+                "residual": r,
+                "color": None if other is None else v[other],
+                "color_label": LABELS.get(other, ""),
+            }
+        )
+    return panels
+
+
+def isoflop_data(result, table, rtol: float = 1e-6) -> list[dict]:
+    """Profiles for :func:`isoflop_figure` from an :class:`~scalelab.laws.isoflop.IsoFLOPResult`."""
+    sel = table.select()
+    v = conventions_of(result.conventions).variables(sel)
+    labels = group_budgets(v["C"], rtol)
+    loss = sel["loss"].astype(float)
+    out = []
+    for b in result.budgets:
+        g = labels[np.argmin(np.abs(np.log(v["C"]) - np.log(b["C"])))]
+        idx = np.flatnonzero(labels == g)
+        x = np.log(v["N"][idx])
+        coef = np.polyfit(x, loss[idx], 2)[::-1] if len(idx) >= 3 else None
+        out.append(
+            {
+                "C": b["C"],
+                "N": v["N"][idx],
+                "loss": loss[idx],
+                "N_opt": b["N_opt"],
+                "loss_opt": b["loss"],
+                "coef": None if coef is None else list(coef),
+            }
+        )
+    return out
+
+
+def frontier_data(law, C: np.ndarray, published: Sequence[str] = PUBLISHED_FRONTIERS) -> list[dict]:
+    """Lines for :func:`frontier_figure`: the fitted law (with bands) and published laws."""
+    C = np.asarray(C, float)
+    lines = []
+    N, D = optimal.allocate(law.law_form, law.theta, C)
+    line = {"label": f"this fit ({law.form})", "N_opt": N, "D_opt": D}
+    if law.samples is not None and len(law.samples):
+        Ns, Ds = optimal.allocate(law.law_form, law.samples, C)
+        tail = 50.0 * (1.0 - law.level)
+        with np.errstate(invalid="ignore"):
+            line["N_lo"], line["N_hi"] = np.nanpercentile(Ns, [tail, 100 - tail], axis=0)
+            line["D_lo"], line["D_hi"] = np.nanpercentile(Ds, [tail, 100 - tail], axis=0)
+    lines.append(line)
+    return lines + published_lines(C, published)
+
+
+def published_lines(C: np.ndarray, published: Sequence[str] = PUBLISHED_FRONTIERS) -> list[dict]:
+    """Frontier lines of published laws (dashed) for :func:`frontier_figure`."""
+    C = np.asarray(C, float)
+    lines = []
+    for i, name in enumerate(published):
+        ref = pub.get(name)
+        Np, Dp = optimal.allocate(ref.law_form, ref.theta, C)
+        if np.all(np.isfinite(Np)):
+            lines.append(
+                {
+                    "label": f"{name} ({ref.conventions.get('params', '?')} N)",
+                    "N_opt": Np,
+                    "D_opt": Dp,
+                    "style": "--",
+                    "color": COLORS[(i + 1) % len(COLORS)],
+                }
+            )
+    return lines
+
+
+def learning_curve_data(law, table, max_runs: int = 10) -> list[dict]:
+    """Runs with several evaluation points, up to ``max_runs`` spread over sizes, with the law's
+    prediction at each point (N and D seen so far, or N and S for step laws)."""
+    opts = law.options or FitOptions()
+    try:
+        sel = table.select(eval_set=opts.eval_set, task=opts.task, points="all")
+    except ScalelabError:
+        return []
+    counts = sel.data.groupby("run_id").size()
+    multi = counts[counts >= 3].index
+    if len(multi) == 0:
+        return []
+    v = conventions_of(law.conventions).variables(sel)
+    frame = sel.data.assign(_N=v["N"], _D=v["D"], _S=v.get("S", np.full(len(sel), np.nan)))
+    sizes = frame[frame["run_id"].isin(multi)].groupby("run_id")["_N"].first().sort_values()
+    pick = sizes.index[
+        np.unique(np.linspace(0, len(sizes) - 1, min(max_runs, len(sizes))).round().astype(int))
+    ]
+    variables = law.law_form.variables
+    xvar = "S" if "S" in variables else "D"
+    runs = []
+    for rid in pick:
+        r = frame[frame["run_id"] == rid].sort_values("_D")
+        x = r["_S"].to_numpy() if xvar == "S" else r["_D"].to_numpy()
+        pred = None
+        if set(variables) <= {"N", "D", "S"}:
+            args = {k: r[f"_{k}"].to_numpy() for k in variables}
+            with np.errstate(all="ignore"):
+                pred = (
+                    law.predict(**args)
+                    if np.all(np.concatenate([a for a in args.values()]) > 0)
+                    else None
+                )
+        runs.append(
+            {
+                "label": f"{rid} (N={r['_N'].iloc[0]:.3g})",
+                "x": x,
+                "loss": r["loss"].to_numpy(),
+                "pred": pred,
+            }
+        )
+    return runs

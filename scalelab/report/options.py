@@ -1,0 +1,104 @@
+"""A report's options: the fit, the sensitivity analysis, and where its inputs came from.
+
+:class:`ReportOptions` is what ``scalelab report`` parses its flags into; the report shows the
+command that reproduces it (:meth:`ReportOptions.command`) in its *Reproduce* section.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from scalelab.laws.options import FitOptions
+from scalelab.report.sensitivity import FAST_GRID
+
+REPORT_BOOTSTRAP = 200
+"""Bootstrap resamples of a report's fit unless told otherwise (intervals on every figure)."""
+
+
+def _default_fit() -> FitOptions:
+    return FitOptions(bootstrap=REPORT_BOOTSTRAP)
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What a report does, and where its inputs came from.
+
+    Attributes:
+        form: the form to fit (``auto`` chooses one); ignored when a fitted law is given.
+        fit: the fit's choices (its ``budget`` is the budget of the plan and sensitivity).
+        sensitivity: run the sensitivity analysis; fast: its refits start from
+            :data:`~scalelab.report.sensitivity.FAST_GRID`; sensitivity_grid: any other grid.
+        runs, example, columns, where, law_file, manifest, output: the inputs as the user named
+            them (a path, ``--example``, ``--column N=params``, ``--where k=v``, ``--law``,
+            ``--manifest``, ``-o``), for the reproduce command.
+    """
+
+    form: str = "chinchilla"
+    fit: FitOptions = field(default_factory=_default_fit)
+    sensitivity: bool = True
+    fast: bool = False
+    sensitivity_grid: Optional[Mapping[str, Any]] = None
+    runs: Optional[str] = None
+    example: Optional[str] = None
+    columns: tuple[str, ...] = ()
+    where: tuple[str, ...] = ()
+    law_file: Optional[str] = None
+    manifest: Optional[str] = None
+    output: str = "report.html"
+
+    @classmethod
+    def make(cls, options: Optional[ReportOptions] = None, **overrides) -> ReportOptions:
+        """``options`` with fields replaced; names of :class:`FitOptions` fields change the fit
+        (``budget=1e23``, ``bootstrap=0``); an unknown name is a TypeError."""
+        options = options or cls()
+        own = {f.name for f in dataclasses.fields(cls)}
+        mine = {k: v for k, v in overrides.items() if k in own}
+        fit = {k: v for k, v in overrides.items() if k not in own}
+        if fit:
+            mine["fit"] = FitOptions.make(mine.get("fit", options.fit), **fit)
+        return dataclasses.replace(options, **mine) if mine else options
+
+    @property
+    def refit_grid(self) -> Optional[Mapping[str, Any]]:
+        """The initialisation grid of the sensitivity refits (None: each form's full grid)."""
+        if self.sensitivity_grid is not None:
+            return self.sensitivity_grid
+        return FAST_GRID if self.fast else None
+
+    def command(self) -> str:
+        """The ``scalelab report`` command line that makes this report again."""
+        f, default = self.fit, FitOptions()
+        words = ["scalelab", "report"]
+        if self.runs is not None:
+            words.append(shlex.quote(str(self.runs)))
+        elif self.example is None:
+            words.append("RUNS")
+        given = [
+            ("--example", self.example),
+            ("-o", self.output),
+            ("--form", self.form if not self.law_file else None),
+            ("--law", self.law_file),
+            ("--budget", _unless(f.budget, default.budget)),
+            ("--bootstrap", _unless(f.bootstrap, REPORT_BOOTSTRAP)),
+            ("--seed", f.seed or None),
+            ("--loss", _unless(f.loss, default.loss)),
+            ("--delta", _unless(f.delta, default.delta)),
+            ("--params", _unless(f.params, default.params)),
+            ("--flops", _unless(f.flops, default.flops)),
+            ("--manifest", self.manifest),
+        ]
+        given += [("--column", c) for c in self.columns] + [("--where", w) for w in self.where]
+        words += [f"{flag} {shlex.quote(str(value))}" for flag, value in given if value is not None]
+        if not self.sensitivity:
+            words.append("--no-sensitivity")
+        if self.fast:
+            words.append("--fast")
+        return " ".join(words)
+
+
+def _unless(value: Any, default: Any) -> Any:
+    return None if value == default else value

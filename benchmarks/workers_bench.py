@@ -35,7 +35,9 @@ def _rate(config: dict, threads: int, precision: str, steps: int, barrier=None) 
 
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
-    cfg = config_from_dict({**config, "threads": threads, "precision": precision, "out_dir": "unused"}, "bench")
+    cfg = config_from_dict(
+        {**config, "threads": threads, "precision": precision, "out_dir": "unused"}, "bench"
+    )
     if barrier is not None:
         barrier.wait()
     return _time_steps(cfg, steps, warmup=5)
@@ -51,7 +53,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default="out/workers_bench.json")
     args = ap.parse_args(argv)
 
-    from scalelab.train.loop import bf16_supported
+    from scalelab.train.plan import bf16_supported
 
     plan = plan_ladder(spec_from_dict(DEMO_SPEC, "demo"), "demo")
     jobs = [plan.jobs[0], plan.jobs[len(plan.jobs) // 2], plan.jobs[-1]]
@@ -60,7 +62,7 @@ def main(argv=None) -> dict:
     for job in jobs:
         steps = max(30, args.steps * plan.jobs[0].N // job.N)
         row = {"run_id": job.run_id, "N": job.N, "batch_tokens": job.batch_tokens, "steps": steps}
-        with ctx.Pool(1) as pool:   # each single-process figure in a fresh process, like a worker
+        with ctx.Pool(1) as pool:  # each single-process figure in a fresh process, like a worker
             row["1 process, 1 thread, fp32"] = pool.apply(_rate, (job.config, 1, "fp32", steps))
         if bf16_supported("cpu"):
             with ctx.Pool(1) as pool:
@@ -73,10 +75,21 @@ def main(argv=None) -> dict:
         row["2 processes, 1 thread each, fp32"] = pair
         row["2 processes, sum"] = sum(pair)
         results.append(row)
-        print(f"{job.run_id:>10}: " + ", ".join(
-            f"{k} {v:,.0f}" if isinstance(v, float) else f"{k} {' + '.join(f'{x:,.0f}' for x in v)}"
-            for k, v in row.items() if k not in ("run_id", "N", "batch_tokens", "steps")) + " tokens/s", flush=True)
-    atomic.write_text(args.out, json.dumps({"unit": "tokens/s", "results": results}, indent=2) + "\n")
+        print(
+            f"{job.run_id:>10}: "
+            + ", ".join(
+                f"{k} {v:,.0f}"
+                if isinstance(v, float)
+                else f"{k} {' + '.join(f'{x:,.0f}' for x in v)}"
+                for k, v in row.items()
+                if k not in ("run_id", "N", "batch_tokens", "steps")
+            )
+            + " tokens/s",
+            flush=True,
+        )
+    atomic.write_text(
+        args.out, json.dumps({"unit": "tokens/s", "results": results}, indent=2) + "\n"
+    )
     return {"results": results}
 
 

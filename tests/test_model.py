@@ -132,3 +132,17 @@ def test_fixed_n_family():
     assert widths == sorted(widths, reverse=True)
     for cfg in family:
         assert abs(count_params(cfg).non_embedding / 5e6 - 1) <= 0.05
+
+
+def test_config_counting_and_shapes_do_not_import_torch():
+    """Parameter arithmetic and shape rules work without torch (fitting and planning stay light)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import scalelab.model, scalelab.model.config, scalelab.model.counting, scalelab.model.shapes\n"
+            "from scalelab.model import count_params, shape_for, GPTConfig\n"
+            "shape_for(1e5, GPTConfig()); count_params(GPTConfig())\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

@@ -18,12 +18,20 @@ from scalelab.errors import InputError, NumericalError, ScalelabError
 @app.command("train")
 def train_cmd(
     config: str = typer.Argument(..., help="run config (TOML), see examples/train_tiny.toml"),
-    resume: bool = typer.Option(False, "--resume", help="continue the run from its last checkpoint"),
-    out_dir: Optional[str] = typer.Option(None, "--out", help="output folder (default: out_dir in the config)"),
+    resume: bool = typer.Option(
+        False, "--resume", help="continue the run from its last checkpoint"
+    ),
+    out_dir: Optional[str] = typer.Option(
+        None, "--out", help="output folder (default: out_dir in the config)"
+    ),
     json_out: bool = typer.Option(False, "--json", help="print the run summary as JSON"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines on stderr"),
-    nproc: int = typer.Option(1, "--nproc", help="train on K processes, data-parallel (torchrun, DDP: gloo on "
-                              "CPU, nccl with one GPU each)"),
+    nproc: int = typer.Option(
+        1,
+        "--nproc",
+        help="train on K processes, data-parallel (torchrun, DDP: gloo on "
+        "CPU, nccl with one GPU each)",
+    ),
 ) -> None:
     """Train one model (or resume it) and write its run-table rows, log, summary and checkpoint.
 
@@ -32,6 +40,7 @@ def train_cmd(
     """
     import os
 
+    from scalelab.train.callbacks import ConsoleProgress
     from scalelab.train.config import load_config
     from scalelab.train.loop import train
 
@@ -39,44 +48,74 @@ def train_cmd(
         raise InputError(f"--nproc: expected a number of processes >= 1, got {nproc}")
     lead = os.environ.get("RANK", "0") == "0"  # rank 0 of a torchrun, or a single process
     cfg = load_config(config)
-    say = None if quiet or json_out or not lead else (lambda msg: err.print(msg, markup=False, highlight=False))
+    show = not (quiet or json_out or not lead)
+    # a progress bar on a terminal, else "step i/n loss ... tok/s" lines about every 10 s
+    console = ConsoleProgress(err) if show else None
     try:
         if nproc > 1:
             from scalelab.train.launch import launch
 
+            say = console.emit if console else None  # the processes' lines, passed through
             summary = launch(cfg, nproc, resume=resume, out_dir=out_dir, source=config, log=say)
         else:
-            summary = train(cfg, resume=resume, out_dir=out_dir, source=config, log=say)
+            callbacks = [console] if console else []
+            summary = train(cfg, resume=resume, out_dir=out_dir, source=config, callbacks=callbacks)
     except ScalelabError as exc:
         if not lead:  # the same error on every rank: rank 0 reports it
-            raise typer.Exit(exc.exit_code)
+            raise typer.Exit(exc.exit_code) from None
         raise
+    finally:
+        if console:
+            console.close()  # the terminal back, if the run failed with the bar shown
     if not lead:
-        raise typer.Exit(3 if summary["status"] == "diverged" else
-                         128 + int(summary["signal"] or 2) if summary["status"] == "interrupted" else 0)
+        raise typer.Exit(
+            3
+            if summary["status"] == "diverged"
+            else 128 + int(summary["signal"] or 2)
+            if summary["status"] == "interrupted"
+            else 0
+        )
     if json_out:
         emit_json(summary)
     else:
-        losses = ", ".join(f"{k} {v:.4f}" for k, v in summary["final_loss"].items() if v is not None)
-        out.print(f"{summary['run_id']}: {summary['status']} at step {summary['step']}/{summary['total_steps']}, "
-                  f"N={summary['N']:,} D={summary['D']:,} C={summary['C']:.3g}; loss {losses or '-'}",
-                  markup=False, highlight=False, soft_wrap=True)
+        losses = ", ".join(
+            f"{k} {v:.4f}" for k, v in summary["final_loss"].items() if v is not None
+        )
+        out.print(
+            f"{summary['run_id']}: {summary['status']} at step "
+            f"{summary['step']}/{summary['total_steps']}, "
+            f"N={summary['N']:,} D={summary['D']:,} C={summary['C']:.3g}; loss {losses or '-'}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     if summary["status"] == "diverged":
-        raise NumericalError(f"{summary['run_id']}: diverged at step {summary['step']} (records written with "
-                             "status 'diverged')")
+        raise NumericalError(
+            f"{summary['run_id']}: diverged at step {summary['step']} (records written with "
+            "status 'diverged')"
+        )
     if summary["status"] == "interrupted":
-        err.print(f"interrupted at step {summary['step']}; checkpoint saved; continue with --resume",
-                  markup=False, highlight=False)
+        err.print(
+            f"interrupted at step {summary['step']}; checkpoint saved; continue with --resume",
+            markup=False,
+            highlight=False,
+        )
         raise typer.Exit(128 + int(summary["signal"] or 2))
 
 
 @app.command("bench")
 def bench_cmd(
     device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
-    sizes: str = typer.Option("0.1M,1M,5M", "--sizes", help="non-embedding N of the models, comma-separated"),
-    steps: int = typer.Option(10, "--steps", min=1, help="timed training steps per model (after 2 untimed)"),
+    sizes: str = typer.Option(
+        "0.1M,1M,5M", "--sizes", help="non-embedding N of the models, comma-separated"
+    ),
+    steps: int = typer.Option(
+        10, "--steps", min=1, help="timed training steps per model (after 2 untimed)"
+    ),
     precision: str = typer.Option("auto", "--precision", help="auto, bf16 or fp32"),
-    batch_tokens: int = typer.Option(16384, "--batch-tokens", min=256, help="tokens per step (multiple of 256)"),
+    batch_tokens: int = typer.Option(
+        16384, "--batch-tokens", min=256, help="tokens per step (multiple of 256)"
+    ),
     compile_model: bool = typer.Option(False, "--compile", help="torch.compile the models"),
     json_out: bool = typer.Option(False, "--json", help="print the results as JSON"),
 ) -> None:
@@ -90,15 +129,31 @@ def bench_cmd(
     if precision not in ("auto", "bf16", "fp32"):
         raise InputError(f"--precision: expected auto, bf16 or fp32, got {precision!r}")
     if batch_tokens % 256:
-        raise InputError(f"--batch-tokens: {batch_tokens} is not a multiple of the bench context (256)")
-    result = run_bench(device=device, sizes=[quantity(s, "--sizes") for s in sizes.split(",")], steps=steps,
-                       precision=precision, batch_tokens=batch_tokens, compile=compile_model)
+        raise InputError(
+            f"--batch-tokens: {batch_tokens} is not a multiple of the bench context (256)"
+        )
+    result = run_bench(
+        device=device,
+        sizes=[quantity(s, "--sizes") for s in sizes.split(",")],
+        steps=steps,
+        precision=precision,
+        batch_tokens=batch_tokens,
+        compile=compile_model,
+    )
     if json_out:
         emit_json(result)
         return
-    out.print(f"{result['device_name']}: peak {result['peak_flops'] / 1e12:.3g} TFLOP/s ({result['peak_source']})",
-              markup=False, highlight=False)
+    out.print(
+        f"{result['device_name']}: peak {result['peak_flops'] / 1e12:.3g} TFLOP/s "
+        f"({result['peak_source']})",
+        markup=False,
+        highlight=False,
+    )
     for r in result["models"]:
-        out.print(f"N={r['N']:>10,} L={r['n_layer']} d={r['d_model']} {r['precision']}: "
-                  f"{r['tokens_per_s']:>9,.0f} tok/s  {r['flops_per_s'] / 1e9:8.1f} GFLOP/s  MFU {r['mfu']:.1%}",
-                  markup=False, highlight=False)
+        out.print(
+            f"N={r['N']:>10,} L={r['n_layer']} d={r['d_model']} {r['precision']}: "
+            f"{r['tokens_per_s']:>9,.0f} tok/s  {r['flops_per_s'] / 1e9:8.1f} GFLOP/s  "
+            f"MFU {r['mfu']:.1%}",
+            markup=False,
+            highlight=False,
+        )

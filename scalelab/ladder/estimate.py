@@ -19,19 +19,26 @@ from scalelab.ladder.spec import LadderPlan
 
 def _time_steps(cfg, steps: int, warmup: int) -> float:
     """Tokens per second of ``steps`` optimiser steps of the run ``cfg`` describes."""
-    import torch
+    # torch and the training layer are heavy: imported only when a ladder is timed
+    import torch  # noqa: PLC0415
 
-    from scalelab.model.gpt import GPT
-    from scalelab.train.loop import _make_optimizer, plan_run
+    from scalelab.model.gpt import GPT  # noqa: PLC0415
+    from scalelab.train.plan import plan_run  # noqa: PLC0415
+    from scalelab.train.trainer import make_optimizer  # noqa: PLC0415
 
     p = plan_run(cfg)
     device = torch.device(p.device)
     model = GPT(p.gpt).to(device)
-    opt = _make_optimizer(model, cfg, p.schedule.peak_lr, p.device)
-    autocast = (lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)) if p.precision == "bf16" \
+    opt = make_optimizer(model, cfg, p.schedule.peak_lr, p.device)
+    autocast = (
+        (lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16))
+        if p.precision == "bf16"
         else contextlib.nullcontext
+    )
     gen = torch.Generator().manual_seed(0)
-    batch = torch.randint(0, p.gpt.vocab_size, (p.micro_batch, p.gpt.n_ctx + 1), generator=gen).to(device)
+    batch = torch.randint(0, p.gpt.vocab_size, (p.micro_batch, p.gpt.n_ctx + 1), generator=gen).to(
+        device
+    )
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
@@ -55,9 +62,9 @@ def _time_steps(cfg, steps: int, warmup: int) -> float:
 
 def calibrate(plan: LadderPlan, steps: int = 8, warmup: int = 2) -> LadderPlan:
     """Time every distinct shape of ``plan`` and set its per-job tokens/s (returns ``plan``)."""
-    import torch
+    import torch  # noqa: PLC0415 - heavy, as above
 
-    from scalelab.train.config import config_from_dict
+    from scalelab.train.config import config_from_dict  # noqa: PLC0415
 
     before = torch.get_num_threads()
     cache: dict[str, float] = {}
@@ -65,8 +72,16 @@ def calibrate(plan: LadderPlan, steps: int = 8, warmup: int = 2) -> LadderPlan:
     try:
         for job in plan.jobs:
             c = job.config
-            key = repr((c["model"], c["train"]["batch_tokens"], c.get("threads"), c.get("precision"),
-                        c.get("device"), c["train"].get("micro_batch")))
+            key = repr(
+                (
+                    c["model"],
+                    c["train"]["batch_tokens"],
+                    c.get("threads"),
+                    c.get("precision"),
+                    c.get("device"),
+                    c["train"].get("micro_batch"),
+                )
+            )
             if key not in cache:
                 if c.get("threads"):
                     torch.set_num_threads(c["threads"])

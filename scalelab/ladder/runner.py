@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import signal
 import threading
 import time
@@ -40,7 +39,6 @@ from scalelab.ladder.registry import DB_NAME, DEFAULT_LEASE_S, Registry
 from scalelab.ladder.spec import LadderPlan, LadderSpec, load_spec
 
 RUNS_DIR = "runs"
-_STEP_RE = re.compile(r"step (\d+)/(\d+) loss (\S+) lr \S+ ([\d,]+) tok/s")
 
 
 class Interrupted(Exception):
@@ -112,20 +110,12 @@ def init_ladder(
 # ------------------------------------------------------------------------------------------------
 
 class _Progress:
+    """The engine's latest step (its ``on_step`` callback), for the heartbeat to publish."""
+
     def __init__(self):
         self.step: Optional[int] = None
         self.loss: Optional[float] = None
         self.tps: Optional[float] = None
-
-    def parse(self, line: str) -> None:
-        m = _STEP_RE.search(line)
-        if m:
-            self.step = int(m.group(1))
-            try:
-                self.loss = float(m.group(3))
-            except ValueError:
-                pass
-            self.tps = float(m.group(4).replace(",", ""))
 
     def update(self, step: int, total: int, loss: float, tps: float) -> None:
         self.step, self.loss, self.tps = step, loss, tps
@@ -134,8 +124,15 @@ class _Progress:
 class _Heartbeat(threading.Thread):
     """Extends the claim's lease and publishes progress, on its own database connection."""
 
-    def __init__(self, path: Path, run_id: str, token: str, progress: _Progress, lease_s: float,
-                 on_lost: Optional[Callable[[], None]] = None):
+    def __init__(
+        self,
+        path: Path,
+        run_id: str,
+        token: str,
+        progress: _Progress,
+        lease_s: float,
+        on_lost: Optional[Callable[[], None]] = None,
+    ):
         super().__init__(daemon=True, name=f"heartbeat-{run_id}")
         self.path, self.run_id, self.token, self.progress = path, run_id, token, progress
         self.on_lost = on_lost
@@ -153,7 +150,9 @@ class _Heartbeat(threading.Thread):
                 if self.lost:
                     if self.on_lost is None or self.on_lost():
                         return
-                elif not reg.heartbeat(self.run_id, self.token, step=p.step, train_loss=loss, tokens_per_s=p.tps):
+                elif not reg.heartbeat(
+                    self.run_id, self.token, step=p.step, train_loss=loss, tokens_per_s=p.tps
+                ):
                     self.lost = True
                     if self.on_lost is None or self.on_lost():
                         return
@@ -166,7 +165,8 @@ class _Heartbeat(threading.Thread):
 
 
 def _stop_engine() -> bool:
-    """SIGTERM this process if (and only if) the engine's checkpoint-and-stop handler is installed."""
+    """SIGTERM this process if (and only if) the engine's checkpoint-and-stop handler is
+    installed (:class:`scalelab.train.trainer._StopFlag`)."""
     handler = signal.getsignal(signal.SIGTERM)
     if type(getattr(handler, "__self__", None)).__name__ != "_StopFlag":
         return False  # not inside the training loop (yet): try again at the next heartbeat
@@ -178,12 +178,13 @@ def _read_rows(out: Path) -> list[dict]:
     path = out / "runs.csv"
     if not path.is_file():
         return []
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - heavy; only a finished job needs it
 
     frame = pd.read_csv(path)
     rows = []
     for rec in frame.to_dict(orient="records"):
-        rows.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in rec.items()})
+        rows.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                     for k, v in rec.items()})
     return rows
 
 
@@ -192,16 +193,16 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
 
     Raises :class:`Interrupted` when the engine stopped on a signal (the job is back in the queue).
     """
-    from scalelab.train.config import config_from_dict
-    from scalelab.train.loop import CHECKPOINT, SUMMARY, train
+    # the training layer imports torch: only a worker that runs a job pays for it
+    from scalelab.train.config import config_from_dict  # noqa: PLC0415
+    from scalelab.train.loop import CHECKPOINT, SUMMARY, train  # noqa: PLC0415
 
     run_id, token = job["run_id"], job["claim"]
     out = reg.path.parent / RUNS_DIR / run_id
     cfg = config_from_dict({**job["config"], "out_dir": str(out)}, source=f"run {run_id}")
-    progress = _Progress()
+    progress = _Progress()  # fed by the engine's on_step(step, total_steps, loss, tokens_per_s)
 
     def on_log(msg: str) -> None:
-        progress.parse(msg)
         log(f"{run_id}: {msg}")
 
     summary = None
@@ -211,7 +212,7 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
         except (OSError, ValueError):
             prev = None
         if prev and prev.get("status") in ("done", "diverged"):
-            summary = prev  # trained to the end before a crash that lost only the registry update
+            summary = prev  # trained to the end; a crash lost only the registry update
             log(f"{run_id}: already trained ({prev['status']}); recording it")
     nproc = int(reg.meta("nproc_per_run") or 1)
     stop_launch = threading.Event()
@@ -221,10 +222,14 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
         return True
 
     # If our claim is lost (our lease expired and another worker took the run over), stop training:
-    # SIGTERM makes the engine checkpoint and return. Any checkpoint of a run is a valid resume point
-    # (batches and schedule are functions of the step), so the two writers cannot corrupt the run.
-    on_lost = _stop_launch if nproc > 1 else _stop_engine if threading.current_thread() is threading.main_thread() \
-        else None
+    # SIGTERM makes the engine checkpoint and return. Any checkpoint of a run is a valid resume
+    # point (batches and schedule are functions of the step), so two writers cannot corrupt it.
+    if nproc > 1:
+        on_lost = _stop_launch
+    elif threading.current_thread() is threading.main_thread():
+        on_lost = _stop_engine
+    else:
+        on_lost = None
     hb = _Heartbeat(reg.path, run_id, token, progress, reg.lease_s, on_lost)
     hb.start()
     t0 = time.perf_counter()
@@ -233,20 +238,24 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
             resume = (out / CHECKPOINT).is_file()
             if resume:
                 log(f"{run_id}: resuming from its checkpoint")
-            if nproc > 1:
-                from scalelab.train.launch import launch
+            source = f"run {run_id}"
+            if nproc > 1:  # torchrun's processes report progress through a file launch() polls
+                from scalelab.train.launch import launch  # noqa: PLC0415 - torch, as above
 
-                summary = launch(cfg, nproc, resume=resume, out_dir=out, source=f"run {run_id}", log=on_log,
-                                 stop=stop_launch)
+                summary = launch(cfg, nproc, resume=resume, out_dir=out, source=source, log=on_log,
+                                 stop=stop_launch, on_step=progress.update)
             else:
-                summary = train(cfg, resume=resume, out_dir=out, source=f"run {run_id}", log=on_log,
+                summary = train(cfg, resume=resume, out_dir=out, source=source, log=on_log,
                                 on_step=progress.update)
     except (Exception, SystemExit) as exc:  # a failing run must not stop the ladder
         hb.stop()
-        msg = "; ".join(exc.problems) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, InputError):
+            msg = "; ".join(exc.problems)
+        else:
+            msg = f"{type(exc).__name__}: {exc}"
         detail = traceback.format_exc(limit=6)
-        reg.finish(run_id, token, "failed", error=msg, summary={"traceback": detail}, out_dir=str(out),
-                   wall_s=time.perf_counter() - t0)
+        reg.finish(run_id, token, "failed", error=msg, summary={"traceback": detail},
+                   out_dir=str(out), wall_s=time.perf_counter() - t0)
         log(f"{run_id}: failed: {msg}")
         return "failed"
     except BaseException:
@@ -255,16 +264,19 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
     hb.stop()
     status = summary["status"]
     if hb.lost:
-        log(f"{run_id}: its claim was taken over by another worker; stopped at step {summary.get('step')}")
+        log(f"{run_id}: its claim was taken over by another worker; "
+            f"stopped at step {summary.get('step')}")
         return "lost"
     if status == "interrupted":
-        reg.release(run_id, token, f"signal {summary.get('signal')} at step {summary.get('step')}")
-        raise Interrupted(f"{run_id} interrupted at step {summary.get('step')}; its checkpoint resumes it")
+        step = summary.get("step")
+        reg.release(run_id, token, f"signal {summary.get('signal')} at step {step}")
+        raise Interrupted(f"{run_id} interrupted at step {step}; its checkpoint resumes it")
     rows = _read_rows(out)
     if status == "diverged":
         log(f"{run_id}: diverged at step {summary.get('step')} (kept out of fits by default)")
-    ok = reg.finish(run_id, token, "done" if status == "done" else "diverged", rows=rows, summary=summary,
-                    out_dir=str(out), wall_s=time.perf_counter() - t0)
+    final = "done" if status == "done" else "diverged"
+    ok = reg.finish(run_id, token, final, rows=rows, summary=summary, out_dir=str(out),
+                    wall_s=time.perf_counter() - t0)
     if not ok:
         log(f"{run_id}: its claim was taken over while it ran; result left to the new owner")
     return status

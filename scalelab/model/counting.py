@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from scalelab.model.gpt import GPTConfig
+from scalelab.model.config import GPTConfig
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,20 @@ def count_params(cfg: GPTConfig) -> ParamCounts:
     head = 0 if cfg.tie_embeddings else cfg.vocab_size * d
     non_embedding = cfg.n_layer * layer_params(cfg) + d  # + final norm
     active = cfg.n_layer * layer_params(cfg, active=True) + d
-    return ParamCounts(total=embedding + head + non_embedding, embedding=embedding, head=head,
-                       non_embedding=non_embedding, active_non_embedding=active)
+    return ParamCounts(
+        total=embedding + head + non_embedding,
+        embedding=embedding,
+        head=head,
+        non_embedding=non_embedding,
+        active_non_embedding=active,
+    )
 
 
-def kaplan_approx(n_layer: int, d_model: int, d_ff: int | None = None, d_attn: int | None = None) -> int:
-    """Kaplan's approximation N ≈ 2·d_model·n_layer·(2·d_attn + d_ff) (= 12·n_layer·d_model² by default)."""
+def kaplan_approx(
+    n_layer: int, d_model: int, d_ff: int | None = None, d_attn: int | None = None
+) -> int:
+    """Kaplan's approximation N ≈ 2·d_model·n_layer·(2·d_attn + d_ff) (= 12·n_layer·d_model² by
+    default)."""
     d_ff = 4 * d_model if d_ff is None else d_ff
     d_attn = d_model if d_attn is None else d_attn
     return 2 * d_model * n_layer * (2 * d_attn + d_ff)
@@ -97,7 +105,7 @@ def training_flops(n_params: float, n_tokens: float) -> float:
 
 def counts_from_model(model) -> ParamCounts:
     """Count a real ``GPT`` module's parameters with ``numel()`` (shared tensors counted once)."""
-    from scalelab.model.gpt import MoE
+    from scalelab.model.gpt import MoE  # noqa: PLC0415 - needs torch; the rest of this module does not
 
     seen: set[int] = set()
     total = 0
@@ -105,7 +113,9 @@ def counts_from_model(model) -> ParamCounts:
         if id(p) not in seen:
             seen.add(id(p))
             total += p.numel()
-    embedding = model.wte.weight.numel() + (model.wpe.weight.numel() if model.wpe is not None else 0)
+    embedding = model.wte.weight.numel() + (
+        model.wpe.weight.numel() if model.wpe is not None else 0
+    )
     head = 0 if model.lm_head.weight is model.wte.weight else model.lm_head.weight.numel()
     non_embedding = total - embedding - head
     inactive = 0
@@ -113,5 +123,10 @@ def counts_from_model(model) -> ParamCounts:
         if isinstance(module, MoE):
             per_expert = sum(p.numel() for p in module.experts[0].parameters())
             inactive += (len(module.experts) - module.top_k) * per_expert
-    return ParamCounts(total=total, embedding=embedding, head=head, non_embedding=non_embedding,
-                       active_non_embedding=non_embedding - inactive)
+    return ParamCounts(
+        total=total,
+        embedding=embedding,
+        head=head,
+        non_embedding=non_embedding,
+        active_non_embedding=non_embedding - inactive,
+    )

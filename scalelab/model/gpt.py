@@ -13,76 +13,14 @@ residual variance does not grow with depth; norm weights 1.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-MLP_KINDS = ("gelu", "swiglu")
-POSITION_KINDS = ("learned", "rotary")
+from scalelab.model.config import MLP_KINDS, POSITION_KINDS, GPTConfig
 
-
-@dataclass(frozen=True)
-class GPTConfig:
-    """The shape of a model. ``d_ff = 0`` means the default (4·d_model for GELU, 8/3·d_model rounded
-    up to a multiple of 8 for SwiGLU, which keeps the MLP parameter count near 8·d_model²)."""
-
-    vocab_size: int = 256
-    n_ctx: int = 128
-    n_layer: int = 2
-    d_model: int = 64
-    n_head: int = 4
-    d_ff: int = 0
-    mlp: str = "gelu"
-    positions: str = "learned"
-    tie_embeddings: bool = True
-    n_expert: int = 0          # 0 = dense MLP; >= 2 = mixture of experts
-    top_k: int = 2             # experts per token when n_expert >= 2
-    init_std: float = 0.02
-
-    def __post_init__(self) -> None:
-        problems = self.problems()
-        if problems:
-            raise ValueError("; ".join(problems))
-
-    def problems(self) -> list[str]:
-        """What is wrong with this shape, as readable lines (empty if nothing)."""
-        out = []
-        for name in ("vocab_size", "n_ctx", "n_layer", "d_model", "n_head"):
-            if getattr(self, name) < 1:
-                out.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.d_ff < 0:
-            out.append(f"d_ff must be >= 0 (0 = default), got {self.d_ff}")
-        if self.n_head >= 1 and self.d_model % self.n_head:
-            out.append(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
-        elif self.positions == "rotary" and self.n_head >= 1 and (self.d_model // self.n_head) % 2:
-            out.append(f"rotary positions need an even head size, got d_model/n_head = {self.d_model // self.n_head}")
-        if self.mlp not in MLP_KINDS:
-            out.append(f"mlp must be one of {MLP_KINDS}, got {self.mlp!r}")
-        if self.positions not in POSITION_KINDS:
-            out.append(f"positions must be one of {POSITION_KINDS}, got {self.positions!r}")
-        if self.n_expert == 1 or self.n_expert < 0:
-            out.append(f"n_expert must be 0 (dense) or >= 2, got {self.n_expert}")
-        if self.n_expert >= 2 and not 1 <= self.top_k <= self.n_expert:
-            out.append(f"top_k must be in 1..n_expert ({self.n_expert}), got {self.top_k}")
-        return out
-
-    @property
-    def ff(self) -> int:
-        """The MLP hidden width actually used."""
-        if self.d_ff:
-            return self.d_ff
-        if self.mlp == "swiglu":
-            return 8 * math.ceil(8 * self.d_model / 3 / 8)
-        return 4 * self.d_model
-
-    @property
-    def head_dim(self) -> int:
-        return self.d_model // self.n_head
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["GPT", "GPTConfig", "MLP_KINDS", "POSITION_KINDS", "MoE"]
 
 
 class MLP(nn.Module):
@@ -134,7 +72,9 @@ class MoE(nn.Module):
         return out.reshape(shape)
 
 
-def rotary_tables(n_ctx: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+def rotary_tables(
+    n_ctx: int, head_dim: int, base: float = 10000.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     inv = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
     angles = torch.outer(torch.arange(n_ctx, dtype=torch.float32), inv)
     return angles.cos(), angles.sin()
@@ -157,7 +97,9 @@ class Attention(nn.Module):
         self.proj.residual_out = True
         self.rotary = cfg.positions == "rotary"
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
         if rope is not None:
@@ -181,7 +123,8 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    """``GPT(cfg)(idx)`` → logits (B, T, vocab); ``GPT(cfg)(idx, targets)`` → (logits, mean CE loss)."""
+    """``GPT(cfg)(idx)`` → logits (B, T, vocab); ``GPT(cfg)(idx, targets)`` → (logits, mean CE
+    loss)."""
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
@@ -204,7 +147,11 @@ class GPT(nn.Module):
         std = self.cfg.init_std
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                scale = 1 / math.sqrt(2 * self.cfg.n_layer) if getattr(module, "residual_out", False) else 1.0
+                scale = (
+                    1 / math.sqrt(2 * self.cfg.n_layer)
+                    if getattr(module, "residual_out", False)
+                    else 1.0
+                )
                 nn.init.normal_(module.weight, mean=0.0, std=std * scale)
             elif isinstance(module, nn.Embedding):
                 nn.init.normal_(module.weight, mean=0.0, std=std)

@@ -22,8 +22,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from scalelab.model.config import GPTConfig
 from scalelab.model.counting import count_params
-from scalelab.model.gpt import GPTConfig
 
 WIDTH_STEP = 32
 
@@ -48,7 +48,7 @@ def _candidates_at_depth(n_params: float, n_layer: int, base: GPTConfig, tol: fl
         n = count_params(cfg).non_embedding
         if abs(n / n_params - 1) > tol:
             # solve N(d_ff) = n_params: N is linear in d_ff
-            per_ff = (count_params(replace(cfg, d_ff=default_ff + 1)).non_embedding - n)
+            per_ff = count_params(replace(cfg, d_ff=default_ff + 1)).non_embedding - n
             ff = default_ff + (n_params - n) / per_ff
             ff = int(round(ff / WIDTH_STEP)) * WIDTH_STEP
             if not (0.75 * default_ff <= ff <= 1.25 * default_ff) or ff < WIDTH_STEP:
@@ -62,11 +62,19 @@ def _candidates_at_depth(n_params: float, n_layer: int, base: GPTConfig, tol: fl
 
 
 def _score(cfg: GPTConfig, default_ff: int, aspect: float) -> float:
-    return abs(math.log(cfg.d_model / cfg.n_layer / aspect)) + 2 * abs(math.log(cfg.ff / default_ff))
+    return abs(math.log(cfg.d_model / cfg.n_layer / aspect)) + 2 * abs(
+        math.log(cfg.ff / default_ff)
+    )
 
 
-def shape_for(n_params: float, base: GPTConfig | None = None, aspect: float = 64.0, tol: float = 0.05,
-              min_layers: int = 2, max_layers: int = 64) -> GPTConfig:
+def shape_for(
+    n_params: float,
+    base: GPTConfig | None = None,
+    aspect: float = 64.0,
+    tol: float = 0.05,
+    min_layers: int = 2,
+    max_layers: int = 64,
+) -> GPTConfig:
     """The shape (n_layer, d_model, n_head, d_ff) for a target non-embedding N, by the rule above.
 
     ``base`` supplies everything else (vocab_size, n_ctx, mlp, positions, experts, ...).
@@ -82,13 +90,16 @@ def shape_for(n_params: float, base: GPTConfig | None = None, aspect: float = 64
             if best is None or key < best[0]:
                 best = (key, cfg)
     if best is None:
-        raise ValueError(f"no shape within {tol:.0%} of N = {n_params:.4g} "
-                         f"(depth {min_layers}..{max_layers}, widths multiple of {WIDTH_STEP})")
+        raise ValueError(
+            f"no shape within {tol:.0%} of N = {n_params:.4g} "
+            f"(depth {min_layers}..{max_layers}, widths multiple of {WIDTH_STEP})"
+        )
     return best[1]
 
 
-def shape_family(n_params: float, n_layers=(2, 4, 6, 8, 12, 16), base: GPTConfig | None = None,
-                 tol: float = 0.05) -> list[GPTConfig]:
+def shape_family(
+    n_params: float, n_layers=(2, 4, 6, 8, 12, 16), base: GPTConfig | None = None, tol: float = 0.05
+) -> list[GPTConfig]:
     """Shapes of the same non-embedding N (within ``tol``) at each depth in ``n_layers``, keeping
     d_ff at its default ratio where possible. Depths with no width within ``tol`` are skipped."""
     base = base or GPTConfig()
@@ -96,5 +107,10 @@ def shape_family(n_params: float, n_layers=(2, 4, 6, 8, 12, 16), base: GPTConfig
     for n_layer in n_layers:
         cands = _candidates_at_depth(n_params, n_layer, base, tol)
         if cands:
-            family.append(min(cands, key=lambda c: (2 * abs(math.log(c[0].ff / c[2])), abs(c[1] / n_params - 1)))[0])
+            family.append(
+                min(
+                    cands,
+                    key=lambda c: (2 * abs(math.log(c[0].ff / c[2])), abs(c[1] / n_params - 1)),
+                )[0]
+            )
     return family

@@ -20,7 +20,11 @@ FORMAT_VERSION = 1
 
 
 def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -50,5 +54,7 @@ def load_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict:
     ``mmap=True`` maps the tensors instead of reading them (to check a checkpoint cheaply)."""
     state = torch.load(Path(path), map_location="cpu", weights_only=False, mmap=mmap)
     if state.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format {state.get('format')!r}, expected {FORMAT_VERSION}")
+        raise ValueError(
+            f"{path}: checkpoint format {state.get('format')!r}, expected {FORMAT_VERSION}"
+        )
     return state

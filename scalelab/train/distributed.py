@@ -31,13 +31,16 @@ from scalelab.errors import InputError
 
 
 def world_size() -> int:
-    """The number of training processes: the initialised group's size, else torchrun's ``WORLD_SIZE``."""
+    """The number of training processes: the initialised group's size, else torchrun's
+    ``WORLD_SIZE``."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size()
     try:
         return max(1, int(os.environ.get("WORLD_SIZE", "1")))
     except ValueError:
-        raise InputError(f"WORLD_SIZE = {os.environ['WORLD_SIZE']!r}: expected a whole number of processes") from None
+        raise InputError(
+            f"WORLD_SIZE = {os.environ['WORLD_SIZE']!r}: expected a whole number of processes"
+        ) from None
 
 
 def check_split(plan, n_proc: int, source: str = "<config>", section: str = "[train]") -> None:
@@ -46,11 +49,16 @@ def check_split(plan, n_proc: int, source: str = "<config>", section: str = "[tr
     if n_proc <= 1 or plan.accum % n_proc == 0:
         return
     sequences = plan.accum * plan.micro_batch
-    hint = (f"set {section} micro_batch to a divisor of {sequences // n_proc}" if sequences % n_proc == 0 else
-            f"set {section} batch_tokens to a multiple of {n_proc} sequences of n_ctx tokens")
-    raise InputError(f"{source}: {section} micro_batch: a batch of {sequences} sequences in micro-batches of "
-                     f"{plan.micro_batch} is {plan.accum} micro-batch(es) per step, which do not split evenly "
-                     f"over {n_proc} processes; {hint}")
+    hint = (
+        f"set {section} micro_batch to a divisor of {sequences // n_proc}"
+        if sequences % n_proc == 0
+        else f"set {section} batch_tokens to a multiple of {n_proc} sequences of n_ctx tokens"
+    )
+    raise InputError(
+        f"{source}: {section} micro_batch: a batch of {sequences} sequences in micro-batches of "
+        f"{plan.micro_batch} is {plan.accum} micro-batch(es) per step, which do not split evenly "
+        f"over {n_proc} processes; {hint}"
+    )
 
 
 @dataclass
@@ -60,7 +68,7 @@ class Context:
     rank: int
     world_size: int
     local_rank: int
-    created: bool   # we initialised the process group, so we destroy it
+    created: bool  # we initialised the process group, so we destroy it
 
     def device(self, kind: str) -> torch.device:
         """The process's device: ``cuda:LOCAL_RANK`` on GPUs (made current), the CPU otherwise."""
@@ -71,11 +79,15 @@ class Context:
 
     def wrap(self, module: torch.nn.Module, device: torch.device, find_unused: bool = False):
         """``module`` under DistributedDataParallel (parameters broadcast from rank 0)."""
-        from torch.nn.parallel import DistributedDataParallel
+        from torch.nn.parallel import DistributedDataParallel  # noqa: PLC0415 - only when used
 
         ids = [device.index] if device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=ids, output_device=device.index if ids else None,
-                                       find_unused_parameters=find_unused)
+        return DistributedDataParallel(
+            module,
+            device_ids=ids,
+            output_device=device.index if ids else None,
+            find_unused_parameters=find_unused,
+        )
 
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
         """All-reduce ``tensor`` in place (sum over ranks) and return it."""
@@ -92,7 +104,7 @@ class Context:
     def barrier(self) -> None:
         dist.barrier()
 
-    def __enter__(self) -> "Context":
+    def __enter__(self) -> Context:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -105,7 +117,8 @@ class Context:
 
 
 def setup(device_kind: str) -> Context | None:
-    """Join (or create, from torchrun's environment) the process group; None for a single process."""
+    """Join (or create, from torchrun's environment) the process group; None for a single
+    process."""
     if not dist.is_available() or world_size() <= 1:
         return None
     created = False
@@ -116,5 +129,9 @@ def setup(device_kind: str) -> Context | None:
         dist.init_process_group(backend=backend)
         created = True
     r = dist.get_rank()
-    local = int(os.environ.get("LOCAL_RANK", r % max(1, torch.cuda.device_count()) if device_kind == "cuda" else 0))
+    local = int(
+        os.environ.get(
+            "LOCAL_RANK", r % max(1, torch.cuda.device_count()) if device_kind == "cuda" else 0
+        )
+    )
     return Context(rank=r, world_size=dist.get_world_size(), local_rank=local, created=created)

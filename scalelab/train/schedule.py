@@ -31,7 +31,10 @@ class Schedule:
     def cooldown_steps(self) -> int:
         if self.kind != "wsd":
             return 0
-        return max(1, min(self.total_steps - self.warmup_steps, round(self.cooldown_frac * self.total_steps)))
+        return max(
+            1,
+            min(self.total_steps - self.warmup_steps, round(self.cooldown_frac * self.total_steps)),
+        )
 
     @property
     def decay_start(self) -> int:
@@ -62,8 +65,9 @@ class Schedule:
             return low + (peak - low) * f
         raise ValueError(f"unknown schedule {self.kind!r}")
 
-    def branch(self, total_steps: int) -> "Schedule":
-        """The schedule of a shorter run of ``total_steps`` that shares this one's warmup and stable phase."""
+    def branch(self, total_steps: int) -> Schedule:
+        """The schedule of a shorter run of ``total_steps`` that shares this one's warmup and
+        stable phase."""
         return replace(self, total_steps=total_steps)
 
 

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 BENCH  := .venv-bench
 
-.PHONY: demo test test-all bench bench-fit clean
+.PHONY: demo test test-all lint format bench bench-fit clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,10 +26,19 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/scalelab demo
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP)
+# Style is enforced: ruff's linter and formatter (configured in pyproject.toml) must both pass.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test-all: lint
 	$(BIN)/python -m pytest -q -m ''
 
 # The benchmark environment also holds the `chinchilla` PyPI package, the baseline fit_bench compares with.

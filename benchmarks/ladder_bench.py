@@ -67,7 +67,7 @@ def main(argv=None) -> dict:
         "machine_note": "shared 2-vCPU machine: timings are pessimistic",
     }
     if not args.plan_only:
-        import scalelab.train.loop as loop
+        import scalelab.train.trainer as loop
 
         ckpt_s = [0.0]
         real_save = loop.save_checkpoint

@@ -23,8 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scalelab import atomic  # noqa: E402
-from scalelab.ladder.demo import DEMO_SPEC  # noqa: E402
-from scalelab.ladder.spec import plan_ladder, spec_from_dict  # noqa: E402
+from scalelab.ladder.plan import plan_ladder  # noqa: E402
+from scalelab.ladder.spec import spec_from_dict  # noqa: E402
+from scalelab.pipelines.demo_ladder import DEMO_SPEC  # noqa: E402
 
 
 def _rate(config: dict, threads: int, precision: str, steps: int, barrier=None) -> float:

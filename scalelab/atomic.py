@@ -9,8 +9,8 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from scalelab.errors import InputError
 
@@ -92,7 +92,9 @@ def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise InputError(f"{target}: cannot write the {what} here: {parent} is a file, not a folder")
+        raise InputError(
+            f"{target}: cannot write the {what} here: {parent} is a file, not a folder"
+        )
     try:
         fd, probe = tempfile.mkstemp(prefix=".scalelab-probe.", dir=parent)
         os.close(fd)

@@ -13,18 +13,27 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from train_helpers import TINY, merge, write_config  # noqa: E402
+
 from scalelab.train.checkpoint import load_checkpoint  # noqa: E402
 from scalelab.train.config import load_config  # noqa: E402
 from scalelab.train.loop import bf16_supported, train  # noqa: E402
-from train_helpers import TINY, merge, write_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-RUN = merge(TINY, device="cpu",
-            model={"vocab_size": 64, "n_ctx": 32, "n_layer": 2, "d_model": 32, "n_head": 2},
-            train={"tokens": 512 * 150, "batch_tokens": 512, "micro_batch": 8, "schedule": "wsd",
-                   "branch_tokens": [512 * 60]},
-            eval={"points": 6, "tokens": 1024},
-            checkpoint={"every_steps": 10})
+RUN = merge(
+    TINY,
+    device="cpu",
+    model={"vocab_size": 64, "n_ctx": 32, "n_layer": 2, "d_model": 32, "n_head": 2},
+    train={
+        "tokens": 512 * 150,
+        "batch_tokens": 512,
+        "micro_batch": 8,
+        "schedule": "wsd",
+        "branch_tokens": [512 * 60],
+    },
+    eval={"points": 6, "tokens": 1024},
+    checkpoint={"every_steps": 10},
+)
 
 
 BF16 = "bf16" if bf16_supported("cpu") else "fp32"
@@ -46,13 +55,19 @@ def references(tmp_path_factory):
                 torch.set_num_threads(before)
             cache[precision] = (summary, tmp / "out")
         return cache[precision]
+
     return get
 
 
 def _start(config: Path, *extra) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "scalelab.cli", "train", str(config), "--quiet", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "scalelab.cli", "train", str(config), "--quiet", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
 
 
 def _wait_for_checkpoint(proc: subprocess.Popen, path: Path, timeout: float = 60.0) -> None:
@@ -70,13 +85,19 @@ def _assert_same_as_reference(reference, out: Path):
     ref_summary, ref_out = reference
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "done"
-    assert summary["resumed_from_step"] is not None and 0 < summary["resumed_from_step"] < summary["total_steps"]
+    assert (
+        summary["resumed_from_step"] is not None
+        and 0 < summary["resumed_from_step"] < summary["total_steps"]
+    )
     assert summary["final_loss"] == ref_summary["final_loss"]  # bitwise: floats compared exactly
     assert summary["final_train_loss"] == ref_summary["final_train_loss"]
     assert summary["branches"] == json.loads(json.dumps(ref_summary["branches"]))
     assert (out / "train_log.csv").read_text() == (ref_out / "train_log.csv").read_text()
     assert (out / "runs.csv").read_text() == (ref_out / "runs.csv").read_text()
-    a, b = load_checkpoint(out / "checkpoint.pt")["model"], load_checkpoint(ref_out / "checkpoint.pt")["model"]
+    a, b = (
+        load_checkpoint(out / "checkpoint.pt")["model"],
+        load_checkpoint(ref_out / "checkpoint.pt")["model"],
+    )
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -91,7 +112,9 @@ def test_sigkill_mid_run_then_resume_is_bitwise_identical(tmp_path, references):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    assert not (out / "summary.json").exists(), "the run finished before it was killed; make it longer"
+    assert not (out / "summary.json").exists(), (
+        "the run finished before it was killed; make it longer"
+    )
     killed_at = load_checkpoint(out / "checkpoint.pt")["step"]
     assert 0 < killed_at < 150
     resumed = _start(config, "--resume")
@@ -114,7 +137,9 @@ def test_sigterm_checkpoints_and_resume_is_bitwise_identical(tmp_path, reference
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "interrupted"
     stopped = load_checkpoint(out / "checkpoint.pt")["step"]
-    assert stopped == summary["step"] and 0 < stopped < 150  # saved at the signal, not at the last multiple of K
+    assert (
+        stopped == summary["step"] and 0 < stopped < 150
+    )  # saved at the signal, not at the last multiple of K
     resumed = _start(config, "--resume")
     _, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
@@ -128,8 +153,10 @@ def test_repeated_sigkills_at_random_moments(tmp_path, references):
 
     reference = references(BF16)
     out = tmp_path / "out"
-    config = write_config(tmp_path / "run.toml", merge(RUN, out_dir=str(out), precision=BF16,
-                                                       checkpoint={"every_steps": 3}))
+    config = write_config(
+        tmp_path / "run.toml",
+        merge(RUN, out_dir=str(out), precision=BF16, checkpoint={"every_steps": 3}),
+    )
     rng = random.Random(0)
     for attempt in range(3):
         proc = _start(config, *(["--resume"] if attempt else []))
@@ -138,7 +165,10 @@ def test_repeated_sigkills_at_random_moments(tmp_path, references):
         time.sleep(rng.uniform(2.0, 3.0) if attempt else rng.uniform(0.0, 0.3))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-    assert not (out / "summary.json").exists() or json.loads((out / "summary.json").read_text())["status"] == "done"
+    assert (
+        not (out / "summary.json").exists()
+        or json.loads((out / "summary.json").read_text())["status"] == "done"
+    )
     resumed = _start(config, "--resume")
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err

@@ -40,13 +40,13 @@ def test_wiki_extracts_read_from_package_data():
 def test_text_folder_and_long_files_are_cut_at_paragraphs(tmp_path):
     (tmp_path / "a.txt").write_text("first document\n")
     (tmp_path / "sub").mkdir()
-    para = ("word " * 100 + "\n\n")
+    para = "word " * 100 + "\n\n"
     (tmp_path / "sub" / "b.txt").write_text(para * 60)  # ~30 kB
     docs, stats = take(SourceSpec(kind="text", path=str(tmp_path), max_doc_bytes=8192))
     assert docs[0].key == "a.txt" and docs[0].text == "first document"
     parts = [d for d in docs if d.key.startswith("sub/b.txt")]
     assert len(parts) >= 4 and all(len(d.text) <= 8192 for d in parts)
-    assert sum(d.text.count("word") for d in parts) == 6000   # nothing lost at the cuts
+    assert sum(d.text.count("word") for d in parts) == 6000  # nothing lost at the cuts
     assert len(stats.files) == 2
 
 
@@ -80,7 +80,7 @@ def test_undecodable_bytes_strict_reports_offset_replace_counts(tmp_path):
 
 def test_offset_is_exact_across_read_blocks(tmp_path):
     p = tmp_path / "big.txt"
-    good = ("ab\n" * 400_000).encode()   # 1.2 MB: the bad byte sits in the second 1 MiB block
+    good = ("ab\n" * 400_000).encode()  # 1.2 MB: the bad byte sits in the second 1 MiB block
     p.write_bytes(good + "é".encode()[:1] + b"x")
     with pytest.raises(InputError, match=f"byte offset {len(good)} "):
         take(SourceSpec(kind="text", path=str(p)))

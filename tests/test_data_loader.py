@@ -10,9 +10,15 @@ from scalelab.errors import InputError
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     out = tmp_path_factory.mktemp("loader") / "d"
-    spec = spec_from_dict({"sources": [{"kind": "synthetic", "n_docs": 150},
-                                       {"kind": "wiki", "role": "eval", "max_docs": 200}],
-                           "tokenizer": {"kind": "bpe", "vocab_size": 300}})
+    spec = spec_from_dict(
+        {
+            "sources": [
+                {"kind": "synthetic", "n_docs": 150},
+                {"kind": "wiki", "role": "eval", "max_docs": 200},
+            ],
+            "tokenizer": {"kind": "bpe", "vocab_size": 300},
+        }
+    )
     prepare(spec, out)
     return TokenData.open(out)
 
@@ -33,14 +39,14 @@ def test_batches_are_windows_of_the_train_split(data):
     assert x.shape == (8, 33) and x.dtype == np.int64
     train = np.asarray(data.tokens("train"))
     for row, w in zip(x, loader.window_ids(5)):
-        assert np.array_equal(row, train[w * 32:w * 32 + 33])
+        assert np.array_equal(row, train[w * 32 : w * 32 + 33])
 
 
 def test_deterministic_and_resumable(data):
     a = data.train_loader(4, 16, seed=7)
     b = data.train_loader(4, 16, seed=7)
     full = [x for _, x in a.iter(0, 30)]
-    resumed = [x for _, x in b.iter(17, 30)]   # a fresh loader resuming at step 17
+    resumed = [x for _, x in b.iter(17, 30)]  # a fresh loader resuming at step 17
     for x, y in zip(full[17:], resumed):
         assert np.array_equal(x, y)
     c = data.train_loader(4, 16, seed=8)
@@ -52,17 +58,17 @@ def test_each_epoch_visits_every_window_once(data):
     n = loader.n_sub
     steps = (2 * n) // 5 + 1
     ids = np.concatenate([loader.window_ids(s) for s in range(steps)])
-    assert sorted(ids[:n]) == list(range(n))            # epoch 0: a permutation of all windows
-    assert sorted(ids[n:2 * n]) == list(range(n))       # epoch 1: again, in another order
-    assert not np.array_equal(ids[:n], ids[n:2 * n])
+    assert sorted(ids[:n]) == list(range(n))  # epoch 0: a permutation of all windows
+    assert sorted(ids[n : 2 * n]) == list(range(n))  # epoch 1: again, in another order
+    assert not np.array_equal(ids[:n], ids[n : 2 * n])
     assert loader.epoch(n // 5) == pytest.approx((n // 5) * 5 / n)
 
 
 def test_unique_token_budget_repeats_a_nested_subset(data):
-    small = data.train_loader(4, 32, seed=3, unique_tokens=320)    # 10 windows
-    big = data.train_loader(4, 32, seed=3, unique_tokens=640)      # 20 windows
+    small = data.train_loader(4, 32, seed=3, unique_tokens=320)  # 10 windows
+    big = data.train_loader(4, 32, seed=3, unique_tokens=640)  # 20 windows
     assert small.unique_tokens == 320 and small.n_sub == 10
-    ids = np.concatenate([small.window_ids(s) for s in range(25)])   # 10 epochs
+    ids = np.concatenate([small.window_ids(s) for s in range(25)])  # 10 epochs
     assert set(ids.tolist()) == set(small._subset.tolist()) and len(set(ids.tolist())) == 10
     assert set(small._subset.tolist()) <= set(big._subset.tolist())  # smaller budgets nest
     assert small.epoch(25) == pytest.approx(10.0)
@@ -92,7 +98,7 @@ def test_effective_tokens_muennighoff():
 
     from scalelab.data.loader import effective_tokens
 
-    assert effective_tokens(500, 1000) == 500          # no repetition yet
+    assert effective_tokens(500, 1000) == 500  # no repetition yet
     assert effective_tokens(1000, 1000) == 1000
     # 4 epochs: R = 3 repetitions
     assert effective_tokens(4000, 1000) == pytest.approx(1000 + 1000 * 15.4 * (1 - exp(-3 / 15.4)))

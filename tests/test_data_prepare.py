@@ -12,10 +12,13 @@ from scalelab.errors import InputError
 
 
 def _spec(**over):
-    data = {"name": "syn", "seed": 0,
-            "sources": [{"kind": "synthetic", "n_docs": 200}],
-            "tokenizer": {"kind": "bpe", "vocab_size": 400},
-            "split": {"validation": 0.1, "test": 0.1}}
+    data = {
+        "name": "syn",
+        "seed": 0,
+        "sources": [{"kind": "synthetic", "n_docs": 200}],
+        "tokenizer": {"kind": "bpe", "vocab_size": 400},
+        "split": {"validation": 0.1, "test": 0.1},
+    }
     data.update(over)
     return spec_from_dict(data)
 
@@ -34,10 +37,10 @@ def _docs(out):
 def test_manifest_counts_match_files(built):
     out, m = built
     assert m["tokenizer"]["vocab_size"] == 400 and m["dtype"] == "uint16"
-    for name, s in m["splits"].items():
+    for s in m["splits"].values():
         arr = np.fromfile(out / s["file"], dtype=np.uint16)
         assert len(arr) == s["tokens"] > 0
-        assert (arr == m["tokenizer"]["eot_id"]).sum() == s["docs"]   # one separator per document
+        assert (arr == m["tokenizer"]["eot_id"]).sum() == s["docs"]  # one separator per document
         assert arr.max() < 400
     assert sum(s["docs"] for s in m["splits"].values()) == 200
     assert m["splits"]["validation"]["docs"] == 20 and m["splits"]["test"]["docs"] == 20
@@ -69,7 +72,9 @@ def test_heldout_documents_never_appear_in_training(built):
             assert text in train_text
     # token offsets recorded per document point at that document in its split file
     r = next(r for r in rows if r["split"] == "validation")
-    ids = data.tokens("validation")[int(r["token_offset"]):int(r["token_offset"]) + int(r["tokens"])]
+    ids = data.tokens("validation")[
+        int(r["token_offset"]) : int(r["token_offset"]) + int(r["tokens"])
+    ]
     assert ids[-1] == data.eot_id and tok.decode(ids[:-1]) == lang.document(int(r["key"])).strip()
 
 
@@ -89,15 +94,16 @@ def test_exact_and_near_duplicates_removed_and_counted(tmp_path):
     base = [lang.document(i).strip() for i in range(40)]
     for i, t in enumerate(base):
         (corpus / f"d{i:03d}.txt").write_text(t)
-    for i in range(5):   # exact copies (different whitespace and case)
+    for i in range(5):  # exact copies (different whitespace and case)
         (corpus / f"e{i:03d}.txt").write_text("  " + base[i].upper().replace(" ", "  ") + "\n")
-    for i in range(5, 12):   # near copies: one word changed in a long document
+    for i in range(5, 12):  # near copies: one word changed in a long document
         words = (base[i] + " " + base[i + 20]).split()
         (corpus / f"n{i:03d}a.txt").write_text(" ".join(words))
         words[len(words) // 2] = "CHANGED"
         (corpus / f"n{i:03d}b.txt").write_text(" ".join(words))
-    spec = spec_from_dict({"sources": [{"kind": "text", "path": str(corpus)}],
-                           "tokenizer": {"kind": "bytes"}})
+    spec = spec_from_dict(
+        {"sources": [{"kind": "text", "path": str(corpus)}], "tokenizer": {"kind": "bytes"}}
+    )
     m = prepare(spec, tmp_path / "out")
     pool = m["dedup"]["pool"]
     assert pool["exact_duplicates"] == 5
@@ -106,8 +112,13 @@ def test_exact_and_near_duplicates_removed_and_counted(tmp_path):
     assert pool["bytes_removed"] > 0 and pool["tokens_removed_estimate"] > 0
     assert sum(s["docs"] for n, s in m["splits"].items()) == 47
 
-    spec_off = spec_from_dict({"sources": [{"kind": "text", "path": str(corpus)}],
-                               "tokenizer": {"kind": "bytes"}, "dedup": {"exact": False, "near": False}})
+    spec_off = spec_from_dict(
+        {
+            "sources": [{"kind": "text", "path": str(corpus)}],
+            "tokenizer": {"kind": "bytes"},
+            "dedup": {"exact": False, "near": False},
+        }
+    )
     assert prepare(spec_off, tmp_path / "off")["dedup"]["pool"]["docs_kept"] == 59
 
 
@@ -115,9 +126,15 @@ def test_eval_set_overlapping_training_pool_is_dropped(tmp_path):
     lang = SyntheticLanguage()
     p = tmp_path / "ood.jsonl"
     p.write_text("\n".join(json.dumps({"text": lang.document(i)}) for i in (3, 500, 501)) + "\n")
-    spec = spec_from_dict({"sources": [{"kind": "synthetic", "n_docs": 30},
-                                       {"kind": "jsonl", "path": str(p), "role": "eval", "name": "ood"}],
-                           "tokenizer": {"kind": "bytes"}})
+    spec = spec_from_dict(
+        {
+            "sources": [
+                {"kind": "synthetic", "n_docs": 30},
+                {"kind": "jsonl", "path": str(p), "role": "eval", "name": "ood"},
+            ],
+            "tokenizer": {"kind": "bytes"},
+        }
+    )
     m = prepare(spec, tmp_path / "out")
     assert m["splits"]["ood"]["docs"] == 2 and m["splits"]["ood"]["role"] == "ood"
     ev = m["dedup"]["eval"]["ood"]
@@ -125,7 +142,10 @@ def test_eval_set_overlapping_training_pool_is_dropped(tmp_path):
 
 
 def test_bytes_tokenizer_roundtrip(tmp_path):
-    m = prepare(_spec(tokenizer={"kind": "bytes"}, sources=[{"kind": "synthetic", "n_docs": 20}]), tmp_path / "b")
+    m = prepare(
+        _spec(tokenizer={"kind": "bytes"}, sources=[{"kind": "synthetic", "n_docs": 20}]),
+        tmp_path / "b",
+    )
     assert m["tokenizer"]["vocab_size"] == 256 and m["tokenizer"]["eot_id"] == 3
     data = TokenData.open(tmp_path / "b")
     arr = np.asarray(data.tokens("train"))
@@ -135,16 +155,27 @@ def test_bytes_tokenizer_roundtrip(tmp_path):
 
 def test_existing_tokenizer_file(built, tmp_path):
     out, m = built
-    m2 = prepare(_spec(tokenizer={"kind": "file", "path": str(out / "tokenizer.json")},
-                       sources=[{"kind": "synthetic", "n_docs": 30, "seed": 9}]), tmp_path / "f")
+    m2 = prepare(
+        _spec(
+            tokenizer={"kind": "file", "path": str(out / "tokenizer.json")},
+            sources=[{"kind": "synthetic", "n_docs": 30, "seed": 9}],
+        ),
+        tmp_path / "f",
+    )
     assert m2["tokenizer"]["hash"] == m["tokenizer"]["hash"] and m2["tokenizer"]["kind"] == "file"
 
 
 def test_tiny_pool_still_gets_heldout_docs_and_too_tiny_fails(tmp_path):
-    m = prepare(_spec(sources=[{"kind": "synthetic", "n_docs": 3}], tokenizer={"kind": "bytes"}), tmp_path / "t")
+    m = prepare(
+        _spec(sources=[{"kind": "synthetic", "n_docs": 3}], tokenizer={"kind": "bytes"}),
+        tmp_path / "t",
+    )
     assert [m["splits"][s]["docs"] for s in ("train", "validation", "test")] == [1, 1, 1]
     with pytest.raises(InputError, match="needs at least 3"):
-        prepare(_spec(sources=[{"kind": "synthetic", "n_docs": 2}], tokenizer={"kind": "bytes"}), tmp_path / "u")
+        prepare(
+            _spec(sources=[{"kind": "synthetic", "n_docs": 2}], tokenizer={"kind": "bytes"}),
+            tmp_path / "u",
+        )
     assert not (tmp_path / "u").exists()
 
 
@@ -158,9 +189,17 @@ def test_refuses_to_overwrite_foreign_directory(tmp_path):
 
 @pytest.mark.slow
 def test_builtin_corpora_full(tmp_path):
-    spec = spec_from_dict({"name": "builtin", "sources": [{"kind": "shakespeare"}, {"kind": "bible"},
-                                                          {"kind": "wiki", "role": "eval"}],
-                           "tokenizer": {"kind": "bpe", "vocab_size": 2048}})
+    spec = spec_from_dict(
+        {
+            "name": "builtin",
+            "sources": [
+                {"kind": "shakespeare"},
+                {"kind": "bible"},
+                {"kind": "wiki", "role": "eval"},
+            ],
+            "tokenizer": {"kind": "bpe", "vocab_size": 2048},
+        }
+    )
     m = prepare(spec, tmp_path / "builtin")
     assert m["splits"]["train"]["tokens"] > 2_000_000
     assert m["splits"]["wiki"]["docs"] > 9000
@@ -177,10 +216,15 @@ def test_large_text_file_is_streamed_not_loaded(tmp_path):
     para = ("the quick brown fox jumps over the lazy dog " * 20 + "\n\n").encode()
     with open(p, "wb") as fh:
         for i in range((24 << 20) // len(para) + 1):
-            fh.write(f"{i} ".encode() + para)   # distinct paragraphs
-    spec = spec_from_dict({"sources": [{"kind": "text", "path": str(p), "max_doc_bytes": 256 << 10}],
-                           "tokenizer": {"kind": "bytes"},
-                           "dedup": {"near": False}, "encode_batch_bytes": 2 << 20})
+            fh.write(f"{i} ".encode() + para)  # distinct paragraphs
+    spec = spec_from_dict(
+        {
+            "sources": [{"kind": "text", "path": str(p), "max_doc_bytes": 256 << 10}],
+            "tokenizer": {"kind": "bytes"},
+            "dedup": {"near": False},
+            "encode_batch_bytes": 2 << 20,
+        }
+    )
     tracemalloc.start()
     try:
         m = prepare(spec, tmp_path / "out")
@@ -196,9 +240,18 @@ def test_large_text_file_is_streamed_not_loaded(tmp_path):
 def test_literal_eot_text_is_not_a_document_boundary(tmp_path):
     p = tmp_path / "c.jsonl"
     lang = SyntheticLanguage()
-    p.write_text("\n".join(json.dumps({"text": lang.document(i) + " <|endoftext|> x"}) for i in range(30)))
-    m = prepare(spec_from_dict({"sources": [{"kind": "jsonl", "path": str(p)}],
-                                "tokenizer": {"kind": "bpe", "vocab_size": 300}}), tmp_path / "o")
+    p.write_text(
+        "\n".join(json.dumps({"text": lang.document(i) + " <|endoftext|> x"}) for i in range(30))
+    )
+    m = prepare(
+        spec_from_dict(
+            {
+                "sources": [{"kind": "jsonl", "path": str(p)}],
+                "tokenizer": {"kind": "bpe", "vocab_size": 300},
+            }
+        ),
+        tmp_path / "o",
+    )
     for s in m["splits"].values():
         arr = np.fromfile(tmp_path / "o" / s["file"], dtype=np.uint16)
         assert (arr == m["tokenizer"]["eot_id"]).sum() == s["docs"]
@@ -208,8 +261,16 @@ def test_tokenizer_file_without_eot_token(tmp_path, built):
     out, _ = built
     tj = json.loads((out / "tokenizer.json").read_text())
     with pytest.raises(InputError, match="no end-of-text token '<eos>'"):
-        prepare(_spec(tokenizer={"kind": "file", "path": str(out / "tokenizer.json"), "eot_token": "<eos>"}),
-                tmp_path / "x")
+        prepare(
+            _spec(
+                tokenizer={
+                    "kind": "file",
+                    "path": str(out / "tokenizer.json"),
+                    "eot_token": "<eos>",
+                }
+            ),
+            tmp_path / "x",
+        )
     assert tj["model"]["type"] == "BPE"
     assert not (tmp_path / "x").exists()
 
@@ -222,9 +283,9 @@ def test_near_dedup_threshold_separates_similar_from_related():
     a, b, c = (" ".join(lang.document(i) for i in range(j, j + 4)) for j in (0, 100, 200))
     dd = Deduplicator(DedupSpec(threshold=0.8))
     assert dd.add("ab", a + " " + b)[0] == KEEP
-    assert dd.add("ac", a + " " + c)[0] == KEEP                     # half shared: Jaccard ~1/3, kept
+    assert dd.add("ac", a + " " + c)[0] == KEEP  # half shared: Jaccard ~1/3, kept
     words = (a + " " + b).split()
-    for k in range(0, len(words), 150):                              # Jaccard of shingle sets ~0.94
+    for k in range(0, len(words), 150):  # Jaccard of shingle sets ~0.94
         words[k] = "zzz"
     assert dd.add("ab~", " ".join(words)) == (NEAR, "ab")
     assert dd.add("AB", (a + "  " + b).upper()) == (EXACT, "ab")
@@ -239,9 +300,11 @@ def test_ensure_prepared_reuses_same_spec(tmp_path):
     m1 = ensure_prepared(spec, tmp_path / "s")
     inode = (tmp_path / "s" / "manifest.json").stat().st_ino
     m2 = ensure_prepared(spec, tmp_path / "s")
-    assert (tmp_path / "s" / "manifest.json").stat().st_ino == inode   # not rebuilt
+    assert (tmp_path / "s" / "manifest.json").stat().st_ino == inode  # not rebuilt
     assert m2["data_hash"] == m1["data_hash"]
     m3 = ensure_prepared(synthetic_spec(n_docs=41, vocab_size=300), tmp_path / "s")
     assert m3["data_hash"] != m1["data_hash"]
     b = builtin_spec(max_docs=3)
-    assert [s.kind for s in b.sources] == ["shakespeare", "bible", "wiki"] and b.sources[2].role == "eval"
+    assert [s.kind for s in b.sources] == ["shakespeare", "bible", "wiki"] and b.sources[
+        2
+    ].role == "eval"

@@ -21,10 +21,10 @@ def test_word_frequencies_are_zipfian():
     words = " ".join(lang.documents(300)).lower().replace(".", " ").replace("?", " ").split()
     counts = np.array(sorted(Counter(words).values(), reverse=True), dtype=float)
     ranks = np.arange(1, len(counts) + 1)
-    sel = slice(10, 300)   # fit the middle of the rank-frequency curve
+    sel = slice(10, 300)  # fit the middle of the rank-frequency curve
     slope = np.polyfit(np.log(ranks[sel]), np.log(counts[sel]), 1)[0]
     assert -1.6 < slope < -0.6, slope
-    assert len(counts) > 500   # a rich lexicon, not a handful of words
+    assert len(counts) > 500  # a rich lexicon, not a handful of words
 
 
 def test_grammar_agreement():

@@ -35,16 +35,20 @@ def _check_science(summary: dict) -> None:
         assert "params" in summary["fits"][name], summary["fits"][name]
     frontier = [f for f in chin["frontier"] if "N_opt" in f]
     assert len(frontier) >= 3
-    assert all(a["N_opt"] < b["N_opt"] and a["D_opt"] < b["D_opt"] and a["loss"] > b["loss"]
-               for a, b in zip(frontier, frontier[1:]))
+    assert all(
+        a["N_opt"] < b["N_opt"] and a["D_opt"] < b["D_opt"] and a["loss"] > b["loss"]
+        for a, b in zip(frontier, frontier[1:])
+    )
 
 
 def test_demo_spec_is_a_real_grid():
     plan = plan_ladder(spec_from_dict(DEMO_SPEC, "demo"), "demo")
     assert len(plan.jobs) >= 5 and len(plan.points) >= 15
     ratios = [p.D / p.N for p in plan.points]
-    assert min(ratios) < 5 and max(ratios) > 80           # budgets well below and well above ~20 tokens/param
-    assert min(p.steps for p in plan.points) >= 1000      # every point takes >= 1000 optimiser steps
+    assert (
+        min(ratios) < 5 and max(ratios) > 80
+    )  # budgets well below and well above ~20 tokens/param
+    assert min(p.steps for p in plan.points) >= 1000  # every point takes >= 1000 optimiser steps
     assert not plan.warnings
 
 
@@ -59,18 +63,22 @@ def test_demo_analysis_reports_broken_trends(tmp_path):
 
     frame = pd.read_csv(RECORDED)
     big = frame["N"] == frame["N"].max()
-    frame.loc[big, "loss"] += 0.5                         # the largest model, suddenly much worse
+    frame.loc[big, "loss"] += 0.5  # the largest model, suddenly much worse
     frame.to_csv(tmp_path / "runs.csv", index=False)
     summary = analyse(tmp_path / "runs.csv", tmp_path, bootstrap=0)
-    assert len(summary["trend_violations"]) == 3          # one per budget
+    assert len(summary["trend_violations"]) == 3  # one per budget
     assert summary["backtest"]["max_abs_rel_error"] > 0.03
 
 
 @pytest.mark.slow
 def test_scalelab_demo_end_to_end(tmp_path):
     out = tmp_path / "demo"
-    r = subprocess.run([sys.executable, "-m", "scalelab.cli", "demo", "-o", str(out), "--json"],
-                       capture_output=True, text=True, timeout=1500)
+    r = subprocess.run(
+        [sys.executable, "-m", "scalelab.cli", "demo", "-o", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads(r.stdout)
     _check_science(summary)

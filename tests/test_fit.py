@@ -11,16 +11,30 @@ TOKENS = np.geomspace(4e8, 4e11, 6)
 
 TRUTHS = {
     "power:N": (Law("power:N", {"A": 11.5, "alpha": 0.076}), {"N": np.geomspace(1e6, 1e10, 12)}),
-    "power-offset:D": (Law("power-offset:D", {"E": 1.8, "A": 400.0, "alpha": 0.3}), {"D": np.geomspace(1e8, 1e12, 12)}),
-    "power-offset:C": (Law("power-offset:C", {"E": 1.7, "A": 3000.0, "alpha": 0.16}), {"C": np.geomspace(1e17, 1e23, 12)}),
-    "chinchilla": (Law("chinchilla", {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37}),
-                   {"N": SIZES, "D": TOKENS}),
-    "chinchilla-tied": (Law("chinchilla-tied", {"E": 1.9, "A": 500.0, "B": 1500.0, "alpha": 0.33}),
-                        {"N": SIZES, "D": TOKENS}),
-    "kaplan-nd": (Law("kaplan-nd", {"N_c": 6.4e13, "D_c": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103}),
-                  {"N": SIZES, "D": TOKENS}),
-    "kaplan-ns": (Law("kaplan-ns", {"A": 11.6, "B": 335.0, "alpha_N": 0.077, "alpha_S": 0.76}),
-                  {"N": np.geomspace(1e6, 1e9, 5), "S": np.geomspace(200, 2e5, 8)}),
+    "power-offset:D": (
+        Law("power-offset:D", {"E": 1.8, "A": 400.0, "alpha": 0.3}),
+        {"D": np.geomspace(1e8, 1e12, 12)},
+    ),
+    "power-offset:C": (
+        Law("power-offset:C", {"E": 1.7, "A": 3000.0, "alpha": 0.16}),
+        {"C": np.geomspace(1e17, 1e23, 12)},
+    ),
+    "chinchilla": (
+        Law("chinchilla", {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37}),
+        {"N": SIZES, "D": TOKENS},
+    ),
+    "chinchilla-tied": (
+        Law("chinchilla-tied", {"E": 1.9, "A": 500.0, "B": 1500.0, "alpha": 0.33}),
+        {"N": SIZES, "D": TOKENS},
+    ),
+    "kaplan-nd": (
+        Law("kaplan-nd", {"N_c": 6.4e13, "D_c": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103}),
+        {"N": SIZES, "D": TOKENS},
+    ),
+    "kaplan-ns": (
+        Law("kaplan-ns", {"A": 11.6, "B": 335.0, "alpha_N": 0.077, "alpha_S": 0.76}),
+        {"N": np.geomspace(1e6, 1e9, 5), "S": np.geomspace(200, 2e5, 8)},
+    ),
 }
 
 
@@ -65,7 +79,9 @@ def test_closed_form_and_numeric_allocation_agree():
     np.testing.assert_allclose(6 * N_cf * D_cf, C, rtol=1e-12)
     # and the allocation is a minimum of the loss along the budget
     for c, n in zip(C, N_cf):
-        around = truth.predict(N=n * np.array([0.9, 1.0, 1.1]), D=c / (6 * n * np.array([0.9, 1.0, 1.1])))
+        around = truth.predict(
+            N=n * np.array([0.9, 1.0, 1.1]), D=c / (6 * n * np.array([0.9, 1.0, 1.1]))
+        )
         assert around[1] < around[0] and around[1] < around[2]
 
 
@@ -76,7 +92,9 @@ def test_allocation_without_an_interior_optimum_is_nan_not_a_warning():
     theta = np.array(truth.theta, dtype=float)
     degenerate = np.stack([theta, theta])
     names = [p.name for p in truth.law_form.params]
-    degenerate[1, names.index("alpha")] = 1e-300   # a vanishing N exponent: the optimum runs off to N -> inf
+    degenerate[1, names.index("alpha")] = (
+        1e-300  # a vanishing N exponent: the optimum runs off to N -> inf
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         N, D = optimal.allocate(truth.law_form, degenerate, np.array([1e21]))
@@ -93,7 +111,12 @@ def test_numeric_exponents_of_kaplan_nd_are_consistent():
 
 def test_derived_quantities_have_intervals():
     truth, grid = TRUTHS["chinchilla"]
-    law = fit(synthetic.simulate(truth, noise=0.005, seed=4, **grid), "chinchilla", bootstrap=200, budget=1e22)
+    law = fit(
+        synthetic.simulate(truth, noise=0.005, seed=4, **grid),
+        "chinchilla",
+        bootstrap=200,
+        budget=1e22,
+    )
     a_true, b_true = truth.exponents()
     assert law.ci["a"][0] <= a_true <= law.ci["a"][1]
     tp_true = truth.optimal(1e22).tokens_per_param
@@ -104,7 +127,9 @@ def test_derived_quantities_have_intervals():
 
 def test_bootstrap_resamples_runs_not_rows():
     truth, _ = TRUTHS["kaplan-ns"]
-    table = synthetic.simulate(truth, noise=0.003, N=np.geomspace(1e6, 1e9, 5), S=np.geomspace(200, 2e5, 8))
+    table = synthetic.simulate(
+        truth, noise=0.003, N=np.geomspace(1e6, 1e9, 5), S=np.geomspace(200, 2e5, 8)
+    )
     law = fit(table, "kaplan-ns", bootstrap=50)
     assert law.n_runs == 5 and law.n_points == 40
     assert law.starts["bootstrap"]["unit"] == "run"
@@ -114,7 +139,9 @@ def test_missing_irreducible_loss_is_flagged_on_its_bound():
     # Data from a pure power law: E is not identified and must sit on its lower bound, with a warning.
     truth = Law("power:N", {"A": 11.5, "alpha": 0.076})
     law = fit(synthetic.simulate(truth, N=np.geomspace(1e6, 1e10, 12)), "power-offset:N")
-    assert any("E sits on its lower bound" in w and "irreducible" in w for w in law.warnings), law.warnings
+    assert any("E sits on its lower bound" in w and "irreducible" in w for w in law.warnings), (
+        law.warnings
+    )
 
 
 def test_unidentifiable_fit_is_flagged():
@@ -123,8 +150,9 @@ def test_unidentifiable_fit_is_flagged():
     from scalelab.runs import RunTable
 
     truth, _ = TRUTHS["chinchilla"]
-    table = RunTable.from_frame(__import__("pandas").DataFrame(
-        {"N": n, "D": 20 * n, "loss": truth.predict(N=n, D=20 * n)}))
+    table = RunTable.from_frame(
+        __import__("pandas").DataFrame({"N": n, "D": 20 * n, "loss": truth.predict(N=n, D=20 * n)})
+    )
     law = fit(table, "chinchilla")
     assert any("near-singular Hessian" in w or "bound" in w for w in law.warnings), law.warnings
 

@@ -16,8 +16,15 @@ def profiles(noise=0.002, seed=0):
     rows = []
     for c in BUDGETS:
         n_opt = TRUTH.optimal(c).N_opt
-        rows.append(synthetic.simulate(TRUTH, isoflop=[c], N=n_opt * np.geomspace(1 / 8, 8, 9), noise=noise,
-                                       seed=seed + len(rows)).data)
+        rows.append(
+            synthetic.simulate(
+                TRUTH,
+                isoflop=[c],
+                N=n_opt * np.geomspace(1 / 8, 8, 9),
+                noise=noise,
+                seed=seed + len(rows),
+            ).data
+        )
     import pandas as pd
 
     frame = pd.concat(rows, ignore_index=True)

@@ -7,8 +7,9 @@ import multiprocessing as mp
 import time
 
 from ladder_helpers import ladder_dict
-from scalelab.ladder.registry import Registry
+
 from scalelab.ladder.plan import plan_ladder
+from scalelab.ladder.registry import Registry
 from scalelab.ladder.spec import spec_from_dict
 
 
@@ -21,7 +22,7 @@ def _registry(tmp_path, **kw):
     return reg, plan
 
 
-def _claimer(path: str, out: "mp.Queue") -> None:
+def _claimer(path: str, out: mp.Queue) -> None:
     reg = Registry(path)
     got = []
     while True:
@@ -30,7 +31,15 @@ def _claimer(path: str, out: "mp.Queue") -> None:
             break
         got.append(job["run_id"])
         time.sleep(0.01)
-        row = {"run_id": job["run_id"], "N": 1, "D": 1, "C": 6, "loss": 1.0, "step": 1, "eval_set": "val"}
+        row = {
+            "run_id": job["run_id"],
+            "N": 1,
+            "D": 1,
+            "C": 6,
+            "loss": 1.0,
+            "step": 1,
+            "eval_set": "val",
+        }
         assert reg.finish(job["run_id"], job["claim"], "done", rows=[row])
     out.put(got)
 
@@ -48,7 +57,7 @@ def test_concurrent_claims_never_duplicate(tmp_path):
     for p in procs:
         p.join(timeout=60)
     claimed = [r for g in got for r in g]
-    assert sorted(claimed) == sorted(j.run_id for j in plan.jobs)   # each exactly once
+    assert sorted(claimed) == sorted(j.run_id for j in plan.jobs)  # each exactly once
     assert reg.counts()["done"] == n
     assert len(reg.events("claim")) == n and len(reg.events("done")) == n
 
@@ -57,23 +66,25 @@ def test_dead_claim_is_taken_over_and_old_owner_cannot_finish(tmp_path):
     reg, plan = _registry(tmp_path, lease_s=60)
     first = reg.claim()
     # simulate a SIGKILLed worker on this host: a pid that does not exist
-    reg.conn.execute("UPDATE runs SET pid=? WHERE run_id=?", (2 ** 22 + 12345, first["run_id"]))
+    reg.conn.execute("UPDATE runs SET pid=? WHERE run_id=?", (2**22 + 12345, first["run_id"]))
     again = reg.claim()
     assert again["run_id"] == first["run_id"] and again["took_over"] and again["attempts"] == 2
-    assert not reg.finish(first["run_id"], first["claim"], "done")       # the old claim is void
+    assert not reg.finish(first["run_id"], first["claim"], "done")  # the old claim is void
     assert not reg.heartbeat(first["run_id"], first["claim"])
     assert reg.finish(again["run_id"], again["claim"], "done")
-    assert not reg.finish(again["run_id"], again["claim"], "done")       # done once
+    assert not reg.finish(again["run_id"], again["claim"], "done")  # done once
 
 
 def test_live_claim_is_not_taken_and_lease_expiry_frees_it(tmp_path):
     reg, plan = _registry(tmp_path, lease_s=60)
     first = reg.claim()
     nxt = reg.claim()
-    assert nxt["run_id"] != first["run_id"]                                # a live claim is skipped
+    assert nxt["run_id"] != first["run_id"]  # a live claim is skipped
     other = Registry(reg.path, lease_s=60)
-    other.host = "elsewhere"                                               # can't check pids across hosts
-    reg.conn.execute("UPDATE runs SET lease_until=? WHERE run_id=?", (time.time() - 1, first["run_id"]))
+    other.host = "elsewhere"  # can't check pids across hosts
+    reg.conn.execute(
+        "UPDATE runs SET lease_until=? WHERE run_id=?", (time.time() - 1, first["run_id"])
+    )
     taken = other.claim(first["run_id"])
     assert taken is not None and taken["took_over"]
 
@@ -83,11 +94,24 @@ def test_release_requeues_and_export_keeps_status(tmp_path):
     a, b = reg.claim(), reg.claim()
     assert reg.release(a["run_id"], a["claim"])
     assert reg.runs()[0]["status"] == "queued"
-    row = {"run_id": b["run_id"], "N": 10, "D": 100, "C": 6000, "loss": 9.0, "step": 5, "eval_set": "val",
-           "status": "diverged"}
+    row = {
+        "run_id": b["run_id"],
+        "N": 10,
+        "D": 100,
+        "C": 6000,
+        "loss": 9.0,
+        "step": 5,
+        "eval_set": "val",
+        "status": "diverged",
+    }
     reg.finish(b["run_id"], b["claim"], "diverged", rows=[row])
     c = reg.claim()
-    reg.finish(c["run_id"], c["claim"], "done", rows=[{**row, "run_id": c["run_id"], "loss": 3.0, "status": "done"}])
+    reg.finish(
+        c["run_id"],
+        c["claim"],
+        "done",
+        rows=[{**row, "run_id": c["run_id"], "loss": 3.0, "status": "done"}],
+    )
     n = reg.export(tmp_path / "runs.csv")
     assert n == 2
     from scalelab.runs.table import read_table
@@ -115,7 +139,12 @@ def test_progress_and_status_from_another_connection(tmp_path):
     live.refresh()
     live.progress.stop()
     text = buf.getvalue()
-    assert "runs 0/20" in text and job["run_id"] in text and "step 7/" in text and "1,234 tok/s" in text
+    assert (
+        "runs 0/20" in text
+        and job["run_id"] in text
+        and "step 7/" in text
+        and "1,234 tok/s" in text
+    )
     # a second run in flight (another worker) gets its own bar; a finished one loses its bar
     other = reg.claim()
     assert reg.heartbeat(other["run_id"], other["claim"], step=3, train_loss=3.5, tokens_per_s=99.0)

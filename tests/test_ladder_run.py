@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from ladder_helpers import cli, ladder_dict, popen, write_spec
-from scalelab.ladder.registry import Registry
+
 from scalelab.ladder.executors import run_pool
+from scalelab.ladder.registry import Registry
 from scalelab.ladder.runner import init_ladder, load_plan, prepare_data, work
 from scalelab.ladder.spec import spec_from_dict
 
@@ -23,9 +23,11 @@ def _losses(reg: Registry) -> dict:
 
 def _done_once(reg: Registry) -> None:
     runs = reg.runs()
-    assert all(r["status"] == "done" for r in runs), [(r["run_id"], r["status"], r["error"]) for r in runs]
+    assert all(r["status"] == "done" for r in runs), [
+        (r["run_id"], r["status"], r["error"]) for r in runs
+    ]
     done = [e["run_id"] for e in reg.events("done")]
-    assert sorted(done) == sorted(r["run_id"] for r in runs)      # each run reached done exactly once
+    assert sorted(done) == sorted(r["run_id"] for r in runs)  # each run reached done exactly once
     assert all(p["status"] == "done" for p in reg.points())
 
 
@@ -68,7 +70,9 @@ def _wait_mid_run(out: Path, proc, timeout: float = 120.0) -> str:
 
 
 def test_sigkill_and_restart_resumes_exactly(tmp_path):
-    raw = ladder_dict(grid={**ladder_dict()["grid"], "tokens_per_param": [4, 40]}, checkpoint={"every_steps": 25})
+    raw = ladder_dict(
+        grid={**ladder_dict()["grid"], "tokens_per_param": [4, 40]}, checkpoint={"every_steps": 25}
+    )
     ref_spec = write_spec(tmp_path / "ref.toml", {**raw, "out_dir": str(tmp_path / "ref")})
     spec = write_spec(tmp_path / "l.toml", {**raw, "out_dir": str(tmp_path / "lad")})
     proc = popen("ladder", "run", str(spec), "--quiet")
@@ -77,7 +81,7 @@ def test_sigkill_and_restart_resumes_exactly(tmp_path):
     proc.wait(timeout=30)
     with Registry.open(tmp_path / "lad") as reg:
         states = {r["run_id"]: r["status"] for r in reg.runs()}
-    assert states[killed_in] == "running"          # left behind by the dead process, not lost
+    assert states[killed_in] == "running"  # left behind by the dead process, not lost
     r = cli("ladder", "run", str(spec), "--quiet")
     assert r.returncode == 0, r.stderr
     r_ref = cli("ladder", "run", str(ref_spec), "--quiet")
@@ -98,14 +102,31 @@ def test_ctrl_c_stops_a_worker_pool_cleanly_and_it_resumes(tmp_path):
     import subprocess
     import sys
 
-    raw = ladder_dict(grid={**ladder_dict()["grid"], "tokens_per_param": [4, 40]}, checkpoint={"every_steps": 25})
+    raw = ladder_dict(
+        grid={**ladder_dict()["grid"], "tokens_per_param": [4, 40]}, checkpoint={"every_steps": 25}
+    )
     spec = write_spec(tmp_path / "l.toml", {**raw, "out_dir": str(tmp_path / "lad")})
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "scalelab.cli", "ladder", "run", str(spec), "--workers", "2",
-                             "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scalelab.cli",
+            "ladder",
+            "run",
+            str(spec),
+            "--workers",
+            "2",
+            "--quiet",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     _wait_mid_run(tmp_path / "lad", proc)
-    os.killpg(proc.pid, signal.SIGINT)               # Ctrl-C: the whole process group gets SIGINT
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole process group gets SIGINT
     _, errtext = proc.communicate(timeout=120)
     assert proc.returncode == 130, errtext
     assert "Traceback" not in errtext and "interrupted:" in errtext
@@ -124,7 +145,7 @@ def test_two_ladder_processes_never_run_a_run_twice(tmp_path):
     t0 = time.time()
     while not (tmp_path / "lad" / "ladder.db").is_file() and time.time() - t0 < 60:
         time.sleep(0.05)
-    r = cli("ladder", "status", str(tmp_path / "lad"), "--json")   # while the ladder runs
+    r = cli("ladder", "status", str(tmp_path / "lad"), "--json")  # while the ladder runs
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)["runs"]) in (0, 4)
     for p in procs:
@@ -133,7 +154,7 @@ def test_two_ladder_processes_never_run_a_run_twice(tmp_path):
     with Registry.open(tmp_path / "lad") as reg:
         _done_once(reg)
         claims = [e["run_id"] for e in reg.events("claim")]
-        assert sorted(claims) == sorted(r["run_id"] for r in reg.runs())   # each claimed once
+        assert sorted(claims) == sorted(r["run_id"] for r in reg.runs())  # each claimed once
         assert len({e["pid"] for e in reg.events("claim")}) >= 1
 
 
@@ -141,7 +162,9 @@ def test_diverging_run_is_marked_and_ladder_goes_on(tmp_path):
     plan = load_plan(spec_from_dict(ladder_dict(out_dir=str(tmp_path / "lad"))))
     reg = init_ladder(plan)
     bad = plan.jobs[0].run_id
-    cfg = json.loads(reg.conn.execute("SELECT config FROM runs WHERE run_id=?", (bad,)).fetchone()[0])
+    cfg = json.loads(
+        reg.conn.execute("SELECT config FROM runs WHERE run_id=?", (bad,)).fetchone()[0]
+    )
     cfg["train"].update(lr=200.0, grad_clip=0.0, divergence_factor=1.5)  # make it blow up
     reg.conn.execute("UPDATE runs SET config=? WHERE run_id=?", (json.dumps(cfg), bad))
     counts = work(reg.path)
@@ -157,8 +180,10 @@ def test_diverging_run_is_marked_and_ladder_goes_on(tmp_path):
 
 
 def test_prepared_synthetic_data_and_process_pool(tmp_path):
-    raw = ladder_dict(out_dir=str(tmp_path / "lad"),
-                      data={"preset": "synthetic", "synthetic_docs": 300, "tokenizer": "bytes"})
+    raw = ladder_dict(
+        out_dir=str(tmp_path / "lad"),
+        data={"preset": "synthetic", "synthetic_docs": 300, "tokenizer": "bytes"},
+    )
     raw["model"] = {"n_ctx": 16}
     plan = load_plan(spec_from_dict(raw))
     assert plan.data.vocab_size == 256 and set(plan.data.eval) == {"val"}
@@ -169,7 +194,9 @@ def test_prepared_synthetic_data_and_process_pool(tmp_path):
     _done_once(reg)
     rows = reg.eval_rows()
     assert {r["eval_set"] for r in rows} == {"val"}
-    assert Path(plan.jobs[0].config["data"]["train"]).parent == (tmp_path / "lad" / "data").resolve()
+    assert (
+        Path(plan.jobs[0].config["data"]["train"]).parent == (tmp_path / "lad" / "data").resolve()
+    )
     # a second preparation reuses the folder
     mtime = (tmp_path / "lad" / "data" / "manifest.json").stat().st_mtime
     prepare_data(plan, log=lambda m: None)
@@ -180,7 +207,9 @@ def test_ray_executor_two_workers(tmp_path):
     ray = pytest.importorskip("ray", reason="Ray not installed (optional extra: scalelab[ray])")
     from scalelab.ladder.executors import run_ray
 
-    plan = load_plan(spec_from_dict(ladder_dict(out_dir=str(tmp_path / "lad"), train={"schedule": "cosine"})))
+    plan = load_plan(
+        spec_from_dict(ladder_dict(out_dir=str(tmp_path / "lad"), train={"schedule": "cosine"}))
+    )
     reg = init_ladder(plan)
     totals = run_ray(reg.path, 2, init_kwargs={"num_cpus": 2, "include_dashboard": False})
     assert totals == {"done": 4}
@@ -191,8 +220,11 @@ def test_ray_executor_two_workers(tmp_path):
 @pytest.mark.slow
 def test_builtin_corpus_with_wiki_ood(tmp_path):
     """The built-in Shakespeare + Bible corpus, Wikipedia as the out-of-distribution eval set."""
-    raw = ladder_dict(out_dir=str(tmp_path / "lad"), data={"preset": "builtin", "tokenizer": "bytes"},
-                      eval={"points": 2, "tokens": 2048})
+    raw = ladder_dict(
+        out_dir=str(tmp_path / "lad"),
+        data={"preset": "builtin", "tokenizer": "bytes"},
+        eval={"points": 2, "tokens": 2048},
+    )
     raw["model"] = {"n_ctx": 32}
     raw["grid"] = {"shapes": [{"n_layer": 1, "d_model": 16, "n_head": 2}], "tokens_per_param": [10]}
     plan = load_plan(spec_from_dict(raw))
@@ -221,9 +253,15 @@ def test_sweep_lr_on_smallest_size(tmp_path):
 @pytest.mark.slow
 def test_ladder_demo_pipeline_fits_and_backtests(tmp_path):
     raw = ladder_dict(out_dir=str(tmp_path / "lad"))
-    raw["grid"] = {"shapes": [{"n_layer": 1, "d_model": 16, "n_head": 2}, {"n_layer": 2, "d_model": 16, "n_head": 2},
-                              {"n_layer": 2, "d_model": 24, "n_head": 2}, {"n_layer": 2, "d_model": 32, "n_head": 2}],
-                   "tokens_per_param": [3, 8]}
+    raw["grid"] = {
+        "shapes": [
+            {"n_layer": 1, "d_model": 16, "n_head": 2},
+            {"n_layer": 2, "d_model": 16, "n_head": 2},
+            {"n_layer": 2, "d_model": 24, "n_head": 2},
+            {"n_layer": 2, "d_model": 32, "n_head": 2},
+        ],
+        "tokens_per_param": [3, 8],
+    }
     spec = write_spec(tmp_path / "l.toml", raw)
     r = cli("demo", "--spec", str(spec), "--bootstrap", "10", "--json")
     assert r.returncode == 0, r.stderr
@@ -235,22 +273,28 @@ def test_ladder_demo_pipeline_fits_and_backtests(tmp_path):
     assert all(abs(p["rel_error"]) < 0.5 for p in bt["points"])
     # held-out loss falls with N at each budget and with D at each size on this toy ladder
     assert s["trend_violations"] == []
-    assert (tmp_path / "lad" / "demo_summary.json").is_file() and (tmp_path / "lad" / "chinchilla.json").is_file()
+    assert (tmp_path / "lad" / "demo_summary.json").is_file() and (
+        tmp_path / "lad" / "chinchilla.json"
+    ).is_file()
 
 
 def test_worker_stops_when_its_claim_is_taken_over(tmp_path):
     import threading
 
-    raw = ladder_dict(out_dir=str(tmp_path / "lad"), grid={**ladder_dict()["grid"], "tokens_per_param": [4, 60]})
+    raw = ladder_dict(
+        out_dir=str(tmp_path / "lad"), grid={**ladder_dict()["grid"], "tokens_per_param": [4, 60]}
+    )
     plan = load_plan(spec_from_dict(raw))
-    reg = init_ladder(plan, lease_s=2.0)     # heartbeats every 0.5 s
+    reg = init_ladder(plan, lease_s=2.0)  # heartbeats every 0.5 s
     first = plan.jobs[0].run_id
 
     def steal():
         other = Registry(reg.path)
         t0 = time.time()
         while time.time() - t0 < 60:
-            row = other.conn.execute("SELECT status, claim FROM runs WHERE run_id=?", (first,)).fetchone()
+            row = other.conn.execute(
+                "SELECT status, claim FROM runs WHERE run_id=?", (first,)
+            ).fetchone()
             if row["status"] == "running":
                 time.sleep(0.3)
                 other.conn.execute("UPDATE runs SET claim='someone-else' WHERE run_id=?", (first,))

@@ -11,7 +11,9 @@ from scalelab.laws import Law, fit, synthetic
 
 def test_save_load_round_trip(tmp_path):
     truth = Law("chinchilla-tied", {"E": 1.9, "A": 500.0, "B": 1500.0, "alpha": 0.33})
-    table = synthetic.simulate(truth, N=np.geomspace(2e7, 2e9, 5), D=np.geomspace(4e8, 4e11, 5), noise=0.005)
+    table = synthetic.simulate(
+        truth, N=np.geomspace(2e7, 2e9, 5), D=np.geomspace(4e8, 4e11, 5), noise=0.005
+    )
     law = fit(table, "chinchilla-tied", bootstrap=50)
     path = law.save(tmp_path / "law.json")
     back = Law.load(path)
@@ -19,7 +21,7 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(back.samples, law.samples)
     assert back.interval(N=1e9, D=1e10) == law.interval(N=1e9, D=1e10)
     assert back.optimal(1e22).to_dict() == law.optimal(1e22).to_dict()
-    assert not list(tmp_path.glob(".*tmp"))            # atomic write left nothing behind
+    assert not list(tmp_path.glob(".*tmp"))  # atomic write left nothing behind
 
 
 def test_bad_law_files(tmp_path):
@@ -49,5 +51,5 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
             (d / "f").write_text("y")
     finally:
         os.umask(mask)
-    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644   # not mkstemp's 0600
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644  # not mkstemp's 0600
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755

@@ -5,14 +5,16 @@ from scipy.optimize import minimize as scipy_minimize
 
 from scalelab.laws import lbfgs
 
-SHIFT = np.array([[1.0, 1.0], [2.0, 4.0], [-1.0, 1.0], [0.5, 0.25]])   # one Rosenbrock minimum per row
+SHIFT = np.array(
+    [[1.0, 1.0], [2.0, 4.0], [-1.0, 1.0], [0.5, 0.25]]
+)  # one Rosenbrock minimum per row
 
 
 def rosenbrock(x, rows):
     c = SHIFT[rows]
     a, b = x[:, 0] - c[:, 0] + 1.0, x[:, 1] - c[:, 1] + 1.0
-    f = (1 - a) ** 2 + 100 * (b - a ** 2) ** 2
-    g = np.stack([-2 * (1 - a) - 400 * a * (b - a ** 2), 200 * (b - a ** 2)], axis=1)
+    f = (1 - a) ** 2 + 100 * (b - a**2) ** 2
+    g = np.stack([-2 * (1 - a) - 400 * a * (b - a**2), 200 * (b - a**2)], axis=1)
     return f, g
 
 
@@ -27,18 +29,27 @@ def test_a_row_alone_equals_the_row_in_a_batch():
     x0 = np.array([[-1.2, 1.0], [0.0, 0.0], [3.0, -2.0], [0.0, 3.0]])
     batch = lbfgs.minimize(rosenbrock, x0, np.full(2, -10.0), np.full(2, 10.0))
     for k in range(len(x0)):
-        alone = lbfgs.minimize(lambda x, rows: rosenbrock(x, rows + k), x0[k:k + 1], np.full(2, -10.0), np.full(2, 10.0))
+        alone = lbfgs.minimize(
+            lambda x, rows, k=k: rosenbrock(x, rows + k),
+            x0[k : k + 1],
+            np.full(2, -10.0),
+            np.full(2, 10.0),
+        )
         np.testing.assert_array_equal(alone.x[0], batch.x[k])
         assert alone.n_iter[0] == batch.n_iter[k]
 
 
 def test_bounds_are_respected_and_match_scipy():
-    lower, upper = np.array([-10.0, -10.0]), np.array([0.5, 10.0])      # the minimum (1, 1) is cut off
+    lower, upper = np.array([-10.0, -10.0]), np.array([0.5, 10.0])  # the minimum (1, 1) is cut off
     res = lbfgs.minimize(rosenbrock, np.array([[-1.2, 1.0]]), lower, upper)
     assert np.all(res.x >= lower) and np.all(res.x <= upper)
-    ref = scipy_minimize(lambda x: rosenbrock(x[None], np.array([0]))[0][0], [-1.2, 1.0],
-                         jac=lambda x: rosenbrock(x[None], np.array([0]))[1][0], method="L-BFGS-B",
-                         bounds=list(zip(lower, upper)))
+    ref = scipy_minimize(
+        lambda x: rosenbrock(x[None], np.array([0]))[0][0],
+        [-1.2, 1.0],
+        jac=lambda x: rosenbrock(x[None], np.array([0]))[1][0],
+        method="L-BFGS-B",
+        bounds=list(zip(lower, upper)),
+    )
     np.testing.assert_allclose(res.x[0], ref.x, atol=1e-5)
     assert res.fun[0] <= ref.fun + 1e-12
 

@@ -6,21 +6,51 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from scalelab.model import (GPT, GPTConfig, count_params, counts_from_model, forward_flops_per_token,  # noqa: E402
-                            full_training_flops_per_token, kaplan_approx, shape_family, shape_for,
-                            training_flops, training_flops_per_token)
+from scalelab.model import (
+    GPT,
+    GPTConfig,
+    count_params,
+    counts_from_model,
+    forward_flops_per_token,  # noqa: E402
+    full_training_flops_per_token,
+    kaplan_approx,
+    shape_family,
+    shape_for,
+    training_flops,
+    training_flops_per_token,
+)
 
 CONFIGS = [
     GPTConfig(),
-    GPTConfig(vocab_size=100, n_ctx=32, n_layer=3, d_model=48, n_head=3, mlp="swiglu", positions="rotary",
-              tie_embeddings=False),
+    GPTConfig(
+        vocab_size=100,
+        n_ctx=32,
+        n_layer=3,
+        d_model=48,
+        n_head=3,
+        mlp="swiglu",
+        positions="rotary",
+        tie_embeddings=False,
+    ),
     GPTConfig(vocab_size=64, n_ctx=16, n_layer=2, d_model=32, n_head=2, n_expert=4, top_k=1),
-    GPTConfig(vocab_size=64, n_ctx=16, n_layer=2, d_model=32, n_head=4, d_ff=80, mlp="swiglu", n_expert=3, top_k=2,
-              tie_embeddings=False),
+    GPTConfig(
+        vocab_size=64,
+        n_ctx=16,
+        n_layer=2,
+        d_model=32,
+        n_head=4,
+        d_ff=80,
+        mlp="swiglu",
+        n_expert=3,
+        top_k=2,
+        tie_embeddings=False,
+    ),
 ]
 
 
-@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{c.mlp}-{c.positions}-tied{c.tie_embeddings}-E{c.n_expert}")
+@pytest.mark.parametrize(
+    "cfg", CONFIGS, ids=lambda c: f"{c.mlp}-{c.positions}-tied{c.tie_embeddings}-E{c.n_expert}"
+)
 def test_analytic_counts_equal_numel(cfg):
     model = GPT(cfg)
     real = counts_from_model(model)
@@ -38,7 +68,9 @@ def test_hand_computed_shape_gpt2_small():
     assert c.embedding == 50257 * 768 + 1024 * 768 == 39_383_808
     assert c.head == 0
     assert c.total == 124_337_664
-    assert kaplan_approx(12, 768) == 12 * 12 * 768 ** 2 == 84_934_656  # Kaplan's 12·L·d² ignores the norms
+    assert (
+        kaplan_approx(12, 768) == 12 * 12 * 768**2 == 84_934_656
+    )  # Kaplan's 12·L·d² ignores the norms
     assert forward_flops_per_token(cfg) == 2 * 84_953_856 + 2 * 12 * 1024 * 768
     assert training_flops_per_token(cfg) == 3 * forward_flops_per_token(cfg)
     assert full_training_flops_per_token(cfg) == training_flops_per_token(cfg) + 6 * 50257 * 768
@@ -47,24 +79,39 @@ def test_hand_computed_shape_gpt2_small():
 
 def test_hand_computed_shape_moe_swiglu_untied():
     # L=2, d=64, ctx 32, V 1000, SwiGLU d_ff=128, 8 experts top-2, rotary, untied head.
-    cfg = GPTConfig(vocab_size=1000, n_ctx=32, n_layer=2, d_model=64, n_head=4, d_ff=128, mlp="swiglu",
-                    positions="rotary", tie_embeddings=False, n_expert=8, top_k=2)
+    cfg = GPTConfig(
+        vocab_size=1000,
+        n_ctx=32,
+        n_layer=2,
+        d_model=64,
+        n_head=4,
+        d_ff=128,
+        mlp="swiglu",
+        positions="rotary",
+        tie_embeddings=False,
+        n_expert=8,
+        top_k=2,
+    )
     c = count_params(cfg)
-    expert = 3 * 64 * 128            # 24,576
+    expert = 3 * 64 * 128  # 24,576
     attn_norms = 4 * 64 * 64 + 2 * 64  # 16,512
     router = 64 * 8
     assert c.non_embedding == 2 * (attn_norms + 8 * expert + router) + 64 == 427_328
     assert c.active_non_embedding == 2 * (attn_norms + 2 * expert + router) + 64 == 132_416
     assert c.embedding == 64_000 and c.head == 64_000
     assert c.total == 427_328 + 128_000
-    assert forward_flops_per_token(cfg) == 2 * 132_416 + 2 * 2 * 32 * 64  # MoE FLOPs use active params
+    assert (
+        forward_flops_per_token(cfg) == 2 * 132_416 + 2 * 2 * 32 * 64
+    )  # MoE FLOPs use active params
     assert counts_from_model(GPT(cfg)) == c
 
 
 def test_forward_is_causal_and_loss_near_log_vocab():
     torch.manual_seed(0)
     for positions in ("learned", "rotary"):
-        cfg = GPTConfig(vocab_size=50, n_ctx=16, n_layer=2, d_model=32, n_head=4, positions=positions)
+        cfg = GPTConfig(
+            vocab_size=50, n_ctx=16, n_layer=2, d_model=32, n_head=4, positions=positions
+        )
         model = GPT(cfg).eval()
         x = torch.randint(0, 50, (2, 16))
         y = x.clone()
@@ -98,7 +145,9 @@ def test_moe_routes_and_backprops():
     grads = [e.fc.weight.grad for e in model.blocks[0].mlp.experts]
     assert sum(g is not None and g.abs().sum() > 0 for g in grads) >= 2
     assert model.blocks[0].mlp.router.weight.grad.abs().sum() > 0
-    assert model.aux_loss().item() >= 1.0 - 1e-6  # n_expert·Σ f·p >= 1 (equality at perfect balance)
+    assert (
+        model.aux_loss().item() >= 1.0 - 1e-6
+    )  # n_expert·Σ f·p >= 1 (equality at perfect balance)
 
 
 def test_bad_shapes_rejected():
@@ -139,10 +188,12 @@ def test_config_counting_and_shapes_do_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys\n"
-            "import scalelab.model, scalelab.model.config, scalelab.model.counting, scalelab.model.shapes\n"
-            "from scalelab.model import count_params, shape_for, GPTConfig\n"
-            "shape_for(1e5, GPTConfig()); count_params(GPTConfig())\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    code = (
+        "import sys\n"
+        "import scalelab.model, scalelab.model.config, scalelab.model.counting, scalelab.model.shapes\n"
+        "from scalelab.model import count_params, shape_for, GPTConfig\n"
+        "shape_for(1e5, GPTConfig()); count_params(GPTConfig())\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

@@ -15,29 +15,53 @@ from scalelab.report.options import ReportOptions
 
 TIED = Law("chinchilla-tied", {"E": 1.9, "A": 500.0, "B": 1500.0, "alpha": 0.33})
 TIED_GRID = {"e": [0.5], "a": [5.0, 10.0], "b": [5.0, 10.0], "alpha": [0.5]}
-RECORD_KEYS = {"loss", "delta", "optimizer", "grid", "bounds", "bootstrap", "seed", "level", "budget",
-               "eval_set", "task", "points", "max_iter"}
+RECORD_KEYS = {
+    "loss",
+    "delta",
+    "optimizer",
+    "grid",
+    "bounds",
+    "bootstrap",
+    "seed",
+    "level",
+    "budget",
+    "eval_set",
+    "task",
+    "points",
+    "max_iter",
+}
 
 
 def test_fit_options_round_trip_through_a_saved_law(tmp_path):
-    table = synthetic.simulate(TIED, N=np.geomspace(2e7, 2e9, 5), D=np.geomspace(4e8, 4e11, 5),
-                               noise=0.005)
+    table = synthetic.simulate(
+        TIED, N=np.geomspace(2e7, 2e9, 5), D=np.geomspace(4e8, 4e11, 5), noise=0.005
+    )
     options = FitOptions(loss="mse", bootstrap=20, seed=3, level=0.9, budget=1e22, grid=TIED_GRID)
     law = laws.fit(table, "chinchilla-tied", options=options)
     assert isinstance(law.options, FitOptions)
-    assert law.options.loss == "mse" and law.options.delta is None      # resolved as the fit applied it
-    assert law.options.points == "final" and law.options.grid == {k: list(v) for k, v in TIED_GRID.items()}
+    assert law.options.loss == "mse" and law.options.delta is None  # resolved as the fit applied it
+    assert law.options.points == "final" and law.options.grid == {
+        k: list(v) for k, v in TIED_GRID.items()
+    }
     assert law.options.budget == 1e22 and law.options.conventions.params == "non-embedding"
     path = law.save(tmp_path / "law.json")
     saved = json.loads(path.read_text())
-    assert set(saved["options"]) == RECORD_KEYS                          # the file format's keys
+    assert set(saved["options"]) == RECORD_KEYS  # the file format's keys
     assert saved["conventions"]["params"] == "non-embedding" and saved["options"]["delta"] is None
     back = Law.load(path)
     assert back.options == law.options and back.level == 0.9
     assert FitOptions.from_record(saved["options"], saved["conventions"]) == law.options
     # keyword arguments build the same options as the typed object
-    again = laws.fit(table, "chinchilla-tied", loss="mse", bootstrap=20, seed=3, level=0.9,
-                     budget=1e22, grid=TIED_GRID)
+    again = laws.fit(
+        table,
+        "chinchilla-tied",
+        loss="mse",
+        bootstrap=20,
+        seed=3,
+        level=0.9,
+        budget=1e22,
+        grid=TIED_GRID,
+    )
     assert again.options == law.options and again.params == law.params
     # a law without a fit has no options, saved as {}
     chinchilla = published.get("chinchilla-2022")
@@ -72,21 +96,57 @@ def test_select_chooses_the_true_form():
 
 
 def test_plan_api_returns_what_the_cli_prints(capsys):
-    argv = ["plan", "--law", "chinchilla-2022", "--gpus", "1000", "--days", "30", "--device", "H100",
-            "--mfu", "0.4", "--price", "2", "--json"]
+    argv = [
+        "plan",
+        "--law",
+        "chinchilla-2022",
+        "--gpus",
+        "1000",
+        "--days",
+        "30",
+        "--device",
+        "H100",
+        "--mfu",
+        "0.4",
+        "--price",
+        "2",
+        "--json",
+    ]
     assert main(argv) == 0
     cli = json.loads(capsys.readouterr().out)
     api = planner.plan("chinchilla-2022", gpus=1000, days=30, device="H100", mfu=0.4, price=2)
     assert json.loads(json.dumps(api, default=float)) == cli
-    argv = ["plan", "--N", "27B", "--D", "14T", "--law", "besiroglu-2024", "--gpus", "1000",
-            "--device", "H100", "--mfu", "0.4", "--claim-days", "26", "--json"]
+    argv = [
+        "plan",
+        "--N",
+        "27B",
+        "--D",
+        "14T",
+        "--law",
+        "besiroglu-2024",
+        "--gpus",
+        "1000",
+        "--device",
+        "H100",
+        "--mfu",
+        "0.4",
+        "--claim-days",
+        "26",
+        "--json",
+    ]
     assert main(argv) == 0
     cli = json.loads(capsys.readouterr().out)
-    api = planner.check_model(27e9, 14e12, law="besiroglu-2024", device="H100", gpus=1000, mfu=0.4,
-                              claim_days=26)
+    api = planner.check_model(
+        27e9, 14e12, law="besiroglu-2024", device="H100", gpus=1000, mfu=0.4, claim_days=26
+    )
     assert json.loads(json.dumps(api, default=float)) == cli
-    assert api["frontier"]["verdict"].startswith("over-trained") and api["law"]["name"] == "besiroglu-2024"
-    assert planner.plan(None, N=27e9, D=14e12, device="H100") == planner.check_model(27e9, 14e12, device="H100")
+    assert (
+        api["frontier"]["verdict"].startswith("over-trained")
+        and api["law"]["name"] == "besiroglu-2024"
+    )
+    assert planner.plan(None, N=27e9, D=14e12, device="H100") == planner.check_model(
+        27e9, 14e12, device="H100"
+    )
     with pytest.raises(InputError, match="takes no budget"):
         planner.plan("chinchilla-2022", N=27e9, D=14e12, flops=1e21)
     with pytest.raises(InputError, match="--law"):
@@ -94,10 +154,16 @@ def test_plan_api_returns_what_the_cli_prints(capsys):
 
 
 def test_report_reproduce_command_from_its_options():
-    o = ReportOptions(runs="runs.csv", fit=FitOptions(bootstrap=50, budget=1e22), fast=True,
-                      output="r.html", where=("dataset=c4",))
-    assert o.command() == ("scalelab report runs.csv -o r.html --form chinchilla --budget 1e+22 "
-                           "--bootstrap 50 --where dataset=c4 --fast")
+    o = ReportOptions(
+        runs="runs.csv",
+        fit=FitOptions(bootstrap=50, budget=1e22),
+        fast=True,
+        output="r.html",
+        where=("dataset=c4",),
+    )
+    assert o.command() == (
+        "scalelab report runs.csv -o r.html --form chinchilla --budget 1e+22 "
+        "--bootstrap 50 --where dataset=c4 --fast"
+    )
     assert ReportOptions().command() == "scalelab report RUNS -o report.html --form chinchilla"
     assert ReportOptions.make(budget=1e23, form="auto").fit.budget == 1e23
-

@@ -15,11 +15,16 @@ def test_kaplan_single_variable_laws(which):
     name, constant, exponent = KAPLAN[which]
     law = published.get(f"kaplan-2020-{which}")
     assert law.provenance["published"][name] == constant
-    scale = 8.64e19 if which == "c" else 1.0     # C_c is in PF-days
+    scale = 8.64e19 if which == "c" else 1.0  # C_c is in PF-days
     x = 1e9 if which != "c" else 1e21
     var = which.upper()
-    assert float(law.predict(**{var: x})) == pytest.approx((constant * scale / x) ** exponent, rel=1e-12)
-    assert "arXiv:2001.08361" in law.provenance["citation"] and law.conventions["params"] == "non-embedding"
+    assert float(law.predict(**{var: x})) == pytest.approx(
+        (constant * scale / x) ** exponent, rel=1e-12
+    )
+    assert (
+        "arXiv:2001.08361" in law.provenance["citation"]
+        and law.conventions["params"] == "non-embedding"
+    )
 
 
 def test_kaplan_nd_and_ns():
@@ -29,7 +34,9 @@ def test_kaplan_nd_and_ns():
     expected = ((6.4e13 / N) ** (0.076 / 0.103) + 1.8e13 / D) ** 0.103
     assert float(nd.predict(N=N, D=D)) == pytest.approx(expected, rel=1e-12)
     ns = published.get("kaplan-2020-ns")
-    assert float(ns.predict(N=N, S=1e4)) == pytest.approx((6.5e13 / N) ** 0.077 + (2.1e3 / 1e4) ** 0.76, rel=1e-12)
+    assert float(ns.predict(N=N, S=1e4)) == pytest.approx(
+        (6.5e13 / N) ** 0.077 + (2.1e3 / 1e4) ** 0.76, rel=1e-12
+    )
     assert ns.provenance["published"]["S_c"] == 2.1e3 and "S_min" in ns.conventions["steps"]
 
 
@@ -45,7 +52,7 @@ def test_hoffmann_2022_constants_and_closed_form_by_hand():
         alloc = law.optimal(C)
         assert alloc.N_opt == pytest.approx(N, rel=1e-10)
         assert alloc.D_opt == pytest.approx(D, rel=1e-10)
-        assert alloc.loss == pytest.approx(E + A / N ** al + B / D ** be, rel=1e-10)
+        assert alloc.loss == pytest.approx(E + A / N**al + B / D**be, rel=1e-10)
     assert law.exponents() == pytest.approx((0.28 / 0.62, 0.34 / 0.62))
 
 

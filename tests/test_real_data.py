@@ -13,8 +13,10 @@ from scalelab.runs import RunTable
 def chinchilla_runs(shared_data):
     """Epoch AI's reconstruction of Chinchilla's Fig. 4, prepared as its README describes."""
     frame = pd.read_csv(shared_data / "chinchilla_epoch" / "svg_extracted_data.csv")
-    frame = frame[frame["loss"] < np.sort(frame["loss"])[-5]]          # drop the 5 highest losses
-    return RunTable.from_frame(frame, "chinchilla_epoch", columns={"N": "Model Size", "C": "Training FLOP"})
+    frame = frame[frame["loss"] < np.sort(frame["loss"])[-5]]  # drop the 5 highest losses
+    return RunTable.from_frame(
+        frame, "chinchilla_epoch", columns={"N": "Model Size", "C": "Training FLOP"}
+    )
 
 
 def test_chinchilla_fit_is_sensible(chinchilla_runs):

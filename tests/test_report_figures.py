@@ -23,8 +23,16 @@ def ladder_table() -> RunTable:
     for i, r in base.iterrows():
         for f in (0.25, 0.5, 1.0):
             D = r["D"] * f
-            rows.append({"run_id": f"run{i}", "N": r["N"], "D": D, "C": 6 * r["N"] * D,
-                         "loss": float(TRUTH.predict(N=r["N"], D=D)) * np.exp(0.003 * rng.standard_normal())})
+            rows.append(
+                {
+                    "run_id": f"run{i}",
+                    "N": r["N"],
+                    "D": D,
+                    "C": 6 * r["N"] * D,
+                    "loss": float(TRUTH.predict(N=r["N"], D=D))
+                    * np.exp(0.003 * rng.standard_normal()),
+                }
+            )
     return RunTable.from_frame(pd.DataFrame(rows), "ladder")
 
 
@@ -39,7 +47,7 @@ def test_loss_figures_with_bands(fitted, tmp_path):
     for var in ("N", "D", "C"):
         points, curves = F.loss_data(law, table, var)
         assert len(points["x"]) == 15 and curves
-        for c in curves:   # bands from the law's bootstrap samples, around the point prediction
+        for c in curves:  # bands from the law's bootstrap samples, around the point prediction
             assert np.all(c["lo"] <= c["y"] * 1.0001) and np.all(c["hi"] >= c["y"] * 0.9999)
         fig = F.loss_figure(var, points, curves)
         png, svg = F.save(fig, tmp_path / f"loss_{var}")
@@ -54,14 +62,22 @@ def test_isoflop_frontier_residuals_learning_curves(fitted, tmp_path):
     assert len(profiles) == 3 and all(len(p["N"]) == 5 and p["coef"] is not None for p in profiles)
     C = np.geomspace(1e18, 1e24, 20)
     lines = F.frontier_data(law, C)
-    assert lines[0]["N_lo"] is not None and {l["label"].split()[0] for l in lines[1:]} == {"chinchilla-2022", "besiroglu-2024", "kaplan-2020-nd"}
+    assert lines[0]["N_lo"] is not None and {l["label"].split()[0] for l in lines[1:]} == {
+        "chinchilla-2022",
+        "besiroglu-2024",
+        "kaplan-2020-nd",
+    }
     np.testing.assert_allclose(lines[0]["N_opt"] * lines[0]["D_opt"], C / 6, rtol=1e-9)
     curves = F.learning_curve_data(law, table)
     assert len(curves) == 10 and all(len(c["x"]) == 3 and c["pred"] is not None for c in curves)
     panels = F.residual_data(law, table)
     assert [p["var"] for p in panels] == ["N", "D"] and np.abs(panels[0]["residual"]).max() < 0.05
-    for name, fig in {"isoflop": F.isoflop_figure(profiles), "frontier": F.frontier_figure(C, lines),
-                      "learning": F.learning_curves_figure(curves), "residuals": F.residuals_figure(panels)}.items():
+    for _name, fig in {
+        "isoflop": F.isoflop_figure(profiles),
+        "frontier": F.frontier_figure(C, lines),
+        "learning": F.learning_curves_figure(curves),
+        "residuals": F.residuals_figure(panels),
+    }.items():
         assert F.data_uri(fig).startswith("data:image/svg+xml;base64,")
         F.close(fig)
 
@@ -70,19 +86,26 @@ def test_plain_data_figures(fitted):
     table, law = fitted
     # backtest: the held-out runs predicted by a law fitted without them
     held = table.data[table.data["C"] > 5e19]
-    fig = F.backtest_figure(law.predict(N=held["N"].to_numpy(), D=held["D"].to_numpy()), held["loss"],
-                            labels=list(held["run_id"]))
+    fig = F.backtest_figure(
+        law.predict(N=held["N"].to_numpy(), D=held["D"].to_numpy()),
+        held["loss"],
+        labels=list(held["run_id"]),
+    )
     assert "<svg" in F.svg_text(fig)
     C = np.geomspace(1e20, 1e26, 20)
     N = np.array(F.frontier_data(law, C, published=())[0]["N_opt"])
-    fig2 = F.catalog_figure([{"name": "model-a", "N": 7e9, "D": 2e12}, {"name": "model-b", "N": 7e10, "D": 1.4e12}],
-                            {"C": C, "tokens_per_param": (C / 6) / N ** 2})
+    fig2 = F.catalog_figure(
+        [{"name": "model-a", "N": 7e9, "D": 2e12}, {"name": "model-b", "N": 7e10, "D": 1.4e12}],
+        {"C": C, "tokens_per_param": (C / 6) / N**2},
+    )
     assert "<svg" in F.svg_text(fig2)
-    labels = {t.get_text() for ax in fig2.axes for t in ax.texts}       # SVG draws text as paths
+    labels = {t.get_text() for ax in fig2.axes for t in ax.texts}  # SVG draws text as paths
     assert {"model-a", "model-b"} <= labels
-    rows = [{"name": "baseline", "group": "baseline", "tokens_per_param": 20.0},
-            {"name": "MSE", "group": "fitting loss", "tokens_per_param": 12.0},
-            {"name": "drop largest", "group": "fitting range", "tokens_per_param": None}]
+    rows = [
+        {"name": "baseline", "group": "baseline", "tokens_per_param": 20.0},
+        {"name": "MSE", "group": "fitting loss", "tokens_per_param": 12.0},
+        {"name": "drop largest", "group": "fitting range", "tokens_per_param": None},
+    ]
     fig3 = F.sensitivity_figure(rows, 1e23)
     assert "<svg" in F.svg_text(fig3)
     for f in (fig, fig2, fig3):

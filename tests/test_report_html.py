@@ -33,21 +33,55 @@ def ladder_frame() -> pd.DataFrame:
     for i, r in base.iterrows():
         for f in (0.25, 0.5, 1.0):
             D = r["D"] * f
-            rows.append({"run_id": f"run{i}", "N": r["N"], "D": D, "C": 6 * r["N"] * D, "optimizer": "AdamW",
-                         "loss": float(TRUTH.predict(N=r["N"], D=D)) * np.exp(0.003 * rng.standard_normal())})
+            rows.append(
+                {
+                    "run_id": f"run{i}",
+                    "N": r["N"],
+                    "D": D,
+                    "C": 6 * r["N"] * D,
+                    "optimizer": "AdamW",
+                    "loss": float(TRUTH.predict(N=r["N"], D=D))
+                    * np.exp(0.003 * rng.standard_normal()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-BACKTEST = [{"run_id": "run14", "predicted": 2.41, "actual": 2.43, "interval": [2.38, 2.45], "compute_ratio": 10.0},
-            {"run_id": "run13", "predicted": 2.47, "actual": 2.46, "interval": [2.44, 2.50], "compute_ratio": 10.0}]
-CATALOG = [{"name": "Chinchilla", "N": 70e9, "D": 1.4e12}, {"name": "GPT-3", "N": 175e9, "D": 300e9}]
+BACKTEST = [
+    {
+        "run_id": "run14",
+        "predicted": 2.41,
+        "actual": 2.43,
+        "interval": [2.38, 2.45],
+        "compute_ratio": 10.0,
+    },
+    {
+        "run_id": "run13",
+        "predicted": 2.47,
+        "actual": 2.46,
+        "interval": [2.44, 2.50],
+        "compute_ratio": 10.0,
+    },
+]
+CATALOG = [
+    {"name": "Chinchilla", "N": 70e9, "D": 1.4e12},
+    {"name": "GPT-3", "N": 175e9, "D": 300e9},
+]
 
 
 @pytest.fixture(scope="module")
 def report():
     table = RunTable.from_frame(ladder_frame(), "ladder-test")
-    rep = report_html.build(table, budget=1e22, bootstrap=20, grid=GRID, sensitivity_grid=SENS_GRID,
-                            backtest=BACKTEST, catalog=CATALOG, command="pytest")
+    rep = report_html.build(
+        table,
+        budget=1e22,
+        bootstrap=20,
+        grid=GRID,
+        sensitivity_grid=SENS_GRID,
+        backtest=BACKTEST,
+        catalog=CATALOG,
+        command="pytest",
+    )
     yield rep
     rep.close()
 
@@ -58,10 +92,22 @@ def test_every_section_filled(report, tmp_path):
     html = report.html
     for sid in SECTION_IDS:
         assert f'<section id="{sid}">' in html
-    for fig in ("loss_vs_N", "loss_vs_D", "loss_vs_C", "residuals", "learning_curves", "isoflop", "frontier",
-                "backtest", "catalog", "sensitivity"):
+    for fig in (
+        "loss_vs_N",
+        "loss_vs_D",
+        "loss_vs_C",
+        "residuals",
+        "learning_curves",
+        "isoflop",
+        "frontier",
+        "backtest",
+        "catalog",
+        "sensitivity",
+    ):
         assert f'id="fig-{fig}"' in html, fig
-    assert "run14" in html and "GPT-3" in html and "under-trained" in html      # backtest and catalog tables
+    assert (
+        "run14" in html and "GPT-3" in html and "under-trained" in html
+    )  # backtest and catalog tables
     checklist = json.loads(re.search(r'id="checklist-json">(.*?)</script>', html, re.S).group(1))
     assert checklist["counts"]["unknown"] > 0
     assert {i["item"]: i["value"] for i in checklist["items"]}["optimizer"] == "AdamW"
@@ -70,20 +116,29 @@ def test_every_section_filled(report, tmp_path):
 
 def test_self_contained_and_written_atomically(report, tmp_path):
     html = report.html
-    assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)          # nothing fetched from a network
+    assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', html)  # nothing fetched from a network
     assert "<script src" not in html and "@import" not in html
     assert html.count('src="data:image/svg+xml;base64,') == 10
     out = report.write(tmp_path / "r" / "report.html")
     assert out.read_text(encoding="utf-8") == html
-    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary left behind
+    assert not [
+        p for p in out.parent.iterdir() if p.name.startswith(".")
+    ]  # no temporary left behind
 
 
 def test_missing_parts_say_not_available():
     frame = ladder_frame().drop(columns=["optimizer"])
-    frame = frame[frame["D"] == frame.groupby("run_id")["D"].transform("max")]       # one point per run
+    frame = frame[frame["D"] == frame.groupby("run_id")["D"].transform("max")]  # one point per run
     frame = frame[frame["C"] > 2e18]
-    rep = report_html.build(RunTable.from_frame(frame), budget=1e22, grid=GRID, bootstrap=0, sensitivity=False,
-                            backtest=None, catalog=None)
+    rep = report_html.build(
+        RunTable.from_frame(frame),
+        budget=1e22,
+        grid=GRID,
+        bootstrap=0,
+        sensitivity=False,
+        backtest=None,
+        catalog=None,
+    )
     try:
         for sid in ("backtest", "catalog", "sensitivity"):
             assert rep.sections[sid].startswith("not available"), sid
@@ -98,7 +153,12 @@ def test_auto_backtest_and_catalog_never_break_the_report(monkeypatch):
     assert rows is not None or why
     models, why = report_html.auto_catalog()
     assert models is not None or why
-    assert report_html.backtest_rows({"rows": [{"pred": 2.0, "loss": 2.1, "lo": 1.9, "hi": 2.2}]})[0]["inside"] is True
+    assert (
+        report_html.backtest_rows({"rows": [{"pred": 2.0, "loss": 2.1, "lo": 1.9, "hi": 2.2}]})[0][
+            "inside"
+        ]
+        is True
+    )
 
 
 def test_backtest_and_catalog_shapes_of_scalelab_objects():
@@ -115,11 +175,32 @@ def test_backtest_and_catalog_shapes_of_scalelab_objects():
         form: str
         folds: list
 
-    result = Backtest("chinchilla", [Fold("C > 1e20", [
-        {"run_id": "big", "loss": 2.40, "predicted": 2.45, "rel_error": 0.0208, "compute_ratio": 12.0,
-         "interval": [2.41, 2.50], "covered": False}])])
+    result = Backtest(
+        "chinchilla",
+        [
+            Fold(
+                "C > 1e20",
+                [
+                    {
+                        "run_id": "big",
+                        "loss": 2.40,
+                        "predicted": 2.45,
+                        "rel_error": 0.0208,
+                        "compute_ratio": 12.0,
+                        "interval": [2.41, 2.50],
+                        "covered": False,
+                    }
+                ],
+            )
+        ],
+    )
     (row,) = report_html.backtest_rows(result)
-    assert row["label"] == "big" and row["actual"] == 2.40 and row["inside"] is False and row["compute_ratio"] == 12.0
+    assert (
+        row["label"] == "big"
+        and row["actual"] == 2.40
+        and row["inside"] is False
+        and row["compute_ratio"] == 12.0
+    )
 
     @dataclass(frozen=True)
     class Model:
@@ -128,8 +209,13 @@ def test_backtest_and_catalog_shapes_of_scalelab_objects():
         tokens: float
         active_params: float = None
 
-    models = report_html.catalog_models((Model("dense", 7e9, 2e12), Model("moe", 1e12, 1.5e13, 3.2e10)))
-    assert models == [{"name": "dense", "N": 7e9, "D": 2e12}, {"name": "moe", "N": 3.2e10, "D": 1.5e13}]
+    models = report_html.catalog_models(
+        (Model("dense", 7e9, 2e12), Model("moe", 1e12, 1.5e13, 3.2e10))
+    )
+    assert models == [
+        {"name": "dense", "N": 7e9, "D": 2e12},
+        {"name": "moe", "N": 3.2e10, "D": 1.5e13},
+    ]
 
 
 def test_cli_report_ladder_dir(tmp_path, capsys):
@@ -139,29 +225,70 @@ def test_cli_report_ladder_dir(tmp_path, capsys):
     ladder = tmp_path / "ladder"
     ladder.mkdir()
     ladder_frame().to_csv(ladder / "runs.csv", index=False)
-    (ladder / "manifest.json").write_text(json.dumps({"format": "scalelab-data/1", "name": "tiny-corpus",
-                                                      "checklist": {"data": "tiny-corpus", "tokenizer": "bytes, vocab 256"}}))
+    (ladder / "manifest.json").write_text(
+        json.dumps(
+            {
+                "format": "scalelab-data/1",
+                "name": "tiny-corpus",
+                "checklist": {"data": "tiny-corpus", "tokenizer": "bytes, vocab 256"},
+            }
+        )
+    )
     out = tmp_path / "l.html"
-    assert main(["report", str(ladder), "-o", str(out), "--no-sensitivity", "--law", str(tmp_path / "law.json"),
-                 "--figures", str(tmp_path / "figs"), "--checklist", str(tmp_path / "checklist.json"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(ladder),
+                "-o",
+                str(out),
+                "--no-sensitivity",
+                "--law",
+                str(tmp_path / "law.json"),
+                "--figures",
+                str(tmp_path / "figs"),
+                "--checklist",
+                str(tmp_path / "checklist.json"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
-    assert result["output"] == str(out) and result["input"] == f"ladder {ladder}" and result["sections"]["law"] == "ok"
+    assert (
+        result["output"] == str(out)
+        and result["input"] == f"ladder {ladder}"
+        and result["sections"]["law"] == "ok"
+    )
     assert result["sections"]["sensitivity"].startswith("not available")
     html = out.read_text()
     assert "tiny-corpus" in html and "bytes, vocab 256" in html and "scalelab report" in html
-    assert "1 starts" in html                                   # the saved law's own fit record
+    assert "1 starts" in html  # the saved law's own fit record
     record = json.loads((tmp_path / "checklist.json").read_text())
     assert {i["item"]: i["value"] for i in record["items"]}["data_name"] == "tiny-corpus"
     assert "**unknown**" in (tmp_path / "checklist.md").read_text()
     figs = tmp_path / "figs"
-    assert {p.stem for p in figs.glob("*.png")} == {p.stem for p in figs.glob("*.svg")} >= {
-        "loss_vs_N", "loss_vs_D", "loss_vs_C", "residuals", "learning_curves", "isoflop", "frontier"}
+    assert (
+        {p.stem for p in figs.glob("*.png")}
+        == {p.stem for p in figs.glob("*.svg")}
+        >= {
+            "loss_vs_N",
+            "loss_vs_D",
+            "loss_vs_C",
+            "residuals",
+            "learning_curves",
+            "isoflop",
+            "frontier",
+        }
+    )
 
 
 def test_load_input_file_and_data_dir_column(tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    (data_dir / "manifest.json").write_text(json.dumps({"format": "scalelab-data/1", "name": "from-data-dir"}))
+    (data_dir / "manifest.json").write_text(
+        json.dumps({"format": "scalelab-data/1", "name": "from-data-dir"})
+    )
     frame = ladder_frame().assign(data_dir=str(data_dir))
     frame.to_csv(tmp_path / "runs.csv", index=False)
     table, manifest, what = report_html.load_input(tmp_path / "runs.csv")
@@ -179,19 +306,31 @@ def test_cli_report_bad_input(tmp_path, capsys):
 
 def test_report_in_headless_browser(report, tmp_path):
     """Open the report in Debian's chromium (`make test` installs it where it can)."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="SKIPPED LOUDLY: selenium is not installed "
-                                    "(pip install -e '.[dev]'); the report was not checked in a browser")
+    webdriver = pytest.importorskip(
+        "selenium.webdriver",
+        reason="SKIPPED LOUDLY: selenium is not installed "
+        "(pip install -e '.[dev]'); the report was not checked in a browser",
+    )
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip(f"SKIPPED LOUDLY: no headless browser ({CHROMIUM} and {CHROMEDRIVER} needed: "
-                    "apt-get install chromium chromium-driver); the report was not checked in a browser")
+        pytest.skip(
+            f"SKIPPED LOUDLY: no headless browser ({CHROMIUM} and {CHROMEDRIVER} needed: "
+            "apt-get install chromium chromium-driver); the report was not checked in a browser"
+        )
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     path = report.write(tmp_path / "report.html")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600",
-                "--disable-extensions", "--no-first-run"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1600",
+        "--disable-extensions",
+        "--no-first-run",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
@@ -202,11 +341,14 @@ def test_report_in_headless_browser(report, tmp_path):
             section = driver.find_element(By.ID, sid)
             assert section.is_displayed() and section.find_element(By.TAG_NAME, "h2").text, sid
         broken = driver.execute_script(
-            "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt)")
+            "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt)"
+        )
         assert broken == [], broken
         errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert errors == [], errors
-        assert driver.execute_script("return document.documentElement.scrollWidth") <= 1280    # no sideways scroll
+        assert (
+            driver.execute_script("return document.documentElement.scrollWidth") <= 1280
+        )  # no sideways scroll
         height = driver.execute_script("return document.body.scrollHeight")
         driver.set_window_size(1280, min(height + 100, 16000))
         shot = tmp_path / "report.png"
@@ -228,8 +370,10 @@ def test_single_variable_law_on_isoflop_runs():
     rep = report_html.build(table, form="power-offset:C", bootstrap=0, backtest=None, catalog=None)
     try:
         assert rep.sections["isoflop"] == "ok" and rep.sections["frontier"] == "ok"
-        assert rep.sections["plan"].startswith("not available") and rep.sections["sensitivity"].startswith("not available")
+        assert rep.sections["plan"].startswith("not available") and rep.sections[
+            "sensitivity"
+        ].startswith("not available")
         assert set(rep.figures) == {"loss_vs_C", "residuals", "isoflop", "frontier"}
-        assert "sits on its lower bound" in rep.html          # the fit's warning reaches the reader
+        assert "sits on its lower bound" in rep.html  # the fit's warning reaches the reader
     finally:
         rep.close()

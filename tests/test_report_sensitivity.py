@@ -13,8 +13,17 @@ from scalelab.report import sensitivity as sens
 from scalelab.runs import RunTable
 
 TRUTH = Law("chinchilla", {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37})
-GRID = {"e": [-1.0, 0.5], "a": [5.0, 15.0], "b": [5.0, 15.0], "alpha": [0.3, 0.8], "beta": [0.3, 0.8],
-        "n_c": [20.0, 40.0], "d_c": [20.0, 40.0], "alpha_N": [0.1, 0.4], "alpha_D": [0.1, 0.4]}
+GRID = {
+    "e": [-1.0, 0.5],
+    "a": [5.0, 15.0],
+    "b": [5.0, 15.0],
+    "alpha": [0.3, 0.8],
+    "beta": [0.3, 0.8],
+    "n_c": [20.0, 40.0],
+    "d_c": [20.0, 40.0],
+    "alpha_N": [0.1, 0.4],
+    "alpha_D": [0.1, 0.4],
+}
 SIZES = np.geomspace(2e7, 4e9, 8)
 TOKENS = np.geomspace(4e8, 4e11, 6)
 
@@ -30,10 +39,19 @@ def test_known_law_small_spread():
     truth = TRUTH.optimal(1e22).tokens_per_param
     assert result.baseline["tokens_per_param"] == pytest.approx(truth, rel=0.15)
     # every fitting choice (loss, initialisation, range, conventions) lands near the truth
-    assert choice_spread(result) < 1.35, [(r["name"], r["tokens_per_param"]) for r in result.ok_rows]
+    assert choice_spread(result) < 1.35, [
+        (r["name"], r["tokens_per_param"]) for r in result.ok_rows
+    ]
     groups = {r["group"] for r in result.rows}
-    assert groups >= {"baseline", "form", "fitting loss", "initialisation", "fitting range",
-                      "parameter convention", "FLOP convention"}
+    assert groups >= {
+        "baseline",
+        "form",
+        "fitting loss",
+        "initialisation",
+        "fitting range",
+        "parameter convention",
+        "FLOP convention",
+    }
     # the table has no N_total and no shapes: those variants say so instead of inventing
     na = {r["name"]: r["reason"] for r in result.rows if r["status"] == "not available"}
     assert "N_total" in na["total parameters"] and "n_layer" in na["FLOPs 6ND+attention"]
@@ -58,7 +76,7 @@ def test_conventions_variants_with_columns():
     frame = table.data.copy()
     d_model = np.round((frame["N"] / (12 * 8)) ** 0.5)
     frame["n_layer"], frame["d_model"], frame["n_ctx"] = 8, d_model, 2048
-    frame["N_total"] = frame["N"] + 50_000 * d_model        # embeddings: vocab 50k
+    frame["N_total"] = frame["N"] + 50_000 * d_model  # embeddings: vocab 50k
     result = sens.analyse(RunTable.from_frame(frame), budget=1e22, grid=GRID)
     rows = {r["name"]: r for r in result.rows}
     assert rows["total parameters"]["status"] == "ok"
@@ -78,11 +96,19 @@ def test_allocate_under_matches_closed_form():
 
 
 def test_cli_sensitivity_json_and_table(tmp_path, capsys, monkeypatch):
-    path = synthetic.simulate(TRUTH, N=SIZES[:6], D=TOKENS[:4], noise=0.002).write(tmp_path / "runs.csv")
+    path = synthetic.simulate(TRUTH, N=SIZES[:6], D=TOKENS[:4], noise=0.002).write(
+        tmp_path / "runs.csv"
+    )
     assert main(["sensitivity", str(path), "--fast", "--budget", "1e22", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["budget"] == 1e22 and result["rows"][0]["name"] == "baseline"
-    assert set(result["spread"]["tokens_per_param"]) >= {"min", "max", "ratio", "min_variant", "max_variant"}
+    assert set(result["spread"]["tokens_per_param"]) >= {
+        "min",
+        "max",
+        "ratio",
+        "min_variant",
+        "max_variant",
+    }
     # the table view of the same result (not refitted: the fits were checked above)
     monkeypatch.setattr(sens, "analyse", lambda *a, **k: sens.SensitivityResult(**result))
     assert main(["sensitivity", str(path), "--fast", "--budget", "1e22"]) == 0
@@ -102,7 +128,9 @@ def test_chinchilla_choices_move_tokens_per_param(shared_data):
     compute-optimal tokens/parameter substantially (here several-fold)."""
     frame = pd.read_csv(shared_data / "chinchilla_epoch" / "svg_extracted_data.csv")
     frame = frame[frame["loss"] < np.sort(frame["loss"])[-5]]
-    table = RunTable.from_frame(frame, "chinchilla_epoch", columns={"N": "Model Size", "C": "Training FLOP"})
+    table = RunTable.from_frame(
+        frame, "chinchilla_epoch", columns={"N": "Model Size", "C": "Training FLOP"}
+    )
     result = sens.analyse(table, grid=sens.FAST_GRID)
     s = result.spread["tokens_per_param"]
     assert 10 < result.baseline["tokens_per_param"] < 30
@@ -116,7 +144,9 @@ def test_chinchilla_full_grid_numbers(shared_data):
     """The README's numbers: the full 4,500-start grid for every refit (about a minute here)."""
     frame = pd.read_csv(shared_data / "chinchilla_epoch" / "svg_extracted_data.csv")
     frame = frame[frame["loss"] < np.sort(frame["loss"])[-5]]
-    table = RunTable.from_frame(frame, "chinchilla_epoch", columns={"N": "Model Size", "C": "Training FLOP"})
+    table = RunTable.from_frame(
+        frame, "chinchilla_epoch", columns={"N": "Model Size", "C": "Training FLOP"}
+    )
     rows = {r["name"]: r["tokens_per_param"] for r in sens.analyse(table).rows}
     assert rows["baseline"] == pytest.approx(17.9, abs=0.1)
     assert rows["drop largest 10 of 40 sizes"] == pytest.approx(5.5, abs=0.1)

@@ -10,8 +10,12 @@ from scalelab.cli import main
 from scalelab.errors import InputError
 from scalelab.runs import RunTable, read_table
 
-ROWS = [{"run_id": f"r{i}", "N": n, "D": d, "loss": 2.0 + 100 / n ** 0.3 + 200 / d ** 0.3}
-        for i, (n, d) in enumerate([(1e6, 2e7), (1e6, 8e7), (4e6, 2e7), (4e6, 8e7), (1.6e7, 2e8), (1.6e7, 8e8), (6e7, 1e9)])]
+ROWS = [
+    {"run_id": f"r{i}", "N": n, "D": d, "loss": 2.0 + 100 / n**0.3 + 200 / d**0.3}
+    for i, (n, d) in enumerate(
+        [(1e6, 2e7), (1e6, 8e7), (4e6, 2e7), (4e6, 8e7), (1.6e7, 2e8), (1.6e7, 8e8), (6e7, 1e9)]
+    )
+]
 
 
 def write(tmp_path, name, text):
@@ -40,7 +44,9 @@ def test_c_is_filled_and_said(tmp_path):
 
 
 def test_d_derived_from_c_and_ids_from_rows():
-    t = RunTable.from_records([{"N": 1e6, "C": 6e13, "loss": 3.0}, {"N": 2e6, "C": 6e13, "loss": 2.9}])
+    t = RunTable.from_records(
+        [{"N": 1e6, "C": 6e13, "loss": 3.0}, {"N": 2e6, "C": 6e13, "loss": 2.9}]
+    )
     np.testing.assert_allclose(t["D"], [1e7, 5e6])
     assert list(t.run_ids) == ["row1", "row2"]
 
@@ -52,7 +58,10 @@ def test_column_mapping():
 
 
 def test_final_points_and_status_selection():
-    rows = [{"run_id": "a", "N": 1e6, "D": d, "loss": 4 - d / 1e8, "status": "done"} for d in (1e7, 5e7, 1e8)]
+    rows = [
+        {"run_id": "a", "N": 1e6, "D": d, "loss": 4 - d / 1e8, "status": "done"}
+        for d in (1e7, 5e7, 1e8)
+    ]
     rows += [{"run_id": "b", "N": 2e6, "D": 1e8, "loss": 2.5, "status": "diverged"}]
     t = RunTable.from_records(rows).select()
     assert list(t["D"]) == [1e8] and list(t.run_ids) == ["a"]
@@ -61,12 +70,25 @@ def test_final_points_and_status_selection():
 
 BAD = {
     "missing column": ("run_id,N,D\na,1e6,1e8\n", ["missing column(s) loss"]),
-    "non-numeric": ("run_id,N,D,loss\na,1e6,1e8,3.0\nb,abc,1e8,2.9\n", ["row 2, column 'N': expected a number, got 'abc'"]),
-    "non-positive": ("run_id,N,D,loss\na,1e6,0,3.0\nb,2e6,1e8,-1\n",
-                     ["row 1, column 'D': expected a positive number, got 0",
-                      "row 2, column 'loss': expected a positive number, got -1"]),
-    "nan": ("run_id,N,D,loss\na,1e6,1e8,\nb,2e6,1e8,2.9\n", ["row 1, column 'loss': missing value (NaN)"]),
-    "duplicate": ("run_id,N,D,loss\na,1e6,1e8,3.0\na,1e6,1e8,3.1\n", ["rows 1, 2: duplicate (run_id, D)"]),
+    "non-numeric": (
+        "run_id,N,D,loss\na,1e6,1e8,3.0\nb,abc,1e8,2.9\n",
+        ["row 2, column 'N': expected a number, got 'abc'"],
+    ),
+    "non-positive": (
+        "run_id,N,D,loss\na,1e6,0,3.0\nb,2e6,1e8,-1\n",
+        [
+            "row 1, column 'D': expected a positive number, got 0",
+            "row 2, column 'loss': expected a positive number, got -1",
+        ],
+    ),
+    "nan": (
+        "run_id,N,D,loss\na,1e6,1e8,\nb,2e6,1e8,2.9\n",
+        ["row 1, column 'loss': missing value (NaN)"],
+    ),
+    "duplicate": (
+        "run_id,N,D,loss\na,1e6,1e8,3.0\na,1e6,1e8,3.1\n",
+        ["rows 1, 2: duplicate (run_id, D)"],
+    ),
     "empty": ("", ["the file is empty"]),
 }
 

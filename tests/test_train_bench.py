@@ -43,7 +43,23 @@ def test_bench_model_tiny():
 
 
 def test_bench_cli(capsys):
-    assert main(["bench", "--sizes", "0.03M", "--steps", "1", "--precision", "fp32", "--batch-tokens", "1024", "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--sizes",
+                "0.03M",
+                "--steps",
+                "1",
+                "--precision",
+                "fp32",
+                "--batch-tokens",
+                "1024",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     (model,) = result["models"]
     assert result["peak_source"].startswith("measured") and result["peak_flops"] > 1e9

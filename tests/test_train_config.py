@@ -4,9 +4,10 @@ import pytest
 
 pytest.importorskip("torch")
 
+from train_helpers import TINY, merge, write_config  # noqa: E402
+
 from scalelab.cli import main  # noqa: E402
 from scalelab.train.config import load_config  # noqa: E402
-from train_helpers import TINY, merge, write_config  # noqa: E402
 
 
 def _run_bad(tmp_path, capsys, cfg: dict, *extra):

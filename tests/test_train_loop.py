@@ -7,14 +7,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from train_helpers import TINY, merge, write_config  # noqa: E402
+
 from scalelab.cli import main  # noqa: E402
 from scalelab.runs.table import read_table  # noqa: E402
+from scalelab.train import hparams  # noqa: E402
 from scalelab.train.config import config_from_dict  # noqa: E402
 from scalelab.train.loop import plan_run, train  # noqa: E402
 from scalelab.train.schedule import Schedule, log_spaced_steps  # noqa: E402
 from scalelab.train.tokens import ArrayTokens, eval_windows, synthetic_markov  # noqa: E402
-from scalelab.train import hparams  # noqa: E402
-from train_helpers import TINY, merge, write_config  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +41,9 @@ def test_schedules():
     assert wsd.decay_start == 80 and wsd.lr(79) == 1.0 and wsd.lr(99) == 0.0
     short = wsd.branch(50)
     assert short.decay_start == 40
-    assert [short.lr(s) for s in range(40)] == [wsd.lr(s) for s in range(40)]  # shares the stable phase
+    assert [short.lr(s) for s in range(40)] == [
+        wsd.lr(s) for s in range(40)
+    ]  # shares the stable phase
     assert short.lr(49) == 0.0
     const = Schedule("constant", 2.0, 100, warmup_steps=0)
     assert {const.lr(s) for s in range(100)} == {2.0}
@@ -60,7 +63,9 @@ def test_hparam_rule_is_a_power_law_of_n():
     assert b == round(0.2920 * (6 * 1e8 * 2e9) ** 0.3271)
     assert hparams.batch_rule(1e5, None, n_ctx=256) % 256 == 0
     assert hparams.default_micro_batch(48, 256) == 48 and hparams.default_micro_batch(96, 256) == 48
-    assert hparams.default_micro_batch(64, 256, vocab_size=50257) == 2  # ~890 tokens of 50k-vocab logits
+    assert (
+        hparams.default_micro_batch(64, 256, vocab_size=50257) == 2
+    )  # ~890 tokens of 50k-vocab logits
 
 
 def test_token_source_is_deterministic_and_resumable():
@@ -78,7 +83,9 @@ def test_token_source_is_deterministic_and_resumable():
 
 def test_tiny_run_learns_and_writes_a_run_table(tmp_path):
     seen = []
-    summary = train(cfg_of(tmp_path, eval={"points": 5, "tokens": 1024}), on_step=lambda *a: seen.append(a))
+    summary = train(
+        cfg_of(tmp_path, eval={"points": 5, "tokens": 1024}), on_step=lambda *a: seen.append(a)
+    )
     out = tmp_path / "out"
     assert summary["status"] == "done" and summary["step"] == summary["total_steps"] == 40
     table = read_table(out / "runs.csv")
@@ -101,19 +108,30 @@ def test_tiny_run_learns_and_writes_a_run_table(tmp_path):
 
 
 def test_run_refuses_to_overwrite_and_cli_reports(tmp_path, capsys):
-    path = write_config(tmp_path / "c.toml", merge(TINY, out_dir=str(tmp_path / "o"),
-                                                   train={"tokens": 256 * 6}))
+    path = write_config(
+        tmp_path / "c.toml", merge(TINY, out_dir=str(tmp_path / "o"), train={"tokens": 256 * 6})
+    )
     assert main(["train", str(path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["status"] == "done"
     assert main(["train", str(path)]) == 2
     assert "already holds a run" in capsys.readouterr().err
-    assert main(["train", str(path), "--resume", "--quiet"]) == 0  # a finished run resumes to itself
+    assert (
+        main(["train", str(path), "--resume", "--quiet"]) == 0
+    )  # a finished run resumes to itself
 
 
 def test_wsd_branches_are_their_own_runs(tmp_path):
-    cfg = cfg_of(tmp_path, train={"schedule": "wsd", "tokens": 256 * 40, "cooldown_frac": 0.25,
-                                  "min_lr_ratio": 0.0, "branch_tokens": [256 * 10, 256 * 20]})
+    cfg = cfg_of(
+        tmp_path,
+        train={
+            "schedule": "wsd",
+            "tokens": 256 * 40,
+            "cooldown_frac": 0.25,
+            "min_lr_ratio": 0.0,
+            "branch_tokens": [256 * 10, 256 * 20],
+        },
+    )
     summary = train(cfg)
     table = read_table(tmp_path / "out" / "runs.csv")
     finals = table.select(eval_set="val", points="final").data.set_index("run_id")
@@ -121,27 +139,48 @@ def test_wsd_branches_are_their_own_runs(tmp_path):
     assert finals.loc["tiny-D2560", "D"] == 2560 and finals.loc["tiny-D5120", "step"] == 20
     assert finals.loc["tiny-D5120", "branch_of"] == "tiny"
     # more tokens, lower loss (all three are annealed)
-    assert finals.loc["tiny", "loss"] < finals.loc["tiny-D5120", "loss"] < finals.loc["tiny-D2560", "loss"]
+    assert (
+        finals.loc["tiny", "loss"]
+        < finals.loc["tiny-D5120", "loss"]
+        < finals.loc["tiny-D2560", "loss"]
+    )
     assert [b["cooldown_from_step"] for b in summary["branches"]] == [8, 15]
     # the main run is unaffected by its branches: same final loss as a run without them
-    plain = train(cfg_of(tmp_path, out_dir=str(tmp_path / "plain"),
-                         train={"schedule": "wsd", "tokens": 256 * 40, "cooldown_frac": 0.25, "min_lr_ratio": 0.0}),
-                  out_dir=tmp_path / "plain")
+    plain = train(
+        cfg_of(
+            tmp_path,
+            out_dir=str(tmp_path / "plain"),
+            train={
+                "schedule": "wsd",
+                "tokens": 256 * 40,
+                "cooldown_frac": 0.25,
+                "min_lr_ratio": 0.0,
+            },
+        ),
+        out_dir=tmp_path / "plain",
+    )
     assert plain["final_loss"] == summary["final_loss"]
 
 
 def test_branch_equals_a_separate_short_run(tmp_path):
     """A cool-down branch at D_b is the same computation as a separate WSD run of D_b tokens."""
     base = {"schedule": "wsd", "cooldown_frac": 0.25, "min_lr_ratio": 0.0, "warmup_tokens": 512}
-    main_run = train(cfg_of(tmp_path, train={**base, "tokens": 256 * 24, "branch_tokens": [256 * 12]}))
+    main_run = train(
+        cfg_of(tmp_path, train={**base, "tokens": 256 * 24, "branch_tokens": [256 * 12]})
+    )
     short = train(cfg_of(tmp_path, train={**base, "tokens": 256 * 12}), out_dir=tmp_path / "short")
     assert main_run["branches"][0]["loss"] == short["final_loss"]
 
 
 def test_divergence_ends_the_run(tmp_path, capsys):
-    path = write_config(tmp_path / "c.toml", merge(TINY, out_dir=str(tmp_path / "o"),
-                                                   train={"lr": 30.0, "warmup_frac": 0.0, "grad_clip": 0.0,
-                                                          "divergence_factor": 1.5}))
+    path = write_config(
+        tmp_path / "c.toml",
+        merge(
+            TINY,
+            out_dir=str(tmp_path / "o"),
+            train={"lr": 30.0, "warmup_frac": 0.0, "grad_clip": 0.0, "divergence_factor": 1.5},
+        ),
+    )
     assert main(["train", str(path), "--quiet"]) == 3
     assert "diverged" in capsys.readouterr().err
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
@@ -149,10 +188,20 @@ def test_divergence_ends_the_run(tmp_path, capsys):
 
 
 def test_moe_rotary_swiglu_fp32_run(tmp_path):
-    summary = train(cfg_of(tmp_path, precision="fp32",
-                           model={"mlp": "swiglu", "positions": "rotary", "n_expert": 4, "top_k": 2,
-                                  "tie_embeddings": False},
-                           train={"tokens": 256 * 10, "schedule": "constant"}))
+    summary = train(
+        cfg_of(
+            tmp_path,
+            precision="fp32",
+            model={
+                "mlp": "swiglu",
+                "positions": "rotary",
+                "n_expert": 4,
+                "top_k": 2,
+                "tie_embeddings": False,
+            },
+            train={"tokens": 256 * 10, "schedule": "constant"},
+        )
+    )
     assert summary["status"] == "done" and summary["precision"] == "fp32"
     assert summary["N_active"] < summary["N"]
     table = read_table(tmp_path / "out" / "runs.csv")
@@ -177,8 +226,11 @@ def test_token_files_and_folders(tmp_path):
     arr.tofile(tmp_path / "train.bin")
     np.save(tmp_path / "val.npy", arr[:3000])
     np.save(tmp_path / "other.npy", arr[::-1][:3000].copy())
-    cfg = cfg_of(tmp_path, data={"train": "train.bin", "eval": {"val": "val.npy", "rev": "other.npy"}},
-                 train={"tokens": 256 * 4})
+    cfg = cfg_of(
+        tmp_path,
+        data={"train": "train.bin", "eval": {"val": "val.npy", "rev": "other.npy"}},
+        train={"tokens": 256 * 4},
+    )
     summary = train(cfg)
     assert set(summary["final_loss"]) == {"val", "rev"}
     folder = cfg_of(tmp_path, data={"train": "."}, train={"tokens": 256 * 4})
@@ -198,21 +250,28 @@ def test_resume_with_a_different_config_is_refused(tmp_path):
 @pytest.mark.slow
 def test_compiled_run_matches_eager_within_bf16_tolerance(tmp_path):
     eager = train(cfg_of(tmp_path, train={"tokens": 256 * 30}), out_dir=tmp_path / "e")
-    compiled = train(cfg_of(tmp_path, compile=True, train={"tokens": 256 * 30}), out_dir=tmp_path / "c")
+    compiled = train(
+        cfg_of(tmp_path, compile=True, train={"tokens": 256 * 30}), out_dir=tmp_path / "c"
+    )
     for name, loss in eager["final_loss"].items():
         assert compiled["final_loss"][name] == pytest.approx(loss, rel=2e-3)
 
 
 def test_injected_token_source(tmp_path):
     """Another data pipeline plugs in through the TokenSource protocol."""
+
     class Counting:
-        n_tokens = 10 ** 6
+        n_tokens = 10**6
 
         def batch(self, step, micro, batch_size, n_ctx):
             start = torch.arange(batch_size)[:, None] + step
             return (start + torch.arange(n_ctx + 1)[None, :]) % 64
 
-    assert isinstance(Counting(), __import__("scalelab.train.tokens", fromlist=["TokenSource"]).TokenSource)
+    assert isinstance(
+        Counting(), __import__("scalelab.train.tokens", fromlist=["TokenSource"]).TokenSource
+    )
     evals = {"val": np.arange(4000) % 64}
-    summary = train(cfg_of(tmp_path, train={"tokens": 256 * 20, "lr": 1e-2}), tokens=Counting(), eval_sets=evals)
+    summary = train(
+        cfg_of(tmp_path, train={"tokens": 256 * 20, "lr": 1e-2}), tokens=Counting(), eval_sets=evals
+    )
     assert summary["final_loss"]["val"] < 0.7 * np.log(64)  # "next = current + 1" is easy to learn

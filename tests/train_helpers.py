@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 TINY = {
-    "run_id": "tiny", "seed": 0, "threads": 1,
+    "run_id": "tiny",
+    "seed": 0,
+    "threads": 1,
     "model": {"vocab_size": 64, "n_ctx": 32, "n_layer": 2, "d_model": 32, "n_head": 2},
     "data": {"train": "synthetic", "synthetic_tokens": 20000},
     "train": {"tokens": 32 * 8 * 40, "batch_tokens": 256, "lr": 3e-3, "warmup_frac": 0.1},

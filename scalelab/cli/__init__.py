@@ -66,4 +66,3 @@ def _usage_line(exc) -> str:
 def run() -> None:
     """Console-script entry point."""
     sys.exit(main())
-

@@ -16,8 +16,12 @@ from rich.console import Console
 
 from scalelab.errors import InputError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="scalelab: a scaling-law laboratory for language models.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="scalelab: a scaling-law laboratory for language models.",
+)
 out = Console(emoji=False)
 err = Console(stderr=True, emoji=False)
 
@@ -54,11 +58,19 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-RunsArg = typer.Argument(None, help="Run table (.csv, .parquet, .jsonl). Or use --example.", show_default=False)
-ExampleOpt = typer.Option(None, "--example", help="A built-in example table instead of RUNS (see `scalelab examples`).")
-ColumnOpt = typer.Option(None, "--column", help="Map a schema column to a column of the file: N=params (repeatable).")
-WhereOpt = typer.Option(None, "--where", help="Keep rows whose column equals a value: dataset=c4 (repeatable).")
-JsonOpt = typer.Option(False, "--json", help="Print one JSON object instead of tables.")
+RunsArg = typer.Argument(
+    None, help="Run table (.csv, .parquet, .jsonl). Or use --example.", show_default=False
+)
+ExampleOpt = typer.Option(
+    None, "--example", help="A built-in example table instead of RUNS (see `scalelab examples`)."
+)
+ColumnOpt = typer.Option(
+    None, "--column", help="Map a schema column to a column of the file: N=params (repeatable)."
+)
+WhereOpt = typer.Option(
+    None, "--where", help="Keep rows whose column equals a value: dataset=c4 (repeatable)."
+)
+JsonOpt = typer.Option(False, "--json", metavar="", help="Print one JSON object instead of tables.")
 
 
 def _pairs(items: Optional[list[str]], option: str) -> dict[str, str]:
@@ -71,7 +83,12 @@ def _pairs(items: Optional[list[str]], option: str) -> dict[str, str]:
     return out
 
 
-def _load_runs(runs: Optional[str], example: Optional[str], column: Optional[list[str]], where: Optional[list[str]]):
+def _load_runs(
+    runs: Optional[str],
+    example: Optional[str],
+    column: Optional[list[str]],
+    where: Optional[list[str]],
+):
     from scalelab import examples
     from scalelab.runs import read_table
 
@@ -87,13 +104,15 @@ def _load_runs(runs: Optional[str], example: Optional[str], column: Optional[lis
 
 
 def _resolve_law(spec: str):
-    from pathlib import Path
+    """A law from a JSON file or a published name (``scalelab published``)."""
+    from scalelab.laws import published
 
-    from scalelab.laws import Law, published
+    return published.resolve(spec)
 
-    if Path(spec).exists() or spec.endswith(".json"):
-        return Law.load(spec)
-    return published.get(spec)
+
+def _given(**values) -> dict:
+    """The options given on the command line (those left at None take the API's defaults)."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _fmt(value: Any) -> str:
@@ -104,7 +123,6 @@ def _fmt(value: Any) -> str:
 
 def _interval(ci: Optional[list]) -> str:
     return f"[{ci[0]:.4g}, {ci[1]:.4g}]" if ci else ""
-
 
 
 def _num(value: Optional[str], name: str) -> Optional[float]:

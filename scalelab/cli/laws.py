@@ -14,6 +14,7 @@ from scalelab.cli.common import (
     RunsArg,
     WhereOpt,
     _fmt,
+    _given,
     _interval,
     _json_default,
     _load_runs,
@@ -27,11 +28,6 @@ from scalelab.cli.common import (
 from scalelab.errors import InputError
 
 BUDGET_HELP = "Budget C (FLOPs) for derived quantities [default: Chinchilla's, 5.76e23]."
-
-
-def _given(**values) -> dict:
-    """The options given on the command line (those left at None take the API's defaults)."""
-    return {k: v for k, v in values.items() if v is not None}
 
 
 @app.command()

@@ -11,6 +11,7 @@ from scalelab.cli.common import (
     ExampleOpt,
     JsonOpt,
     WhereOpt,
+    _given,
     _load_runs,
     _pairs,
     _resolve_law,
@@ -19,7 +20,6 @@ from scalelab.cli.common import (
     err,
     out,
 )
-from scalelab.cli.laws import _given
 
 BUDGET_HELP = "Budget C (FLOPs) for the plan and sensitivity [default: Chinchilla's, 5.76e23]."
 

@@ -33,7 +33,9 @@ def normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-_POS_MULT = np.random.default_rng(0x5CA1AB).integers(1, 1 << 63, size=32, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_POS_MULT = np.random.default_rng(0x5CA1AB).integers(
+    1, 1 << 63, size=32, dtype=np.uint64
+) * np.uint64(2) + np.uint64(1)
 
 
 def shingle_hashes(text: str, k: int) -> np.ndarray:
@@ -44,11 +46,13 @@ def shingle_hashes(text: str, k: int) -> np.ndarray:
     MurmurHash3 finaliser before its permutations.
     """
     words = normalise(text).split(" ")
-    w = np.fromiter((zlib.crc32(x.encode("utf-8")) for x in words), dtype=np.uint64, count=len(words))
+    w = np.fromiter(
+        (zlib.crc32(x.encode("utf-8")) for x in words), dtype=np.uint64, count=len(words)
+    )
     n = max(1, len(w) - k + 1)
     h = np.zeros(n, dtype=np.uint64)
     for j in range(min(k, len(w))):
-        h += w[j:j + n] * _POS_MULT[j]
+        h += w[j : j + n] * _POS_MULT[j]
     return ((h >> np.uint64(32)) ^ (h & np.uint64(0xFFFFFFFF))).astype(np.uint64)
 
 
@@ -64,14 +68,20 @@ class DedupStats:
     near: int = 0
     bytes_in: int = 0
     bytes_removed: int = 0
-    overlaps_train_pool: int = 0        # eval sets: documents dropped for overlapping the training pool
-    examples: list[dict[str, str]] = field(default_factory=list)   # a few (removed, kept) pairs
+    overlaps_train_pool: int = 0  # eval sets: documents dropped for overlapping the training pool
+    examples: list[dict[str, str]] = field(default_factory=list)  # a few (removed, kept) pairs
 
     def as_dict(self) -> dict[str, Any]:
-        return {"docs_in": self.docs_in, "docs_kept": self.kept, "exact_duplicates": self.exact,
-                "near_duplicates": self.near, "bytes_in": self.bytes_in,
-                "bytes_removed": self.bytes_removed, "overlaps_train_pool": self.overlaps_train_pool,
-                "examples": self.examples}
+        return {
+            "docs_in": self.docs_in,
+            "docs_kept": self.kept,
+            "exact_duplicates": self.exact,
+            "near_duplicates": self.near,
+            "bytes_in": self.bytes_in,
+            "bytes_removed": self.bytes_removed,
+            "overlaps_train_pool": self.overlaps_train_pool,
+            "examples": self.examples,
+        }
 
 
 class Deduplicator:
@@ -80,8 +90,8 @@ class Deduplicator:
     def __init__(self, spec: DedupSpec, seed: int = 1):
         self.spec = spec
         self.seed = seed
-        self.keys: list[str] = []                 # kept documents, by index
-        self._exact: dict[int, int] = {}          # digest -> index of the first document
+        self.keys: list[str] = []  # kept documents, by index
+        self._exact: dict[int, int] = {}  # digest -> index of the first document
         self._bands: list[dict[int, int | list[int]]] = []
         self._sigs = np.zeros((0, spec.num_perm), dtype=np.uint32)
         self.stats = DedupStats()
@@ -100,15 +110,20 @@ class Deduplicator:
 
         if self._perms is None:
             first = MinHash(num_perm=self.spec.num_perm, seed=self.seed, hashfunc=_identity)
-            scheme = getattr(first, "scheme", None)     # datasketch >= 2.0 names its hash scheme
-            self._perms = {"permutations": first.permutations} | ({"scheme": scheme} if scheme else {})
+            scheme = getattr(first, "scheme", None)  # datasketch >= 2.0 names its hash scheme
+            self._perms = {"permutations": first.permutations} | (
+                {"scheme": scheme} if scheme else {}
+            )
         m = MinHash(num_perm=self.spec.num_perm, seed=self.seed, hashfunc=_identity, **self._perms)
         m.update_batch(shingle_hashes(text, self.spec.shingle).tolist())
         return np.asarray(m.hashvalues & np.uint64(0xFFFFFFFF), dtype=np.uint32)
 
     def _band_keys(self, sig: np.ndarray) -> list[int]:
         raw = sig[: self.b * self.r].reshape(self.b, self.r)
-        return [int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little") for row in raw]
+        return [
+            int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little")
+            for row in raw
+        ]
 
     def _near(self, sig: np.ndarray, bands: list[int]) -> int | None:
         cands: set[int] = set()
@@ -125,7 +140,9 @@ class Deduplicator:
 
     @staticmethod
     def _digest(text: str) -> int:
-        return int.from_bytes(hashlib.blake2b(normalise(text).encode("utf-8"), digest_size=8).digest(), "little")
+        return int.from_bytes(
+            hashlib.blake2b(normalise(text).encode("utf-8"), digest_size=8).digest(), "little"
+        )
 
     # -- API ---------------------------------------------------------------------------------------
     def add(self, key: str, text: str) -> tuple[str, str | None]:

@@ -29,11 +29,11 @@ unique_tokens, step): no hidden state, so training resumes at the exact next bat
 saved step. The train split is cut into non-overlapping windows of ``context + 1`` tokens that share
 their boundary token (window ``w`` starts at token ``w * context``). A seeded permutation of all
 windows fixes which windows form the unique subset (its first ``ceil(unique_tokens / context)``
-windows, so with the same seed and context smaller budgets are nested inside larger ones); each epoch visits the subset in its own
-seeded order. Sample ``i`` (batch ``i // batch_size``) is window ``order_e[i mod n]`` of epoch
-``e = i // n``. Epochs therefore repeat the same unique tokens in a fresh order: the repetition of a
-data-constrained experiment is controlled exactly (Muennighoff et al. 2023: effective data
-D' = U + U·R*·(1 − exp(−R/R*))).
+windows, so with the same seed and context smaller budgets are nested inside larger ones); each
+epoch visits the subset in its own seeded order. Sample ``i`` (batch ``i // batch_size``) is
+window ``order_e[i mod n]`` of epoch ``e = i // n``. Epochs therefore repeat the same unique
+tokens in a fresh order: the repetition of a data-constrained experiment is controlled exactly
+(Muennighoff et al. 2023: effective data D' = U + U·R*·(1 − exp(−R/R*))).
 
 **Held-out data.** ``validation`` and ``test`` hold whole documents never seen in training (split by
 document, and deduplicated against the training pool before the split); eval sources such as
@@ -45,9 +45,10 @@ same every time, so eval losses are comparable across runs.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,7 @@ class TokenData:
         self._arrays: dict[str, np.ndarray] = {}
 
     @classmethod
-    def open(cls, directory: str | Path) -> "TokenData":
+    def open(cls, directory: str | Path) -> TokenData:
         d = Path(directory).expanduser()
         return cls(d, read_manifest(d))
 
@@ -107,11 +108,16 @@ class TokenData:
     def describe(self) -> dict[str, Any]:
         """What a run record needs to name its data."""
         m = self.manifest
-        return {"data_name": m["name"], "data_dir": str(self.directory), "data_hash": self.data_hash,
-                "tokenizer": m["tokenizer"]["kind"], "vocab_size": self.vocab_size,
-                "tokenizer_hash": self.tokenizer_hash,
-                "split_tokens": {k: v["tokens"] for k, v in m["splits"].items()},
-                "effective_train_tokens": m["effective_tokens"]["train"]}
+        return {
+            "data_name": m["name"],
+            "data_dir": str(self.directory),
+            "data_hash": self.data_hash,
+            "tokenizer": m["tokenizer"]["kind"],
+            "vocab_size": self.vocab_size,
+            "tokenizer_hash": self.tokenizer_hash,
+            "split_tokens": {k: v["tokens"] for k, v in m["splits"].items()},
+            "effective_train_tokens": m["effective_tokens"]["train"],
+        }
 
     @property
     def splits(self) -> list[str]:
@@ -131,14 +137,18 @@ class TokenData:
     def tokens(self, split: str) -> np.ndarray:
         """The whole split as a read-only memory-mapped array of token ids."""
         if split not in self.manifest["splits"]:
-            raise InputError(f"{self.directory}: no split {split!r} (splits: {', '.join(self.splits)})")
+            raise InputError(
+                f"{self.directory}: no split {split!r} (splits: {', '.join(self.splits)})"
+            )
         if split not in self._arrays:
             info = self.manifest["splits"][split]
             path = self.directory / info["file"]
             if not path.is_file():
                 raise InputError(f"{path}: missing (listed in manifest.json)")
             if path.stat().st_size != info["tokens"] * self.dtype.itemsize:
-                raise InputError(f"{path}: size does not match the manifest ({info['tokens']} tokens)")
+                raise InputError(
+                    f"{path}: size does not match the manifest ({info['tokens']} tokens)"
+                )
             if info["tokens"] == 0:
                 self._arrays[split] = np.zeros(0, dtype=self.dtype)
             else:
@@ -154,29 +164,42 @@ class TokenData:
         arr = self.eval_tokens(split, max_tokens)
         n = (len(arr) - 1) // context
         if n < 1:
-            raise InputError(f"split {split!r} has {len(arr)} tokens, fewer than one window of "
-                             f"context {context} + 1")
+            raise InputError(
+                f"split {split!r} has {len(arr)} tokens, fewer than one window of "
+                f"context {context} + 1"
+            )
         idx = np.arange(n)[:, None] * context + np.arange(context + 1)[None, :]
         return np.asarray(arr[idx], dtype=np.int64)
 
-    def train_loader(self, batch_size: int, context: int, seed: int = 0,
-                     unique_tokens: int | None = None) -> "TrainLoader":
+    def train_loader(
+        self, batch_size: int, context: int, seed: int = 0, unique_tokens: int | None = None
+    ) -> TrainLoader:
         return TrainLoader(self.tokens("train"), batch_size, context, seed, unique_tokens)
 
 
 class TrainLoader:
     """Deterministic (batch, context + 1) windows from (seed, step); see the module docstring."""
 
-    def __init__(self, tokens: np.ndarray, batch_size: int, context: int, seed: int = 0,
-                 unique_tokens: int | None = None):
+    def __init__(
+        self,
+        tokens: np.ndarray,
+        batch_size: int,
+        context: int,
+        seed: int = 0,
+        unique_tokens: int | None = None,
+    ):
         if batch_size < 1 or context < 1:
-            raise InputError(f"batch_size and context must be positive (got {batch_size}, {context})")
+            raise InputError(
+                f"batch_size and context must be positive (got {batch_size}, {context})"
+            )
         self.tokens = tokens
         self.batch_size, self.context, self.seed = int(batch_size), int(context), int(seed)
         n_windows = (len(tokens) - 1) // self.context
         if n_windows < 1:
-            raise InputError(f"the train split has {len(tokens)} tokens, fewer than one window of "
-                             f"context {context} + 1")
+            raise InputError(
+                f"the train split has {len(tokens)} tokens, fewer than one window of "
+                f"context {context} + 1"
+            )
         self.n_windows = n_windows
         if unique_tokens is None:
             n_sub = n_windows
@@ -185,8 +208,10 @@ class TrainLoader:
                 raise InputError(f"unique_tokens {unique_tokens} is below one context ({context})")
             n_sub = math.ceil(unique_tokens / self.context)
             if n_sub > n_windows:
-                raise InputError(f"unique_tokens {unique_tokens:,} exceeds the train split "
-                                 f"({n_windows * self.context:,} tokens in windows of {context})")
+                raise InputError(
+                    f"unique_tokens {unique_tokens:,} exceeds the train split "
+                    f"({n_windows * self.context:,} tokens in windows of {context})"
+                )
         self.n_sub = n_sub
         self._subset = np.random.default_rng([self.seed, 0x5B5E7]).permutation(n_windows)[:n_sub]
         self._orders = lru_cache(maxsize=2)(self._epoch_order)
@@ -218,9 +243,15 @@ class TrainLoader:
         return effective_tokens(step * self.tokens_per_step, self.unique_tokens, r_star)
 
     def describe(self) -> dict[str, Any]:
-        return {"batch_size": self.batch_size, "context": self.context, "seed": self.seed,
-                "unique_tokens": self.unique_tokens, "windows_total": self.n_windows,
-                "windows_used": self.n_sub, "tokens_per_step": self.tokens_per_step}
+        return {
+            "batch_size": self.batch_size,
+            "context": self.context,
+            "seed": self.seed,
+            "unique_tokens": self.unique_tokens,
+            "windows_total": self.n_windows,
+            "windows_used": self.n_sub,
+            "tokens_per_step": self.tokens_per_step,
+        }
 
     # -- batches -----------------------------------------------------------------------------------
     def _epoch_order(self, epoch: int) -> np.ndarray:
@@ -244,7 +275,9 @@ class TrainLoader:
         starts = self.window_ids(step) * self.context
         return np.asarray(self.tokens[starts[:, None] + self._offsets[None, :]], dtype=np.int64)
 
-    def iter(self, start_step: int = 0, stop_step: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    def iter(
+        self, start_step: int = 0, stop_step: int | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
         step = start_step
         while stop_step is None or step < stop_step:
             yield step, self.batch(step)

@@ -32,9 +32,10 @@ import datetime as _dt
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -48,18 +49,18 @@ from scalelab.errors import InputError
 FORMAT = "scalelab-data/1"
 SPLITS = ("train", "validation", "test")
 
-Progress = Callable[[str, int, Optional[int]], None]   # (stage, done, total)
+Progress = Callable[[str, int, Optional[int]], None]  # (stage, done, total)
 
 
 @dataclass(slots=True)
 class _Doc:
-    source: int           # index into spec.sources
+    source: int  # index into spec.sources
     key: str
     bytes: int
     status: str
     dup_of: str | None = None
     split: str | None = None
-    offset: int = -1      # first token in its split file
+    offset: int = -1  # first token in its split file
     tokens: int = 0
 
 
@@ -73,8 +74,10 @@ def _check_out(out: Path) -> None:
         if not out.is_dir():
             raise InputError(f"{out}: exists and is not a directory")
         if any(out.iterdir()) and not (out / "manifest.json").exists():
-            raise InputError(f"{out}: exists, is not empty and is not a scalelab data directory; "
-                             f"choose another --out")
+            raise InputError(
+                f"{out}: exists, is not empty and is not a scalelab data directory; "
+                f"choose another --out"
+            )
 
 
 def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -> dict[str, Any]:
@@ -90,11 +93,16 @@ def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -
     pool = Deduplicator(spec.dedup, seed=1)
     eval_dedup: dict[str, Deduplicator] = {}
     done = 0
-    order = [i for i, s in enumerate(spec.sources) if s.role == "train"] + \
-            [i for i, s in enumerate(spec.sources) if s.role == "eval"]
+    order = [i for i, s in enumerate(spec.sources) if s.role == "train"] + [
+        i for i, s in enumerate(spec.sources) if s.role == "eval"
+    ]
     for i in order:
         src = spec.sources[i]
-        dd = pool if src.role == "train" else eval_dedup.setdefault(src.name, Deduplicator(spec.dedup, seed=1))
+        dd = (
+            pool
+            if src.role == "train"
+            else eval_dedup.setdefault(src.name, Deduplicator(spec.dedup, seed=1))
+        )
         for doc in iter_source(src, errors, stats[i]):
             size = len(doc.text.encode("utf-8"))
             gkey = _global_key(spec, i, doc.key)
@@ -113,15 +121,19 @@ def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -
             raise InputError(f"source {src.name!r} has no non-empty documents")
 
     # 2. split by document -----------------------------------------------------------------------
-    pool_idx = [j for j, d in enumerate(docs) if d.status == KEEP and spec.sources[d.source].role == "train"]
+    pool_idx = [
+        j for j, d in enumerate(docs) if d.status == KEEP and spec.sources[d.source].role == "train"
+    ]
     n = len(pool_idx)
     fr_val, fr_test = spec.split.validation, spec.split.test
     need = 1 + (fr_val > 0) + (fr_test > 0)
     if n < need:
-        raise InputError(f"the training pool has only {n} document(s) after dedup; a document-level "
-                         f"split into train/validation/test needs at least {need} "
-                         f"(add data, set split.validation / split.test to 0, or for text files a "
-                         f"smaller max_doc_bytes: a file is cut into documents at paragraph breaks)")
+        raise InputError(
+            f"the training pool has only {n} document(s) after dedup; a document-level "
+            f"split into train/validation/test needs at least {need} "
+            f"(add data, set split.validation / split.test to 0, or for text files a "
+            f"smaller max_doc_bytes: a file is cut into documents at paragraph breaks)"
+        )
     # Stratified by source: each training source gives the same fractions of its documents, so the
     # held-out mixture matches the training mixture (a few long plays cannot all land in one split).
     n_val = n_test = 0
@@ -136,25 +148,38 @@ def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -
         if v + t >= m:
             v, t = min(v, max(0, m - 1)), 0
         for rank, p in enumerate(perm):
-            docs[members[p]].split = "validation" if rank < v else "test" if rank < v + t else "train"
+            docs[members[p]].split = (
+                "validation" if rank < v else "test" if rank < v + t else "train"
+            )
         n_val, n_test = n_val + v, n_test + t
     # Tiny pools: make sure a requested held-out split gets at least one document.
     for name, frac, count in (("validation", fr_val, n_val), ("test", fr_test, n_test)):
         if frac > 0 and count == 0:
             train_docs = [j for j in pool_idx if docs[j].split == "train"]
-            pick = train_docs[int(np.random.default_rng([int(spec.split.seed), 0x5B118, len(name)])
-                                  .integers(len(train_docs)))]
+            pick = train_docs[
+                int(
+                    np.random.default_rng([int(spec.split.seed), 0x5B118, len(name)]).integers(
+                        len(train_docs)
+                    )
+                )
+            ]
             docs[pick].split = name
             n_val, n_test = (n_val + 1, n_test) if name == "validation" else (n_val, n_test + 1)
     for d in docs:
         if d.status == KEEP and spec.sources[d.source].role == "eval":
             d.split = spec.sources[d.source].name
-    split_names = ["train"] + (["validation"] if n_val else []) + (["test"] if n_test else []) + \
-                  [s.name for s in spec.sources if s.role == "eval"]
+    split_names = (
+        ["train"]
+        + (["validation"] if n_val else [])
+        + (["test"] if n_test else [])
+        + [s.name for s in spec.sources if s.role == "eval"]
+    )
     empty_eval = [s for s in split_names[3:] if not any(d.split == s for d in docs)]
     if empty_eval:
-        raise InputError(f"eval source {empty_eval[0]!r} has no documents left after dedup and the "
-                         f"overlap check against the training pool")
+        raise InputError(
+            f"eval source {empty_eval[0]!r} has no documents left after dedup and the "
+            f"overlap check against the training pool"
+        )
 
     def assigned(stage: str, want: Callable[[_Doc], bool]) -> Iterator[tuple[_Doc, str]]:
         """Re-read the sources, yielding (record, text) for the documents ``want`` accepts."""
@@ -163,8 +188,10 @@ def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -
             for doc in iter_source(spec.sources[i], errors, SourceStats()):
                 rec = docs[j]
                 if rec.key != doc.key or rec.source != i:
-                    raise InputError(f"source {spec.sources[i].name!r} changed while it was being read "
-                                     f"(document {doc.key!r}); prepare again")
+                    raise InputError(
+                        f"source {spec.sources[i].name!r} changed while it was being read "
+                        f"(document {doc.key!r}); prepare again"
+                    )
                 j += 1
                 if want(rec):
                     yield rec, doc.text
@@ -177,6 +204,7 @@ def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -
     elif tspec.kind == "file":
         tok = load_tokenizer_file(tspec.path, tspec.eot_token)
     else:
+
         def train_texts() -> Iterator[str]:
             nonlocal trained_bytes, trained_docs
             for rec, text in assigned("train tokenizer", lambda r: r.split == "train"):
@@ -186,6 +214,7 @@ def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -
                 trained_docs += 1
                 tick("train tokenizer", trained_bytes, None)
                 yield text
+
         tok = train_bpe(train_texts(), tspec.vocab_size, tspec.min_frequency, tspec.eot_token)
         if tok.vocab_size < tspec.vocab_size:  # pragma: no cover - train_bpe already raises
             raise InputError("vocabulary too large for the data")
@@ -240,18 +269,52 @@ def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -
             fh.write("source\tkey\tstatus\tduplicate_of\tsplit\tbytes\ttoken_offset\ttokens\n")
             for d in docs:
                 key = d.key.replace("\t", " ").replace("\n", " ")
-                fh.write(f"{spec.sources[d.source].name}\t{key}\t{d.status}\t{d.dup_of or ''}\t"
-                         f"{d.split or ''}\t{d.bytes}\t{d.offset}\t{d.tokens}\n")
-        manifest = _manifest(spec, docs, stats, pool, eval_dedup, tok, tok_file, dtype, split_names,
-                             counts, ndocs, nbytes, hashes, trained_bytes, trained_docs, n)
+                fh.write(
+                    f"{spec.sources[d.source].name}\t{key}\t{d.status}\t{d.dup_of or ''}\t"
+                    f"{d.split or ''}\t{d.bytes}\t{d.offset}\t{d.tokens}\n"
+                )
+        manifest = _manifest(
+            spec,
+            docs,
+            stats,
+            pool,
+            eval_dedup,
+            tok,
+            tok_file,
+            dtype,
+            split_names,
+            counts,
+            ndocs,
+            nbytes,
+            hashes,
+            trained_bytes,
+            trained_docs,
+            n,
+        )
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         for fh_name in list(split_names):
             os.chmod(tmp / f"{fh_name}.bin", 0o444)
     return manifest
 
 
-def _manifest(spec, docs, stats, pool, eval_dedup, tok, tok_file, dtype, split_names, counts, ndocs,
-              nbytes, hashes, trained_bytes, trained_docs, n_pool) -> dict[str, Any]:
+def _manifest(
+    spec,
+    docs,
+    stats,
+    pool,
+    eval_dedup,
+    tok,
+    tok_file,
+    dtype,
+    split_names,
+    counts,
+    ndocs,
+    nbytes,
+    hashes,
+    trained_bytes,
+    trained_docs,
+    n_pool,
+) -> dict[str, Any]:
     from scalelab import __version__
 
     sources = []
@@ -262,28 +325,58 @@ def _manifest(spec, docs, stats, pool, eval_dedup, tok, tok_file, dtype, split_n
     splits: dict[str, Any] = {}
     for s in split_names:
         role = "train" if s == "train" else "heldout" if s in ("validation", "test") else "ood"
-        splits[s] = {"file": f"{s}.bin", "role": role, "docs": ndocs[s], "tokens": counts[s],
-                     "bytes": nbytes[s], "sha256": hashes[s].hexdigest()}
+        splits[s] = {
+            "file": f"{s}.bin",
+            "role": role,
+            "docs": ndocs[s],
+            "tokens": counts[s],
+            "bytes": nbytes[s],
+            "sha256": hashes[s].hexdigest(),
+        }
     train_tpb = counts["train"] / max(1, nbytes["train"])
     pool_stats = pool.stats.as_dict()
     pool_stats["tokens_removed_estimate"] = int(round(pool.stats.bytes_removed * train_tpb))
-    tok_info = {"kind": tok.kind, "vocab_size": tok.vocab_size, "eot_id": tok.eot_id,
-                "eot_token": getattr(tok, "eot_token", "\\x03"), "hash": tok.hash, "file": tok_file,
-                "dtype": str(dtype)}
+    tok_info = {
+        "kind": tok.kind,
+        "vocab_size": tok.vocab_size,
+        "eot_id": tok.eot_id,
+        "eot_token": getattr(tok, "eot_token", "\\x03"),
+        "hash": tok.hash,
+        "file": tok_file,
+        "dtype": str(dtype),
+    }
     if tok.kind == "bpe":
-        tok_info.update(min_frequency=spec.tokenizer.min_frequency, trained_on_bytes=trained_bytes,
-                        trained_on_docs=trained_docs, trained_on="train split only")
+        tok_info.update(
+            min_frequency=spec.tokenizer.min_frequency,
+            trained_on_bytes=trained_bytes,
+            trained_on_docs=trained_docs,
+            trained_on="train split only",
+        )
     if tok.kind == "file":
         tok_info["source_path"] = str(Path(spec.tokenizer.path).expanduser().resolve())
-    data_hash = hashlib.sha256(json.dumps({"tokenizer": tok.hash, "splits": {
-        s: splits[s]["sha256"] for s in split_names}}, sort_keys=True).encode()).hexdigest()
+    data_hash = hashlib.sha256(
+        json.dumps(
+            {"tokenizer": tok.hash, "splits": {s: splits[s]["sha256"] for s in split_names}},
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
     warnings = []
     for src, st in zip(spec.sources, stats):
         if st.replaced:
-            warnings.append(f"source {src.name!r}: {st.replaced} undecodable byte(s) replaced by U+FFFD "
-                            f"in {len(st.replaced_files)} file(s)")
-    dedup_desc = (f"exact={'on' if spec.dedup.exact else 'off'}, near={'MinHash LSH J>=' + str(spec.dedup.threshold) + ', ' + str(spec.dedup.shingle) + '-word shingles, ' + str(spec.dedup.num_perm) + ' perms' if spec.dedup.near else 'off'}; "
-                  f"removed {pool.stats.exact} exact + {pool.stats.near} near of {pool.stats.docs_in} pool documents")
+            warnings.append(
+                f"source {src.name!r}: {st.replaced} undecodable byte(s) replaced by U+FFFD "
+                f"in {len(st.replaced_files)} file(s)"
+            )
+    d = spec.dedup
+    near = (
+        f"MinHash LSH J>={d.threshold}, {d.shingle}-word shingles, {d.num_perm} perms"
+        if d.near
+        else "off"
+    )
+    dedup_desc = (
+        f"exact={'on' if d.exact else 'off'}, near={near}; "
+        f"removed {pool.stats.exact} exact + {pool.stats.near} near of {pool.stats.docs_in} pool documents"
+    )
     return {
         "format": FORMAT,
         "name": spec.name,
@@ -296,18 +389,33 @@ def _manifest(spec, docs, stats, pool, eval_dedup, tok, tok_file, dtype, split_n
         "dtype": str(dtype),
         "splits": splits,
         "split_assignment": {
-            "method": "by document, stratified by source: a seeded permutation of each training source's kept documents; eval sources whole",
-            "seed": spec.split.seed, "fractions": {"validation": spec.split.validation, "test": spec.split.test},
-            "pool_docs": n_pool, "documents_file": "documents.tsv"},
-        "dedup": {"settings": spec.dedup.model_dump(), "pool": pool_stats,
-                  "eval": {name: dd.stats.as_dict() for name, dd in eval_dedup.items()}},
-        "effective_tokens": {"train": counts["train"], "note": "training tokens after exact and near dedup"},
+            "method": (
+                "by document, stratified by source: a seeded permutation of each training "
+                "source's kept documents; eval sources whole"
+            ),
+            "seed": spec.split.seed,
+            "fractions": {"validation": spec.split.validation, "test": spec.split.test},
+            "pool_docs": n_pool,
+            "documents_file": "documents.tsv",
+        },
+        "dedup": {
+            "settings": spec.dedup.model_dump(),
+            "pool": pool_stats,
+            "eval": {name: dd.stats.as_dict() for name, dd in eval_dedup.items()},
+        },
+        "effective_tokens": {
+            "train": counts["train"],
+            "note": "training tokens after exact and near dedup",
+        },
         "warnings": warnings,
         "checklist": {
             "data": spec.name,
             "data_hash": data_hash,
-            "sources": [f"{s['name']} ({s['role']}): {s.get('title', s.get('path', s['kind']))} — licence: {s['licence']}; "
-                        f"attribution: {s['attribution']}" for s in sources],
+            "sources": [
+                f"{s['name']} ({s['role']}): {s.get('title', s.get('path', s['kind']))} — licence: {s['licence']}; "
+                f"attribution: {s['attribution']}"
+                for s in sources
+            ],
             "train_tokens_after_dedup": counts["train"],
             "heldout_tokens": {s: counts[s] for s in split_names if s != "train"},
             "dedup": dedup_desc,
@@ -317,7 +425,9 @@ def _manifest(spec, docs, stats, pool, eval_dedup, tok, tok_file, dtype, split_n
     }
 
 
-def ensure_prepared(spec: DataSpec, out: str | Path, progress: Progress | None = None) -> dict[str, Any]:
+def ensure_prepared(
+    spec: DataSpec, out: str | Path, progress: Progress | None = None
+) -> dict[str, Any]:
     """Reuse ``out`` if it was prepared from the same spec (and is intact), else :func:`prepare` it.
 
     The comparison is on the resolved spec and the installed versions of built-in corpus packages;
@@ -327,7 +437,7 @@ def ensure_prepared(spec: DataSpec, out: str | Path, progress: Progress | None =
     if (out / "manifest.json").is_file():
         try:
             m = read_manifest(out)
-            info(out)   # files present with the sizes the manifest says
+            info(out)  # files present with the sizes the manifest says
         except InputError:
             m = None
         if m is not None and _same_build(m, spec):
@@ -352,8 +462,10 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     if not d.is_dir():
         raise InputError(f"{d}: no such data directory")
     if not path.is_file():
-        raise InputError(f"{d}: not a scalelab data directory (no manifest.json); build one with "
-                         f"`scalelab data prepare`")
+        raise InputError(
+            f"{d}: not a scalelab data directory (no manifest.json); build one with "
+            f"`scalelab data prepare`"
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -374,21 +486,53 @@ def info(directory: str | Path) -> dict[str, Any]:
             raise InputError(f"{f}: missing (listed in manifest.json)")
         expect = s["tokens"] * np.dtype(m["dtype"]).itemsize
         if f.stat().st_size != expect:
-            raise InputError(f"{f}: {f.stat().st_size} bytes, manifest says {expect}; the directory is damaged")
-        splits[name] = {k: s[k] for k in ("role", "docs", "tokens", "bytes")} | {"file_bytes": f.stat().st_size}
+            raise InputError(
+                f"{f}: {f.stat().st_size} bytes, manifest says {expect}; the directory is damaged"
+            )
+        splits[name] = {k: s[k] for k in ("role", "docs", "tokens", "bytes")} | {
+            "file_bytes": f.stat().st_size
+        }
     pool = m["dedup"]["pool"]
     return {
-        "directory": str(d.resolve()), "name": m["name"], "data_hash": m["data_hash"],
-        "created_utc": m["created_utc"], "tokenizer": m["tokenizer"], "splits": splits,
-        "dedup": {"pool": {k: pool[k] for k in ("docs_in", "docs_kept", "exact_duplicates", "near_duplicates",
-                                                "bytes_removed", "tokens_removed_estimate")},
-                  "eval": {k: {"docs_in": v["docs_in"], "docs_kept": v["docs_kept"],
-                               "duplicates": v["exact_duplicates"] + v["near_duplicates"],
-                               "overlaps_train_pool": v["overlaps_train_pool"]}
-                           for k, v in m["dedup"]["eval"].items()}},
+        "directory": str(d.resolve()),
+        "name": m["name"],
+        "data_hash": m["data_hash"],
+        "created_utc": m["created_utc"],
+        "tokenizer": m["tokenizer"],
+        "splits": splits,
+        "dedup": {
+            "pool": {
+                k: pool[k]
+                for k in (
+                    "docs_in",
+                    "docs_kept",
+                    "exact_duplicates",
+                    "near_duplicates",
+                    "bytes_removed",
+                    "tokens_removed_estimate",
+                )
+            },
+            "eval": {
+                k: {
+                    "docs_in": v["docs_in"],
+                    "docs_kept": v["docs_kept"],
+                    "duplicates": v["exact_duplicates"] + v["near_duplicates"],
+                    "overlaps_train_pool": v["overlaps_train_pool"],
+                }
+                for k, v in m["dedup"]["eval"].items()
+            },
+        },
         "effective_train_tokens": m["effective_tokens"]["train"],
-        "sources": [{"name": s["name"], "role": s["role"], "licence": s["licence"], "docs": s["read"]["docs"],
-                     "bytes": s["read"]["bytes"]} for s in m["sources"]],
+        "sources": [
+            {
+                "name": s["name"],
+                "role": s["role"],
+                "licence": s["licence"],
+                "docs": s["read"]["docs"],
+                "bytes": s["read"]["bytes"],
+            }
+            for s in m["sources"]
+        ],
         "warnings": m.get("warnings", []),
         "disk_bytes": sum(f.stat().st_size for f in d.iterdir() if f.is_file()),
     }

@@ -12,20 +12,47 @@ pipeline (tokenise, dedup, split, shard, load) and a small training run can be t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
-_ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "tr",
-           "sh", "ch", "th", "pl", "gr", "kl", "sn", ""]
+_ONSETS = [
+    "b",
+    "d",
+    "f",
+    "g",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "z",
+    "br",
+    "st",
+    "tr",
+    "sh",
+    "ch",
+    "th",
+    "pl",
+    "gr",
+    "kl",
+    "sn",
+    "",
+]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ou", "ee", "oa"]
 _CODAS = ["", "", "", "n", "r", "l", "s", "t", "m", "k", "nd", "rt"]
 
 # Parts of speech and how many words each gets in the lexicon.
 _CLASS_SIZES = {"noun": 2000, "verb": 600, "adj": 500, "adv": 150}
-_DETERMINERS = {"sg": ["the", "a", "this", "that", "every", "one"],
-                "pl": ["the", "these", "those", "some", "many", "two", "all"]}
+_DETERMINERS = {
+    "sg": ["the", "a", "this", "that", "every", "one"],
+    "pl": ["the", "these", "those", "some", "many", "two", "all"],
+}
 _PREPOSITIONS = ["in", "on", "under", "with", "near", "from", "beyond", "across", "of", "before"]
 _CONJUNCTIONS = ["and", "but", "because", "while", "so", "although"]
 
@@ -35,10 +62,10 @@ class SyntheticConfig:
     """Knobs of the synthetic language (the defaults are what the tests and the demo use)."""
 
     seed: int = 0
-    zipf_s: float = 1.1            # Zipf exponent inside each word class
-    min_sentences: int = 4         # sentences per document (uniform in [min, max])
+    zipf_s: float = 1.1  # Zipf exponent inside each word class
+    min_sentences: int = 4  # sentences per document (uniform in [min, max])
     max_sentences: int = 24
-    max_depth: int = 3             # recursion limit of the grammar
+    max_depth: int = 3  # recursion limit of the grammar
 
 
 class SyntheticLanguage:
@@ -55,8 +82,12 @@ class SyntheticLanguage:
             words: list[str] = []
             while len(words) < size:
                 n_syll = int(rng.choice([1, 2, 2, 3, 3, 4]))
-                w = "".join(_ONSETS[rng.integers(len(_ONSETS))] + _VOWELS[rng.integers(len(_VOWELS))]
-                            + _CODAS[rng.integers(len(_CODAS))] for _ in range(n_syll))
+                w = "".join(
+                    _ONSETS[rng.integers(len(_ONSETS))]
+                    + _VOWELS[rng.integers(len(_VOWELS))]
+                    + _CODAS[rng.integers(len(_CODAS))]
+                    for _ in range(n_syll)
+                )
                 if len(w) >= 2 and w not in used:
                     used.add(w)
                     words.append(w)

@@ -31,6 +31,9 @@ from scalelab.ladder.spec import (
     LadderSpec,
     Point,
 )
+from scalelab.model.config import GPTConfig
+from scalelab.model.counting import count_params, full_training_flops_per_token
+from scalelab.model.shapes import shape_for
 from scalelab.train import hparams
 
 # ------------------------------------------------------------------------------------------------
@@ -149,11 +152,8 @@ def plan_ladder(
 ) -> LadderPlan:
     """Every job of the ladder, with its shape, batch, lr, steps, points and run config;
     InputError if impossible."""
-    # Lazy: the model's shapes and counts and the engine's planner import torch; a spec loads
-    # and validates without it.
-    from scalelab.model.counting import count_params, full_training_flops_per_token  # noqa: PLC0415
-    from scalelab.model.gpt import GPTConfig  # noqa: PLC0415
-    from scalelab.model.shapes import shape_for  # noqa: PLC0415
+    # Lazy: the engine's run planner and its data-parallel check import torch; a spec loads,
+    # validates and counts parameters without it.
     from scalelab.train.distributed import check_split  # noqa: PLC0415
     from scalelab.train.loop import plan_run  # noqa: PLC0415
 

@@ -49,8 +49,11 @@ def db_path(out_dir: str | Path) -> Path:
     return Path(out_dir).expanduser() / DB_NAME
 
 
-def load_plan(spec: str | Path | LadderSpec, out_dir: Optional[str] = None,
-              flops_per_s: Optional[float] = None) -> LadderPlan:
+def load_plan(
+    spec: str | Path | LadderSpec,
+    out_dir: Optional[str] = None,
+    flops_per_s: Optional[float] = None,
+) -> LadderPlan:
     """Read (if a path) and plan a spec; ``out_dir`` overrides the spec's."""
     if isinstance(spec, LadderSpec):
         sp, source = spec, "<ladder spec>"
@@ -108,6 +111,7 @@ def init_ladder(
 # ------------------------------------------------------------------------------------------------
 # one job
 # ------------------------------------------------------------------------------------------------
+
 
 class _Progress:
     """The engine's latest step (its ``on_step`` callback), for the heartbeat to publish."""
@@ -183,8 +187,12 @@ def _read_rows(out: Path) -> list[dict]:
     frame = pd.read_csv(path)
     rows = []
     for rec in frame.to_dict(orient="records"):
-        rows.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                     for k, v in rec.items()})
+        rows.append(
+            {
+                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in rec.items()
+            }
+        )
     return rows
 
 
@@ -242,11 +250,25 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
             if nproc > 1:  # torchrun's processes report progress through a file launch() polls
                 from scalelab.train.launch import launch  # noqa: PLC0415 - torch, as above
 
-                summary = launch(cfg, nproc, resume=resume, out_dir=out, source=source, log=on_log,
-                                 stop=stop_launch, on_step=progress.update)
+                summary = launch(
+                    cfg,
+                    nproc,
+                    resume=resume,
+                    out_dir=out,
+                    source=source,
+                    log=on_log,
+                    stop=stop_launch,
+                    on_step=progress.update,
+                )
             else:
-                summary = train(cfg, resume=resume, out_dir=out, source=source, log=on_log,
-                                on_step=progress.update)
+                summary = train(
+                    cfg,
+                    resume=resume,
+                    out_dir=out,
+                    source=source,
+                    log=on_log,
+                    on_step=progress.update,
+                )
     except (Exception, SystemExit) as exc:  # a failing run must not stop the ladder
         hb.stop()
         if isinstance(exc, InputError):
@@ -254,8 +276,15 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
         else:
             msg = f"{type(exc).__name__}: {exc}"
         detail = traceback.format_exc(limit=6)
-        reg.finish(run_id, token, "failed", error=msg, summary={"traceback": detail},
-                   out_dir=str(out), wall_s=time.perf_counter() - t0)
+        reg.finish(
+            run_id,
+            token,
+            "failed",
+            error=msg,
+            summary={"traceback": detail},
+            out_dir=str(out),
+            wall_s=time.perf_counter() - t0,
+        )
         log(f"{run_id}: failed: {msg}")
         return "failed"
     except BaseException:
@@ -264,8 +293,10 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
     hb.stop()
     status = summary["status"]
     if hb.lost:
-        log(f"{run_id}: its claim was taken over by another worker; "
-            f"stopped at step {summary.get('step')}")
+        log(
+            f"{run_id}: its claim was taken over by another worker; "
+            f"stopped at step {summary.get('step')}"
+        )
         return "lost"
     if status == "interrupted":
         step = summary.get("step")
@@ -275,16 +306,29 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
     if status == "diverged":
         log(f"{run_id}: diverged at step {summary.get('step')} (kept out of fits by default)")
     final = "done" if status == "done" else "diverged"
-    ok = reg.finish(run_id, token, final, rows=rows, summary=summary, out_dir=str(out),
-                    wall_s=time.perf_counter() - t0)
+    ok = reg.finish(
+        run_id,
+        token,
+        final,
+        rows=rows,
+        summary=summary,
+        out_dir=str(out),
+        wall_s=time.perf_counter() - t0,
+    )
     if not ok:
         log(f"{run_id}: its claim was taken over while it ran; result left to the new owner")
     return status
 
 
-def work(path: str | Path, *, lease_s: float = DEFAULT_LEASE_S, max_jobs: Optional[int] = None,
-         log: Callable[[str], None] = lambda m: None, stop: Optional[threading.Event] = None,
-         largest_first: bool = False) -> dict[str, int]:
+def work(
+    path: str | Path,
+    *,
+    lease_s: float = DEFAULT_LEASE_S,
+    max_jobs: Optional[int] = None,
+    log: Callable[[str], None] = lambda m: None,
+    stop: Optional[threading.Event] = None,
+    largest_first: bool = False,
+) -> dict[str, int]:
     """The worker loop: claim, run, repeat until nothing is claimable. Returns counts by status."""
     done: dict[str, int] = {}
     with Registry(path, lease_s=lease_s) as reg:
@@ -292,7 +336,10 @@ def work(path: str | Path, *, lease_s: float = DEFAULT_LEASE_S, max_jobs: Option
             job = reg.claim(largest_first=largest_first)
             if job is None:
                 break
-            log(f"{job['run_id']}: claimed (attempt {job['attempts']}" + (", took over a dead claim)" if job["took_over"] else ")"))
+            log(
+                f"{job['run_id']}: claimed (attempt {job['attempts']}"
+                + (", took over a dead claim)" if job["took_over"] else ")")
+            )
             status = run_job(reg, job, log=log)
             done[status] = done.get(status, 0) + 1
     return done

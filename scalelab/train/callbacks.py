@@ -26,18 +26,30 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional, Protocol
 
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
 from scalelab import atomic
-from scalelab.train.plan import SUMMARY
+from scalelab.train.config import RunConfig
+from scalelab.train.plan import SUMMARY, Branch, Plan
 from scalelab.train.records import CONFIG, RunSummary, write_records
 
-if TYPE_CHECKING:  # the trainer imports this module; the type is for readers and checkers only
-    from scalelab.train.plan import Branch
-    from scalelab.train.trainer import Trainer
+
+class Trainer(Protocol):
+    """What a callback reads of the :class:`~scalelab.train.trainer.Trainer` (which imports this
+    module, so callbacks see it through this view rather than importing it)."""
+
+    cfg: RunConfig
+    out: Path
+    plan: Plan
+    step: int
+    resumed_from: Optional[int]
+    running_min: float
+    rows: list[dict]
+    train_log: list[dict]
+
 
 logger = logging.getLogger("scalelab.train")
 

@@ -20,9 +20,10 @@ MAX_ECHO = 40
 
 
 class Schema(BaseModel):
-    """Base of every config section: unknown keys forbidden, assignments validated."""
+    """Base of every config section: unknown keys forbidden, assignments validated, and numbers
+    finite (``inf`` and ``nan`` pass no range check, so they are refused outright)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 def sections(model: type[BaseModel]) -> set[str]:

@@ -70,7 +70,14 @@ ColumnOpt = typer.Option(
 WhereOpt = typer.Option(
     None, "--where", help="Keep rows whose column equals a value: dataset=c4 (repeatable)."
 )
-JsonOpt = typer.Option(False, "--json", metavar="", help="Print one JSON object instead of tables.")
+
+
+def Flag(*names: str, help: str, default: bool = False):  # noqa: N802 - reads like typer.Option
+    """An on/off option: shown in ``--help`` without a ``<bool>`` value, since it takes none."""
+    return typer.Option(default, *names, metavar="", help=help)
+
+
+JsonOpt = Flag("--json", help="Print one JSON object instead of tables.")
 
 
 def _pairs(items: Optional[list[str]], option: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ and one line per problem; a numerical failure exits with status 3; nothing is ha
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Optional
 
@@ -19,8 +20,27 @@ except ImportError:  # pragma: no cover - typer on top of click
 from scalelab.cli.common import app, err
 from scalelab.errors import ScalelabError
 
-# Importing a group registers its commands on ``app``, in this order in ``scalelab --help``.
-from scalelab.cli import laws, data, plan, report, train, ladder, demo  # noqa: E402, F401, I001  # isort: skip
+#: The command-line modules, in the order of ``scalelab --help``, and the commands each registers.
+#: Importing a module registers its commands on ``app``; ``main`` imports only the module of the
+#: command it runs (a fit need not load the ladder's or the trainer's dependencies).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "laws": ("fit", "optimal", "predict", "isoflop", "forms", "published", "examples", "backtest"),
+    "data": ("data",),
+    "plan": ("plan", "catalog", "devices", "watch"),
+    "report": ("report", "sensitivity"),
+    "train": ("train", "bench"),
+    "ladder": ("ladder",),
+    "demo": ("demo",),
+}
+
+
+def load_commands(argv: Optional[list[str]] = None) -> None:
+    """Register the command ``argv`` names (its group's module), or every command when it names
+    none it knows (``--help``, a typo: then the listing and the error name them all)."""
+    words = [a for a in (argv or []) if not a.startswith("-")]
+    wanted = [m for m, commands in GROUPS.items() if words and words[0] in commands]
+    for module in wanted or GROUPS:
+        importlib.import_module(f"scalelab.cli.{module}")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -29,6 +49,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     Bad input (a scalelab input error or a malformed command line) is one ``error:`` line per
     problem and status 2; a numerical failure is ``failed:`` and status 3; Ctrl-C is 130.
     """
+    if argv is None:
+        argv = sys.argv[1:]
+    load_commands(argv)
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="scalelab", standalone_mode=False)

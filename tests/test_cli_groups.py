@@ -1,0 +1,51 @@
+"""The command line loads only the group of the command it runs, and its table of groups is
+complete: every registered command is listed under the module that registers it."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+from scalelab import cli
+from scalelab.cli.common import app
+
+
+def _registered() -> set[str]:
+    names = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    return names | {g.name for g in app.registered_groups}
+
+
+def test_every_command_is_in_its_group():
+    for module, commands in cli.GROUPS.items():
+        before = _registered()
+        importlib.import_module(f"scalelab.cli.{module}")
+        added = _registered() - before
+        assert added <= set(commands), f"{module} registers {sorted(added - set(commands))}"
+    listed = {c for commands in cli.GROUPS.values() for c in commands}
+    assert _registered() == listed
+
+
+def test_a_fitting_command_loads_neither_torch_nor_the_ladder():
+    probe = (
+        "import sys, io, contextlib; from scalelab.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()): code = main(['forms', '--json'])\n"
+        "print(code, sorted(m for m in ('torch', 'scalelab.ladder', 'scalelab.train') "
+        "if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split(maxsplit=1) == ["0", "[]\n"], r.stdout
+
+
+def test_help_lists_every_command():
+    r = subprocess.run(
+        [sys.executable, "-m", "scalelab.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    for commands in cli.GROUPS.values():
+        for name in commands:
+            assert f" {name} " in r.stdout, name

@@ -166,7 +166,7 @@ def test_cli_watch(tmp_path, capsys):
     _curve(np.where(np.arange(20) >= 14, 1.08, 1.0)).to_csv(path, index=False)
     law = tmp_path / "law.json"
     TRUTH.save(law)
-    assert main(["watch", str(path), "--law", str(law), "--json"]) == 0
+    assert main(["watch", str(path), "--law", str(law), "--json"]) == 4  # departed: exit 4
     captured = capsys.readouterr()
     assert json.loads(captured.out)["verdict"] == "departed-above"
     assert "departed-above" in captured.err

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from scalelab.cli.common import (
-    ColumnOpt,
+    Flag,
     JsonOpt,
     _interval,
     _money,
@@ -22,47 +22,83 @@ from scalelab.cli.common import (
     err,
     out,
 )
+from scalelab.errors import InputError
+from scalelab.plan import watch_source as ws
+from scalelab.plan.watch import (
+    DEFAULT_PATIENCE,
+    DEFAULT_SKIP,
+    DEFAULT_SPIKE,
+    DEFAULT_TOLERANCE,
+    EXIT_DEPARTURE,
+)
 
 
 @app.command()
 def plan(
     law: Optional[str] = typer.Option(
-        None, "--law", help="A law JSON file or a published law name (see `scalelab published`)."
+        None,
+        "--law",
+        metavar="LAW",
+        help="A law JSON file or a published law name (see `scalelab published`).",
     ),
     flops: Optional[str] = typer.Option(
-        None, "--flops", help="Budget in training FLOPs (e.g. 1e23)."
+        None, "--flops", metavar="FLOPS", help="Budget in training FLOPs (e.g. 1e23)."
     ),
-    gpus: Optional[str] = typer.Option(None, "--gpus", help="Number of devices."),
-    hours: Optional[str] = typer.Option(None, "--hours", help="Wall-clock hours (with --gpus)."),
-    days: Optional[str] = typer.Option(None, "--days", help="Wall-clock days (with --gpus)."),
-    money: Optional[str] = typer.Option(None, "--money", help="Budget in money (with --price)."),
-    price: Optional[str] = typer.Option(None, "--price", help="Price per device-hour."),
+    gpus: Optional[str] = typer.Option(None, "--gpus", metavar="COUNT", help="Number of devices."),
+    hours: Optional[str] = typer.Option(
+        None, "--hours", metavar="HOURS", help="Wall-clock hours (with --gpus)."
+    ),
+    days: Optional[str] = typer.Option(
+        None, "--days", metavar="DAYS", help="Wall-clock days (with --gpus)."
+    ),
+    money: Optional[str] = typer.Option(
+        None, "--money", metavar="AMOUNT", help="Budget in money (with --price)."
+    ),
+    price: Optional[str] = typer.Option(
+        None, "--price", metavar="PRICE", help="Price per device-hour."
+    ),
     device: Optional[str] = typer.Option(
-        None, "--device", help="A100, H100, H100-PCIe, H200, B200, GB200, MI300X, TPU-v4, TPU-v5p."
+        None,
+        "--device",
+        metavar="NAME",
+        help="A100, H100, H100-PCIe, H200, B200, GB200, MI300X, TPU-v4, TPU-v5p.",
     ),
     peak_flops: Optional[str] = typer.Option(
-        None, "--peak-flops", help="Peak FLOP/s per device, for a device not in the table."
+        None,
+        "--peak-flops",
+        metavar="FLOP/S",
+        help="Peak FLOP/s per device, for a device not in the table.",
     ),
     mfu: Optional[str] = typer.Option(
-        None, "--mfu", help="Model FLOPs utilisation, a fraction (default 0.4)."
+        None, "--mfu", metavar="FRACTION", help="Model FLOPs utilisation, a fraction (default 0.4)."
     ),
     inference_tokens: Optional[str] = typer.Option(
         None,
         "--inference-tokens",
+        metavar="TOKENS",
         help="Tokens the model will serve: minimise training + inference FLOPs (Sardana et al. "
         "2024).",
     ),
     unique_tokens: Optional[str] = typer.Option(
         None,
         "--unique-tokens",
+        metavar="TOKENS",
         help="Unique training tokens available: plan with repeated data (Muennighoff et al. 2023).",
     ),
     N: Optional[str] = typer.Option(
-        None, "--N", help="Converse: parameters of a given model (active for MoE)."
+        None,
+        "--N",
+        metavar="PARAMS",
+        help="Converse: parameters of a given model (active for MoE).",
     ),
-    D: Optional[str] = typer.Option(None, "--D", help="Converse: its training tokens."),
+    D: Optional[str] = typer.Option(
+        None, "--D", metavar="TOKENS", help="Converse: its training tokens."
+    ),
     claim_days: Optional[str] = typer.Option(
-        None, "--claim-days", help="Converse: a claimed training time to check (needs --gpus)."
+        None,
+        "--claim-days",
+        metavar="DAYS",
+        help="Converse: a claimed training time to check (needs --gpus).",
     ),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -176,10 +212,13 @@ def _print_plan(result: dict, law: Optional[str]) -> None:
 @app.command()
 def catalog(
     law: str = typer.Option(
-        "besiroglu-2024", "--law", help="Law whose compute-optimal frontier to measure against."
+        "besiroglu-2024",
+        "--law",
+        metavar="LAW",
+        help="Law whose compute-optimal frontier to measure against.",
     ),
     model: Optional[list[str]] = typer.Option(
-        None, "--model", help="Only these models (repeatable)."
+        None, "--model", metavar="NAME", help="Only these models (repeatable)."
     ),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -236,78 +275,185 @@ def list_devices(as_json: bool = JsonOpt) -> None:
         )
 
 
-@app.command()
+WATCH_HELP = f"""Compare a run's learning curve with its law's prediction and flag departures
+(divergence, spikes, drift).
+
+RUN is a run folder (what `scalelab train` writes: runs.csv, train_log.csv, summary.json), a
+train_log.csv, or a run table. With --follow, the run's records are read again every --interval
+seconds until its summary.json says it finished (or --timeout), and each new point is printed.
+
+Exit status: 0 when the run follows its law, {EXIT_DEPARTURE} when it departs from it or diverges
+(with --follow: as soon as that is confirmed), 2 on bad input."""
+
+
+@app.command(help=WATCH_HELP)
 def watch(
     run: str = typer.Argument(
-        ..., help="A run table with the run's learning curve (one row per evaluation)."
+        ...,
+        metavar="RUN",
+        help="A run folder (runs.csv / train_log.csv / summary.json), a train_log.csv, or a run "
+        "table with the run's learning curve (one row per evaluation).",
+        show_default=False,
     ),
-    law: str = typer.Option(..., "--law", help="A law JSON file or a published law name."),
+    law: str = typer.Option(
+        ..., "--law", metavar="LAW", help="A law JSON file or a published law name."
+    ),
     run_id: Optional[str] = typer.Option(
-        None, "--run", help="Which run, when the table has several."
+        None, "--run", metavar="ID", help="Which run, when the table has several."
+    ),
+    eval_set: Optional[str] = typer.Option(
+        None, "--eval-set", metavar="NAME", help="Evaluation set to judge (default: val)."
     ),
     tolerance: float = typer.Option(
-        0.03, "--tolerance", help="Relative slack around the law's interval."
+        DEFAULT_TOLERANCE,
+        "--tolerance",
+        metavar="FRACTION",
+        help="Relative slack around the law's interval.",
     ),
     spike: float = typer.Option(
-        0.05, "--spike", help="Relative rise between evaluations flagged as a spike."
+        DEFAULT_SPIKE,
+        "--spike",
+        metavar="FRACTION",
+        help="Relative rise between evaluations flagged as a spike.",
     ),
     skip: float = typer.Option(
-        0.1, "--skip", help="Fraction of the run's tokens not judged (warm-up)."
+        DEFAULT_SKIP,
+        "--skip",
+        metavar="FRACTION",
+        help="Fraction of the run's tokens not judged (warm-up).",
     ),
     patience: int = typer.Option(
-        2, "--patience", help="Consecutive points outside the band that make a departure."
+        DEFAULT_PATIENCE,
+        "--patience",
+        metavar="POINTS",
+        help="Consecutive points outside the band that make a departure.",
     ),
-    params: str = typer.Option("non-embedding", "--params"),
-    flops: str = typer.Option("6ND", "--flops"),
-    column: Optional[list[str]] = ColumnOpt,
+    params: str = typer.Option(
+        "non-embedding",
+        "--params",
+        metavar="CONVENTION",
+        help="Parameter convention of the law: non-embedding, total, active.",
+    ),
+    flops: str = typer.Option(
+        "6ND", "--flops", metavar="CONVENTION", help="FLOP convention: 6ND, 6ND+attention, table."
+    ),
+    n_params: Optional[str] = typer.Option(
+        None,
+        "--N",
+        metavar="PARAMS",
+        help="Non-embedding parameters of a run read from a bare train_log.csv (otherwise read "
+        "from the summary.json or config.json beside it).",
+    ),
+    follow: bool = Flag(
+        "--follow",
+        help="Follow a live run: read its records every --interval seconds until it finishes.",
+    ),
+    interval: float = typer.Option(
+        10.0, "--interval", metavar="SECONDS", help="With --follow: seconds between reads."
+    ),
+    timeout: Optional[float] = typer.Option(
+        None,
+        "--timeout",
+        metavar="SECONDS",
+        help="With --follow: stop after this many seconds (default: when the run finishes).",
+    ),
+    column: Optional[list[str]] = typer.Option(
+        None,
+        "--column",
+        metavar="NAME=COLUMN",
+        help="Map a schema column to a column of the file: N=params (repeatable).",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Compare a run's learning curve with its law's prediction and flag departures (divergence,
-    spikes, drift)."""
-    from scalelab.plan.watch import read_curve
-    from scalelab.plan.watch import watch as run_watch
-
     fitted = _resolve_law(law)
-    table, nonfinite = read_curve(run, _pairs(column, "--column"))
-    result = run_watch(
-        table,
-        fitted,
+    columns, N = _pairs(column, "--column"), _num(n_params, "--N")
+    options = dict(
         run_id=run_id,
-        nonfinite=nonfinite,
         tolerance=tolerance,
         spike=spike,
         skip=skip,
         patience=patience,
         params=params,
         flops=flops,
+        eval_set=eval_set,
         law_name=law,
     )
-    if as_json:
-        emit_json(result.to_dict())
-    else:
-        from rich.table import Table
+    judge = ws.judge_with(fitted, **options)
+    if not follow:
+        records = ws.read_run(run, columns, N)
+        if records.table is None:
+            raise InputError(f"{run}: the run has no evaluation yet (use --follow to wait for one)")
+        result = judge(records)
+        if as_json:
+            emit_json(result.to_dict())
+        else:
+            _print_watch(result, law)
+        _departure(result)
+        return
+    shown: list[dict] = []
 
-        t = Table(
-            title=f"run {result.run_id} against {law}: {result.verdict}", title_justify="left"
-        )
-        for col in ("D", "loss", "predicted", "band", "error", "status"):
-            t.add_column(col, justify="right")
-        for p in result.points:
-            t.add_row(
-                f"{p['D']:.4g}",
-                f"{p['loss']:.4f}",
-                f"{p['predicted']:.4f}",
-                _interval(p["band"]),
-                "" if p["rel_error"] is None else f"{p['rel_error']:+.2%}",
-                p["status"],
-            )
-        out.print(t)
-    if result.verdict != "ok":
-        f = result.first_departure
+    def on_point(p: dict) -> None:
+        shown.append(p)
+        if not as_json:
+            out.print(_point_line(p), highlight=False, markup=False)
+
+    result, why = ws.follow(
+        run,
+        judge,
+        on_point,
+        read=lambda: ws.read_run(run, columns, N),
+        interval=interval,
+        timeout=timeout,
+    )
+    if as_json:
+        emit_json({"stopped": why, **(result.to_dict() if result else {"points": []})})
+    if why == "timeout":
         err.print(
-            f"warning: run {result.run_id} {result.verdict} at D={f['D']:.4g} (loss "
-            f"{f['loss']:.4g}, "
-            f"law {f['predicted']:.4g})",
+            f"note: stopped after {timeout:g} s; the run has not finished",
             markup=False,
             highlight=False,
         )
+    if result is None:
+        err.print("note: the run logged no evaluation", markup=False, highlight=False)
+        return
+    _departure(result)
+
+
+def _point_line(p: dict) -> str:
+    error = "" if p["rel_error"] is None else f" ({p['rel_error']:+.2%})"
+    return (
+        f"D={p['D']:.4g} loss {p['loss']:.4f} law {p['predicted']:.4f} band "
+        f"{_interval(p['band'])}{error}: {p['status']}"
+    )
+
+
+def _print_watch(result, law: str) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"run {result.run_id} against {law}: {result.verdict}", title_justify="left")
+    for col in ("D", "loss", "predicted", "band", "error", "status"):
+        t.add_column(col, justify="right")
+    for p in result.points:
+        t.add_row(
+            f"{p['D']:.4g}",
+            f"{p['loss']:.4f}",
+            f"{p['predicted']:.4f}",
+            _interval(p["band"]),
+            "" if p["rel_error"] is None else f"{p['rel_error']:+.2%}",
+            p["status"],
+        )
+    out.print(t)
+
+
+def _departure(result) -> None:
+    """Warn and exit with status 4 when the run left its law."""
+    if result.verdict == "ok":
+        return
+    f = result.first_departure
+    err.print(
+        f"warning: run {result.run_id} {result.verdict} at D={f['D']:.4g} (loss {f['loss']:.4g}, "
+        f"law {f['predicted']:.4g})",
+        markup=False,
+        highlight=False,
+    )
+    raise typer.Exit(EXIT_DEPARTURE)

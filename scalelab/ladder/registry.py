@@ -36,6 +36,7 @@ from typing import Any, Optional
 from scalelab.errors import InputError
 from scalelab.ladder.configure import same_config
 from scalelab.ladder.host import code_version, hostname, pid_alive
+from scalelab.ladder.provenance import with_provenance
 from scalelab.ladder.spec import load_spec
 from scalelab.runs.table import RunTable
 
@@ -486,12 +487,11 @@ class Registry:
         return rows
 
     def table(self, include: tuple[str, ...] = FINAL):
-        """The run table (DESIGN.md §3) of every finished run, as a
-        :class:`~scalelab.runs.table.RunTable`."""
+        """The run table (DESIGN.md §3) of every finished run, with its provenance columns."""
         rows = [r for r in self.eval_rows(include) if r.get("loss") is not None and r["loss"] > 0]
         if not rows:
             raise InputError(f"{self.path}: no finished runs with evaluations to export yet")
-        return RunTable.from_records(rows, source=str(self.path))
+        return RunTable.from_records(with_provenance(self.conn, rows), source=str(self.path))
 
     def export(self, path: str | Path, include: tuple[str, ...] = FINAL) -> int:
         """Write the run table of every finished run; returns the number of rows."""

@@ -19,6 +19,7 @@ checklist: watch that training follows its expected power law).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -34,6 +35,8 @@ DEFAULT_TOLERANCE = 0.03
 DEFAULT_SPIKE = 0.05
 DEFAULT_SKIP = 0.1
 DEFAULT_PATIENCE = 2
+EXIT_DEPARTURE = 4
+"""Exit status of ``scalelab watch`` when the run departs from its law (or diverges)."""
 
 
 @dataclass
@@ -86,6 +89,23 @@ def read_curve(path, columns=None):
     return RunTable.from_frame(good, path, columns), frame[bad].rename(
         columns={v: k for k, v in (columns or {}).items()}
     )
+
+
+def band(law: Law, X: dict, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The law's percentile interval at each point (one (lo, hi) per point, over its bootstrap
+    samples); the prediction itself when the law has no samples."""
+    if law.samples is None or not len(law.samples):
+        return pred.copy(), pred.copy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = np.asarray(law.law_form.predict(law.samples, **X), dtype=float)
+    values = values.reshape(len(law.samples), -1)
+    values[~np.isfinite(values)] = np.nan
+    tail = 50.0 * (1.0 - law.level)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a point no sample could predict
+        lo, hi = np.nanpercentile(values, [tail, 100.0 - tail], axis=0)
+    lo, hi = np.where(np.isfinite(lo), lo, pred), np.where(np.isfinite(hi), hi, pred)
+    return np.minimum(lo, pred), np.maximum(hi, pred)
 
 
 def watch(
@@ -182,10 +202,7 @@ def watch(
     loss = loss_all[order]
     D = np.asarray(variables["D"], dtype=float)[order]
     pred = np.atleast_1d(law.predict(**X))
-    if law.samples is not None and len(law.samples):
-        lo, hi = (np.atleast_1d(x) for x in law.interval(**X))
-    else:
-        lo, hi = pred.copy(), pred.copy()
+    lo, hi = band(law, X, pred)
     lo, hi = lo * (1.0 - tolerance), hi * (1.0 + tolerance)
     points, run_above, run_below = [], 0, 0
     first, verdict = None, "ok"

@@ -17,6 +17,7 @@ from scalelab.laws import published as pub
 from scalelab.laws.conventions import Conventions
 from scalelab.laws.isoflop import group_budgets
 from scalelab.laws.options import FitOptions
+from scalelab.report import axes
 
 LABELS = {
     "N": "parameters N",
@@ -60,7 +61,13 @@ def fit_variables(law, table):
 
 def loss_data(law, table, var: str):
     """(points, curves) for :func:`loss_figure`, or None where the law cannot draw against
-    ``var``."""
+    ``var``.
+
+    For a law in N and D, the points are grouped (``points["group"]``) and each group gets the law
+    drawn through it (``curve["group"]``), so a point and its law share a colour: against N, one
+    curve per D (or per tokens/parameter D/N, as a ladder varies it), against D one per N, against
+    C one per N (plus the law on its compute-optimal frontier); values that form too many groups
+    are binned to the nearest of three levels."""
     sel, v = fit_variables(law, table)
     loss = sel["loss"].astype(float)
     form = law.law_form
@@ -72,18 +79,34 @@ def loss_data(law, table, var: str):
             {"x": x, "loss": loss, "color": None},
             [{"label": f"{law.form} fit", "x": grid, "y": y, "lo": lo, "hi": hi}],
         )
-    if set(form.variables) != {"N", "D"}:
+    if set(form.variables) != {"N", "D"} or var not in ("N", "D", "C"):
         return None
-    if var in ("N", "D"):
-        other = "D" if var == "N" else "N"
-        levels = np.unique(np.quantile(v[other], [0.1, 0.5, 0.9]))
-        curves = []
-        for lvl in levels:
-            y, lo, hi = _sample_band(law, **{var: grid, other: lvl})
-            curves.append(
-                {"label": f"law at {other} = {lvl:.2g}", "x": grid, "y": y, "lo": lo, "hi": hi}
-            )
-        return ({"x": x, "loss": loss, "color": v[other], "color_label": LABELS[other]}, curves)
+    other = "N" if var in ("D", "C") else "D"
+    ratio = v["D"] / v["N"]
+    kind, found = other, axes.groups(v[other])
+    by_ratio = axes.groups(ratio) if var != "C" else None
+    if by_ratio is not None and (found is None or len(by_ratio[1]) < len(found[1])):
+        kind, found = "D/N", by_ratio  # a ladder: sizes trained at a few tokens/parameter
+    if found is None:  # too many distinct values: the nearest of three levels
+        kind, found = other + " ≈", axes.nearest_levels(v[other])
+    labels, levels = found
+    curves = []
+    for k, level in enumerate(levels):
+        mine = labels == k
+        xs = np.geomspace(x[mine].min() / 1.5, x[mine].max() * 1.5, 60)
+        if var == "C":  # along this size's own budgets: D in proportion to C
+            at = {"N": np.full_like(xs, level), "D": xs * float(np.median(v["D"][mine] / x[mine]))}
+        elif kind == "D/N":
+            at = {"N": xs, "D": xs * level} if var == "N" else {"N": xs / level, "D": xs}
+        else:
+            at = {var: xs, other: np.full_like(xs, level)}
+        y, lo, hi = _sample_band(law, **at)
+        if kind == "D/N":
+            name = f"D/N = {level:.3g}"
+        else:
+            name = f"{other} {'=' if kind == other else '≈'} {level:.2g}"
+        curves.append({"label": name, "x": xs, "y": y, "lo": lo, "hi": hi, "group": k})
+    points = {"x": x, "loss": loss, "color": None, "group": labels}
     if var == "C":
         Cg = np.geomspace(v["C"].min() / 1.5, v["C"].max() * 1.5, 80)
         y = frontier_loss(law, law.theta[None, :], Cg)[0]
@@ -93,11 +116,18 @@ def loss_data(law, table, var: str):
             tail = 50.0 * (1.0 - law.level)
             with np.errstate(invalid="ignore"):
                 lo, hi = np.nanpercentile(values, [tail, 100.0 - tail], axis=0)
-        return (
-            {"x": v["C"], "loss": loss, "color": v["N"], "color_label": LABELS["N"]},
-            [{"label": "law on its compute-optimal frontier", "x": Cg, "y": y, "lo": lo, "hi": hi}],
+        curves.append(
+            {
+                "label": "law on its compute-optimal frontier",
+                "x": Cg,
+                "y": y,
+                "lo": lo,
+                "hi": hi,
+                "color": "0.15",
+                "style": "--",
+            }
         )
-    return None
+    return points, curves
 
 
 def frontier_loss(law, theta: np.ndarray, C: np.ndarray) -> np.ndarray:

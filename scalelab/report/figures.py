@@ -28,6 +28,7 @@ from typing import Any, Optional
 import numpy as np
 
 from scalelab import atomic
+from scalelab.report import axes as style
 from scalelab.report.figure_data import (  # the builders, re-exported: F.loss_data(...)
     COLORS,
     LABELS,
@@ -146,66 +147,53 @@ def loss_figure(
 
     Args:
         var: ``N``, ``D`` or ``C`` (axis label).
-        points: ``{"x": [...], "loss": [...], "color": [...] or None, "color_label": str}``.
-        curves: ``[{"label", "x", "y", "lo" (optional), "hi" (optional), "color" (optional)}]``.
+        points: ``{"x": [...], "loss": [...], "group": [...] or None}``: point i has the colour of
+            the curve whose ``"group"`` is ``group[i]`` (a point and its law share a colour); or
+            ``"color": [...]`` numbers on a colour bar (``"color_label"``).
+        curves: ``[{"label", "x", "y", "lo" (optional), "hi" (optional), "group" or "color"
+            (optional), "style" (optional)}]``.
     """
     fig, (ax,) = _figure()
     x, y = np.asarray(points["x"], float), np.asarray(points["loss"], float)
-    color = points.get("color")
-    if color is not None and len(color):
+    group, color = points.get("group"), points.get("color")
+    palette = {c["group"]: COLORS[c["group"] % len(COLORS)] for c in curves if "group" in c}
+    handles = []
+    if group is not None and palette:
+        group = np.asarray(group)
+        for g, col in palette.items():
+            ax.scatter(x[group == g], y[group == g], s=18, color=col, zorder=3, edgecolors="none")
+    elif color is not None and len(color):
         import matplotlib.colors as mcolors  # noqa: PLC0415 (lazy)
 
         sc = ax.scatter(
-            x,
-            y,
-            c=color,
-            cmap="viridis",
-            norm=mcolors.LogNorm(),
-            s=16,
-            alpha=0.85,
-            zorder=3,
-            edgecolors="none",
-            label="runs",
+            x, y, c=color, cmap="viridis", norm=mcolors.LogNorm(), s=16, zorder=3, label="runs"
         )
         fig.colorbar(sc, ax=ax, label=points.get("color_label", ""))
     else:
         ax.scatter(x, y, s=16, color="0.3", zorder=3, label="runs")
     for i, c in enumerate(curves):
-        col = c.get("color", COLORS[i % len(COLORS)])
-        ax.plot(c["x"], c["y"], color=col, lw=1.8, label=c["label"], zorder=4)
+        col = palette[c["group"]] if "group" in c else c.get("color", COLORS[i % len(COLORS)])
+        ax.plot(c["x"], c["y"], c.get("style", "-"), color=col, lw=1.8, zorder=4)
         if c.get("lo") is not None and c.get("hi") is not None:
-            ax.fill_between(c["x"], c["lo"], c["hi"], color=col, alpha=0.2, lw=0, zorder=2)
+            alpha = 0.15 if "group" in c else 0.07
+            ax.fill_between(c["x"], c["lo"], c["hi"], color=col, alpha=alpha, lw=0, zorder=2)
+        handles.append(style.marker_line(col, c["label"], line=True))
+        if "group" not in c:
+            handles[-1].set_marker("")
+            handles[-1].set_linestyle(c.get("style", "-"))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(LABELS.get(var, var))
     ax.set_ylabel(LOSS_LABEL)
     ax.set_title(title or f"loss against {LABELS.get(var, var)}")
-    _log_ticks(ax)
-    ax.legend(fontsize=8, loc="best")
+    # y from the runs (and the law's lines near them), not from a band that runs off to 20 nats
+    ys = np.concatenate([y] + [np.asarray(c["y"], float) for c in curves])
+    ys = ys[np.isfinite(ys) & (ys > 0)]
+    style.data_ylim(ax, [max(ys.min(), y.min() / 1.25), min(ys.max(), y.max() * 1.25)], 0.03)
+    style.log_axis(ax, "x")
+    style.log_axis(ax, "y")
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, fontsize=7.5, loc="best")
     return fig
-
-
-def _log_ticks(ax) -> None:
-    from matplotlib.ticker import LogLocator, ScalarFormatter  # noqa: PLC0415 (lazy)
-
-    lo, hi = ax.get_ylim()
-    if hi / lo < 20:  # losses span little: plain numbers on the y axis
-        ax.yaxis.set_major_locator(
-            LogLocator(base=10, subs=(1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0))
-        )
-        ax.yaxis.set_major_formatter(ScalarFormatter())
-        ax.yaxis.set_minor_formatter(ScalarFormatter())
-        ax.yaxis.get_minor_formatter().set_scientific(False)
-        ax.tick_params(axis="y", which="minor", labelleft=False)
-
-
-def _plain_log_axis(axis) -> None:
-    """Plain numbers (2, 5, 10, 20, ...) on a log axis instead of 2x10^0."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: PLC0415 (lazy)
-
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-    axis.set_minor_formatter(NullFormatter())
 
 
 def isoflop_figure(profiles: Sequence[Mapping[str, Any]], title: str = "IsoFLOP profiles"):
@@ -328,7 +316,10 @@ def learning_curves_figure(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(LOSS_LABEL)
     ax.set_title(title + " (dashed)")
-    _log_ticks(ax)
+    # y from the observed losses: the law at the first, tiny D would stretch it to ~20 nats
+    style.data_ylim(ax, np.concatenate([np.asarray(r["loss"], float) for r in runs] or [[]]))
+    style.log_axis(ax, "x")
+    style.log_axis(ax, "y")
     ax.legend(fontsize=7, ncol=2, loc="best")
     return fig
 
@@ -364,6 +355,7 @@ def residuals_figure(
         ax.set_xscale("log")
         ax.set_xlabel(LABELS.get(p["var"], p["var"]))
         ax.set_ylabel("log(observed / predicted loss)")
+        style.log_axis(ax, "x")
     axes[0].set_title(title)
     return fig
 
@@ -436,12 +428,13 @@ def catalog_figure(
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
-    _plain_log_axis(ax.yaxis)
     ax.margins(0.12)
     ax.set_xlabel(LABELS["C"] + ", C = 6ND")
     ax.set_ylabel("tokens per parameter D/N")
     ax.set_title(title)
     ax.legend(fontsize=8)
+    style.log_axis(ax, "x")
+    style.log_axis(ax, "y")
     return fig
 
 
@@ -472,11 +465,11 @@ def sensitivity_figure(
         ax.axvline(base, color="k", lw=1, ls="--", label=f"baseline {base:.3g}")
     ax.axvline(20, color="0.5", lw=1, ls=":", label="20 (Chinchilla rule of thumb)")
     ax.set_xscale("log")
-    _plain_log_axis(ax.xaxis)
     for g in groups:
         ax.scatter([], [], color=colors[g], s=30, label=g)
     ax.set_xlabel(f"tokens per parameter at C = {budget:.3g} FLOPs")
     ax.set_title(title)
     ax.grid(axis="y", visible=False)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    style.log_axis(ax, "x")
     return fig

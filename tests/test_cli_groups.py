@@ -49,3 +49,15 @@ def test_help_lists_every_command():
     for commands in cli.GROUPS.values():
         for name in commands:
             assert f" {name} " in r.stdout, name
+
+
+def test_a_group_with_one_command_is_still_a_subcommand():
+    """``scalelab demo`` loads only the demo module, whose one command must stay ``demo``."""
+    r = subprocess.run(
+        [sys.executable, "-m", "scalelab.cli", "demo", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "scalelab demo [OPTIONS]" in " ".join(r.stdout.split())

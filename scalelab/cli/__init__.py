@@ -34,6 +34,13 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
+@app.callback()
+def _scalelab() -> None:
+    """scalelab: a scaling-law laboratory for language models."""
+    # A callback keeps ``app`` a group of commands even when only one module is loaded (typer
+    # would otherwise run a lone command as the whole program: ``scalelab demo`` would fail).
+
+
 def load_commands(argv: Optional[list[str]] = None) -> None:
     """Register the command ``argv`` names (its group's module), or every command when it names
     none it knows (``--help``, a typo: then the listing and the error name them all)."""

@@ -12,7 +12,8 @@ parameter (D/N) all groups share there, the one closest to 20 preferred. Two way
 
 Accuracy is the share of group pairs ordered as at the target (pairs tied at the target are left
 out). Rung fits start from a small initialisation grid (two values per parameter, 32 starts for
-``chinchilla``) fitted to the rung's rows only: nothing of the larger runs leaks into them.
+``chinchilla``, at most 300 iterations) fitted to the rung's rows only: nothing of the larger
+runs leaks into them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from scalelab.laws.options import FitOptions
 
 RATIO_RTOL = 0.05
 TARGET_RATIO = 20.0
+RUNG_MAX_ITER = 300
+"""Iteration limit of the rung fits: fits to two or three sizes are often unidentified and
+creep along a valley up to any limit; their ranking is settled long before."""
 
 
 @dataclass
@@ -174,7 +178,7 @@ def decision_accuracy(
             continue
         try:
             own = own_fits(form, subset, coarse)
-            fit = fit_joint(form, subset, shared, options, own=own, bootstrap=0)
+            fit = fit_joint(form, subset, shared, coarse, own=own, bootstrap=0)
         except NumericalError as exc:
             result.extrapolated.append(Extrapolation(r, top, {}, [], None, exc.problems[0]))
             continue

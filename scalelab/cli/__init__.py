@@ -28,6 +28,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "data": ("data",),
     "plan": ("plan", "catalog", "devices", "watch"),
     "report": ("report", "sensitivity"),
+    "compare": ("compare",),
     "train": ("train", "bench"),
     "ladder": ("ladder",),
     "demo": ("demo",),

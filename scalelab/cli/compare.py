@@ -20,18 +20,8 @@ from scalelab.cli.common import (
     out,
 )
 
-# A group of its own (no subcommands) rather than ``@app.command``: when ``scalelab compare`` loads
-# only this module, a lone command would become the whole program and "compare" an extra argument.
-compare_app = typer.Typer(
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    subcommand_metavar="",
-    context_settings={"allow_interspersed_args": True},
-)
-app.add_typer(compare_app, name="compare")
 
-
-@compare_app.callback(invoke_without_command=True)
+@app.command("compare")
 def compare_cmd(
     runs: Optional[str] = RunsArg,
     by: str = typer.Option(

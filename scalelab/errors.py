@@ -15,9 +15,16 @@ class ScalelabError(Exception):
 
     exit_code = 1
 
-    def __init__(self, problems: str | list[str]):
+    def __init__(self, problems: str | list[str], summary: list[str] | None = None):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.summary = list(summary) if summary else None
         super().__init__("\n".join(self.problems))
+
+    @property
+    def lines(self) -> list[str]:
+        """What the CLI prints: the short ``summary`` (one line per column, say) where there is
+        one, else every problem."""
+        return self.summary or self.problems
 
 
 class InputError(ScalelabError):

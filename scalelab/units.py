@@ -21,9 +21,15 @@ _COUNT = re.compile(rf"\s*({_NUMBER})\s*([kKmMbBgGtTpP]?)\s*")
 _TIME = re.compile(rf"\s*({_NUMBER})\s*(s|min|h|d|w)?\s*", re.IGNORECASE)
 
 
-def _cut(value: object, limit: int = 40) -> str:
-    text = repr(str(value))
+def cut(value: object, limit: int = 40) -> str:
+    """A user's value quoted for an error line, cut to ``limit`` characters: an error never
+    echoes a 5 MB cell or option."""
+    text = value if isinstance(value, str) else str(value)
+    text = repr(text[: limit + 1])
     return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+_cut = cut
 
 
 def quantity(value: object, name: str) -> float:

@@ -65,7 +65,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         result = command.main(args=argv, prog_name="scalelab", standalone_mode=False)
     except ScalelabError as exc:
         prefix = "error" if exc.exit_code == 2 else "failed"
-        for line in exc.problems:
+        for line in exc.lines:
             err.print(f"{prefix}: {line}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
     except click_exceptions.NoArgsIsHelpError as exc:

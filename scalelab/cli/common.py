@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 
 from scalelab.errors import InputError
+from scalelab.units import cut as _cut
+from scalelab.units import optional_quantity
 
 app = typer.Typer(
     add_completion=False,
@@ -26,22 +28,36 @@ out = Console(emoji=False)
 err = Console(stderr=True, emoji=False)
 
 
-def emit_json(obj: Any) -> None:
+NOT_FINITE = "could not be computed (the result is not a finite number)"
+
+
+def emit_json(obj: Any, reasons: Optional[dict[str, str]] = None) -> None:
     """Print one JSON object on stdout: numbers as plain floats, a number that could not be
-    computed (NaN, infinite) as ``null`` -- never the non-standard ``NaN``/``Infinity``."""
-    text = json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False)
+    computed (NaN, infinite) as ``null`` -- never the non-standard ``NaN``/``Infinity``. Where an
+    object's number became ``null``, its key ``null_reasons`` says why, by path (``optimal.N_opt``);
+    ``reasons`` gives the known reasons by path."""
+    nulls: dict[str, str] = {}
+    data = _finite(obj, "", nulls)
+    if nulls and isinstance(data, dict):
+        known = reasons or {}
+        data["null_reasons"] = {path: known.get(path, why) for path, why in nulls.items()}
+    text = json.dumps(data, indent=2, default=_json_default, allow_nan=False)
     sys.stdout.write(text + "\n")
 
 
-def _finite(value: Any) -> Any:
+def _finite(value: Any, path: str = "", nulls: Optional[dict] = None) -> Any:
+    nulls = {} if nulls is None else nulls
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        if math.isfinite(value):
+            return value
+        nulls[path or "."] = NOT_FINITE
+        return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: _finite(v, f"{path}.{k}" if path else str(k), nulls) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [_finite(v, f"{path}[{i}]", nulls) for i, v in enumerate(value)]
     if hasattr(value, "dtype") and hasattr(value, "tolist"):  # numpy scalars and arrays
-        return _finite(value.tolist())
+        return _finite(value.tolist(), path, nulls)
     return value
 
 
@@ -59,16 +75,29 @@ def _json_default(value: Any) -> Any:
 
 
 RunsArg = typer.Argument(
-    None, help="Run table (.csv, .parquet, .jsonl). Or use --example.", show_default=False
+    None,
+    help="Run table (.csv, .parquet, .jsonl). Or use --example.",
+    show_default=False,
+    metavar="RUNS",
 )
 ExampleOpt = typer.Option(
-    None, "--example", help="A built-in example table instead of RUNS (see `scalelab examples`)."
+    None,
+    "--example",
+    metavar="NAME",
+    help="A built-in example table instead of RUNS (see `scalelab examples`).",
 )
 ColumnOpt = typer.Option(
-    None, "--column", help="Map a schema column to a column of the file: N=params (repeatable)."
+    None,
+    "--column",
+    metavar="NAME=COLUMN",
+    help="Map a schema column to a column of the file: N=params (repeatable). To map onto a name "
+    "the file already has, map that column too: --column N_total=N --column N=N_no_emb.",
 )
 WhereOpt = typer.Option(
-    None, "--where", help="Keep rows whose column equals a value: dataset=c4 (repeatable)."
+    None,
+    "--where",
+    metavar="COLUMN=VALUE",
+    help="Keep rows whose column equals a value: dataset=c4 (repeatable).",
 )
 
 
@@ -78,15 +107,39 @@ def Flag(*names: str, help: str, default: bool = False):  # noqa: N802 - reads l
 
 
 JsonOpt = Flag("--json", help="Print one JSON object instead of tables.")
+ParamsOpt = typer.Option(
+    "non-embedding",
+    "--params",
+    help="Parameter convention: non-embedding, total or active (the run table's N, N_total or "
+    "N_active column).",
+)
+FlopsOpt = typer.Option("6ND", "--flops", help="FLOP convention: 6ND, 6ND+attention, table.")
+SeedOpt = typer.Option(0, "--seed", help="Seed of the bootstrap.")
+LevelOpt = typer.Option(0.95, "--level", help="Confidence level of intervals (between 0 and 1).")
+DeltaOpt = typer.Option(1e-3, "--delta", help="Huber delta (a positive number).")
+LawOpt = typer.Option(
+    ..., "--law", metavar="LAW", help="A law JSON file (from fit -o) or a published law name."
+)
+
+
+def BudgetOpt(help: str):  # noqa: N802 - reads like typer.Option
+    """``--budget``: a count of FLOPs as people write it (``1e23``, ``576e21``)."""
+    return typer.Option(None, "--budget", metavar="FLOPS", help=help, show_default=False)
 
 
 def _pairs(items: Optional[list[str]], option: str) -> dict[str, str]:
-    out = {}
+    out: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
         if not sep or not key:
-            raise InputError(f"{option}: expected NAME=VALUE, got {item!r}")
-        out[key.strip()] = value.strip()
+            raise InputError(f"{option}: expected NAME=VALUE, got {_cut(item)}")
+        if key in out:
+            raise InputError(
+                f"{option}: {_cut(key)} given twice ({_cut(out[key])} and {_cut(value)}); give "
+                "each name once"
+            )
+        out[key] = value
     return out
 
 
@@ -102,7 +155,7 @@ def _load_runs(
     if (runs is None) == (example is None):
         raise InputError("give a run table (RUNS) or --example NAME, not both or neither")
     columns, conditions = _pairs(column, "--column"), _pairs(where, "--where")
-    table = examples.load(example) if example else read_table(runs, columns)
+    table = examples.load(example, columns) if example else read_table(runs, columns)
     if conditions:
         table = table.where(**conditions)
     for note in table.notes:
@@ -133,9 +186,25 @@ def _interval(ci: Optional[list]) -> str:
 
 
 def _num(value: Optional[str], name: str) -> Optional[float]:
-    from scalelab.units import optional_quantity
-
+    """An optional count (``27B``, ``14T``, ``1e23``) from an option given as text."""
     return optional_quantity(value, name)
+
+
+def _count(value: Optional[str], name: str) -> Optional[float]:
+    """An optional positive count (``27B``, ``1e23``); zero or a negative is an error naming
+    the option."""
+    number = optional_quantity(value, name)
+    if number is not None and not number > 0:
+        raise InputError(f"{name}: expected a positive number, got {_cut(value)}")
+    return number
+
+
+def _real(value: float, name: str, low: float = 0.0, high: float = math.inf) -> float:
+    """A plain number option that must be finite and in (low, high)."""
+    if not (math.isfinite(value) and low < value < high):
+        bounds = f"between {low:g} and {high:g}" if math.isfinite(high) else f"above {low:g}"
+        raise InputError(f"{name}: expected a finite number {bounds}, got {value}")
+    return value
 
 
 def _print_kv(title: str, rows: list[tuple[str, str]]) -> None:

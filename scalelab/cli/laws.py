@@ -3,31 +3,40 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Optional
 
 import typer
 
 from scalelab.cli.common import (
+    BudgetOpt,
     ColumnOpt,
+    DeltaOpt,
     ExampleOpt,
+    FlopsOpt,
     JsonOpt,
+    LawOpt,
+    LevelOpt,
+    ParamsOpt,
     RunsArg,
+    SeedOpt,
     WhereOpt,
+    _count,
     _fmt,
     _given,
     _interval,
     _json_default,
     _load_runs,
-    _num,
+    _real,
     _resolve_law,
     app,
     emit_json,
     err,
     out,
 )
-from scalelab.errors import InputError
+from scalelab.errors import InputError, NumericalError
 
-BUDGET_HELP = "Budget C (FLOPs) for derived quantities [default: Chinchilla's, 5.76e23]."
+BUDGET_HELP = "Budget C (FLOPs) for derived quantities (default: Chinchilla's, 5.76e23)."
 
 
 @app.command()
@@ -42,23 +51,21 @@ def fit(
     bootstrap: int = typer.Option(
         0, "--bootstrap", help="Run-level bootstrap resamples for intervals."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    seed: int = SeedOpt,
     loss: str = typer.Option(
         "huber", "--loss", help="Fitting loss on log residuals: huber or mse."
     ),
-    delta: float = typer.Option(1e-3, "--delta", help="Huber delta."),
-    params: str = typer.Option(
-        "non-embedding", "--params", help="Parameter convention: non-embedding, total, active."
-    ),
-    flops: str = typer.Option("6ND", "--flops", help="FLOP convention: 6ND, 6ND+attention, table."),
+    delta: float = DeltaOpt,
+    params: str = ParamsOpt,
+    flops: str = FlopsOpt,
     eval_set: Optional[str] = typer.Option(
         None, "--eval-set", help="Evaluation set to fit (default: val)."
     ),
     points: Optional[str] = typer.Option(
         None, "--points", help="final (each run's last point) or all."
     ),
-    budget: Optional[float] = typer.Option(None, "--budget", help=BUDGET_HELP, show_default=False),
-    level: float = typer.Option(0.95, "--level", help="Confidence level of intervals."),
+    budget: Optional[str] = BudgetOpt(BUDGET_HELP),
+    level: float = LevelOpt,
     output: Optional[str] = typer.Option(
         None, "-o", "--output", help="Write the law as JSON here."
     ),
@@ -76,6 +83,8 @@ def fit(
     from scalelab import laws
     from scalelab.report import checklist
 
+    asked = _count(budget, "--budget")
+    delta, level = _real(delta, "--delta"), _real(level, "--level", 0.0, 1.0)
     table = _load_runs(runs, example, column, where)
     options = laws.FitOptions.make(
         loss=loss,
@@ -87,7 +96,7 @@ def fit(
         flops=flops,
         eval_set=eval_set,
         points=points,
-        **_given(budget=budget),
+        **_given(budget=asked),
     )
     with err.status(
         f"fitting {form} to {len(table)} rows"
@@ -95,6 +104,12 @@ def fit(
     ):
         law = laws.fit(table, form, options=options)
     budget = law.options.budget
+    unavailable = law.not_computed()
+    if asked is not None and unavailable:
+        raise NumericalError(
+            f"{law.form}: {', '.join(unavailable)} at --budget {budget:.3g}: "
+            + next(iter(unavailable.values()))
+        )
     items = checklist.build(law, table)
     if output:
         law.save(output)
@@ -112,7 +127,7 @@ def fit(
         if k in law.derived
     } | ({"C": budget} if law.derived else {})
     if as_json:
-        emit_json(summary)
+        emit_json(summary, reasons={f"optimal.{k}": v for k, v in unavailable.items()})
     else:
         _print_law(law, budget)
         if law.options.auto:
@@ -168,13 +183,16 @@ def _print_law(law, budget: float) -> None:
 
 @app.command()
 def optimal(
-    law: str = typer.Option(..., "--law", help="A law JSON file or a published law name."),
-    flops: list[float] = typer.Option(..., "--flops", help="Budget C in FLOPs (repeatable)."),
+    law: str = LawOpt,
+    flops: list[str] = typer.Option(
+        ..., "--flops", metavar="FLOPS", help="Budget C in FLOPs: 1e23, 576e21 (repeatable)."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Compute-optimal N, D, tokens/parameter and loss for a budget."""
+    budgets = [_count(c, "--flops (budget C)") for c in flops]
     fitted = _resolve_law(law)
-    allocations = [fitted.optimal(c).to_dict() for c in flops]
+    allocations = [fitted.optimal(c).to_dict() for c in budgets]
     if as_json:
         emit_json(allocations[0] if len(allocations) == 1 else allocations)
         return
@@ -197,20 +215,26 @@ def optimal(
 
 @app.command()
 def predict(
-    law: str = typer.Option(..., "--law", help="A law JSON file or a published law name."),
-    N: Optional[float] = typer.Option(None, "--N", help="Parameters."),
-    D: Optional[float] = typer.Option(None, "--D", help="Training tokens."),
-    C: Optional[float] = typer.Option(None, "--C", help="Training FLOPs."),
-    S: Optional[float] = typer.Option(None, "--S", help="Optimiser steps."),
+    law: str = LawOpt,
+    N: Optional[str] = typer.Option(None, "--N", metavar="COUNT", help="Parameters: 7e9, 7B."),
+    D: Optional[str] = typer.Option(None, "--D", metavar="COUNT", help="Training tokens: 1.4T."),
+    C: Optional[str] = typer.Option(None, "--C", metavar="FLOPS", help="Training FLOPs: 1e23."),
+    S: Optional[str] = typer.Option(None, "--S", metavar="COUNT", help="Optimiser steps: 100k."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Predicted loss (nats/token) and its bootstrap interval at a point."""
+    given = {"N": N, "D": D, "C": C, "S": S}
+    variables = {k: _count(v, f"--{k}") for k, v in given.items() if v is not None}
     fitted = _resolve_law(law)
-    variables = {k: v for k, v in {"N": N, "D": D, "C": C, "S": S}.items() if v is not None}
     loss = float(fitted.predict(**variables))
     interval = None
     if fitted.samples is not None and len(fitted.samples):
         interval = fitted.interval(**variables)
+    if not math.isfinite(loss):
+        where = ", ".join(f"{k}={v:.4g}" for k, v in variables.items())
+        raise NumericalError(
+            f"{law}: the predicted loss at {where} is not a finite number (the law overflows there)"
+        )
     result = {
         "law": law,
         "form": fitted.form,
@@ -240,12 +264,12 @@ def isoflop(
         2, "--approach", help="1: minimum-loss envelope; 2: IsoFLOP parabolas."
     ),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for intervals."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = SeedOpt,
     rtol: float = typer.Option(
         1e-6, "--rtol", help="Rows whose C agree within this relative tolerance share a budget."
     ),
-    params: str = typer.Option("non-embedding", "--params"),
-    flops: str = typer.Option("6ND", "--flops"),
+    params: str = ParamsOpt,
+    flops: str = FlopsOpt,
     example: Optional[str] = ExampleOpt,
     column: Optional[list[str]] = ColumnOpt,
     where: Optional[list[str]] = WhereOpt,
@@ -255,6 +279,9 @@ def isoflop(
     from scalelab.laws import Conventions
     from scalelab.laws import isoflop as iso
 
+    _real(rtol, "--rtol", 0.0, 1.0)
+    if bootstrap < 0:
+        raise InputError(f"--bootstrap: expected 0 or more resamples, got {bootstrap}")
     table = _load_runs(runs, example, column, where)
     conv = Conventions(params, flops)
     if approach == 2:
@@ -361,7 +388,10 @@ def backtest(
         "first.",
     ),
     max_flops: Optional[str] = typer.Option(
-        None, "--max-flops", help="Compute threshold: fit runs with C at most this."
+        None,
+        "--max-flops",
+        metavar="FLOPS",
+        help="Compute threshold: fit runs with C at most this (1e20, 3e21).",
     ),
     ratio: float = typer.Option(
         10.0, "--ratio", help="Without --max-flops: threshold = largest run's C / ratio."
@@ -370,10 +400,10 @@ def backtest(
     bootstrap: int = typer.Option(
         100, "--bootstrap", help="Bootstrap resamples for prediction intervals (0: none)."
     ),
-    seed: int = typer.Option(0, "--seed"),
-    level: float = typer.Option(0.95, "--level"),
-    params: str = typer.Option("non-embedding", "--params"),
-    flops: str = typer.Option("6ND", "--flops"),
+    seed: int = SeedOpt,
+    level: float = LevelOpt,
+    params: str = ParamsOpt,
+    flops: str = FlopsOpt,
     output: Optional[str] = typer.Option(
         None, "-o", "--output", help="Write the backtest as JSON here."
     ),
@@ -388,14 +418,23 @@ def backtest(
     from scalelab.laws import FitOptions
     from scalelab.laws.backtest import backtest as run_backtest
 
+    threshold = _count(max_flops, "--max-flops (compute threshold)")
+    _real(ratio, "--ratio", 1.0)
+    level = _real(level, "--level", 0.0, 1.0)
     table = _load_runs(runs, example, column, where)
-    options = FitOptions(bootstrap=bootstrap, seed=seed, level=level, params=params, flops=flops)
+    options = FitOptions(
+        bootstrap=bootstrap,
+        seed=seed,
+        level=level,
+        params=params,
+        flops=flops,
+    )
     with err.status(f"backtesting {form} ({split} split)"):
         result = run_backtest(
             table,
             form,
             split=split,
-            threshold=_num(max_flops, "--max-flops"),
+            threshold=threshold,
             ratio=ratio,
             folds=folds,
             options=options,

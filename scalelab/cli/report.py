@@ -7,13 +7,21 @@ from typing import Optional
 import typer
 
 from scalelab.cli.common import (
+    BudgetOpt,
     ColumnOpt,
+    DeltaOpt,
     ExampleOpt,
+    Flag,
+    FlopsOpt,
     JsonOpt,
+    ParamsOpt,
+    SeedOpt,
     WhereOpt,
+    _count,
     _given,
     _load_runs,
     _pairs,
+    _real,
     _resolve_law,
     app,
     emit_json,
@@ -21,7 +29,7 @@ from scalelab.cli.common import (
     out,
 )
 
-BUDGET_HELP = "Budget C (FLOPs) for the plan and sensitivity [default: Chinchilla's, 5.76e23]."
+BUDGET_HELP = "Budget C (FLOPs) for the plan and sensitivity (default: Chinchilla's, 5.76e23)."
 
 
 def _report_input(
@@ -56,32 +64,34 @@ def _report_input(
 @app.command()
 def report(
     runs: Optional[str] = typer.Argument(
-        None, help="Run table (.csv, .parquet, .jsonl) or a ladder directory.", show_default=False
+        None,
+        help="Run table (.csv, .parquet, .jsonl) or a ladder directory. Or use --example.",
+        show_default=False,
+        metavar="RUNS",
     ),
     output: str = typer.Option("report.html", "-o", "--output", help="The HTML file to write."),
     form: str = typer.Option(
         "chinchilla", "--form", help="Functional form to fit (see `scalelab forms`)."
     ),
     law: Optional[str] = typer.Option(
-        None, "--law", help="Report this fitted law (JSON) instead of fitting."
+        None,
+        "--law",
+        metavar="LAW",
+        help="Report this law (a JSON file from fit -o, or a published name) instead of fitting.",
     ),
-    budget: Optional[float] = typer.Option(None, "--budget", help=BUDGET_HELP, show_default=False),
+    budget: Optional[str] = BudgetOpt(BUDGET_HELP),
     bootstrap: int = typer.Option(
         200, "--bootstrap", help="Run-level bootstrap resamples for intervals."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    seed: int = SeedOpt,
     loss: str = typer.Option("huber", "--loss", help="Fitting loss: huber or mse."),
-    delta: float = typer.Option(1e-3, "--delta", help="Huber delta."),
-    params: str = typer.Option(
-        "non-embedding", "--params", help="Parameter convention: non-embedding, total, active."
+    delta: float = DeltaOpt,
+    params: str = ParamsOpt,
+    flops: str = FlopsOpt,
+    sensitivity_: bool = Flag(
+        "--sensitivity/--no-sensitivity", default=True, help="Include the sensitivity analysis."
     ),
-    flops: str = typer.Option("6ND", "--flops", help="FLOP convention: 6ND, 6ND+attention, table."),
-    sensitivity_: bool = typer.Option(
-        True, "--sensitivity/--no-sensitivity", help="Include the sensitivity analysis."
-    ),
-    fast: bool = typer.Option(
-        False, "--fast", help="Sensitivity refits from a reduced start grid (108 starts)."
-    ),
+    fast: bool = Flag("--fast", help="Sensitivity refits from a reduced start grid (108 starts)."),
     manifest: Optional[str] = typer.Option(
         None, "--manifest", help="Data directory whose manifest.json feeds the checklist."
     ),
@@ -105,6 +115,7 @@ def report(
     from scalelab.report import checklist as cl
     from scalelab.report import html as report_html
 
+    asked, delta = _count(budget, "--budget"), _real(delta, "--delta")
     table, found, what = _report_input(runs, example, column, where, manifest)
     fitted = _resolve_law(law) if law else None
     options = report_html.ReportOptions(
@@ -116,7 +127,7 @@ def report(
             delta=delta,
             params=params,
             flops=flops,
-            **_given(budget=budget),
+            **_given(budget=asked),
         ),
         sensitivity=sensitivity_,
         fast=fast,
@@ -170,25 +181,28 @@ def report(
 @app.command()
 def sensitivity(
     runs: Optional[str] = typer.Argument(
-        None, help="Run table (.csv, .parquet, .jsonl) or a ladder directory.", show_default=False
+        None,
+        help="Run table (.csv, .parquet, .jsonl) or a ladder directory. Or use --example.",
+        show_default=False,
+        metavar="RUNS",
     ),
     form: str = typer.Option(
         "chinchilla", "--form", help="Baseline functional form (a law in N and D)."
     ),
-    budget: Optional[float] = typer.Option(
-        None,
-        "--budget",
-        show_default=False,
-        help="Budget C (FLOPs) at which tokens/parameter is compared "
-        "[default: Chinchilla's, 5.76e23].",
+    budget: Optional[str] = BudgetOpt(
+        "Budget C (FLOPs) at which tokens/parameter is compared (default: Chinchilla's, 5.76e23)."
     ),
     loss: str = typer.Option("huber", "--loss", help="Baseline fitting loss: huber or mse."),
-    delta: float = typer.Option(1e-3, "--delta", help="Baseline Huber delta."),
-    params: str = typer.Option("non-embedding", "--params", help="Baseline parameter convention."),
-    flops: str = typer.Option("6ND", "--flops", help="Baseline FLOP convention."),
-    fast: bool = typer.Option(
-        False, "--fast", help="Refit from a reduced start grid (108 starts)."
+    delta: float = typer.Option(1e-3, "--delta", help="Baseline Huber delta (positive)."),
+    params: str = typer.Option(
+        "non-embedding",
+        "--params",
+        help="Baseline parameter convention: non-embedding, total or active.",
     ),
+    flops: str = typer.Option(
+        "6ND", "--flops", help="Baseline FLOP convention: 6ND, 6ND+attention, table."
+    ),
+    fast: bool = Flag("--fast", help="Refit from a reduced start grid (108 starts)."),
     example: Optional[str] = ExampleOpt,
     column: Optional[list[str]] = ColumnOpt,
     where: Optional[list[str]] = WhereOpt,
@@ -199,6 +213,7 @@ def sensitivity(
     from scalelab.laws import FitOptions
     from scalelab.report import sensitivity as sens
 
+    asked, delta = _count(budget, "--budget"), _real(delta, "--delta")
     table, _, _ = _report_input(runs, example, column, where, None)
     options = FitOptions.make(
         params=params,
@@ -206,7 +221,7 @@ def sensitivity(
         loss=loss,
         delta=delta,
         grid=sens.FAST_GRID if fast else None,
-        **_given(budget=budget),
+        **_given(budget=asked),
     )
     with err.status("refitting") as status:
         result = sens.analyse(

@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Optional
 
 from scalelab.errors import InputError
 from scalelab.runs.table import RunTable, read_table
@@ -58,12 +60,13 @@ def names() -> list[str]:
     return sorted(EXAMPLES)
 
 
-def load(name: str) -> RunTable:
-    """The example's run table (validated like any user table)."""
+def load(name: str, columns: Optional[Mapping[str, str]] = None) -> RunTable:
+    """The example's run table (validated like any user table; ``columns`` maps schema columns
+    to the example's, as ``--column`` does)."""
     if name not in EXAMPLES:
         raise InputError(f"unknown example '{name}'; examples: {', '.join(names())}")
     ex = EXAMPLES[name]
     with resources.as_file(resources.files(__package__) / ex.file) as path:
-        table = read_table(path)
+        table = read_table(path, columns)
     table = RunTable(table.data, f"example:{name}", table.notes, table.derived)
     return table.where(**ex.where) if ex.where else table

@@ -56,8 +56,12 @@ class Conventions:
         """N, D, C (and S where the table has steps) under these conventions."""
         column = PARAM_CONVENTIONS[self.params][0]
         if not table.has(column):
+            present = [c for c, _ in PARAM_CONVENTIONS.values() if table.has(c)]
+            hint = "; the table has " + ", ".join(present) if present else ""
             raise InputError(
                 f"{table.source}: parameter convention '{self.params}' needs column '{column}'"
+                f"{hint} (choose with --params non-embedding|total|active, or map a column with "
+                f"--column {column}=...)"
             )
         N = table[column].astype(float)
         if np.isnan(N).any():
@@ -66,25 +70,35 @@ class Conventions:
                 f"'{self.params}'"
             )
         D = table["D"].astype(float)
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            C = self._flops(table, N, D)
+        bad = np.flatnonzero(~(np.isfinite(C) & (C > 0)))
+        if len(bad):
+            rows = ", ".join(str(i + 1) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+            raise InputError(
+                f"{table.source}: C under FLOP convention '{self.flops}' is not a positive finite "
+                f"number in {len(bad)} row(s) (rows {rows}): N and D are too large or too small"
+            )
+        out = {"N": N, "D": D, "C": C}
+        if table.has("step"):
+            out["S"] = table["step"].astype(float)
+        return out
+
+    def _flops(self, table: RunTable, N: np.ndarray, D: np.ndarray) -> np.ndarray:
         if self.flops == "6ND":
-            C = 6.0 * N * D
-        elif self.flops == "6ND+attention":
+            return 6.0 * N * D
+        if self.flops == "6ND+attention":
             need = [c for c in ("n_layer", "n_ctx", "d_model") if not table.has(c)]
             if need:
                 raise InputError(
                     f"{table.source}: FLOP convention '6ND+attention' needs column(s) "
                     f"{', '.join(need)}"
                 )
-            C = (6.0 * N + 6.0 * table["n_layer"] * table["n_ctx"] * table["d_model"]) * D
-        elif table.has("flops_per_token"):
-            C = table["flops_per_token"].astype(float) * D
-        elif "C" not in table.derived:
-            C = table["C"].astype(float)
-        else:
-            raise InputError(
-                f"{table.source}: FLOP convention 'table' needs a C or flops_per_token column"
-            )
-        out = {"N": N, "D": D, "C": C}
-        if table.has("step"):
-            out["S"] = table["step"].astype(float)
-        return out
+            return (6.0 * N + 6.0 * table["n_layer"] * table["n_ctx"] * table["d_model"]) * D
+        if table.has("flops_per_token"):
+            return table["flops_per_token"].astype(float) * D
+        if "C" not in table.derived:
+            return table["C"].astype(float)
+        raise InputError(
+            f"{table.source}: FLOP convention 'table' needs a C or flops_per_token column"
+        )

@@ -23,7 +23,7 @@ import numpy as np
 
 from scalelab import __version__, atomic
 from scalelab.errors import InputError, NumericalError
-from scalelab.laws import forms, optimal
+from scalelab.laws import forms, lawdoc, optimal
 from scalelab.laws.options import FitOptions
 
 DEFAULT_LEVEL = 0.95
@@ -107,8 +107,11 @@ class Law:
     # -- prediction --------------------------------------------------------------------------------
     def predict(self, *args, **variables) -> np.ndarray:
         """Loss (nats/token) at the given variables, in the form's order: ``law.predict(N, D)``
-        or by name, ``law.predict(N=..., D=...)``; arrays broadcast."""
-        return self.law_form.predict(self.theta, **self._variables(args, variables))
+        or by name, ``law.predict(N=..., D=...)``; arrays broadcast. Where the law overflows the
+        loss is inf (no warning printed): callers check finiteness."""
+        variables = self._variables(args, variables)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            return self.law_form.predict(self.theta, **variables)
 
     def interval(self, *args, level: Optional[float] = None, **variables):
         """Percentile bootstrap interval (lo, hi) of the predicted loss; needs bootstrap samples."""
@@ -116,7 +119,9 @@ class Law:
             raise NumericalError(
                 f"law '{self.form}' has no bootstrap samples; fit with bootstrap > 0 for intervals"
             )
-        values = self.law_form.predict(self.samples, **self._variables(args, variables))
+        variables = self._variables(args, variables)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            values = self.law_form.predict(self.samples, **variables)
         return _percentiles(values, level or self.level)
 
     def _variables(self, args, variables) -> dict:
@@ -146,13 +151,19 @@ class Law:
         C = float(C)
         if not C > 0 or not np.isfinite(C):
             raise InputError(f"budget C: expected a positive number of FLOPs, got {C}")
-        N, D = optimal.allocate(form, self.theta, np.array([C]))
-        if not np.isfinite(N[0]):
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            N, D = optimal.allocate(form, self.theta, np.array([C]))
+            loss = float(form.predict(self.theta, N=N[0], D=D[0])) if np.isfinite(N[0]) else 0.0
+        if not (np.isfinite(N[0]) and np.isfinite(D[0]) and N[0] > 0 and D[0] > 0):
             raise NumericalError(
                 f"law '{self.form}' has no interior compute-optimal N at C={C:.3g} "
-                "(the loss keeps falling towards an edge)"
+                "(the loss keeps falling towards an edge, or the numbers overflow)"
             )
-        loss = float(form.predict(self.theta, N=N[0], D=D[0]))
+        if not np.isfinite(loss):
+            raise NumericalError(
+                f"law '{self.form}': the loss at the compute-optimal allocation for C={C:.3g} is "
+                "not a finite number (the law overflows there)"
+            )
         alloc = Allocation(
             C,
             float(N[0]),
@@ -163,10 +174,11 @@ class Law:
         )
         if self.samples is not None and len(self.samples):
             lvl = level or self.level
-            Ns, Ds = optimal.allocate(form, self.samples, np.array([C]))
-            Ns, Ds = Ns[:, 0], Ds[:, 0]
-            ok = np.isfinite(Ns)
-            losses = form.predict_each(self.samples[ok], N=Ns[ok], D=Ds[ok])
+            with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+                Ns, Ds = optimal.allocate(form, self.samples, np.array([C]))
+                Ns, Ds = Ns[:, 0], Ds[:, 0]
+                ok = np.isfinite(Ns) & np.isfinite(Ds) & (Ns > 0) & (Ds > 0)
+                losses = form.predict_each(self.samples[ok], N=Ns[ok], D=Ds[ok])
             alloc.ci = {
                 "N_opt": _percentiles(Ns[ok], lvl),
                 "D_opt": _percentiles(Ds[ok], lvl),
@@ -175,6 +187,20 @@ class Law:
             }
             alloc.level = lvl
         return alloc
+
+    def not_computed(self) -> dict[str, str]:
+        """Derived quantities at the fit's budget (N_opt, D_opt, tokens/parameter) that could not
+        be computed, each with the reason; {} when all were (or the form has none)."""
+        budget = self.options.budget if self.options else None
+        why = (
+            f"no finite compute-optimal allocation at C={budget:.3g} under this law (the loss "
+            "keeps falling towards an edge, or the numbers overflow)"
+        )
+        return {
+            k: why
+            for k in ("N_opt", "D_opt", "tokens_per_param")
+            if k in self.derived and not np.isfinite(self.derived[k])
+        }
 
     def exponents(self) -> tuple[float, float]:
         """(a, b) with N_opt ~ C^a and D_opt ~ C^b."""
@@ -203,26 +229,22 @@ class Law:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "<dict>") -> Law:
-        if not isinstance(d, dict) or "form" not in d or "params" not in d:
-            raise InputError(
-                f"{source}: not a scalelab law (expected a JSON object with 'form' and 'params')"
-            )
-        form = forms.get(d["form"])
-        missing = [n for n in form.natural_names if n not in d["params"]]
-        if missing:
-            raise InputError(
-                f"{source}: law of form '{form.name}' lacks parameter(s) {', '.join(missing)}"
-            )
-        known = {f for f in cls.__dataclass_fields__}
-        kwargs = {k: v for k, v in d.items() if k in known}
-        if kwargs.get("samples") is not None:
-            kwargs["samples"] = np.asarray(kwargs["samples"], dtype=float)
-        return cls(**kwargs)
+        """A law from its document, checked whole (:mod:`scalelab.laws.lawdoc`): every key, and
+        the parameters against the form's names and bounds."""
+        kwargs = lawdoc.check(d, source, cls.__dataclass_fields__)
+        try:
+            return cls(**kwargs)
+        except InputError as exc:
+            key = "conventions" if "convention" in exc.problems[0] else "options"
+            raise InputError(f"{source}: {key}: {exc.problems[0]}") from None
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{source}: options: {str(exc)[:200]}") from None
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the law as JSON, atomically."""
         path = Path(path)
-        atomic.write_text(path, json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n")
+        text = json.dumps(_strict(self.to_dict()), indent=2, default=_json_default, allow_nan=False)
+        atomic.write_text(path, text + "\n")
         return path
 
     @classmethod
@@ -230,10 +252,20 @@ class Law:
         path = Path(path)
         if not path.exists():
             raise InputError(f"{path}: no such law file")
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory, expected a law JSON file (from fit -o)")
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path}: not valid JSON ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{path}: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"
+            ) from None
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not valid JSON (not UTF-8 text)") from None
+        except RecursionError:
+            raise InputError(f"{path}: JSON nested too deeply to be a law file") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
         return cls.from_dict(d, str(path))
 
     def summary(self) -> dict:
@@ -251,6 +283,20 @@ def _percentiles(values: np.ndarray, level: float) -> list[float]:
     tail = 50.0 * (1.0 - level)
     lo, hi = np.percentile(values, [tail, 100.0 - tail], axis=0)
     return [float(lo), float(hi)]
+
+
+def _strict(value):
+    """A law's document as strict JSON: a number that is not finite (an interval no bootstrap
+    sample reached) is written as null and loads back as NaN."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return _strict(value.tolist())
+    return value
 
 
 def _json_default(value):

@@ -31,7 +31,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from scalelab.errors import InputError, ScalelabError
+from scalelab.errors import InputError, NumericalError, ScalelabError
 from scalelab.laws import forms as form_registry
 from scalelab.laws.conventions import FLOP_CONVENTIONS, PARAM_CONVENTIONS, Conventions
 from scalelab.laws.fit import fit_form
@@ -383,6 +383,13 @@ def analyse(
                     **{m: None for m in METRICS},
                 }
             )
+    if rows and not any(r["status"] == "ok" for r in rows):
+        first = next((r for r in rows if r["status"] == "failed"), rows[0])
+        reason = str(first.get("reason") or first["status"])
+        raise NumericalError(
+            f"{table.source}: every refit failed ({len(rows)} variant(s)); {first['name']}: "
+            + (reason if len(reason) <= 200 else reason[:197] + "...")
+        )
     baseline = next((r for r in rows if r["group"] == "baseline"), rows[0] if rows else {})
     return SensitivityResult(
         budget=float(budget),

@@ -24,47 +24,16 @@ import pandas as pd
 
 from scalelab import atomic
 from scalelab.errors import InputError
-
-NUMERIC_COLUMNS = (
-    "N",
-    "D",
-    "C",
-    "loss",
-    "N_total",
-    "N_active",
-    "step",
-    "tokens_per_step",
-    "accuracy",
-    "n_layer",
-    "d_model",
-    "n_head",
-    "n_ctx",
-    "lr",
-    "seed",
-    "flops_per_token",
+from scalelab.runs.read import TEXT_COLUMNS, read_frame  # noqa: F401 - TEXT_COLUMNS re-exported
+from scalelab.runs.validate import (  # noqa: F401 - the schema's names, re-exported
+    MAX_PROBLEM_LINES,
+    NUMERIC_COLUMNS,
+    POSITIVE_COLUMNS,
+    SCHEMA_COLUMNS,
+    validate,
 )
-"""Schema columns that must hold numbers wherever they are present."""
-
-POSITIVE_COLUMNS = (
-    "N",
-    "D",
-    "C",
-    "loss",
-    "N_total",
-    "N_active",
-    "tokens_per_step",
-    "flops_per_token",
-    "n_layer",
-    "d_model",
-    "n_head",
-    "n_ctx",
-)
-"""Schema columns that must be strictly positive."""
-
-TEXT_COLUMNS = ("run_id", "eval_set", "task", "status")
 
 FINISHED_STATUS = "done"
-MAX_PROBLEM_LINES = 20
 FORMATS = {
     ".csv": "csv",
     ".parquet": "parquet",
@@ -270,20 +239,19 @@ def read_table(path: str | os.PathLike, columns: Mapping[str, str] | None = None
             f"{path}: is a directory, expected a run table file (.csv, .parquet, .jsonl)"
         )
     fmt = _format_of(path)
+    if fmt == "parquet":
+        _require_pyarrow(path)
     try:
-        if fmt == "csv":
-            frame = pd.read_csv(path, dtype={c: object for c in TEXT_COLUMNS})
-        elif fmt == "parquet":
-            _require_pyarrow(path)
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_json(path, lines=True, dtype=False)
+        frame = read_frame(path, fmt)
     except InputError:
         raise
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: the file is empty, expected a header and rows") from None
-    except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: cannot be read as {fmt}: not UTF-8 text") from None
+    except (ValueError, OSError, pd.errors.ParserError, RecursionError) as exc:
+        text = str(exc).strip()
+        first = text.splitlines()[0][:200] if text else type(exc).__name__
         raise InputError(f"{path}: cannot be read as {fmt}: {first}") from None
     return _validate(frame, str(path), columns or {})
 
@@ -307,105 +275,5 @@ def _require_pyarrow(path: Path) -> None:
 
 
 def _validate(frame: pd.DataFrame, source: str, columns: Mapping[str, str]) -> RunTable:
-    notes: list[str] = []
-    problems: list[str] = []
-    for schema_name, file_name in columns.items():
-        if file_name not in frame.columns:
-            raise InputError(
-                f"{source}: column '{file_name}' (given for {schema_name}) not found; "
-                f"columns are {list(map(str, frame.columns))}"
-            )
-        frame = frame.rename(columns={file_name: schema_name})
-    if len(frame) == 0:
-        raise InputError(f"{source}: no rows, expected at least one run")
-
-    missing = [c for c in ("N", "loss") if c not in frame.columns]
-    if "D" not in frame.columns and "C" not in frame.columns:
-        missing.append("D (or C)")
-    if missing:
-        raise InputError(
-            f"{source}: missing column(s) {', '.join(missing)}; a run table needs "
-            "N, D or C, and loss (columns found: " + ", ".join(map(str, frame.columns)) + ")"
-        )
-
-    frame = frame.reset_index(drop=True)
-    for column in NUMERIC_COLUMNS:
-        if column not in frame.columns:
-            continue
-        raw = frame[column]
-        values = pd.to_numeric(raw, errors="coerce").astype(float)
-        present = raw.notna().to_numpy()
-        for i in np.flatnonzero(present & values.isna().to_numpy()):
-            problems.append(
-                f"{source}: row {i + 1}, column '{column}': expected a number, got {raw.iloc[i]!r}"
-            )
-        if column in ("N", "D", "C", "loss"):
-            for i in np.flatnonzero(~present):
-                problems.append(
-                    f"{source}: row {i + 1}, column '{column}': missing value (NaN), expected a "
-                    "number"
-                )
-        frame[column] = values
-    for column in POSITIVE_COLUMNS:
-        if column in frame.columns:
-            values = frame[column].to_numpy()
-            for i in np.flatnonzero(np.isfinite(values) & (values <= 0)):
-                problems.append(
-                    f"{source}: row {i + 1}, column '{column}': expected a positive number, got "
-                    f"{values[i]:g}"
-                )
-            for i in np.flatnonzero(np.isinf(values)):
-                problems.append(
-                    f"{source}: row {i + 1}, column '{column}': expected a finite number, got "
-                    f"{values[i]:g}"
-                )
-    if problems:
-        raise InputError(_cap(problems))
-
-    derived = set()
-    synthetic_ids = "run_id" not in frame.columns
-    if synthetic_ids:
-        frame.insert(0, "run_id", [f"row{i + 1}" for i in range(len(frame))])
-        notes.append("no run_id column: each row is treated as its own run")
-        derived.add("run_id")
-    else:
-        frame["run_id"] = frame["run_id"].astype(str)
-    if "D" not in frame.columns:
-        frame["D"] = frame["C"] / (6.0 * frame["N"])
-        notes.append("D derived as C/(6*N) (no D column)")
-        derived.add("D")
-    if "C" not in frame.columns:
-        frame["C"] = 6.0 * frame["N"] * frame["D"]
-        notes.append("C filled as 6*N*D (no C column)")
-        derived.add("C")
-
-    problems.extend(_duplicates(frame, source, synthetic_ids=synthetic_ids))
-    if problems:
-        raise InputError(_cap(problems))
-    return RunTable(frame, source, notes, frozenset(derived))
-
-
-def _duplicates(frame: pd.DataFrame, source: str, synthetic_ids: bool) -> list[str]:
-    if synthetic_ids:
-        key = [c for c in frame.columns if c != "run_id"]
-        what = "identical rows"
-    else:
-        key = ["run_id", "D"] + [c for c in ("step", "eval_set", "task") if c in frame.columns]
-        what = "duplicate (" + ", ".join(key) + ")"
-    dup = frame.duplicated(subset=key, keep=False)
-    if not dup.any():
-        return []
-    problems = []
-    groups = frame[dup].groupby(key, dropna=False, sort=False).groups
-    for rows in groups.values():
-        rows = [int(r) + 1 for r in rows]
-        problems.append(f"{source}: rows {', '.join(map(str, rows))}: {what}")
-    return problems
-
-
-def _cap(problems: list[str]) -> list[str]:
-    if len(problems) <= MAX_PROBLEM_LINES:
-        return problems
-    return problems[:MAX_PROBLEM_LINES] + [
-        f"... and {len(problems) - MAX_PROBLEM_LINES} more problem(s)"
-    ]
+    data, notes, derived = validate(frame, source, columns)
+    return RunTable(data, source, notes, derived)

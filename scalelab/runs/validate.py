@@ -1,0 +1,305 @@
+"""Validating a run table: column mapping, the schema's columns, values, derived columns.
+
+Every problem is an :class:`~scalelab.errors.InputError` naming the source and the user's column
+(``'params' (mapped to N)`` where ``--column N=params`` renamed it). The error carries one line per
+bad cell (``problems``, capped) and a short ``summary``, one line per column and kind of problem
+with a count of bad rows, which is what the CLI prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from scalelab.errors import InputError
+from scalelab.runs.read import TEXT_COLUMNS, numbers
+from scalelab.units import cut
+
+NUMERIC_COLUMNS = (
+    "N",
+    "D",
+    "C",
+    "loss",
+    "N_total",
+    "N_active",
+    "step",
+    "tokens_per_step",
+    "accuracy",
+    "n_layer",
+    "d_model",
+    "n_head",
+    "n_ctx",
+    "lr",
+    "seed",
+    "flops_per_token",
+)
+"""Schema columns that must hold numbers wherever they are present."""
+
+POSITIVE_COLUMNS = (
+    "N",
+    "D",
+    "C",
+    "loss",
+    "N_total",
+    "N_active",
+    "tokens_per_step",
+    "flops_per_token",
+    "n_layer",
+    "d_model",
+    "n_head",
+    "n_ctx",
+)
+"""Schema columns that must be strictly positive."""
+
+SCHEMA_COLUMNS = NUMERIC_COLUMNS + TEXT_COLUMNS
+"""Every column the schema names: the ones ``--column NAME=...`` may map to."""
+PARAM_COLUMNS = ("N", "N_total", "N_active")
+"""Parameter counts: non-embedding, total, active. A table needs at least one."""
+REQUIRED_VALUES = ("N", "D", "C", "loss")
+"""Columns where a missing value (NaN) is an error."""
+
+MAX_PROBLEM_LINES = 20
+MAX_SUMMARY_LINES = 6
+SHOWN_ROWS = 5
+SHOWN_NAMES = 30
+
+
+@dataclass
+class _Group:
+    """Rows of one column with one kind of problem."""
+
+    label: str
+    what: str  # "are not numbers", for the summary
+    rows: list[int] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+
+
+def validate(
+    frame: pd.DataFrame, source: str, columns: Mapping[str, str]
+) -> tuple[pd.DataFrame, list[str], frozenset]:
+    """(rows with schema columns as floats and run_id/C/D filled in, notes, derived columns)."""
+    frame = map_columns(frame, source, columns)
+    labels = {s: f"'{cut(f)[1:-1]}' (mapped to {s})" for s, f in columns.items()}
+
+    def label(column: str) -> str:
+        return labels.get(column, f"'{column}'")
+
+    if len(frame) == 0:
+        raise InputError(f"{source}: no rows, expected at least one run")
+    missing = [] if "loss" in frame.columns else ["loss"]
+    if not any(c in frame.columns for c in PARAM_COLUMNS):
+        missing.insert(0, "N (or N_total, N_active)")
+    if "D" not in frame.columns and "C" not in frame.columns:
+        missing.append("D (or C)")
+    if missing:
+        raise InputError(
+            f"{source}: missing column(s) {', '.join(missing)}; a run table needs "
+            f"N, D or C, and loss (columns found: {names(frame.columns)})"
+        )
+
+    frame = frame.reset_index(drop=True)
+    whole: list[str] = []
+    groups: list[_Group] = []
+    for column in NUMERIC_COLUMNS:
+        if column not in frame.columns:
+            continue
+        raw = frame[column]
+        values, bad, reason = numbers(raw)
+        if reason:
+            whole.append(f"{source}: column {label(column)}: {reason}; expected numbers")
+        groups.append(
+            _group(
+                label(column),
+                "are not numbers",
+                np.flatnonzero(bad),
+                lambda i, raw=raw: f"expected a number, got {cut(raw.iloc[i])}",
+            )
+        )
+        if column in REQUIRED_VALUES and not reason:
+            groups.append(
+                _group(
+                    label(column),
+                    "have no value",
+                    np.flatnonzero(np.isnan(values) & ~bad),
+                    lambda i: "missing value (NaN), expected a number",
+                )
+            )
+        frame[column] = values
+    for column in NUMERIC_COLUMNS:
+        if column not in frame.columns:
+            continue
+        values = frame[column].to_numpy()
+        if column in POSITIVE_COLUMNS:
+            groups.append(
+                _group(
+                    label(column),
+                    "are not positive",
+                    np.flatnonzero(np.isfinite(values) & (values <= 0)),
+                    lambda i, v=values: f"expected a positive number, got {v[i]:g}",
+                )
+            )
+        groups.append(
+            _group(
+                label(column),
+                "are not finite",
+                np.flatnonzero(np.isinf(values)),
+                lambda i, v=values: f"expected a finite number, got {v[i]:g}",
+            )
+        )
+    _raise(source, whole, groups)
+
+    notes: list[str] = []
+    derived = set()
+    synthetic_ids = "run_id" not in frame.columns
+    if synthetic_ids:
+        frame.insert(0, "run_id", [f"row{i + 1}" for i in range(len(frame))])
+        notes.append("no run_id column: each row is treated as its own run")
+        derived.add("run_id")
+    else:
+        frame["run_id"] = frame["run_id"].astype(str)
+    n_col = next(c for c in PARAM_COLUMNS if c in frame.columns)
+    n_values = frame[n_col].to_numpy(dtype=float)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        if "D" not in frame.columns:
+            frame["D"] = frame["C"].to_numpy(dtype=float) / (6.0 * n_values)
+            notes.append(f"D derived as C/(6*{n_col}) (no D column)")
+            derived.add("D")
+            formula = f"D = C/(6*{n_col})"
+        if "C" not in frame.columns:
+            frame["C"] = 6.0 * n_values * frame["D"].to_numpy(dtype=float)
+            notes.append(f"C filled as 6*{n_col}*D (no C column)")
+            derived.add("C")
+            formula = f"C = 6*{n_col}*D"
+    for column in sorted(derived - {"run_id"}):
+        values = frame[column].to_numpy(dtype=float)
+        groups.append(
+            _group(
+                f"'{column}' (derived, {formula})",
+                "overflow or vanish",
+                np.flatnonzero(~(np.isfinite(values) & (values > 0))),
+                lambda i, v=values: (
+                    f"expected a positive finite number, got {v[i]:g} "
+                    "(the inputs are too large or too small)"
+                ),
+            )
+        )
+    _raise(source, [], groups)
+
+    dups = _duplicates(frame, source, synthetic_ids=synthetic_ids)
+    if dups:
+        raise InputError(_cap(dups), summary=_cap(dups, MAX_SUMMARY_LINES))
+    return frame, notes, frozenset(derived)
+
+
+def map_columns(frame: pd.DataFrame, source: str, columns: Mapping[str, str]) -> pd.DataFrame:
+    """Rename the file's columns to the schema's: ``{"N": "params"}``. A schema name already
+    taken by a column of the file that is not itself mapped elsewhere is an error; one file column
+    may feed several schema columns (``N=params``, ``N_total=params``)."""
+    twice = pd.Index(frame.columns)[pd.Index(frame.columns).duplicated()].unique()
+    if len(twice):
+        raise InputError(
+            f"{source}: column name(s) {names(twice)} given more than once; each column must have "
+            "a unique name"
+        )
+    if not columns:
+        return frame
+    unknown = [k for k in columns if k not in SCHEMA_COLUMNS]
+    if unknown:
+        k = unknown[0]
+        raise InputError(
+            f"{source}: column mapping {cut(k)[1:-1]}={cut(columns[k])[1:-1]}: "
+            f"'{cut(k)[1:-1]}' is not a run-table column; known columns: "
+            + ", ".join(SCHEMA_COLUMNS)
+        )
+    for schema_name, file_name in columns.items():
+        if file_name not in frame.columns:
+            raise InputError(
+                f"{source}: column '{cut(file_name)[1:-1]}' (given for {schema_name}) not found; "
+                f"columns are {names(frame.columns)}"
+            )
+    sources = set(columns.values())
+    for schema_name, file_name in columns.items():
+        if schema_name in frame.columns and schema_name not in sources:
+            raise InputError(
+                f"{source}: column mapping {schema_name}={cut(file_name)[1:-1]}: the file already "
+                f"has a column '{schema_name}'; map that one too (e.g. N_total=N) or remove it"
+            )
+    by_file: dict[str, list[str]] = {}
+    for schema_name, file_name in columns.items():
+        by_file.setdefault(file_name, []).append(schema_name)
+    out = {}
+    for name in frame.columns:
+        for target in by_file.get(name, [name]):
+            out[target] = frame[name]
+    return pd.DataFrame(out, index=frame.index)
+
+
+def names(columns) -> str:
+    """The columns of a file, each name cut, at most SHOWN_NAMES of them."""
+    shown = [cut(str(c))[1:-1] for c in list(columns)[:SHOWN_NAMES]]
+    more = len(columns) - len(shown)
+    return ", ".join(shown) + (f", ... ({more} more)" if more > 0 else "")
+
+
+def _group(label: str, what: str, rows: np.ndarray, detail) -> _Group:
+    rows = [int(i) for i in rows]
+    shown = rows[: MAX_PROBLEM_LINES + 1]
+    return _Group(label, what, rows, [detail(i) for i in shown])
+
+
+def _raise(source: str, whole: list[str], groups: list[_Group]) -> None:
+    groups = [g for g in groups if g.rows]
+    if not whole and not groups:
+        return
+    problems = list(whole)
+    summary = list(whole)
+    for g in groups:
+        problems += [
+            f"{source}: row {i + 1}, column {g.label}: {d}"
+            for i, d in zip(g.rows, g.details, strict=False)
+        ]
+        if len(g.rows) == 1:
+            summary.append(f"{source}: row {g.rows[0] + 1}, column {g.label}: {g.details[0]}")
+        else:
+            shown = ", ".join(str(i + 1) for i in g.rows[:SHOWN_ROWS])
+            summary.append(
+                f"{source}: column {g.label}: {len(g.rows)} rows {g.what} (rows {shown}"
+                + (", ..." if len(g.rows) > SHOWN_ROWS else "")
+                + f"); row {g.rows[0] + 1}: {g.details[0]}"
+            )
+    total = len(problems) + sum(max(0, len(g.rows) - len(g.details)) for g in groups)
+    capped = problems[:MAX_PROBLEM_LINES]
+    if total > MAX_PROBLEM_LINES:
+        capped.append(f"... and {total - MAX_PROBLEM_LINES} more problem(s)")
+    raise InputError(capped, summary=_cap(summary, MAX_SUMMARY_LINES))
+
+
+def _duplicates(frame: pd.DataFrame, source: str, synthetic_ids: bool) -> list[str]:
+    if synthetic_ids:
+        key = [c for c in frame.columns if c != "run_id"]
+        what = "identical rows"
+    else:
+        key = ["run_id", "D"] + [c for c in ("step", "eval_set", "task") if c in frame.columns]
+        what = "duplicate (" + ", ".join(key) + ")"
+    try:
+        dup = frame.duplicated(subset=key, keep=False)
+    except TypeError:  # unhashable cells (lists from JSON) in a column outside the schema
+        dup = frame[key].astype(str).duplicated(keep=False)
+    if not dup.any():
+        return []
+    problems = []
+    groups = frame[dup].astype({k: str for k in key}).groupby(key, dropna=False, sort=False).groups
+    for rows in groups.values():
+        rows = [int(r) + 1 for r in rows]
+        shown = ", ".join(map(str, rows[:SHOWN_ROWS])) + (", ..." if len(rows) > SHOWN_ROWS else "")
+        problems.append(f"{source}: rows {shown}: {what}")
+    return problems
+
+
+def _cap(problems: list[str], limit: int = MAX_PROBLEM_LINES) -> list[str]:
+    if len(problems) <= limit:
+        return problems
+    return problems[:limit] + [f"... and {len(problems) - limit} more problem(s)"]

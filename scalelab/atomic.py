@@ -103,3 +103,21 @@ def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
         reason = exc.strerror or type(exc).__name__
         raise InputError(f"{target}: cannot write the {what} in {parent} ({reason})") from None
     return target
+
+
+def check_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """:func:`check_writable` for a folder to be written into: it may exist (then it must be a
+    folder in which a file can be made), or be creatable; never a file or under one."""
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target}: cannot use it as the {what}: it is a file, not a folder")
+    if not target.is_dir():
+        return check_writable(target, what)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".scalelab-probe.", dir=target)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(f"{target}: cannot write the {what} ({reason})") from None
+    return target

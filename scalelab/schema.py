@@ -7,9 +7,9 @@ input errors, one line per problem naming the file, the ``[section] field`` and 
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from scalelab.errors import InputError
 
@@ -17,6 +17,21 @@ S = TypeVar("S", bound=BaseModel)
 
 #: Longest echo of a user's bad value in an error line.
 MAX_ECHO = 40
+
+#: Seeds are 0 <= seed < 2**63: what torch's and numpy's generators both accept (torch takes at most
+#: a 64-bit integer, numpy only non-negative ones), so a seed is the same seed everywhere.
+SEED_LIMIT = 2**63
+
+
+def _seed(value: int) -> int:
+    if not 0 <= value < SEED_LIMIT:
+        shown = str(value) if len(str(value)) <= MAX_ECHO else f"{str(value)[:MAX_ECHO]}..."
+        raise ValueError(f"expected a seed 0 <= seed < 2**63, got {shown}")
+    return value
+
+
+Seed = Annotated[int, AfterValidator(_seed)]
+"""A random seed in a config: an integer in ``[0, 2**63)``."""
 
 
 class Schema(BaseModel):

@@ -7,12 +7,15 @@ from typing import Any, Optional
 import typer
 
 from scalelab.cli.common import (
+    Flag,
     app,
     emit_json,
     err,
     out,
 )
+from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError
+from scalelab.schema import SEED_LIMIT
 
 data_app = typer.Typer(
     add_completion=False,
@@ -22,54 +25,88 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 
 
-@data_app.command("prepare")
+@data_app.command("prepare", cls=PlainUsage)
 def data_prepare(
-    spec: Optional[str] = typer.Argument(None, help="TOML data spec (or give --source flags)"),
-    out_dir: Optional[str] = typer.Option(None, "--out", "-o", help="output directory"),
+    spec: Optional[str] = typer.Argument(
+        None, metavar="SPEC", help="TOML data spec (or give --source flags)"
+    ),
+    out_dir: Optional[str] = typer.Option(
+        None, "--out", "-o", metavar="DIR", help="output directory"
+    ),
     source: Optional[list[str]] = typer.Option(
         None,
         "--source",
         "-s",
+        metavar="SOURCE",
         help="training source: shakespeare, bible, wiki, synthetic[:N], a file/folder (text, "
         ".jsonl, .parquet, a saved HF dataset) or hf:NAME; repeatable",
     ),
     eval_source: Optional[list[str]] = typer.Option(
-        None, "--eval-source", help="out-of-distribution eval source (e.g. wiki)"
+        None,
+        "--eval-source",
+        metavar="SOURCE",
+        help="out-of-distribution eval source (e.g. wiki); repeatable",
     ),
     tokenizer: Optional[str] = typer.Option(
-        None, "--tokenizer", "-t", help="bytes, bpe, or a tokenizer.json path"
+        None, "--tokenizer", "-t", metavar="KIND", help="bytes, bpe, or a tokenizer.json path"
     ),
     vocab_size: Optional[int] = typer.Option(
-        None, "--vocab-size", "-V", help="BPE vocabulary size"
+        None,
+        "--vocab-size",
+        "-V",
+        min=257,
+        max=1 << 20,
+        metavar="V",
+        help="BPE vocabulary size (257 to 1048576)",
     ),
     text_field: str = typer.Option(
-        "text", "--text-field", help="JSON/Parquet/HF field holding the text"
+        "text", "--text-field", metavar="FIELD", help="JSON/Parquet/HF field holding the text"
     ),
     max_docs: Optional[int] = typer.Option(
-        None, "--max-docs", help="take only the first N documents of each source"
+        None,
+        "--max-docs",
+        min=1,
+        metavar="N",
+        help="take only the first N documents of each source",
     ),
     max_doc_bytes: Optional[int] = typer.Option(
         None,
         "--max-doc-bytes",
+        min=1024,
+        metavar="N",
         help="text files: cut into documents at paragraph breaks every ~N bytes (default 65536)",
     ),
     decode_errors: Optional[str] = typer.Option(
-        None, "--decode-errors", help="strict (default) or replace"
+        None, "--decode-errors", metavar="MODE", help="strict (default) or replace"
     ),
-    seed: Optional[int] = typer.Option(None, "--seed", help="split seed"),
+    seed: Optional[int] = typer.Option(
+        None,
+        "--seed",
+        min=0,
+        max=SEED_LIMIT - 1,
+        metavar="SEED",
+        help="split seed, 0 <= SEED < 2**63",
+    ),
     validation: Optional[float] = typer.Option(
-        None, "--validation", help="fraction of documents held out for validation"
+        None,
+        "--validation",
+        metavar="FRACTION",
+        help="fraction of documents held out for validation (0 <= FRACTION < 1)",
     ),
     test: Optional[float] = typer.Option(
-        None, "--test", help="fraction of documents held out for test"
+        None,
+        "--test",
+        metavar="FRACTION",
+        help="fraction of documents held out for test (0 <= FRACTION < 1)",
     ),
-    no_near_dedup: bool = typer.Option(
-        False, "--no-near-dedup", help="exact dedup only (faster on huge corpora)"
-    ),
-    name: Optional[str] = typer.Option(None, "--name", help="data set name"),
-    as_json: bool = typer.Option(False, "--json", help="print the manifest as JSON"),
+    no_near_dedup: bool = Flag("--no-near-dedup", help="exact dedup only (faster on huge corpora)"),
+    name: Optional[str] = typer.Option(None, "--name", metavar="NAME", help="data set name"),
+    as_json: bool = Flag("--json", help="print the manifest as JSON"),
 ) -> None:
     """Build token shards (train/validation/test and eval sets) and print the manifest."""
+    for option, value in (("--validation", validation), ("--test", test)):
+        if value is not None and not 0 <= value < 1:  # also refuses nan
+            raise InputError(f"{option}: expected a fraction 0 <= x < 1, got {value:g}")
     from scalelab.data.prepare import prepare
     from scalelab.data.spec import spec_from_options
 
@@ -146,10 +183,12 @@ def _print_data_summary(directory: str, m: dict) -> None:
         err.print(f"warning: {w}", markup=False, highlight=False)
 
 
-@data_app.command("info")
+@data_app.command("info", cls=PlainUsage)
 def data_info(
-    directory: str = typer.Argument(..., help="a directory made by `scalelab data prepare`"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    directory: str = typer.Argument(
+        ..., metavar="DIR", help="a directory made by `scalelab data prepare`"
+    ),
+    as_json: bool = Flag("--json", help="print JSON"),
 ) -> None:
     """Sizes, token counts, splits and dedup statistics of a prepared data directory."""
     from scalelab.data.prepare import info

@@ -7,38 +7,48 @@ from typing import Optional
 import typer
 
 from scalelab.cli.common import (
+    Flag,
     JsonOpt,
     app,
     emit_json,
     err,
     out,
 )
+from scalelab.cli.usage import PlainUsage
 from scalelab.ladder import Interrupted
 from scalelab.ladder.status import LiveProgress
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def demo(
     output: Optional[str] = typer.Option(
         None,
         "-o",
         "--output",
+        metavar="DIR",
         help="folder for the demo's ladder, laws and report "
         "(default: out/demo; with --spec, the spec's out_dir)",
     ),
     spec: Optional[str] = typer.Option(
-        None, "--spec", help="another ladder spec instead of the embedded demo ladder"
+        None,
+        "--spec",
+        metavar="SPEC",
+        help="another ladder spec instead of the embedded demo ladder",
     ),
-    published: bool = typer.Option(
-        False,
+    published: bool = Flag(
         "--published",
         help="instead, the fitting-only demo on the bundled "
         "published runs (a few seconds, no training)",
     ),
     bootstrap: int = typer.Option(
-        200, "--bootstrap", min=0, help="run-level bootstrap refits of chinchilla"
+        200,
+        "--bootstrap",
+        min=0,
+        max=10_000,
+        metavar="B",
+        help="run-level bootstrap refits of chinchilla (0 to 10000)",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
+    quiet: bool = Flag("--quiet", "-q", help="no progress display"),
     json_out: bool = JsonOpt,
 ) -> None:
     """The embedded default: train a ladder on the built-in corpus, fit, backtest, plan, write the

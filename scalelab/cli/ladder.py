@@ -9,12 +9,14 @@ import typer
 from rich.table import Table
 
 from scalelab.cli.common import (
+    Flag,
     JsonOpt,
     app,
     emit_json,
     err,
     out,
 )
+from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError
 from scalelab.ladder import check_executor, load_plan
 from scalelab.ladder import run as run_ladder
@@ -23,12 +25,38 @@ from scalelab.ladder.registry import Registry
 from scalelab.ladder.status import LiveProgress, ladder_state, status_rows
 from scalelab.ladder.sweep import sweep_plan, sweep_report
 
+MAX_WORKERS = 1024
+
 ladder_app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Ladders of training runs: plan a grid, run it (resumably), keep every result.",
 )
 app.add_typer(ladder_app, name="ladder")
+
+
+def _number(value: Optional[float], option: str, what: str, zero: bool = False) -> None:
+    """A numeric option must be finite and positive (``zero``: or 0); else one error line."""
+    if value is None:
+        return
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        expected = "finite and >= 0" if zero else "positive and finite"
+        raise InputError(f"{option}: expected {what}, {expected}; got {value:g}")
+
+
+FlopsOpt = typer.Option(
+    None,
+    "--flops-per-s",
+    metavar="FLOPS",
+    help="throughput for the estimates (full FLOPs/s; default: time a few steps)",
+)
+SpecArg = typer.Argument(
+    ..., metavar="SPEC", help="ladder spec (TOML), see examples/ladder_tiny.toml"
+)
+LadderArg = typer.Argument(..., metavar="LADDER", help="ladder folder, its ladder.db, or the spec")
+OutOpt = typer.Option(
+    None, "--out", metavar="DIR", help="ladder folder (default: out_dir in the spec)"
+)
 
 
 def _ladder_plan_table(plan) -> None:
@@ -104,19 +132,16 @@ def _fmt_seconds(s: float) -> str:
     return f"{s / 3600:.1f} h"
 
 
-@ladder_app.command("plan")
+@ladder_app.command("plan", cls=PlainUsage)
 def ladder_plan(
-    spec: str = typer.Argument(..., help="ladder spec (TOML), see examples/ladder_tiny.toml"),
-    out_dir: Optional[str] = typer.Option(
-        None, "--out", help="ladder folder (default: out_dir in the spec)"
-    ),
-    flops_per_s: Optional[float] = typer.Option(
-        None, "--flops-per-s", help="throughput for the estimates"
-    ),
+    spec: str = SpecArg,
+    out_dir: Optional[str] = OutOpt,
+    flops_per_s: Optional[float] = FlopsOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Print the planned runs (N, D, C, steps, estimated time) without training; same as
     `run --dry-run`."""
+    _number(flops_per_s, "--flops-per-s", "a throughput in FLOPs/s")
     plan = _timed(load_plan(spec, out_dir, flops_per_s), flops_per_s)
     if json_out:
         emit_json(plan.to_dict())
@@ -133,39 +158,49 @@ def _timed(plan, flops_per_s):
     return plan
 
 
-@ladder_app.command("run")
+@ladder_app.command("run", cls=PlainUsage)
 def ladder_run(
-    spec: str = typer.Argument(..., help="ladder spec (TOML)"),
-    out_dir: Optional[str] = typer.Option(
-        None, "--out", help="ladder folder (default: out_dir in the spec)"
+    spec: str = SpecArg,
+    out_dir: Optional[str] = OutOpt,
+    dry_run: bool = Flag("--dry-run", help="print the planned runs and estimates; train nothing"),
+    executor: str = typer.Option(
+        "sequential", "--executor", metavar="KIND", help="sequential, pool or ray"
     ),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="print the planned runs and estimates; train nothing"
-    ),
-    executor: str = typer.Option("sequential", "--executor", help="sequential, pool or ray"),
     workers: int = typer.Option(
-        1, "--workers", min=1, help="parallel workers (pool/ray); K > 1 implies pool"
+        1,
+        "--workers",
+        min=1,
+        max=MAX_WORKERS,
+        metavar="K",
+        help="parallel workers (pool/ray); K > 1 implies pool",
     ),
     address: Optional[str] = typer.Option(
-        None, "--address", help="Ray cluster address (default: a local instance)"
+        None, "--address", metavar="HOST:PORT", help="Ray cluster address (default: a local one)"
     ),
-    cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="Ray: CPUs reserved per run"),
-    gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="Ray: GPUs reserved per run"),
-    retry_failed: bool = typer.Option(
-        False, "--retry-failed", help="put failed runs back in the queue first"
+    cpus_per_run: float = typer.Option(
+        1.0, "--cpus-per-run", metavar="CPUS", help="Ray: CPUs reserved per run"
     ),
+    gpus_per_run: float = typer.Option(
+        0.0, "--gpus-per-run", metavar="GPUS", help="Ray: GPUs reserved per run"
+    ),
+    retry_failed: bool = Flag("--retry-failed", help="put failed runs back in the queue first"),
     lease_s: float = typer.Option(
-        120.0, "--lease", help="seconds without a heartbeat before a claim is dead"
+        120.0,
+        "--lease",
+        metavar="SECONDS",
+        help="seconds without a heartbeat before a claim is dead",
     ),
-    flops_per_s: Optional[float] = typer.Option(
-        None, "--flops-per-s", help="throughput for the estimates"
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
+    flops_per_s: Optional[float] = FlopsOpt,
+    quiet: bool = Flag("--quiet", "-q", help="no progress display"),
     json_out: bool = JsonOpt,
 ) -> None:
     """Run the ladder's pending runs: skip finished ones, resume interrupted ones from their
     checkpoints."""
     check_executor(executor)
+    _number(lease_s, "--lease", "a number of seconds")
+    _number(cpus_per_run, "--cpus-per-run", "a number of CPUs")
+    _number(gpus_per_run, "--gpus-per-run", "a number of GPUs", zero=True)
+    _number(flops_per_s, "--flops-per-s", "a throughput in FLOPs/s")
     if dry_run:
         plan = _timed(load_plan(spec, out_dir, flops_per_s), flops_per_s)
         if json_out:
@@ -211,9 +246,9 @@ def _say(message: str) -> None:
     err.print(message, markup=False, highlight=False)
 
 
-@ladder_app.command("status")
+@ladder_app.command("status", cls=PlainUsage)
 def ladder_status(
-    ladder: str = typer.Argument(..., help="ladder folder, its ladder.db, or the spec"),
+    ladder: str = LadderArg,
     json_out: bool = JsonOpt,
 ) -> None:
     """The table of runs and their states (safe while another process runs the ladder)."""
@@ -255,11 +290,11 @@ def ladder_status(
             err.print(f"{r['run_id']}: {r['error']}", markup=False, highlight=False)
 
 
-@ladder_app.command("export")
+@ladder_app.command("export", cls=PlainUsage)
 def ladder_export(
-    ladder: str = typer.Argument(..., help="ladder folder, its ladder.db, or the spec"),
+    ladder: str = LadderArg,
     output: str = typer.Option(
-        ..., "-o", "--output", help="run table to write (.csv, .parquet, .jsonl)"
+        ..., "-o", "--output", metavar="FILE", help="run table to write (.csv, .parquet, .jsonl)"
     ),
     json_out: bool = JsonOpt,
 ) -> None:
@@ -282,18 +317,23 @@ def ladder_export(
         )
 
 
-@ladder_app.command("sweep-lr")
+@ladder_app.command("sweep-lr", cls=PlainUsage)
 def ladder_sweep_lr(
-    spec: str = typer.Argument(..., help="ladder spec (TOML)"),
+    spec: str = SpecArg,
     out_dir: Optional[str] = typer.Option(
-        None, "--out", help="ladder folder (the sweep goes in its sweep-lr/)"
+        None, "--out", metavar="DIR", help="ladder folder (the sweep goes in its sweep-lr/)"
     ),
-    sizes: int = typer.Option(2, "--sizes", min=1, help="how many of the smallest sizes to sweep"),
+    sizes: int = typer.Option(
+        2, "--sizes", min=1, max=32, metavar="K", help="how many of the smallest sizes to sweep"
+    ),
     scales: str = typer.Option(
-        "0.25,0.5,1,2,4", "--scales", help="multipliers of the rule's learning rate"
+        "0.25,0.5,1,2,4",
+        "--scales",
+        metavar="X,...",
+        help="multipliers of the rule's learning rate (positive; at most 32)",
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="print the sweep's runs; train nothing"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines"),
+    dry_run: bool = Flag("--dry-run", help="print the sweep's runs; train nothing"),
+    quiet: bool = Flag("--quiet", "-q", help="no progress lines"),
     json_out: bool = JsonOpt,
 ) -> None:
     """Check the learning-rate rule: train the smallest sizes at several multipliers of its lr."""
@@ -301,6 +341,10 @@ def ladder_sweep_lr(
         mult = [float(x) for x in scales.split(",") if x.strip()]
     except ValueError:
         raise InputError(f"--scales: expected comma-separated numbers, got {scales!r}") from None
+    if not 1 <= len(mult) <= 32:
+        raise InputError(f"--scales: expected 1 to 32 multipliers, got {len(mult)}")
+    for x in mult:
+        _number(x, "--scales", "multipliers of the learning rate")
     splan = sweep_plan(load_plan(spec, out_dir), sizes, mult)
     if dry_run:
         splan = _timed(splan, None)

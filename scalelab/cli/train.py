@@ -6,29 +6,35 @@ from typing import Optional
 
 import typer
 
+from scalelab.atomic import check_folder
 from scalelab.cli.common import (
+    Flag,
     app,
     emit_json,
     err,
     out,
 )
+from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError, NumericalError, ScalelabError
 
+MAX_NPROC = 1024
 
-@app.command("train")
+
+@app.command("train", cls=PlainUsage)
 def train_cmd(
-    config: str = typer.Argument(..., help="run config (TOML), see examples/train_tiny.toml"),
-    resume: bool = typer.Option(
-        False, "--resume", help="continue the run from its last checkpoint"
+    config: str = typer.Argument(
+        ..., metavar="CONFIG", help="run config (TOML), see examples/train_tiny.toml"
     ),
+    resume: bool = Flag("--resume", help="continue the run from its last checkpoint"),
     out_dir: Optional[str] = typer.Option(
-        None, "--out", help="output folder (default: out_dir in the config)"
+        None, "--out", metavar="DIR", help="output folder (default: out_dir in the config)"
     ),
-    json_out: bool = typer.Option(False, "--json", help="print the run summary as JSON"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines on stderr"),
+    json_out: bool = Flag("--json", help="print the run summary as JSON"),
+    quiet: bool = Flag("--quiet", "-q", help="no progress lines on stderr"),
     nproc: int = typer.Option(
         1,
         "--nproc",
+        metavar="K",
         help="train on K processes, data-parallel (torchrun, DDP: gloo on "
         "CPU, nccl with one GPU each)",
     ),
@@ -46,6 +52,13 @@ def train_cmd(
 
     if nproc < 1:
         raise InputError(f"--nproc: expected a number of processes >= 1, got {nproc}")
+    if nproc > MAX_NPROC:
+        raise InputError(f"--nproc: expected at most {MAX_NPROC} processes, got {nproc}")
+    if out_dir is not None:
+        try:
+            check_folder(out_dir, "run folder")
+        except InputError as exc:
+            raise InputError([f"--out: {p}" for p in exc.problems]) from None
     lead = os.environ.get("RANK", "0") == "0"  # rank 0 of a torchrun, or a single process
     cfg = load_config(config)
     show = not (quiet or json_out or not lead)
@@ -103,21 +116,28 @@ def train_cmd(
         raise typer.Exit(128 + int(summary["signal"] or 2))
 
 
-@app.command("bench")
+@app.command("bench", cls=PlainUsage)
 def bench_cmd(
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+    device: str = typer.Option("cpu", "--device", metavar="DEVICE", help="cpu or cuda"),
     sizes: str = typer.Option(
-        "0.1M,1M,5M", "--sizes", help="non-embedding N of the models, comma-separated"
+        "0.1M,1M,5M",
+        "--sizes",
+        metavar="N,...",
+        help="non-embedding N of the models, comma-separated",
     ),
     steps: int = typer.Option(
-        10, "--steps", min=1, help="timed training steps per model (after 2 untimed)"
+        10, "--steps", min=1, max=10_000, help="timed training steps per model (after 2 untimed)"
     ),
     precision: str = typer.Option("auto", "--precision", help="auto, bf16 or fp32"),
     batch_tokens: int = typer.Option(
-        16384, "--batch-tokens", min=256, help="tokens per step (multiple of 256)"
+        16384,
+        "--batch-tokens",
+        min=256,
+        max=1 << 24,
+        help="tokens per step (multiple of 256)",
     ),
-    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the models"),
-    json_out: bool = typer.Option(False, "--json", help="print the results as JSON"),
+    compile_model: bool = Flag("--compile", help="torch.compile the models"),
+    json_out: bool = Flag("--json", help="print the results as JSON"),
 ) -> None:
     """Training throughput: tokens/s, achieved FLOP/s and MFU against the device's peak."""
     from scalelab.errors import InputError

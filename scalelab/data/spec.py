@@ -31,7 +31,10 @@ from pydantic import Field, model_validator
 
 from scalelab import tomlfile
 from scalelab.errors import InputError
-from scalelab.schema import Schema, validate
+from scalelab.schema import Schema, Seed, validate
+
+MAX_SYNTHETIC_DOCS = 1_000_000
+"""The most documents a synthetic source generates (more would take hours)."""
 
 FILE_KINDS = ("text", "jsonl", "parquet", "hf_disk")
 SourceKind = Literal[
@@ -58,9 +61,9 @@ class SourceSpec(Schema):
     max_docs: Optional[int] = Field(default=None, ge=1)  # take only the first documents
     max_bytes: Optional[int] = Field(default=None, ge=1)  # ... or stop after this many UTF-8 bytes
     # synthetic only
-    n_docs: int = Field(default=2000, ge=1)
-    seed: Optional[int] = None
-    language_seed: int = 0  # which synthetic language (lexicon); seed picks documents
+    n_docs: int = Field(default=2000, ge=1, le=MAX_SYNTHETIC_DOCS)
+    seed: Optional[Seed] = None
+    language_seed: Seed = 0  # which synthetic language (lexicon); seed picks documents
     # text files: a file longer than this is cut into several documents at paragraph breaks (so a
     # single long file such as a novel still yields documents to split train/validation/test by)
     max_doc_bytes: int = Field(default=64 << 10, ge=1024)
@@ -86,7 +89,7 @@ class SplitSpec(Schema):
 
     validation: float = Field(default=0.05, ge=0.0, lt=1.0)
     test: float = Field(default=0.05, ge=0.0, lt=1.0)
-    seed: Optional[int] = None  # defaults to the spec's seed
+    seed: Optional[Seed] = None  # defaults to the spec's seed
 
     @model_validator(mode="after")
     def _check(self) -> SplitSpec:
@@ -124,7 +127,7 @@ class TokenizerSpec(Schema):
 class DataSpec(Schema):
     name: str = "data"
     out: Optional[str] = None  # output directory (the CLI's --out wins)
-    seed: int = 0
+    seed: Seed = 0
     sources: list[SourceSpec] = Field(min_length=1)
     split: SplitSpec = SplitSpec()
     dedup: DedupSpec = DedupSpec()
@@ -231,8 +234,11 @@ def source_from_flag(
     elif base == "synthetic":
         src["kind"] = "synthetic"
         if arg:
-            if not arg.isdigit():
-                raise InputError(f"--source {v!r} is not synthetic or synthetic:N_DOCS")
+            if not arg.isdigit() or not 1 <= int(arg) <= MAX_SYNTHETIC_DOCS:
+                raise InputError(
+                    f"--source {v[:60]!r} is not synthetic or synthetic:N_DOCS "
+                    f"(1 <= N_DOCS <= {MAX_SYNTHETIC_DOCS:,})"
+                )
             src["n_docs"] = int(arg)
     elif base == "hf" and arg:
         src.update(kind="hf_hub", hf_name=arg, text_field=text_field)

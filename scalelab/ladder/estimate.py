@@ -16,6 +16,11 @@ import time
 
 from scalelab.ladder.spec import LadderPlan
 
+MAX_TIMED_FLOPS = 2e12
+"""A shape whose timed steps would cost more FLOPs than this (minutes on a CPU), or whose model
+has more than MAX_TIMED_PARAMS parameters, is not timed: its estimate uses the FLOPs/s figure."""
+MAX_TIMED_PARAMS = 10**9
+
 
 def _time_steps(cfg, steps: int, warmup: int) -> float:
     """Tokens per second of ``steps`` optimiser steps of the run ``cfg`` describes."""
@@ -68,6 +73,7 @@ def calibrate(plan: LadderPlan, steps: int = 8, warmup: int = 2) -> LadderPlan:
 
     before = torch.get_num_threads()
     cache: dict[str, float] = {}
+    untimed = []
     torch.set_flush_denormal(True)  # as the engine does on CPU (denormals make fp32 4-5x slower)
     try:
         for job in plan.jobs:
@@ -82,6 +88,11 @@ def calibrate(plan: LadderPlan, steps: int = 8, warmup: int = 2) -> LadderPlan:
                     c["train"].get("micro_batch"),
                 )
             )
+            if (steps + warmup) * job.batch_tokens * job.flops_per_token > MAX_TIMED_FLOPS or (
+                job.N_total > MAX_TIMED_PARAMS
+            ):
+                untimed.append(job.run_id)  # too costly to time here: FLOPs / flops_per_s
+                continue
             if key not in cache:
                 if c.get("threads"):
                     torch.set_num_threads(c["threads"])
@@ -91,5 +102,11 @@ def calibrate(plan: LadderPlan, steps: int = 8, warmup: int = 2) -> LadderPlan:
             plan.tokens_per_s[job.run_id] = cache[key]
     finally:
         torch.set_num_threads(before)
-    plan.flops_per_s_source = "timed"
+    if plan.tokens_per_s:
+        plan.flops_per_s_source = "timed"
+    if untimed:
+        plan.notes.append(
+            f"{len(untimed)} run(s) too large to time here (e.g. {untimed[0]}): their estimates "
+            f"assume {plan.flops_per_s / 1e9:.3g} GFLOP/s"
+        )
     return plan

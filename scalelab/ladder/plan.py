@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
+from scalelab.atomic import check_folder
 from scalelab.data import spec as dspec
 from scalelab.data.loader import TokenData
 from scalelab.data.tokenize import token_dtype
@@ -35,6 +36,14 @@ from scalelab.model.config import GPTConfig
 from scalelab.model.counting import count_params, full_training_flops_per_token
 from scalelab.model.shapes import shape_for
 from scalelab.train import hparams
+
+MAX_SHAPE_SEARCHES = 32
+"""Most sizes the shape rule is asked for in one plan (``[grid] sizes``, or isoflop budgets ×
+isoflop_points): each search costs up to ~0.1 s, and a plan must take about a second at most."""
+MAX_JOBS = 256
+"""Most training jobs in one plan (a few ms each to plan and check): split a bigger grid."""
+MAX_STEPS = 10**12
+"""The longest job planned, in optimiser steps (as for one run, scalelab.train.plan.MAX_STEPS)."""
 
 # ------------------------------------------------------------------------------------------------
 # data
@@ -136,7 +145,10 @@ def _from_manifest(
 
 
 def _fmt_n(n: float) -> str:
-    for div, suf in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+    """A short count for run ids: 24.7k, 1.9T, 2e15 (letters, digits and dots only)."""
+    if n >= 1e15:
+        return f"{n:.2g}".replace("e+", "e")
+    for div, suf in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
         if n >= div:
             return f"{n / div:.3g}{suf}"
     return f"{n:.3g}"
@@ -157,6 +169,11 @@ def plan_ladder(
     from scalelab.train.distributed import check_split  # noqa: PLC0415
     from scalelab.train.loop import plan_run  # noqa: PLC0415
 
+    _check_work(spec, source)
+    try:
+        check_folder(spec.out_dir, "ladder folder")
+    except InputError as exc:
+        raise InputError([f"{source}: out_dir: {p}" for p in exc.problems]) from None
     data = _data_plan(spec, source)
     m, g, h, t = spec.model, spec.grid, spec.hparams, spec.train
     base = GPTConfig(
@@ -176,11 +193,11 @@ def plan_ladder(
     def active_n(s) -> int:
         return count_params(s).active_non_embedding
 
-    def shape_of(n_target: float):
+    def shape_of(n_target: float, where: str = "[grid] sizes"):
         try:
             return shape_for(n_target, base, aspect=m.aspect)
-        except ValueError as exc:
-            problems.append(f"{source}: [grid] sizes: N = {n_target:.4g}: {exc}")
+        except ValueError as exc:  # the message names N
+            problems.append(f"{source}: {where}: {exc}")
             return None
 
     # 1. (shape, D) points
@@ -211,6 +228,14 @@ def plan_ladder(
 
     def add(s, d: float):
         key = (s.n_layer, s.d_model, s.n_head, s.ff)
+        if not d < MAX_STEPS * 2**40:  # no batch is larger; also catches an overflow to inf
+            n = active_n(s)
+            problems.append(
+                f"{source}: [grid]: run N{_fmt_n(n)} (N = {n:,}): D = {d:.4g} tokens is more "
+                f"than {MAX_STEPS:.0e} steps at any batch; a run of more than {MAX_STEPS:.0e} "
+                "steps is refused"
+            )
+            return
         shape_by_key[key] = s
         wanted.setdefault(key, set()).add(int(round(d)))
 
@@ -231,7 +256,8 @@ def plan_ladder(
             else:
                 k = g.isoflop_points
                 targets = (lo * (hi / lo) ** (i / (k - 1)) for i in range(k))
-                chosen = [s for s in (shape_of(n) for n in targets) if s is not None]
+                where = f"[grid] isoflop C = {c:.3g}"
+                chosen = [s for s in (shape_of(n, where) for n in targets) if s is not None]
             n_vals = [active_n(s) for s in chosen]
             if n_vals and not (min(n_vals) < n_opt < max(n_vals)):
                 warnings.append(
@@ -250,6 +276,12 @@ def plan_ladder(
 
     # 2. jobs: one per (shape, seed) with WSD branches, else one per (shape, D, seed)
     branching = t.schedule == "wsd" and g.branches
+    n_jobs = len(g.seeds) * sum(1 if branching else len(b) for b in wanted.values())
+    if n_jobs > MAX_JOBS:
+        raise InputError(
+            f"{source}: [grid]: {n_jobs} training jobs (sizes × budgets × seeds), more than the "
+            f"{MAX_JOBS} one ladder plans; split the grid into several ladders"
+        )
     jobs: list[Job] = []
     for key in sorted(wanted, key=lambda k: active_n(shape_by_key[k])):
         s = shape_by_key[key]
@@ -269,6 +301,13 @@ def plan_ladder(
             for group in groups:
                 d_main = group[-1]
                 steps = max(1, round(d_main / batch))
+                if steps > MAX_STEPS:
+                    problems.append(
+                        f"{source}: run {tag}-s{seed}: D = {d_main:.4g} tokens is {steps:.3g} "
+                        f"steps of {batch} tokens; a run of more than {MAX_STEPS:.0e} steps is "
+                        "refused"
+                    )
+                    continue
                 run_id = (
                     f"{tag}-s{seed}" if branching else f"{tag}-D{_fmt_n(steps * batch)}-s{seed}"
                 )
@@ -389,6 +428,25 @@ def plan_ladder(
         flops_per_s=rate,
         flops_per_s_source=src,
     )
+
+
+def _check_work(spec: LadderSpec, source: str) -> None:
+    """Refuse, before any search, a grid whose plan would take more than about a second."""
+    g = spec.grid
+    searches = len(g.sizes) + (0 if (g.sizes or g.shapes) else len(g.isoflop) * g.isoflop_points)
+    if searches > MAX_SHAPE_SEARCHES:
+        what = "[grid] sizes" if g.sizes else "[grid] isoflop × isoflop_points"
+        raise InputError(
+            f"{source}: {what}: {searches} model sizes to shape, more than the "
+            f"{MAX_SHAPE_SEARCHES} one ladder plans; split the grid into several ladders"
+        )
+    budgets = max(1, len(g.tokens) + len(g.tokens_per_param) + len(g.isoflop))
+    sizes = len(g.sizes) + len(g.shapes) + (0 if (g.sizes or g.shapes) else g.isoflop_points)
+    if sizes * budgets * len(g.seeds) > 64 * MAX_JOBS:  # far beyond the job limit: stop here
+        raise InputError(
+            f"{source}: [grid]: {sizes} sizes × {budgets} budgets × {len(g.seeds)} seeds is far "
+            f"more than the {MAX_JOBS} training jobs one ladder plans; split the grid"
+        )
 
 
 def _batch(spec: LadderSpec, source: str, n: int, d_min: int, problems: list[str]) -> Optional[int]:

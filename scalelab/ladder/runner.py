@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
+from scalelab.atomic import check_folder
 from scalelab.data.prepare import ensure_prepared
 from scalelab.data.spec import DataSpec
 from scalelab.errors import InputError
@@ -60,6 +61,10 @@ def load_plan(
     else:
         sp, source = load_spec(spec), str(spec)
     if out_dir is not None:
+        try:
+            check_folder(out_dir, "ladder folder")
+        except InputError as exc:
+            raise InputError([f"--out: {p}" for p in exc.problems]) from None
         sp = sp.model_copy(update={"out_dir": str(out_dir)})
     if flops_per_s is None:
         flops_per_s = measured_flops_per_s(sp.out_dir)

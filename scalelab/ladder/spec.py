@@ -73,9 +73,11 @@ from typing import Literal, Optional
 from pydantic import Field, model_validator
 
 from scalelab import tomlfile
+from scalelab.data.spec import MAX_SYNTHETIC_DOCS
 from scalelab.errors import InputError
-from scalelab.schema import Schema, validate
+from scalelab.schema import Schema, Seed, validate
 from scalelab.train.config import (
+    MAX_SYNTHETIC_TOKENS,
     CheckpointSection,
     EvalSection,
     ModelSection,
@@ -176,7 +178,7 @@ class GridSpec(Schema):
     )
     isoflop_spread: float = Field(4.0, gt=1, description="N within [N_opt/spread, N_opt·spread]")
     isoflop_tokens_per_param: float = Field(20.0, gt=0, description="the expected optimum D/N")
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     branches: bool = Field(
         True,
         description="[train] schedule = 'wsd': one trunk per size, cool-down branches for the "
@@ -231,13 +233,13 @@ class DataRef(Schema):
     preset: Optional[Literal["builtin", "synthetic", "markov"]] = None
     tokenizer: Literal["bpe", "bytes"] = "bpe"
     vocab_size: int = Field(
-        2048, ge=257, description="presets builtin/synthetic with the bpe tokenizer"
+        2048, ge=257, le=1 << 20, description="presets builtin/synthetic with the bpe tokenizer"
     )
     max_docs: Optional[int] = Field(
         None, ge=1, description="preset builtin: first documents of each source"
     )
-    synthetic_docs: int = Field(2000, ge=1)
-    markov_tokens: int = Field(1_000_000, ge=1000)
+    synthetic_docs: int = Field(2000, ge=1, le=MAX_SYNTHETIC_DOCS)
+    markov_tokens: int = Field(1_000_000, ge=1000, le=MAX_SYNTHETIC_TOKENS)
 
     @model_validator(mode="after")
     def _one(self):
@@ -257,6 +259,7 @@ class LadderSpec(RunSettings):
     nproc_per_run: int = Field(
         1,
         ge=1,
+        le=1024,
         description="processes per run: above 1, each run is started through torchrun, "
         "data-parallel (DDP: gloo on CPU, nccl with one GPU each)",
     )

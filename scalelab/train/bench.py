@@ -195,6 +195,12 @@ def run_bench(
     compile: bool = False,
 ) -> dict:
     """Peak(s) of the device, then tokens/s, FLOP/s and MFU for a model of each size."""
+    shapes = []
+    for n in sizes:
+        try:
+            shapes.append(bench_shape(n))
+        except ValueError as exc:
+            raise InputError(f"--sizes: {exc}") from None
     if device == "cuda":
         if not torch.cuda.is_available():
             raise InputError("--device cuda: no CUDA device is available")
@@ -212,12 +218,6 @@ def run_bench(
         peak, source = peaks["fp32"], "measured 2048^3 fp32 matmul"
     if precision == "auto":
         precision = "bf16" if bf16_supported(device) else "fp32"
-    shapes = []
-    for n in sizes:
-        try:
-            shapes.append(bench_shape(n))
-        except ValueError as exc:
-            raise InputError(f"--sizes: {exc}") from None
     models = []
     for cfg in shapes:
         r = bench_model(

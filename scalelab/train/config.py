@@ -20,26 +20,38 @@ from pydantic import Field, model_validator
 
 from scalelab import tomlfile
 from scalelab.errors import InputError
-from scalelab.schema import Schema, validate
+from scalelab.schema import Schema, Seed, validate
+
+# Upper limits of a run config's numbers (documented in docs/training.md): beyond them a setting is
+# a mistake, and planning or training it would exhaust memory or never end.
+MAX_VOCAB = 1 << 24
+MAX_CTX = 1 << 20
+MAX_LAYERS = 1024
+MAX_WIDTH = 1 << 16
+MAX_EXPERTS = 1024
+MAX_SYNTHETIC_TOKENS = 50_000_000
+MAX_SYNTHETIC_VOCAB = 1 << 18
+MAX_EVAL_POINTS = 10_000
+MAX_THREADS = 1024
 
 
 class ModelSection(Schema):
     """The model shape. Give the shape (n_layer, d_model, n_head), or ``n_params`` (a target
     non-embedding N) and let :func:`scalelab.model.shapes.shape_for` choose it."""
 
-    vocab_size: int = Field(256, ge=2)
-    n_ctx: int = Field(128, ge=1)
-    n_layer: Optional[int] = Field(None, ge=1)
-    d_model: Optional[int] = Field(None, ge=1)
-    n_head: Optional[int] = Field(None, ge=1)
-    d_ff: int = Field(0, ge=0)
+    vocab_size: int = Field(256, ge=2, le=MAX_VOCAB)
+    n_ctx: int = Field(128, ge=1, le=MAX_CTX)
+    n_layer: Optional[int] = Field(None, ge=1, le=MAX_LAYERS)
+    d_model: Optional[int] = Field(None, ge=1, le=MAX_WIDTH)
+    n_head: Optional[int] = Field(None, ge=1, le=MAX_WIDTH)
+    d_ff: int = Field(0, ge=0, le=MAX_WIDTH * 8)
     n_params: Optional[float] = Field(None, gt=0)
     aspect: float = Field(64.0, gt=0)
     mlp: Literal["gelu", "swiglu"] = "gelu"
     positions: Literal["learned", "rotary"] = "learned"
     tie_embeddings: bool = True
-    n_expert: int = Field(0, ge=0)
-    top_k: int = Field(2, ge=1)
+    n_expert: int = Field(0, ge=0, le=MAX_EXPERTS)
+    top_k: int = Field(2, ge=1, le=MAX_EXPERTS)
     moe_aux_weight: float = Field(0.01, ge=0)
 
     @model_validator(mode="after")
@@ -76,7 +88,7 @@ class DataSection(Schema):
     train: str = "synthetic"
     eval: dict[str, str] = Field(default_factory=dict)
     dtype: Literal["uint16", "uint32", "int32", "int64"] = "uint16"
-    synthetic_tokens: int = Field(1_000_000, ge=1000)
+    synthetic_tokens: int = Field(1_000_000, ge=1000, le=MAX_SYNTHETIC_TOKENS)
 
 
 class TrainSection(Schema):
@@ -114,7 +126,10 @@ class TrainSection(Schema):
 
 class EvalSection(Schema):
     points: int = Field(
-        12, ge=1, description="evaluations at log-spaced steps (the last step always)"
+        12,
+        ge=1,
+        le=MAX_EVAL_POINTS,
+        description="evaluations at log-spaced steps (the last step always)",
     )
     tokens: int = Field(
         32768, ge=1, description="held-out tokens per eval set (fixed, the first ones)"
@@ -134,13 +149,15 @@ class RunSettings(Schema):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     compile: bool = False
-    threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = torch's default")
+    threads: int = Field(
+        0, ge=0, le=MAX_THREADS, description="torch intra-op threads; 0 = torch's default"
+    )
 
 
 class RunConfig(RunSettings):
     run_id: str = Field("run", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     out_dir: str = "out/run"
-    seed: int = 0
+    seed: Seed = 0
     model: ModelSection = Field(default_factory=ModelSection.model_construct)
     data: DataSection = Field(default_factory=DataSection)
     train: TrainSection = Field(default_factory=TrainSection)
@@ -149,6 +166,15 @@ class RunConfig(RunSettings):
     base_dir: str = Field(
         ".", exclude=True, description="folder relative data paths resolve against"
     )
+
+    @model_validator(mode="after")
+    def _synthetic_vocab(self):
+        if self.data.train == "synthetic" and self.model.vocab_size > MAX_SYNTHETIC_VOCAB:
+            raise ValueError(
+                f"[data] train = 'synthetic' needs [model] vocab_size <= {MAX_SYNTHETIC_VOCAB}, "
+                f"got {self.model.vocab_size}"
+            )
+        return self
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"

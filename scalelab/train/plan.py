@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from scalelab.atomic import check_folder
 from scalelab.errors import InputError
 from scalelab.model.config import GPTConfig
 from scalelab.model.counting import ParamCounts, count_params
@@ -26,6 +27,8 @@ from scalelab.train.tokens import open_data
 
 CHECKPOINT = "checkpoint.pt"
 SUMMARY = "summary.json"
+MAX_STEPS = 10**12
+"""The longest run planned, in optimiser steps: a longer one is a mistake (it would never end)."""
 
 
 @dataclass
@@ -101,6 +104,12 @@ def _branches(
     """The WSD cool-down branches the config asks for, each shorter than the run."""
     t = cfg.train
     branches: list[Branch] = []
+    for r in t.branch_tokens_per_param:
+        if r * n > MAX_STEPS * batch_tokens:
+            raise InputError(
+                f"{source}: [train] branch_tokens_per_param = {r:g} gives more than "
+                f"{MAX_STEPS:.0e} steps; a branch must be shorter than the run"
+            )
     wanted = list(t.branch_tokens) + [round(r * n) for r in t.branch_tokens_per_param]
     for tok in sorted(set(wanted)):
         steps = round(tok / batch_tokens)
@@ -123,6 +132,46 @@ def _branches(
             Branch(run_id=run_id, tokens=tokens, steps=steps, start=b_sched.decay_start)
         )
     return branches
+
+
+def _steps(
+    cfg: RunConfig, d_target: float, batch_tokens: int, n_ctx: int, rule: bool, source: str
+) -> int:
+    """The run's optimiser steps: ``d_target`` in whole batches; a budget below one batch (which
+    would silently train a whole batch) or above MAX_STEPS steps is an error."""
+    t = cfg.train
+    what = (
+        f"[train] tokens = {t.tokens:,}"
+        if t.tokens is not None
+        else f"[train] tokens_per_param = {t.tokens_per_param or hparams.DEFAULT_TOKENS_PER_PARAM:g}"
+        f" (D = {d_target:.4g} tokens)"
+    )
+    if not d_target <= MAX_STEPS * batch_tokens:  # also catches an overflow to inf
+        raise InputError(
+            f"{source}: run {cfg.run_id}: {what} is more than {MAX_STEPS:.0e} steps of "
+            f"{batch_tokens} tokens; a run of more than {MAX_STEPS:.0e} steps is refused"
+        )
+    if d_target < batch_tokens:
+        how = (
+            f"set a smaller [train] batch_tokens (a multiple of n_ctx = {n_ctx}, at least {n_ctx})"
+            if batch_tokens > n_ctx
+            else "a shorter [model] n_ctx"
+        )
+        given = "the rule's" if rule else "[train]"
+        raise InputError(
+            f"{source}: {what} is less than one batch ({given} batch_tokens = {batch_tokens}): "
+            f"the minimum is {batch_tokens} tokens; raise it, or {how}"
+        )
+    return round(d_target / batch_tokens)
+
+
+def check_out_dir(out: Path, where: str) -> None:
+    """``out`` (a run's folder) can be made and written: not a file, not under a file, writable.
+    ``where`` names the setting in the error line (``CONFIG: out_dir`` or ``--out``)."""
+    try:
+        check_folder(out, "run folder")
+    except InputError as exc:
+        raise InputError([f"{where}: {p}" for p in exc.problems]) from None
 
 
 def _device_and_precision(cfg: RunConfig, source: str) -> tuple[str, str]:
@@ -174,7 +223,12 @@ def plan_run(cfg: RunConfig, source: str = "<config>") -> Plan:
         micro = t.micro_batch
     else:
         micro = hparams.default_micro_batch(sequences, n_ctx, vocab_size=gpt.vocab_size)
-    total_steps = max(1, round(d_target / batch_tokens))
+    total_steps = _steps(cfg, d_target, batch_tokens, n_ctx, t.batch_tokens is None, source)
+    if total_steps * batch_tokens != d_target:
+        notes.append(
+            f"D = {total_steps} steps x {batch_tokens} tokens = {total_steps * batch_tokens:,} "
+            f"tokens trained (the target {d_target:,.0f} rounded to whole batches)"
+        )
     lr = t.lr if t.lr is not None else hparams.lr_rule(n, total_steps * batch_tokens)
     if t.lr is None:
         notes.append(f"lr = {lr:.3g} from the power-law rule (hparams.lr_rule)")
@@ -247,6 +301,13 @@ def resume_state(cfg: RunConfig, out: Path, resume: bool, mmap: bool = False) ->
     return state
 
 
+def out_folder(cfg: RunConfig, out_dir: str | Path | None, source: str) -> Path:
+    """The run's output folder (``out_dir`` if given, else the config's), checked writable."""
+    out = Path(out_dir if out_dir is not None else cfg.out_dir).expanduser()
+    check_out_dir(out, "out_dir" if out_dir is not None else f"{source}: out_dir")
+    return out
+
+
 def check_run(
     cfg: RunConfig,
     *,
@@ -259,6 +320,7 @@ def check_run(
     or writing (a launcher calls it before it starts the processes); returns the plan."""
     plan = plan_run(cfg, source)
     distributed.check_split(plan, world_size, source)
-    resume_state(cfg, Path(out_dir if out_dir is not None else cfg.out_dir), resume, mmap=True)
+    out = out_folder(cfg, out_dir, source)
+    resume_state(cfg, out, resume, mmap=True)
     open_data(cfg, source)
     return plan

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from scalelab.errors import InputError
+from scalelab.train.config import MAX_SYNTHETIC_TOKENS
 
 
 @runtime_checkable
@@ -62,15 +63,35 @@ def eval_windows(tokens: np.ndarray, n_tokens: int, n_ctx: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(tokens[idx], dtype=np.int64))
 
 
-def load_token_file(path: Path, dtype: str = "uint16") -> np.ndarray:
-    """Memory-map a token file: ``.npy`` (its own dtype) or raw binary of ``dtype``."""
+def load_token_file(path: Path, dtype: str = "uint16", where: str = "") -> np.ndarray:
+    """Memory-map a token file: ``.npy`` (its own dtype; pickles refused) or raw binary of
+    ``dtype``. A file that is not one is an InputError line naming it (after ``where``, the
+    config and key it came from)."""
+    prefix = f"{where}: " if where else ""
     if path.suffix == ".npy":
-        arr = np.load(path, mmap_mode="r")
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:  # a pickle, or not an .npy file at all
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise InputError(
+                f"{prefix}{path}: not a readable .npy array of token ids ({reason[:160]})"
+            ) from None
+        if not isinstance(arr, np.ndarray):  # an .npz archive loads as a mapping
+            raise InputError(f"{prefix}{path}: not a single .npy array of token ids")
     else:
+        size, item = path.stat().st_size, np.dtype(dtype).itemsize
+        if size == 0:
+            raise InputError(f"{prefix}{path}: empty token file")
+        if size % item:
+            raise InputError(
+                f"{prefix}{path}: {size} bytes is not a whole number of {dtype} tokens "
+                f"({item} bytes each); is [data] dtype right?"
+            )
         arr = np.memmap(path, dtype=np.dtype(dtype), mode="r")
     if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
         raise InputError(
-            f"{path}: expected a 1-D array of integer token ids, got shape {arr.shape} {arr.dtype}"
+            f"{prefix}{path}: expected a 1-D array of integer token ids, got shape {arr.shape} "
+            f"{arr.dtype}"
         )
     return arr
 
@@ -105,6 +126,7 @@ def open_data(cfg, source: str = "<config>") -> tuple[ArrayTokens, dict[str, np.
     if data.train == "synthetic":
         train = synthetic_markov(data.synthetic_tokens, vocab, seed=1)
         n_eval = max(cfg.eval.tokens + cfg.model.n_ctx + 1, 4096)
+        n_eval = min(n_eval, MAX_SYNTHETIC_TOKENS)  # [eval] tokens may ask for more: windows cap
         evals = {
             "val": synthetic_markov(n_eval, vocab, seed=2),
             "ood": synthetic_markov(n_eval, vocab, seed=3, flat=True),
@@ -130,13 +152,15 @@ def open_data(cfg, source: str = "<config>") -> tuple[ArrayTokens, dict[str, np.
                 )
             for s in (".npy", ".bin"):
                 if (folder / f"val{s}").is_file() and "val" not in evals:
-                    evals["val"] = load_token_file(folder / f"val{s}", data.dtype)
-        train = load_token_file(path, data.dtype)
+                    evals["val"] = load_token_file(
+                        folder / f"val{s}", data.dtype, f"{source}: [data] train"
+                    )
+        train = load_token_file(path, data.dtype, f"{source}: [data] train")
     for name, file in data.eval.items():
         p = cfg.resolve(file)
         if not p.is_file():
             raise InputError(f"{source}: [data] eval.{name}: no such file: {p}")
-        evals[name] = load_token_file(p, data.dtype)
+        evals[name] = load_token_file(p, data.dtype, f"{source}: [data] eval.{name}")
     if not evals:
         raise InputError(
             f"{source}: [data] eval: no held-out set; name at least one, "

@@ -33,13 +33,21 @@ from typing import Optional
 
 import torch
 
+from scalelab.errors import InputError
 from scalelab.model.counting import full_training_flops_per_token, training_flops_per_token
 from scalelab.model.gpt import GPT
 from scalelab.train import distributed, hparams
 from scalelab.train.callbacks import Callback, Progress
 from scalelab.train.checkpoint import rng_state, save_checkpoint, set_rng_state
 from scalelab.train.config import RunConfig
-from scalelab.train.plan import CHECKPOINT, Branch, config_identity, plan_run, resume_state
+from scalelab.train.plan import (
+    CHECKPOINT,
+    Branch,
+    config_identity,
+    out_folder,
+    plan_run,
+    resume_state,
+)
 from scalelab.train.records import C_CONVENTION, RunSummary, eval_rows, finite_or_none
 from scalelab.train.tokens import TokenSource, eval_windows, open_data
 
@@ -106,9 +114,10 @@ class Trainer:
     ):
         # ---- check everything; nothing is written until setup() ----
         self.cfg = cfg
+        self.source = source
         self.plan = plan_run(cfg, source)
         distributed.check_split(self.plan, distributed.world_size(), source)
-        self.out = Path(out_dir if out_dir is not None else cfg.out_dir)  # relative to the cwd
+        self.out = out_folder(cfg, out_dir, source)  # relative to the cwd; checked writable
         self.ckpt_path = self.out / CHECKPOINT
         self._state = resume_state(cfg, self.out, resume)
         if tokens is None or eval_sets is None:
@@ -157,7 +166,7 @@ class Trainer:
         if device.type == "cpu":
             torch.set_flush_denormal(True)
         torch.manual_seed(cfg.seed)
-        self.raw_model = GPT(plan.gpt).to(device)
+        self.raw_model = self._build_model(device)
         self.model = torch.compile(self.raw_model) if cfg.compile else self.raw_model
         self.opt = make_optimizer(self.raw_model, cfg, plan.schedule.peak_lr, plan.device)
         self.params = list(self.raw_model.parameters())
@@ -183,6 +192,20 @@ class Trainer:
             for stale in self.out.glob(f".{CHECKPOINT}.*.tmp"):  # a kill mid-checkpoint left it
                 stale.unlink(missing_ok=True)
         self._call("on_setup")
+
+    def _build_model(self, device: torch.device) -> GPT:
+        """The model on ``device``; one that does not fit in memory is an InputError line."""
+        try:
+            return GPT(self.plan.gpt).to(device)
+        except (RuntimeError, MemoryError) as exc:  # torch.OutOfMemoryError is a RuntimeError
+            text = str(exc).lower()
+            if not (isinstance(exc, MemoryError) or "alloc" in text or "out of memory" in text):
+                raise
+            total = self.plan.counts.total
+            raise InputError(
+                f"{self.source}: [model]: {total:,} parameters do not fit in memory on "
+                f"{device} ({' '.join(str(exc).split())[:120]})"
+            ) from None
 
     def autocast(self):
         if self.plan.precision == "bf16":

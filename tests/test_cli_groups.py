@@ -61,3 +61,26 @@ def test_a_group_with_one_command_is_still_a_subcommand():
     )
     assert r.returncode == 0, r.stderr
     assert "scalelab demo [OPTIONS]" in " ".join(r.stdout.split())
+
+
+def _help(words: list[str]) -> str:
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert cli.main([*words, "--help"]) == 0
+    return buffer.getvalue()
+
+
+def test_help_shows_no_bool_values_and_plain_argument_names():
+    """On/off options (``--json``, ``--help``) take no value, so ``--help`` shows none; usage
+    lines name arguments plainly (``CONFIG``, not ``{config}``)."""
+    cli.load_commands()
+    commands = [[c] for cs in cli.GROUPS.values() for c in cs if c not in ("data", "ladder")]
+    commands += [["data", "prepare"], ["data", "info"], ["ladder", "run"], ["ladder", "status"]]
+    for words in commands:
+        text = _help(words)
+        usage = next(line for line in text.splitlines() if "Usage:" in line)
+        assert "<bool>" not in text, words
+        assert "{" not in usage, (words, usage)

@@ -14,11 +14,13 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
+from scalelab.cli.usage import PlainGroup
 from scalelab.errors import InputError
 from scalelab.units import cut as _cut
 from scalelab.units import optional_quantity
 
 app = typer.Typer(
+    cls=PlainGroup,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -19,9 +19,10 @@ from scalelab.cli.common import (
     err,
     out,
 )
+from scalelab.cli.usage import PlainUsage
 
 
-@app.command("compare")
+@app.command("compare", cls=PlainUsage)
 def compare_cmd(
     runs: Optional[str] = RunsArg,
     by: str = typer.Option(

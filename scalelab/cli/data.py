@@ -13,11 +13,12 @@ from scalelab.cli.common import (
     err,
     out,
 )
-from scalelab.cli.usage import PlainUsage
+from scalelab.cli.usage import PlainGroup, PlainUsage
 from scalelab.errors import InputError
 from scalelab.schema import SEED_LIMIT
 
 data_app = typer.Typer(
+    cls=PlainGroup,
     add_completion=False,
     no_args_is_help=True,
     help="Corpora, tokenizers, token shards and held-out sets.",

@@ -16,7 +16,7 @@ from scalelab.cli.common import (
     err,
     out,
 )
-from scalelab.cli.usage import PlainUsage
+from scalelab.cli.usage import PlainGroup, PlainUsage
 from scalelab.errors import InputError
 from scalelab.ladder import check_executor, load_plan
 from scalelab.ladder import run as run_ladder
@@ -28,6 +28,7 @@ from scalelab.ladder.sweep import sweep_plan, sweep_report
 MAX_WORKERS = 1024
 
 ladder_app = typer.Typer(
+    cls=PlainGroup,
     add_completion=False,
     no_args_is_help=True,
     help="Ladders of training runs: plan a grid, run it (resumably), keep every result.",

@@ -34,12 +34,13 @@ from scalelab.cli.common import (
     err,
     out,
 )
+from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError, NumericalError
 
 BUDGET_HELP = "Budget C (FLOPs) for derived quantities (default: Chinchilla's, 5.76e23)."
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def fit(
     runs: Optional[str] = RunsArg,
     form: str = typer.Option(
@@ -181,7 +182,7 @@ def _print_law(law, budget: float) -> None:
         )
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def optimal(
     law: str = LawOpt,
     flops: list[str] = typer.Option(
@@ -213,7 +214,7 @@ def optimal(
     out.print(t)
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def predict(
     law: str = LawOpt,
     N: Optional[str] = typer.Option(None, "--N", metavar="COUNT", help="Parameters: 7e9, 7B."),
@@ -257,7 +258,7 @@ def predict(
         )
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def isoflop(
     runs: Optional[str] = RunsArg,
     approach: int = typer.Option(
@@ -323,7 +324,7 @@ def isoflop(
         err.print(f"warning: {warning}", markup=False, highlight=False)
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def forms(as_json: bool = JsonOpt) -> None:
     """List the functional forms a fit can use."""
     from scalelab.laws import forms as registry
@@ -339,7 +340,7 @@ def forms(as_json: bool = JsonOpt) -> None:
         )
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def published(as_json: bool = JsonOpt) -> None:
     """List the published laws usable as --law NAME, with their sources."""
     from scalelab.laws import published as pub
@@ -365,7 +366,7 @@ def published(as_json: bool = JsonOpt) -> None:
         )
 
 
-@app.command(name="examples")
+@app.command(name="examples", cls=PlainUsage)
 def list_examples() -> None:
     """List the built-in example run tables (use with --example NAME)."""
     from scalelab import examples as ex
@@ -375,7 +376,7 @@ def list_examples() -> None:
         out.print(f"[bold]{name}[/bold]: {e.description} ({e.citation})", highlight=False)
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def backtest(
     runs: Optional[str] = RunsArg,
     form: str = typer.Option(

@@ -22,6 +22,7 @@ from scalelab.cli.common import (
     err,
     out,
 )
+from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError
 from scalelab.plan import watch_source as ws
 from scalelab.plan.watch import (
@@ -33,7 +34,7 @@ from scalelab.plan.watch import (
 )
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def plan(
     law: Optional[str] = typer.Option(
         None,
@@ -209,7 +210,7 @@ def _print_plan(result: dict, law: Optional[str]) -> None:
         out.print(r["note"], highlight=False)
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def catalog(
     law: str = typer.Option(
         "besiroglu-2024",
@@ -257,7 +258,7 @@ def catalog(
     )
 
 
-@app.command(name="devices")
+@app.command(name="devices", cls=PlainUsage)
 def list_devices(as_json: bool = JsonOpt) -> None:
     """Accelerators known to `plan`: dense bf16 peak FLOP/s and the source of each figure."""
     from scalelab.plan import devices as dev
@@ -286,7 +287,7 @@ Exit status: 0 when the run follows its law, {EXIT_DEPARTURE} when it departs fr
 (with --follow: as soon as that is confirmed), 2 on bad input."""
 
 
-@app.command(help=WATCH_HELP)
+@app.command(help=WATCH_HELP, cls=PlainUsage)
 def watch(
     run: str = typer.Argument(
         ...,

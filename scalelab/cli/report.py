@@ -28,6 +28,7 @@ from scalelab.cli.common import (
     err,
     out,
 )
+from scalelab.cli.usage import PlainUsage
 
 BUDGET_HELP = "Budget C (FLOPs) for the plan and sensitivity (default: Chinchilla's, 5.76e23)."
 
@@ -61,7 +62,7 @@ def _report_input(
     return table, found, what
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def report(
     runs: Optional[str] = typer.Argument(
         None,
@@ -178,7 +179,7 @@ def report(
         err.print(f"warning: {warning}", markup=False, highlight=False)
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def sensitivity(
     runs: Optional[str] = typer.Argument(
         None,

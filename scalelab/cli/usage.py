@@ -1,13 +1,27 @@
 """Usage lines with plain metavars: ``scalelab train [OPTIONS] CONFIG``.
 
 typer 0.29 writes a required argument as ``{CONFIG}`` in the usage line; the commands of the
-training, ladder, data and demo groups use :class:`PlainUsage` (``@app.command(cls=PlainUsage)``),
-which writes it as ``CONFIG`` (optional arguments stay ``[SPEC]``).
+commands use :class:`PlainUsage` (``@app.command(cls=PlainUsage)``), which writes it as
+``CONFIG`` (optional arguments stay ``[SPEC]``), and the groups :class:`PlainGroup`; both show
+``--help`` without a ``<bool>`` value.
 """
 
 from __future__ import annotations
 
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
+
+
+def _plain_help(option):
+    if option is not None:
+        option.metavar = ""
+    return option
+
+
+class PlainGroup(TyperGroup):
+    """A command group whose --help shows no <bool> either."""
+
+    def get_help_option(self, ctx):
+        return _plain_help(super().get_help_option(ctx))
 
 
 class PlainUsage(TyperCommand):
@@ -22,7 +36,4 @@ class PlainUsage(TyperCommand):
 
     def get_help_option(self, ctx):
         """``--help`` without a ``<bool>`` value in the help, like every other on/off option."""
-        option = super().get_help_option(ctx)
-        if option is not None:
-            option.metavar = ""
-        return option
+        return _plain_help(super().get_help_option(ctx))

@@ -246,6 +246,15 @@ def isoflop(
     ),
     params: str = typer.Option("non-embedding", "--params"),
     flops: str = typer.Option("6ND", "--flops"),
+    window: str = typer.Option(
+        "parabola",
+        "--window",
+        help="Approach 2: where each optimum is found: parabola (centred on its vertex, up to a "
+        "4%% rise; parabola:rise=R or parabola:decades=H), akima (Porian et al. 2024) or all.",
+    ),
+    noise: Optional[float] = typer.Option(
+        None, "--noise", help="Approach 2 bootstrap: sd of log loss [default: estimated]."
+    ),
     example: Optional[str] = ExampleOpt,
     column: Optional[list[str]] = ColumnOpt,
     where: Optional[list[str]] = WhereOpt,
@@ -259,7 +268,13 @@ def isoflop(
     conv = Conventions(params, flops)
     if approach == 2:
         result = iso.isoflop_profiles(
-            table, rtol=rtol, bootstrap=bootstrap, seed=seed, conventions=conv
+            table,
+            rtol=rtol,
+            bootstrap=bootstrap,
+            seed=seed,
+            conventions=conv,
+            window=window,
+            noise=noise,
         )
     elif approach == 1:
         result = iso.envelope(table, rtol=rtol, bootstrap=bootstrap, seed=seed, conventions=conv)
@@ -286,6 +301,8 @@ def isoflop(
                 str(b.get("n_points", 1)),
             )
         out.print(t)
+        if result.window:
+            out.print(f"window: {result.window['text']}", highlight=False)
         if result.ci:
             out.print(
                 f"a = {result.a:.3f} {_interval(result.ci['a'])}, b = {result.b:.3f} "

@@ -280,3 +280,39 @@ def _power_laws(
         conventions=conventions.describe(),
         source=source,
     )
+
+
+def checklist_items(result: IsoFLOPResult) -> list[dict]:
+    """The IsoFLOP analysis's (Mis)Fitting checklist items (the same record as
+    :func:`scalelab.report.checklist.build`'s): approach, window and uncertainty."""
+
+    def item(key: str, label: str, value: str) -> dict:
+        return {
+            "group": "isoflop",
+            "item": key,
+            "label": label,
+            "value": value,
+            "status": "known",
+            "source": "the IsoFLOP result",
+        }
+
+    approach = (
+        "approach 2: the optimum of each IsoFLOP profile, then N_opt ~ C^a, D_opt ~ C^b"
+        if result.approach == 2
+        else "approach 1: the minimum-loss envelope, then N_opt ~ C^a, D_opt ~ C^b"
+    )
+    items = [item("isoflop_approach", "IsoFLOP approach", approach)]
+    if result.window:
+        items.append(item("isoflop_window", "IsoFLOP window", result.window["text"]))
+    if not result.bootstrap or not result.ci:
+        unc = "none: no bootstrap"
+    elif result.approach == 2:
+        unc = (
+            f"{result.bootstrap} seed-noise bootstrap replicates (sd of log L {result.noise:.3g}), "
+            f"fit weighted by each budget's sd of log N_opt, {result.level:.0%} percentile "
+            "intervals"
+        )
+    else:
+        unc = f"{result.bootstrap} run-level bootstrap resamples, {result.level:.0%} percentiles"
+    items.append(item("isoflop_uncertainty", "IsoFLOP uncertainty", unc))
+    return items

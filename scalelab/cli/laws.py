@@ -173,10 +173,13 @@ def optimal(
     as_json: bool = JsonOpt,
 ) -> None:
     """Compute-optimal N, D, tokens/parameter and loss for a budget."""
+    from scalelab.laws import guards
+
     fitted = _resolve_law(law)
-    allocations = [fitted.optimal(c).to_dict() for c in flops]
+    allocations = [guards.with_allocation_warnings(fitted, fitted.optimal(c)) for c in flops]
     if as_json:
         emit_json(allocations[0] if len(allocations) == 1 else allocations)
+        _print_warnings(allocations)
         return
     from rich.table import Table
 
@@ -193,6 +196,12 @@ def optimal(
             f"{a['loss']:.4g} {_interval(ci.get('loss'))}",
         )
     out.print(t)
+    _print_warnings(allocations)
+
+
+def _print_warnings(results: list[dict]) -> None:
+    for w in dict.fromkeys(w for r in results for w in r.get("warnings", [])):
+        err.print(f"warning: {w}", markup=False, highlight=False)
 
 
 @app.command()
@@ -205,8 +214,11 @@ def predict(
     as_json: bool = JsonOpt,
 ) -> None:
     """Predicted loss (nats/token) and its bootstrap interval at a point."""
+    from scalelab.laws import guards
+
     fitted = _resolve_law(law)
     variables = {k: v for k, v in {"N": N, "D": D, "C": C, "S": S}.items() if v is not None}
+    variables, notes = guards.resolve_variables(fitted, variables)
     loss = float(fitted.predict(**variables))
     interval = None
     if fitted.samples is not None and len(fitted.samples):
@@ -218,7 +230,11 @@ def predict(
         "loss": loss,
         "interval": interval,
         "level": fitted.level if interval else None,
+        "notes": notes,
+        "warnings": guards.prediction_warnings(fitted, variables),
     }
+    for note in notes:
+        err.print(f"note: {note}", markup=False, highlight=False)
     if as_json:
         emit_json(result)
     else:
@@ -231,6 +247,7 @@ def predict(
                 else "  (no interval: law has no bootstrap samples)"
             )
         )
+    _print_warnings([result])
 
 
 @app.command()

@@ -267,10 +267,12 @@ def isoflop(
         "parabola",
         "--window",
         help="Approach 2: where each optimum is found: parabola (centred on its vertex, up to a "
-        "4%% rise; parabola:rise=R or parabola:decades=H), akima (Porian et al. 2024) or all.",
+        "4% rise; parabola:rise=R or parabola:decades=H), akima (Porian et al. 2024) or all.",
     ),
     noise: Optional[float] = typer.Option(
-        None, "--noise", help="Approach 2 bootstrap: sd of log loss [default: estimated]."
+        None,
+        "--noise",
+        help="Approach 2 bootstrap: sd of log loss (default: estimated from the window fits).",
     ),
     example: Optional[str] = ExampleOpt,
     column: Optional[list[str]] = ColumnOpt,

@@ -36,6 +36,7 @@ from scalelab.cli.common import (
 )
 from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError, NumericalError
+from scalelab.laws import guards
 
 BUDGET_HELP = "Budget C (FLOPs) for derived quantities (default: Chinchilla's, 5.76e23)."
 
@@ -193,9 +194,10 @@ def optimal(
     """Compute-optimal N, D, tokens/parameter and loss for a budget."""
     budgets = [_count(c, "--flops (budget C)") for c in flops]
     fitted = _resolve_law(law)
-    allocations = [fitted.optimal(c).to_dict() for c in budgets]
+    allocations = [guards.with_allocation_warnings(fitted, fitted.optimal(c)) for c in budgets]
     if as_json:
         emit_json(allocations[0] if len(allocations) == 1 else allocations)
+        _print_warnings(allocations)
         return
     from rich.table import Table
 
@@ -212,6 +214,12 @@ def optimal(
             f"{a['loss']:.4g} {_interval(ci.get('loss'))}",
         )
     out.print(t)
+    _print_warnings(allocations)
+
+
+def _print_warnings(results: list[dict]) -> None:
+    for w in dict.fromkeys(w for r in results for w in r.get("warnings", [])):
+        err.print(f"warning: {w}", markup=False, highlight=False)
 
 
 @app.command(cls=PlainUsage)
@@ -227,6 +235,7 @@ def predict(
     given = {"N": N, "D": D, "C": C, "S": S}
     variables = {k: _count(v, f"--{k}") for k, v in given.items() if v is not None}
     fitted = _resolve_law(law)
+    variables, notes = guards.resolve_variables(fitted, variables)
     loss = float(fitted.predict(**variables))
     interval = None
     if fitted.samples is not None and len(fitted.samples):
@@ -243,7 +252,11 @@ def predict(
         "loss": loss,
         "interval": interval,
         "level": fitted.level if interval else None,
+        "notes": notes,
+        "warnings": guards.prediction_warnings(fitted, variables),
     }
+    for note in notes:
+        err.print(f"note: {note}", markup=False, highlight=False)
     if as_json:
         emit_json(result)
     else:
@@ -256,6 +269,7 @@ def predict(
                 else "  (no interval: law has no bootstrap samples)"
             )
         )
+    _print_warnings([result])
 
 
 @app.command(cls=PlainUsage)
@@ -271,6 +285,17 @@ def isoflop(
     ),
     params: str = ParamsOpt,
     flops: str = FlopsOpt,
+    window: str = typer.Option(
+        "parabola",
+        "--window",
+        help="Approach 2: where each optimum is found: parabola (centred on its vertex, up to a "
+        "4% rise; parabola:rise=R or parabola:decades=H), akima (Porian et al. 2024) or all.",
+    ),
+    noise: Optional[float] = typer.Option(
+        None,
+        "--noise",
+        help="Approach 2 bootstrap: sd of log loss (default: estimated from the window fits).",
+    ),
     example: Optional[str] = ExampleOpt,
     column: Optional[list[str]] = ColumnOpt,
     where: Optional[list[str]] = WhereOpt,
@@ -287,7 +312,13 @@ def isoflop(
     conv = Conventions(params, flops)
     if approach == 2:
         result = iso.isoflop_profiles(
-            table, rtol=rtol, bootstrap=bootstrap, seed=seed, conventions=conv
+            table,
+            rtol=rtol,
+            bootstrap=bootstrap,
+            seed=seed,
+            conventions=conv,
+            window=window,
+            noise=noise,
         )
     elif approach == 1:
         result = iso.envelope(table, rtol=rtol, bootstrap=bootstrap, seed=seed, conventions=conv)
@@ -314,6 +345,8 @@ def isoflop(
                 str(b.get("n_points", 1)),
             )
         out.print(t)
+        if result.window:
+            out.print(f"window: {result.window['text']}", highlight=False)
         if result.ci:
             out.print(
                 f"a = {result.a:.3f} {_interval(result.ci['a'])}, b = {result.b:.3f} "

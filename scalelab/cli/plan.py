@@ -132,7 +132,7 @@ def plan(
         _print_plan(result, law)
     else:
         _print_converse(result, law)
-    for flag in result.get("flags", []):
+    for flag in result.get("flags", []) + result.get("warnings", []):
         err.print(f"warning: {flag}", markup=False, highlight=False)
     for note in result.get("budget", {}).get("notes", []):
         err.print(f"note: {note}", markup=False, highlight=False)

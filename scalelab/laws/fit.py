@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.errors import InputError, NumericalError
-from scalelab.laws import forms, lbfgs, optimal
+from scalelab.laws import forms, guards, lbfgs, optimal
 from scalelab.laws.formkit import Form, _numeric_jacobian
 from scalelab.laws.law import Law, _percentiles
 from scalelab.laws.objective import Objective
@@ -114,6 +114,7 @@ def fit_form(
             "the optimum may not be reached"
         )
     warnings += _bound_warnings(law_form, theta)
+    warnings += guards.fit_warnings(len(law_form.params), selected.n_runs, law_form.name)
     condition = _condition_number(law_form, theta, logx)
     if not condition < ILL_CONDITIONED:
         warnings.append(
@@ -147,6 +148,7 @@ def fit_form(
             "notes": list(selected.notes),
             "run_ids": sorted(map(str, set(selected.run_ids))),
             "ranges": {v: [float(x.min()), float(x.max())] for v, x in X.items()},
+            "compute": [float(variables["C"].min()), float(variables["C"].max())],
         },
         provenance={"formula": law_form.formula, "reference": law_form.reference},
     )

@@ -1,15 +1,17 @@
 """IsoFLOP analysis: Hoffmann et al. 2022, approaches 1 and 2.
 
 Approach 2 (IsoFLOP profiles): rows that share a budget C (within a relative ``rtol``) form one
-profile; at each budget a parabola of loss against log N gives the optimal N and the loss there;
-then log N_opt = log k_N + a log C and log D_opt = log k_D + b log C by least squares.
+profile; at each budget a window of the profile around its minimum gives the optimal N and the
+loss there (a parabola in log N within 0.4 decades of the minimum by default; Porian et al.'s Akima
+spline; or the whole-profile parabola: :mod:`scalelab.laws.isoflop_window`); then
+log N_opt = log k_N + a log C and log D_opt = log k_D + b log C by least squares.
 
 Approach 1 (minimum-loss envelope): at each FLOP level, the run with the lowest loss (over all
 evaluation points of all runs, binned by C) gives (N, D); then the same power-law fits.
 
-Uncertainty: a run-level bootstrap. For approach 2, each profile's points are resampled and the
-parabolas refitted (all replicates as one batched weighted least-squares solve); for approach 1,
-runs are resampled and the envelope recomputed.
+Uncertainty: for approach 2, a seed-noise bootstrap (Porian et al. 2024): noise on every loss,
+every optimum re-found with its own window, the exponents fitted with weights from each budget's
+bootstrap spread; for approach 1, runs are resampled and the envelope recomputed.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from scalelab.errors import NumericalError
+from scalelab.errors import InputError, NumericalError
+from scalelab.laws import isoflop_window as isw
 from scalelab.laws.conventions import Conventions
+from scalelab.laws.isoflop_window import Window
 from scalelab.laws.law import _percentiles
 from scalelab.runs.table import RunTable
 
@@ -45,6 +49,8 @@ class IsoFLOPResult:
     warnings: list[str] = field(default_factory=list)
     conventions: dict = field(default_factory=dict)
     source: str = ""
+    window: dict = field(default_factory=dict)  # approach 2: how each optimum was located
+    noise: Optional[float] = None  # approach 2: seed-noise sd of log L used by the bootstrap
 
     def predict(self, C):
         """(N_opt, D_opt) at budget(s) C from the fitted power laws."""
@@ -80,21 +86,29 @@ def isoflop_profiles(
     eval_set: Optional[str] = None,
     points: str = "final",
     keep_edge: bool = False,
+    window: Window | str | None = None,
+    noise: Optional[float] = None,
 ) -> IsoFLOPResult:
-    """Approach 2: a parabola in log N at each budget, then power laws in C.
+    """Approach 2: each budget's optimum from a window of its profile, then power laws in C.
 
-    Budgets whose parabola opens downwards, or whose minimum lies outside the sampled sizes (the
-    optimum was not bracketed), are dropped with a warning unless ``keep_edge``.
+    ``window`` (:class:`~scalelab.laws.isoflop_window.Window` or its text, e.g. ``parabola:0.4``,
+    ``akima``, ``all``) says which points locate the optimum. Budgets whose optimum is not
+    bracketed are dropped with a warning unless ``keep_edge``. With ``bootstrap``, each replicate
+    adds seed noise (sd ``noise`` of log L; estimated from the window fits when None) and
+    re-finds every optimum; the exponents are then weighted least squares with each budget's
+    bootstrap sd of log N_opt, and their intervals are percentiles over replicates.
     """
     conventions = conventions or Conventions()
+    window = Window.parse(window)
+    if noise is not None and not (np.isfinite(noise) and noise >= 0):
+        raise InputError(f"IsoFLOP noise: expected a non-negative number, got {noise}")
     sel = table.select(eval_set=eval_set, points=points)
     v = conventions.variables(sel)
     C, N, D, L = v["C"], v["N"], v["D"], sel["loss"].astype(float)
     labels = group_budgets(C, rtol)
     warnings: list[str] = []
-    rng = np.random.default_rng(seed)
 
-    budgets, boot_logN, boot_logD = [], [], []
+    budgets, profiles, dlines = [], [], []
     for g in range(labels.max() + 1):
         idx = np.flatnonzero(labels == g)
         Cg = float(np.exp(np.mean(np.log(C[idx]))))
@@ -104,45 +118,74 @@ def isoflop_profiles(
                 f"{MIN_PROFILE_POINTS}; skipped"
             )
             continue
-        x, y, logD = np.log(N[idx]), L[idx], np.log(D[idx])
-        coef = _parabola(x, y, np.ones((1, len(idx))))[0]
-        vertex, ok = _vertex(coef, x)
-        if not ok and not keep_edge:
-            reason = (
-                "opens downwards"
-                if not coef[2] > 0
-                else "has its minimum outside the sampled sizes"
-            )
+        x, y = isw.prepare(window, np.log(N[idx]), L[idx])
+        vertex, loss, ok, reason, coef, mask = isw.optima(window, x, y[None, :])
+        vertex, ok = float(vertex[0]), bool(ok[0])
+        if not ok and not (keep_edge and np.isfinite(vertex)):
             warnings.append(
-                f"budget C={Cg:.3g}: the parabola {reason}; budget dropped (optimum not bracketed)"
+                f"budget C={Cg:.3g}: {reason[0]}; budget dropped (optimum not bracketed)"
             )
             continue
-        dline = np.polyfit(x, logD, 1)  # log D against log N on the profile (exact for C = 6ND)
+        # log D against log N on the profile (exact for C = 6ND)
+        dline = np.polyfit(np.log(N[idx]), np.log(D[idx]), 1)
+        used = x[mask[0]]
         entry = {
             "C": Cg,
             "N_opt": float(np.exp(vertex)),
             "D_opt": float(np.exp(np.polyval(dline, vertex))),
-            "loss": float(coef[0] + coef[1] * vertex + coef[2] * vertex**2),
+            "loss": float(loss[0]),
             "n_points": int(len(idx)),
-            "bracketed": bool(ok),
+            "n_window": int(mask[0].sum()),
+            "N_window": [float(np.exp(used.min())), float(np.exp(used.max()))],
+            "bracketed": ok,
         }
-        if bootstrap:
-            W = rng.multinomial(len(idx), np.full(len(idx), 1.0 / len(idx)), size=bootstrap).astype(
-                float
-            )
-            cb = _parabola(x, y, W)
-            vb, okb = _vertex(cb, x)
-            vb = np.where(okb, vb, np.nan)
-            boot_logN.append(vb)
-            boot_logD.append(np.polyval(dline, vb))
-            entry["N_opt_ci"] = _percentiles(np.exp(vb), level)
-        entry["D_opt"] = float(entry["D_opt"])
+        if np.all(np.isfinite(coef[0])):
+            entry["coef"] = [float(c) for c in coef[0]]  # loss = c0 + c1 log N + c2 log^2 N
         budgets.append(entry)
+        profiles.append((x, y))
+        dlines.append(dline)
 
-    result = _power_laws(2, budgets, warnings, table.source, conventions, level, bootstrap)
-    if bootstrap and budgets:
+    sd, boot_logN = None, None
+    if bootstrap and len(budgets) >= MIN_BUDGETS:
+        if noise is None:
+            noise = isw.estimate_noise(window, profiles)
+            if not np.isfinite(noise):
+                noise = isw.estimate_noise(isw.Window("all"), profiles)
+        if not np.isfinite(noise):
+            warnings.append(
+                "bootstrap skipped: no profile has more points than its window parabola has "
+                "parameters, so the seed noise cannot be estimated (give noise=)"
+            )
+        else:
+            rng = np.random.default_rng(seed)
+            boot_logN, sd = isw.profile_bootstrap(window, profiles, bootstrap, noise, rng)
+            keep = np.isfinite(sd)
+            for b in np.flatnonzero(~keep):
+                warnings.append(
+                    f"budget C={budgets[b]['C']:.3g}: fewer than half the bootstrap replicates "
+                    "bracket an optimum; budget dropped"
+                )
+            for b, entry in enumerate(budgets):
+                entry["N_opt_ci"] = _percentiles(np.exp(boot_logN[b]), level)
+                entry["log_N_opt_sd"] = float(sd[b]) if keep[b] else None
+            budgets = [b for b, k in zip(budgets, keep) if k]
+            dlines = [d for d, k in zip(dlines, keep) if k]
+            boot_logN, sd = boot_logN[keep], sd[keep]
+            if window.method == "akima":  # Porian et al.: the bootstrap median is the observation
+                for entry, d, row in zip(budgets, dlines, boot_logN):
+                    med = float(np.nanmedian(row))
+                    entry["N_opt"] = float(np.exp(med))
+                    entry["D_opt"] = float(np.exp(np.polyval(d, med)))
+                    entry["N_opt_from"] = "bootstrap median"
+
+    result = _power_laws(2, budgets, warnings, table.source, conventions, level, bootstrap, sd)
+    result.window = window.describe()
+    result.noise = None if boot_logN is None else float(noise)
+    if boot_logN is not None:
         lc = np.log([b["C"] for b in budgets])
-        a_s, b_s = _slopes(lc, np.array(boot_logN)), _slopes(lc, np.array(boot_logD))
+        boot_logD = np.array([np.polyval(d, row) for d, row in zip(dlines, boot_logN)])
+        a_s = isw.weighted_slope(lc, boot_logN, sd)[0]
+        b_s = isw.weighted_slope(lc, boot_logD, sd)[0]
         result.ci = {"a": _percentiles(a_s, level), "b": _percentiles(b_s, level)}
     return result
 
@@ -213,7 +256,7 @@ def envelope(
 
 
 def _power_laws(
-    approach, budgets, warnings, source, conventions, level, bootstrap
+    approach, budgets, warnings, source, conventions, level, bootstrap, sd=None
 ) -> IsoFLOPResult:
     if len(budgets) < MIN_BUDGETS:
         raise NumericalError(
@@ -222,8 +265,8 @@ def _power_laws(
             + (" (" + "; ".join(warnings[:3]) + ")" if warnings else "")
         )
     lc = np.log([b["C"] for b in budgets])
-    a, log_kn = np.polyfit(lc, np.log([b["N_opt"] for b in budgets]), 1)
-    b, log_kd = np.polyfit(lc, np.log([b["D_opt"] for b in budgets]), 1)
+    a, log_kn = isw.weighted_slope(lc, np.log([b["N_opt"] for b in budgets]), sd)
+    b, log_kd = isw.weighted_slope(lc, np.log([b["D_opt"] for b in budgets]), sd)
     return IsoFLOPResult(
         approach,
         float(a),
@@ -239,36 +282,37 @@ def _power_laws(
     )
 
 
-def _parabola(x: np.ndarray, y: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """Weighted least squares y ~ c0 + c1 x + c2 x^2 for each weight row of W (R, n) -> (R, 3)."""
-    xc = x.mean()
-    X = np.stack([np.ones_like(x), x - xc, (x - xc) ** 2], axis=1)  # centred for conditioning
-    A = np.einsum("rn,ni,nj->rij", W, X, X)
-    rhs = np.einsum("rn,ni,n->ri", W, X, y)
-    singular = np.abs(np.linalg.det(A)) < 1e-12 * np.maximum(1.0, np.abs(A).max(axis=(1, 2))) ** 3
-    A[singular] = np.eye(3)
-    c = np.linalg.solve(A, rhs[..., None])[..., 0]
-    c[singular] = np.nan
-    # Back to uncentred coefficients: c0 + c1 (x - xc) + c2 (x - xc)^2.
-    c0 = c[:, 0] - c[:, 1] * xc + c[:, 2] * xc**2
-    c1 = c[:, 1] - 2 * c[:, 2] * xc
-    return np.stack([c0, c1, c[:, 2]], axis=1)
+def checklist_items(result: IsoFLOPResult) -> list[dict]:
+    """The IsoFLOP analysis's (Mis)Fitting checklist items (the same record as
+    :func:`scalelab.report.checklist.build`'s): approach, window and uncertainty."""
 
+    def item(key: str, label: str, value: str) -> dict:
+        return {
+            "group": "isoflop",
+            "item": key,
+            "label": label,
+            "value": value,
+            "status": "known",
+            "source": "the IsoFLOP result",
+        }
 
-def _vertex(coef: np.ndarray, x: np.ndarray):
-    """Vertex of each parabola and whether it is a minimum inside [min x, max x]."""
-    coef = np.atleast_2d(coef)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vertex = -coef[:, 1] / (2 * coef[:, 2])
-    ok = (coef[:, 2] > 0) & (vertex >= x.min()) & (vertex <= x.max())
-    return (vertex[0], bool(ok[0])) if vertex.shape[0] == 1 else (vertex, ok)
-
-
-def _slopes(lc: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """Least-squares slope of each column of Y (budgets, R) against lc, skipping NaN budgets."""
-    out = np.full(Y.shape[1], np.nan)
-    for r in range(Y.shape[1]):
-        ok = np.isfinite(Y[:, r])
-        if ok.sum() >= MIN_BUDGETS:
-            out[r] = np.polyfit(lc[ok], Y[ok, r], 1)[0]
-    return out
+    approach = (
+        "approach 2: the optimum of each IsoFLOP profile, then N_opt ~ C^a, D_opt ~ C^b"
+        if result.approach == 2
+        else "approach 1: the minimum-loss envelope, then N_opt ~ C^a, D_opt ~ C^b"
+    )
+    items = [item("isoflop_approach", "IsoFLOP approach", approach)]
+    if result.window:
+        items.append(item("isoflop_window", "IsoFLOP window", result.window["text"]))
+    if not result.bootstrap or not result.ci:
+        unc = "none: no bootstrap"
+    elif result.approach == 2:
+        unc = (
+            f"{result.bootstrap} seed-noise bootstrap replicates (sd of log L {result.noise:.3g}), "
+            f"fit weighted by each budget's sd of log N_opt, {result.level:.0%} percentile "
+            "intervals"
+        )
+    else:
+        unc = f"{result.bootstrap} run-level bootstrap resamples, {result.level:.0%} percentiles"
+    items.append(item("isoflop_uncertainty", "IsoFLOP uncertainty", unc))
+    return items

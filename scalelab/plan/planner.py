@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Optional, Union
 
 from scalelab.errors import InputError
-from scalelab.laws import Law
+from scalelab.laws import Law, guards
 from scalelab.laws.optimal import require_nd
 from scalelab.laws.published import resolve
 from scalelab.plan import budget as budgets
@@ -124,6 +124,9 @@ def make_plan(
             f"{con.D_effective:.3g}); loss {con.loss_penalty:+.4f} nats above unlimited data"
         )
     plan["recommended"] = rec
+    plan["warnings"] = guards.law_warnings(law) + guards.extrapolation_warnings(
+        law, C=b.C, N=rec["N"], what="the plan"
+    )
     return plan
 
 
@@ -247,4 +250,7 @@ def check_model(
         model = catalog.Model("given", result["N"], result["D"], {})
         result["law"] = describe_law(fitted, name)
         result["frontier"] = catalog.distance(model, fitted)
+        result["warnings"] = guards.law_warnings(fitted) + guards.extrapolation_warnings(
+            fitted, C=6.0 * result["N"] * result["D"], N=result["N"], what="the model"
+        )
     return result

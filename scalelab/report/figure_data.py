@@ -169,6 +169,8 @@ def isoflop_data(result, table, rtol: float = 1e-6) -> list[dict]:
         idx = np.flatnonzero(labels == g)
         x = np.log(v["N"][idx])
         coef = np.polyfit(x, loss[idx], 2)[::-1] if len(idx) >= 3 else None
+        if "coef" in b or getattr(result, "window", None):  # the window parabola, where it was fit
+            coef = b.get("coef")
         out.append(
             {
                 "C": b["C"],
@@ -177,6 +179,7 @@ def isoflop_data(result, table, rtol: float = 1e-6) -> list[dict]:
                 "N_opt": b["N_opt"],
                 "loss_opt": b["loss"],
                 "coef": None if coef is None else list(coef),
+                "N_window": b.get("N_window"),
             }
         )
     return out

@@ -214,7 +214,8 @@ def isoflop_figure(profiles: Sequence[Mapping[str, Any]], title: str = "IsoFLOP 
         N, L = np.asarray(p["N"], float), np.asarray(p["loss"], float)
         ax.scatter(N, L, color=col, s=18, zorder=3)
         if p.get("coef") is not None:
-            xs = np.linspace(np.log(N.min()), np.log(N.max()), 100)
+            lo, hi = p.get("N_window") or (N.min(), N.max())
+            xs = np.linspace(np.log(lo), np.log(hi), 100)
             c0, c1, c2 = p["coef"]
             ax.plot(
                 np.exp(xs), c0 + c1 * xs + c2 * xs**2, color=col, lw=1.2, label=f"C = {p['C']:.2g}"

@@ -138,11 +138,12 @@ def isoflop_section(result: Optional[IsoFLOPResult], why: str, table: RunTable) 
     body = (
         figure_html(
             fig,
-            "IsoFLOP profiles: loss against N at each budget, parabola in log N, fitted minimum.",
+            "IsoFLOP profiles: loss against N at each budget, the parabola in log N over the "
+            "window that located each minimum, fitted minimum.",
             "isoflop",
         )
         + f"<p>Approach 2: N_opt ∝ C^{result.a:.3f}, D_opt ∝ C^{result.b:.3f} over "
-        f"{len(result.budgets)} budgets.</p>"
+        f"{len(result.budgets)} budgets; window: {esc(result.window.get('text', 'n/a'))}.</p>"
         + "".join(f'<p class="warn">{esc(w)}</p>' for w in result.warnings[:8])
     )
     return Section("isoflop", body, figures={"isoflop": fig})

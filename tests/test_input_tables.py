@@ -427,7 +427,15 @@ JSON_COMMANDS = [
     ("fit", "--example", "gadre2024", "--form", "chinchilla-tied"),
     ("predict", "--law", "chinchilla-2022", "--N", "7B", "--D", "1.4T"),
     ("optimal", "--law", "chinchilla-2022", "--flops", "1e23", "--flops", "1e24"),
-    ("isoflop", "--example", "porian2024", "--bootstrap", "20"),
+    (
+        "isoflop",
+        "--example",
+        "porian2024",
+        "--where",
+        "config=rw/base/long/kaplan/kaplan/train",
+        "--bootstrap",
+        "20",
+    ),
     ("forms",),
     ("published",),
 ]

@@ -53,6 +53,7 @@ class Fold:
     predictions: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     sigma: Optional[float] = None  # scatter of single runs about the fold's law (log scale)
+    form: Optional[str] = None  # the fold's form (with form="auto": the one chosen)
 
 
 @dataclass
@@ -111,7 +112,8 @@ def backtest(
     opts = FitOptions.make(options, **overrides)
     bootstrap, seed, level = opts.bootstrap, opts.seed, opts.level
     table = as_table(runs)
-    law_form = forms.get(form)
+    auto = form == "auto"  # the automatic choice, made afresh on each fold's fitting runs
+    law_form = None if auto else forms.get(form)
     conventions = opts.conventions
     if split not in SPLITS:
         raise InputError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
@@ -121,7 +123,7 @@ def backtest(
         raise InputError(f"ratio: expected a number above 1, got {ratio}")
     if folds < 1:
         raise InputError(f"folds: expected at least 1, got {folds}")
-    points = opts.points or law_form.points
+    points = opts.points or (law_form.points if law_form else "final")
     opts = opts.replace(points=points)
     selected, frame = _run_frame(
         table, conventions, points, opts.eval_set, opts.task, opts.skip_first
@@ -162,7 +164,12 @@ def backtest(
             f"backtest fold: fit runs outside {description}",
         )
         try:
-            law = fit_form(fit_table, law_form.name, options=opts)
+            if auto:
+                from scalelab.laws.select import fit_auto
+
+                law = fit_auto(fit_table, options=opts)
+            else:
+                law = fit_form(fit_table, law_form.name, options=opts)
         except NumericalError as exc:
             if split == "size" and results:  # ran out of sizes to fit on: stop folding
                 break
@@ -170,7 +177,8 @@ def backtest(
                 [f"backtest fold '{description}': {p}" for p in exc.problems]
             ) from None
         fit_rows = frame[fit_mask]
-        in_pred = law.predict(**{v: fit_rows[f"_{v}"].to_numpy() for v in law_form.variables})
+        variables = law.law_form.variables
+        in_pred = law.predict(**{v: fit_rows[f"_{v}"].to_numpy() for v in variables})
         in_err = float(np.mean(np.abs(in_pred / fit_rows["loss"].to_numpy() - 1.0)))
         max_fit_C = float(fit_rows["_run_C"].max())
         fold = Fold(
@@ -182,9 +190,10 @@ def backtest(
             in_err,
             warnings=list(law.warnings),
             sigma=law.scatter.get("sigma"),
+            form=law.form,
         )
         rows = frame[held & frame["_final"].to_numpy()]
-        X = {v: rows[f"_{v}"].to_numpy() for v in law_form.variables}
+        X = {v: rows[f"_{v}"].to_numpy() for v in variables}
         pred = np.atleast_1d(law.predict(**X))
         lo_hi = None
         if predictive:
@@ -213,7 +222,7 @@ def backtest(
             fold.predictions.append(p)
         results.append(fold)
     return Backtest(
-        law_form.name,
+        form if auto else law_form.name,
         split,
         results,
         _summary(results, level if (bootstrap or predictive) else None),

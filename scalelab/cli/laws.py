@@ -57,6 +57,12 @@ def fit(
     points: Optional[str] = typer.Option(
         None, "--points", help="final (each run's last point) or all."
     ),
+    skip_first: float = typer.Option(
+        0.0, "--skip-first", help="With --points all: drop each run's first fraction of tokens."
+    ),
+    tie: str = typer.Option(
+        "irreducible", "--tie", help="--form auto, tied forms: irreducible (prefer E) or stack."
+    ),
     budget: Optional[float] = typer.Option(None, "--budget", help=BUDGET_HELP, show_default=False),
     level: float = typer.Option(0.95, "--level", help="Confidence level of intervals."),
     output: Optional[str] = typer.Option(
@@ -87,13 +93,19 @@ def fit(
         flops=flops,
         eval_set=eval_set,
         points=points,
+        skip_first=skip_first,
         **_given(budget=budget),
     )
     with err.status(
         f"fitting {form} to {len(table)} rows"
         + (f", {bootstrap} bootstrap resamples" if bootstrap else "")
     ):
-        law = laws.fit(table, form, options=options)
+        if form == "auto":
+            from scalelab.laws.select import fit_auto
+
+            law = fit_auto(table, tie=tie, options=options)
+        else:
+            law = laws.fit(table, form, options=options)
     budget = law.options.budget
     items = checklist.build(law, table)
     if output:
@@ -116,18 +128,9 @@ def fit(
     else:
         _print_law(law, budget)
         if law.options.auto:
-            errors = law.options.auto["errors"]
-            out.print(
-                f"form chosen: {law.form}, by out-of-sample mean |error| with the largest size "
-                "held out: "
-                + ", ".join(
-                    f"{k} {v['mean_abs_rel_error']:.2%}"
-                    if "mean_abs_rel_error" in v
-                    else f"{k} (n/a)"
-                    for k, v in errors.items()
-                ),
-                highlight=False,
-            )
+            from scalelab.cli.compare import print_selection
+
+            print_selection(law.options.auto)
         if output:
             out.print(f"law written to {output}")
     for note in law.data.get("notes", []):
@@ -204,12 +207,15 @@ def predict(
     S: Optional[float] = typer.Option(None, "--S", help="Optimiser steps."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Predicted loss (nats/token) and its bootstrap interval at a point."""
+    """Predicted loss (nats/token), its prediction interval (a new run's loss) and the law's
+    parameter (confidence) interval at a point."""
     fitted = _resolve_law(law)
     variables = {k: v for k, v in {"N": N, "D": D, "C": C, "S": S}.items() if v is not None}
     loss = float(fitted.predict(**variables))
-    interval = None
+    interval = ci = None
     if fitted.samples is not None and len(fitted.samples):
+        ci = fitted.interval(kind="ci", **variables)
+    if fitted.scatter or ci:
         interval = fitted.interval(**variables)
     result = {
         "law": law,
@@ -217,6 +223,8 @@ def predict(
         **variables,
         "loss": loss,
         "interval": interval,
+        "interval_kind": "prediction" if interval else None,
+        "ci": ci,
         "level": fitted.level if interval else None,
     }
     if as_json:
@@ -226,7 +234,8 @@ def predict(
         out.print(
             f"loss at {where}: {loss:.4f} nats/token"
             + (
-                f"  {fitted.level:.0%} interval {_interval(interval)}"
+                f"  {fitted.level:.0%} prediction interval {_interval(interval)}"
+                + (f", parameter ci {_interval(ci)}" if ci else "")
                 if interval
                 else "  (no interval: law has no bootstrap samples)"
             )
@@ -367,6 +376,13 @@ def backtest(
         10.0, "--ratio", help="Without --max-flops: threshold = largest run's C / ratio."
     ),
     folds: int = typer.Option(3, "--folds", help="Sizes to hold out with --split size."),
+    compare: bool = typer.Option(
+        False, "--compare", help="Score every form over the selection's folds (fit --form auto)."
+    ),
+    points: Optional[str] = typer.Option(None, "--points", help="final or all."),
+    skip_first: float = typer.Option(
+        0.0, "--skip-first", help="With --points all: drop each run's first fraction of tokens."
+    ),
     bootstrap: int = typer.Option(
         100, "--bootstrap", help="Bootstrap resamples for prediction intervals (0: none)."
     ),
@@ -389,7 +405,19 @@ def backtest(
     from scalelab.laws.backtest import backtest as run_backtest
 
     table = _load_runs(runs, example, column, where)
-    options = FitOptions(bootstrap=bootstrap, seed=seed, level=level, params=params, flops=flops)
+    options = FitOptions(
+        bootstrap=bootstrap,
+        seed=seed,
+        level=level,
+        params=params,
+        flops=flops,
+        points=points,
+        skip_first=skip_first,
+    )
+    if compare:
+        from scalelab.cli.compare import compare_forms
+
+        return compare_forms(table, options, as_json, output)
     with err.status(f"backtesting {form} ({split} split)"):
         result = run_backtest(
             table,

@@ -194,6 +194,9 @@ class Law:
                 "loss": _percentiles(losses, lvl),
             }
             alloc.level = lvl
+        if self.scatter:  # a new run's loss at the allocation (laws.intervals)
+            alloc.ci["loss_prediction"] = self.interval(N=N[0], D=D[0], level=level)
+            alloc.level = level or self.level
         return alloc
 
     def exponents(self) -> tuple[float, float]:

@@ -24,7 +24,8 @@ from scalelab.errors import ScalelabError
 #: Importing a module registers its commands on ``app``; ``main`` imports only the module of the
 #: command it runs (a fit need not load the ladder's or the trainer's dependencies).
 GROUPS: dict[str, tuple[str, ...]] = {
-    "laws": ("fit", "optimal", "predict", "isoflop", "forms", "published", "examples", "backtest"),
+    "laws": ("fit", "optimal", "predict", "isoflop", "forms", "published", "examples"),
+    "backtest": ("backtest",),
     "data": ("data",),
     "plan": ("plan", "catalog", "devices", "watch"),
     "report": ("report", "sensitivity"),

@@ -25,7 +25,6 @@ from scalelab.cli.common import (
     _fmt,
     _given,
     _interval,
-    _json_default,
     _load_runs,
     _real,
     _resolve_law,
@@ -34,6 +33,7 @@ from scalelab.cli.common import (
     err,
     out,
 )
+from scalelab.cli.selection import print_selection
 from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws import guards
@@ -65,6 +65,12 @@ def fit(
     ),
     points: Optional[str] = typer.Option(
         None, "--points", help="final (each run's last point) or all."
+    ),
+    skip_first: float = typer.Option(
+        0.0, "--skip-first", help="With --points all: drop each run's first fraction of tokens."
+    ),
+    tie: str = typer.Option(
+        "irreducible", "--tie", help="--form auto, tied forms: irreducible (prefer E) or stack."
     ),
     budget: Optional[str] = BudgetOpt(BUDGET_HELP),
     level: float = LevelOpt,
@@ -98,13 +104,19 @@ def fit(
         flops=flops,
         eval_set=eval_set,
         points=points,
+        skip_first=skip_first,
         **_given(budget=asked),
     )
     with err.status(
         f"fitting {form} to {len(table)} rows"
         + (f", {bootstrap} bootstrap resamples" if bootstrap else "")
     ):
-        law = laws.fit(table, form, options=options)
+        if form == "auto":
+            from scalelab.laws.select import fit_auto
+
+            law = fit_auto(table, tie=tie, options=options)
+        else:
+            law = laws.fit(table, form, options=options)
     budget = law.options.budget
     unavailable = law.not_computed()
     if asked is not None and unavailable:
@@ -133,18 +145,7 @@ def fit(
     else:
         _print_law(law, budget)
         if law.options.auto:
-            errors = law.options.auto["errors"]
-            out.print(
-                f"form chosen: {law.form}, by out-of-sample mean |error| with the largest size "
-                "held out: "
-                + ", ".join(
-                    f"{k} {v['mean_abs_rel_error']:.2%}"
-                    if "mean_abs_rel_error" in v
-                    else f"{k} (n/a)"
-                    for k, v in errors.items()
-                ),
-                highlight=False,
-            )
+            print_selection(law.options.auto)
         if output:
             out.print(f"law written to {output}")
     for note in law.data.get("notes", []):
@@ -231,14 +232,17 @@ def predict(
     S: Optional[str] = typer.Option(None, "--S", metavar="COUNT", help="Optimiser steps: 100k."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Predicted loss (nats/token) and its bootstrap interval at a point."""
+    """Predicted loss (nats/token), its prediction interval (a new run's loss) and the law's
+    parameter (confidence) interval at a point."""
     given = {"N": N, "D": D, "C": C, "S": S}
     variables = {k: _count(v, f"--{k}") for k, v in given.items() if v is not None}
     fitted = _resolve_law(law)
     variables, notes = guards.resolve_variables(fitted, variables)
     loss = float(fitted.predict(**variables))
-    interval = None
+    interval = ci = None
     if fitted.samples is not None and len(fitted.samples):
+        ci = fitted.interval(kind="ci", **variables)
+    if fitted.scatter or ci:
         interval = fitted.interval(**variables)
     if not math.isfinite(loss):
         where = ", ".join(f"{k}={v:.4g}" for k, v in variables.items())
@@ -251,6 +255,8 @@ def predict(
         **variables,
         "loss": loss,
         "interval": interval,
+        "interval_kind": "prediction" if interval else None,
+        "ci": ci,
         "level": fitted.level if interval else None,
         "notes": notes,
         "warnings": guards.prediction_warnings(fitted, variables),
@@ -264,7 +270,8 @@ def predict(
         out.print(
             f"loss at {where}: {loss:.4f} nats/token"
             + (
-                f"  {fitted.level:.0%} interval {_interval(interval)}"
+                f"  {fitted.level:.0%} prediction interval {_interval(interval)}"
+                + (f", parameter ci {_interval(ci)}" if ci else "")
                 if interval
                 else "  (no interval: law has no bootstrap samples)"
             )
@@ -407,114 +414,3 @@ def list_examples() -> None:
     for name in ex.names():
         e = ex.EXAMPLES[name]
         out.print(f"[bold]{name}[/bold]: {e.description} ({e.citation})", highlight=False)
-
-
-@app.command(cls=PlainUsage)
-def backtest(
-    runs: Optional[str] = RunsArg,
-    form: str = typer.Option(
-        "chinchilla", "--form", help="Functional form to backtest (see `scalelab forms`)."
-    ),
-    split: str = typer.Option(
-        "compute",
-        "--split",
-        help="compute: hold out runs above a compute threshold; size: leave one size out, largest "
-        "first.",
-    ),
-    max_flops: Optional[str] = typer.Option(
-        None,
-        "--max-flops",
-        metavar="FLOPS",
-        help="Compute threshold: fit runs with C at most this (1e20, 3e21).",
-    ),
-    ratio: float = typer.Option(
-        10.0, "--ratio", help="Without --max-flops: threshold = largest run's C / ratio."
-    ),
-    folds: int = typer.Option(3, "--folds", help="Sizes to hold out with --split size."),
-    bootstrap: int = typer.Option(
-        100, "--bootstrap", help="Bootstrap resamples for prediction intervals (0: none)."
-    ),
-    seed: int = SeedOpt,
-    level: float = LevelOpt,
-    params: str = ParamsOpt,
-    flops: str = FlopsOpt,
-    output: Optional[str] = typer.Option(
-        None, "-o", "--output", help="Write the backtest as JSON here."
-    ),
-    example: Optional[str] = ExampleOpt,
-    column: Optional[list[str]] = ColumnOpt,
-    where: Optional[list[str]] = WhereOpt,
-    as_json: bool = JsonOpt,
-) -> None:
-    """Fit on small runs, predict the held-out large ones: relative error, interval coverage,
-    compute ratio."""
-    from scalelab import atomic
-    from scalelab.laws import FitOptions
-    from scalelab.laws.backtest import backtest as run_backtest
-
-    threshold = _count(max_flops, "--max-flops (compute threshold)")
-    _real(ratio, "--ratio", 1.0)
-    level = _real(level, "--level", 0.0, 1.0)
-    table = _load_runs(runs, example, column, where)
-    options = FitOptions(
-        bootstrap=bootstrap,
-        seed=seed,
-        level=level,
-        params=params,
-        flops=flops,
-    )
-    with err.status(f"backtesting {form} ({split} split)"):
-        result = run_backtest(
-            table,
-            form,
-            split=split,
-            threshold=threshold,
-            ratio=ratio,
-            folds=folds,
-            options=options,
-        )
-    d = result.to_dict()
-    if output:
-        atomic.write_text(output, json.dumps(d, indent=2, default=_json_default) + "\n")
-    if as_json:
-        emit_json(d)
-    else:
-        from rich.table import Table
-
-        for fold in result.folds:
-            t = Table(
-                title=f"{form}: held out {fold.held_out}; fitted {fold.fit_runs} runs (C <= "
-                f"{fold.max_fit_flops:.3g}), "
-                f"in-sample mean |error| {fold.in_sample_mean_abs_rel_error:.2%}",
-                title_justify="left",
-            )
-            for col in ("N", "D", "C/Cfit", "loss", "pred", "error", f"{level:.0%} interval", "in"):
-                t.add_column(col, justify="right")
-            for p in fold.predictions:
-                t.add_row(
-                    f"{p['N']:.3g}",
-                    f"{p['D']:.3g}",
-                    f"{p['compute_ratio']:.3g}",
-                    f"{p['loss']:.4f}",
-                    f"{p['predicted']:.4f}",
-                    f"{p['rel_error']:+.2%}",
-                    _interval(p.get("interval")),
-                    {True: "yes", False: "NO"}.get(p.get("covered"), ""),
-                )
-            out.print(t)
-        s = result.summary
-        out.print(
-            f"{s['n_predictions']} predictions: mean |error| {s['mean_abs_rel_error']:.2%}, max "
-            f"{s['max_abs_rel_error']:.2%}, "
-            f"bias {s['mean_rel_error']:+.2%}"
-            + (
-                f", coverage {s['coverage']:.0%} at {level:.0%}"
-                if s.get("coverage") is not None
-                else ""
-            )
-            + f"; up to {s['max_compute_ratio']:.3g}x the largest fitted compute",
-            highlight=False,
-        )
-    for fold in result.folds:
-        for warning in fold.warnings:
-            err.print(f"warning ({fold.held_out}): {warning}", markup=False, highlight=False)

@@ -7,11 +7,17 @@ ones; Gadre et al. 2024 and Bhagia et al. 2024 score those predictions):
   the largest run's compute / ``ratio``) and predict every run above it;
 * ``split="size"`` -- leave one model size out at a time, the largest first: fold k holds out the
   k-th largest size and fits on every *smaller* size (always an extrapolation in N), for ``folds``
-  folds or until too few sizes remain.
+  folds or until too few sizes remain;
+* ``split="largest"`` -- one fold: hold out the ``folds`` largest sizes together and fit on the
+  smaller ones (a longer extrapolation than ``size``'s first fold).
 
-For every held-out run: the predicted loss, the relative error (pred - true) / true, the bootstrap
-interval and whether the truth lies in it (with ``bootstrap > 0``), and the compute ratio between
-the run and the largest fitted run. Any registered form can be backtested, so forms are compared
+With ``points="all"`` the fit uses every evaluation of each held-in run after the warm-up cut
+(``skip_first``); held-out runs are scored on their final point only, so final-point and all-point
+fits are compared on the same predictions.
+
+For every held-out run: the predicted loss, the relative error (pred - true) / true, the
+prediction interval (:mod:`scalelab.laws.intervals`) and whether the truth lies in it, and the
+compute ratio between the run and the largest fitted run. Any registered form can be backtested, so forms are compared
 on the same runs by their out-of-sample error -- which is what
 :func:`scalelab.laws.select.select_form` (and ``fit(form="auto")``) does, on the fitting runs alone.
 """
@@ -25,13 +31,13 @@ from typing import Any, Optional
 import numpy as np
 
 from scalelab.errors import InputError, NumericalError
-from scalelab.laws import forms
+from scalelab.laws import forms, intervals
 from scalelab.laws.conventions import Conventions
 from scalelab.laws.fit import fit_form
 from scalelab.laws.options import FitOptions
 from scalelab.runs.table import Runs, as_table
 
-SPLITS = ("compute", "size")
+SPLITS = ("compute", "size", "largest")
 DEFAULT_RATIO = 10.0
 DEFAULT_FOLDS = 3
 
@@ -46,6 +52,8 @@ class Fold:
     in_sample_mean_abs_rel_error: float
     predictions: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    sigma: Optional[float] = None  # scatter of single runs about the fold's law (log scale)
+    form: Optional[str] = None  # the fold's form (with form="auto": the one chosen)
 
 
 @dataclass
@@ -60,16 +68,23 @@ class Backtest:
         return asdict(self)
 
 
-def _run_frame(table, conventions: Conventions, points: str, eval_set=None, task=None):
+def _run_frame(
+    table, conventions: Conventions, points: str, eval_set=None, task=None, skip_first=0.0
+):
     """Selected rows with the convention's variables, plus each row's run compute (its largest
-    C)."""
-    selected = table.select(eval_set=eval_set, task=task, points=points)
+    C) and whether it is the run's final point."""
+    from scalelab.laws.points import skip_warmup
+
+    selected = skip_warmup(
+        table.select(eval_set=eval_set, task=task, points=points), points, skip_first
+    )
     variables = conventions.variables(selected)
     frame = selected.data.copy()
     for name, values in variables.items():
         frame[f"_{name}"] = values
     frame["_run_C"] = frame.groupby("run_id")["_C"].transform("max")
     frame["_run_N"] = frame.groupby("run_id")["_N"].transform("max")
+    frame["_final"] = frame["_C"] >= frame["_run_C"] * (1 - 1e-12)
     return selected, frame
 
 
@@ -88,15 +103,17 @@ def backtest(
     """Fit ``form`` on held-in runs and score its predictions of the held-out ones (see module doc).
 
     ``options`` (or keyword arguments of :class:`~scalelab.laws.options.FitOptions`' names) are
-    the fit of every fold. With ``bootstrap > 0`` each prediction gets an interval: the percentile
-    interval of the bootstrap laws' predictions, each multiplied by a residual (log scale) drawn
-    from the fitted runs when ``predictive`` (a prediction interval for a new run: parameter
-    uncertainty plus the run-to-run scatter), or the parameter-only interval when not.
+    the fit of every fold. Each prediction gets an interval: when ``predictive`` the prediction
+    interval of a new run (:func:`scalelab.laws.intervals.prediction_interval`: parameter
+    uncertainty, from the bootstrap with ``bootstrap > 0`` or else the delta method, plus the
+    scatter of single runs), else the bootstrap laws' percentile interval (parameter uncertainty
+    only; needs ``bootstrap > 0``).
     """
     opts = FitOptions.make(options, **overrides)
     bootstrap, seed, level = opts.bootstrap, opts.seed, opts.level
     table = as_table(runs)
-    law_form = forms.get(form)
+    auto = form == "auto"  # the automatic choice, made afresh on each fold's fitting runs
+    law_form = None if auto else forms.get(form)
     conventions = opts.conventions
     if split not in SPLITS:
         raise InputError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
@@ -106,23 +123,29 @@ def backtest(
         raise InputError(f"ratio: expected a number above 1, got {ratio}")
     if folds < 1:
         raise InputError(f"folds: expected at least 1, got {folds}")
-    points = opts.points or law_form.points
+    points = opts.points or (law_form.points if law_form else "final")
     opts = opts.replace(points=points)
-    selected, frame = _run_frame(table, conventions, points, opts.eval_set, opts.task)
+    selected, frame = _run_frame(
+        table, conventions, points, opts.eval_set, opts.task, opts.skip_first
+    )
 
     plans: list[tuple[str, np.ndarray]] = []  # (description, held-out mask over rows)
     if split == "compute":
         limit = threshold if threshold is not None else frame["_run_C"].max() / ratio
         held = frame["_run_C"].to_numpy() > limit * (1 + 1e-9)
         plans.append((f"C > {limit:.3g}", held))
+    elif split == "largest":
+        sizes = np.sort(frame["_run_N"].unique())[::-1][:folds]
+        shown = ", ".join(f"{s:.4g}" for s in sizes)
+        plans.append((f"N in {{{shown}}}", frame["_run_N"].to_numpy() >= sizes[-1]))
     else:
         sizes = np.sort(frame["_run_N"].unique())[::-1]
         for s in sizes[:folds]:
             plans.append((f"N = {s:.4g}", frame["_run_N"].to_numpy() == s))
     results: list[Fold] = []
     for description, held in plans:
-        if split == "size":
-            size = frame["_run_N"].to_numpy()[held][0]
+        if split in ("size", "largest"):
+            size = frame["_run_N"].to_numpy()[held].min()
             fit_mask = frame["_run_N"].to_numpy() < size
         else:
             fit_mask = ~held
@@ -141,7 +164,12 @@ def backtest(
             f"backtest fold: fit runs outside {description}",
         )
         try:
-            law = fit_form(fit_table, law_form.name, options=opts)
+            if auto:
+                from scalelab.laws.select import fit_auto
+
+                law = fit_auto(fit_table, options=opts)
+            else:
+                law = fit_form(fit_table, law_form.name, options=opts)
         except NumericalError as exc:
             if split == "size" and results:  # ran out of sizes to fit on: stop folding
                 break
@@ -149,7 +177,8 @@ def backtest(
                 [f"backtest fold '{description}': {p}" for p in exc.problems]
             ) from None
         fit_rows = frame[fit_mask]
-        in_pred = law.predict(**{v: fit_rows[f"_{v}"].to_numpy() for v in law_form.variables})
+        variables = law.law_form.variables
+        in_pred = law.predict(**{v: fit_rows[f"_{v}"].to_numpy() for v in variables})
         in_err = float(np.mean(np.abs(in_pred / fit_rows["loss"].to_numpy() - 1.0)))
         max_fit_C = float(fit_rows["_run_C"].max())
         fold = Fold(
@@ -160,17 +189,17 @@ def backtest(
             {k: float(v) for k, v in law.params.items()},
             in_err,
             warnings=list(law.warnings),
+            sigma=law.scatter.get("sigma"),
+            form=law.form,
         )
-        rows = frame[held]
-        X = {v: rows[f"_{v}"].to_numpy() for v in law_form.variables}
+        rows = frame[held & frame["_final"].to_numpy()]
+        X = {v: rows[f"_{v}"].to_numpy() for v in variables}
         pred = np.atleast_1d(law.predict(**X))
         lo_hi = None
-        if bootstrap and law.samples is not None and len(law.samples):
+        if predictive:
+            lo_hi = np.array(intervals.prediction_interval(law, X, level))
+        elif bootstrap and law.samples is not None and len(law.samples):
             values = law.law_form.predict(law.samples, **X)  # (K, n)
-            if predictive:  # a new run's loss also scatters about the law as the fitted runs did
-                resid = np.log(fit_rows["loss"].to_numpy(dtype=float) / in_pred)
-                rng = np.random.default_rng(seed + 1)
-                values = values * np.exp(rng.choice(resid, size=values.shape))
             tail = 50.0 * (1.0 - level)
             lo_hi = np.nanpercentile(values, [tail, 100.0 - tail], axis=0)
         truth = rows["loss"].to_numpy(dtype=float)
@@ -193,28 +222,27 @@ def backtest(
             fold.predictions.append(p)
         results.append(fold)
     return Backtest(
-        law_form.name,
+        form if auto else law_form.name,
         split,
         results,
-        _summary(results, level if bootstrap else None),
+        _summary(results, level if (bootstrap or predictive) else None),
         {
             "split": split,
             "threshold": threshold,
             "ratio": ratio if split == "compute" and threshold is None else None,
-            "folds": folds if split == "size" else None,
+            "folds": folds if split in ("size", "largest") else None,
             "bootstrap": bootstrap,
             "seed": seed,
             "level": level,
             "interval": (
-                "prediction (bootstrap laws x resampled fit residuals)"
+                "prediction (parameter uncertainty, run scatter; laws.intervals)"
                 if predictive
-                else "bootstrap laws (parameter uncertainty only)"
-            )
-            if bootstrap
-            else None,
+                else ("bootstrap laws (parameter uncertainty only)" if bootstrap else None)
+            ),
             "params": opts.params,
             "flops": opts.flops,
             "points": points,
+            "skip_first": opts.skip_first if points == "all" else None,
             "source": table.source,
         },
     )
@@ -239,5 +267,7 @@ def _summary(folds: Sequence[Fold], level: Optional[float]) -> dict[str, Any]:
     if level is not None:
         covered = [p["covered"] for p in preds if "covered" in p]
         out["coverage"] = float(np.mean(covered)) if covered else None
+        widths = [p["interval"][1] / p["interval"][0] - 1 for p in preds if "interval" in p]
+        out["mean_rel_width"] = float(np.mean(widths)) if widths else None
         out["level"] = level
     return out

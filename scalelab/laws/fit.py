@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.errors import InputError, NumericalError
-from scalelab.laws import forms, guards, lbfgs, optimal
+from scalelab.laws import forms, guards, intervals, lbfgs, optimal, points
 from scalelab.laws.formkit import Form, _numeric_jacobian
 from scalelab.laws.law import Law, _percentiles
 from scalelab.laws.objective import Objective
@@ -73,6 +73,7 @@ def fit_form(
     opts = opts.resolved(law_form)
 
     selected = table.select(eval_set=opts.eval_set, task=opts.task, points=opts.points)
+    selected = points.skip_warmup(selected, opts.points, opts.skip_first)
     variables = conventions.variables(selected)
     needs = [v for v in law_form.variables if v not in variables]
     if needs:
@@ -156,6 +157,9 @@ def fit_form(
         k: float(v[0]) for k, v in _derived(law_form, theta[None, :], opts.budget).items()
     }
 
+    law.scatter = intervals.scatter(
+        law_form, theta, logx, logy, selected.run_ids, X.get("D", X.get("S"))
+    )
     if opts.bootstrap:
         _bootstrap(law, law_form, objective, result, selected.run_ids, opts)
     return law

@@ -23,7 +23,7 @@ import numpy as np
 
 from scalelab import __version__, atomic
 from scalelab.errors import InputError, NumericalError
-from scalelab.laws import forms, lawdoc, optimal
+from scalelab.laws import forms, intervals, lawdoc, optimal
 from scalelab.laws.options import FitOptions
 
 DEFAULT_LEVEL = 0.95
@@ -66,6 +66,9 @@ class Law:
         data: where the runs came from, the notes made reading them, and the run ids used.
         provenance: for published laws: citation, table/equation, conventions of the source.
         samples: bootstrap samples of the internal parameters, shape (n_ok, P), or None.
+        scatter: the scatter of single runs about the law (sigma, its source, degrees of
+            freedom, parameter covariance) that prediction intervals use
+            (:mod:`scalelab.laws.intervals`); {} for a published law.
     """
 
     form: str
@@ -83,6 +86,7 @@ class Law:
     provenance: dict[str, Any] = field(default_factory=dict)
     samples: Optional[np.ndarray] = None
     version: str = __version__
+    scatter: dict[str, Any] = field(default_factory=dict)  # run scatter, see laws.intervals
 
     def __post_init__(self):
         if isinstance(self.options, Mapping):  # a saved law's record, or {} for none
@@ -109,12 +113,27 @@ class Law:
         """Loss (nats/token) at the given variables, in the form's order: ``law.predict(N, D)``
         or by name, ``law.predict(N=..., D=...)``; arrays broadcast. Where the law overflows the
         loss is inf (no warning printed): callers check finiteness."""
-        variables = self._variables(args, variables)
+        merged = self._variables(args, variables)
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-            return self.law_form.predict(self.theta, **variables)
+            if self.options is not None and self.options.auto and self.options.auto.get("stacked"):
+                return intervals.stacked_predict(self, merged)
+            return self.law_form.predict(self.theta, **merged)
 
-    def interval(self, *args, level: Optional[float] = None, **variables):
-        """Percentile bootstrap interval (lo, hi) of the predicted loss; needs bootstrap samples."""
+    def interval(self, *args, level: Optional[float] = None, kind: str = "prediction", **variables):
+        """Interval (lo, hi) at ``level``: ``kind="prediction"`` (default) for a new run's loss,
+        combining parameter uncertainty, run scatter and tied forms (:mod:`.intervals`);
+        ``kind="ci"`` the parameter (confidence) interval of the law's prediction, percentiles of
+        the bootstrap laws."""
+        if kind not in intervals.KINDS:
+            raise InputError(f"interval kind: expected one of {intervals.KINDS}, got {kind!r}")
+        if kind == "prediction":
+            merged = self._variables(args, variables)
+            return intervals.prediction_interval(self, merged, level or self.level)
+        return self.confidence_interval(*args, level=level, **variables)
+
+    def confidence_interval(self, *args, level: Optional[float] = None, **variables):
+        """Percentile bootstrap interval (lo, hi) of the law's prediction (parameter uncertainty
+        only); needs bootstrap samples."""
         if self.samples is None or len(self.samples) == 0:
             raise NumericalError(
                 f"law '{self.form}' has no bootstrap samples; fit with bootstrap > 0 for intervals"
@@ -186,6 +205,9 @@ class Law:
                 "loss": _percentiles(losses, lvl),
             }
             alloc.level = lvl
+        if self.scatter:  # a new run's loss at the allocation (laws.intervals)
+            alloc.ci["loss_prediction"] = self.interval(N=N[0], D=D[0], level=level)
+            alloc.level = level or self.level
         return alloc
 
     def not_computed(self) -> dict[str, str]:

@@ -52,6 +52,8 @@ class FitOptions:
         eval_set, task, points: which rows to fit (:meth:`RunTable.select`); a fitted law records
             the points it used.
         max_iter: L-BFGS iteration limit.
+        skip_first: with ``points="all"``, drop each run's points before this fraction of its
+            tokens (warm-up; Choshen et al. 2024 drop the first ~10%).
         auto: for a form chosen by ``form="auto"``: the selection's record (chosen, criterion,
             split, candidates, errors); None otherwise.
     """
@@ -70,6 +72,7 @@ class FitOptions:
     points: Optional[str] = None
     max_iter: int = 1000
     auto: Optional[dict] = None
+    skip_first: float = 0.0
 
     def __post_init__(self):
         Conventions(self.params, self.flops)  # validates both conventions
@@ -84,6 +87,11 @@ class FitOptions:
         if not 0 < self.level < 1:
             raise InputError(
                 f"level: expected a confidence level between 0 and 1, got {self.level}"
+            )
+        if not 0 <= self.skip_first < 1:
+            raise InputError(
+                f"skip_first: expected a fraction of each run's tokens in [0, 1), got "
+                f"{self.skip_first}"
             )
         if not self.budget > 0:
             raise InputError(f"budget: expected a positive number of FLOPs, got {self.budget}")
@@ -135,6 +143,8 @@ class FitOptions:
             "points": self.points,
             "max_iter": int(self.max_iter),
         }
+        if self.skip_first:
+            out["skip_first"] = float(self.skip_first)
         if self.auto is not None:
             out["auto"] = self.auto
         return out

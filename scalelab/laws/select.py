@@ -1,9 +1,17 @@
 """Choosing a form by out-of-sample error, and :func:`fit`, the public fit (``form="auto"`` too).
 
-Every candidate form is backtested on the runs the final law will be fitted to (by default the
-largest model size is held out and the others fitted, :mod:`scalelab.laws.backtest`); the form
-with the lowest error wins, ties going to the form with fewer parameters. The chosen form is then
-fitted to all the runs and the law records why (``law.options.auto``, ``law.provenance``).
+Every candidate form is backtested on the runs the final law will be fitted to, over several
+extrapolation folds (:data:`FOLDS`: the largest size held out, the two largest, the runs above
+the largest compute / 10 and / 100; :mod:`scalelab.laws.backtest`). A form's score is the mean
+|relative error| of its held-out predictions, weighted by how far each extrapolates (1 + log10 of
+the compute ratio to the largest fitted run, at least 0.25) within a fold and across folds. Forms
+whose score is within the noise of the best one's (the scatter of single runs about the law,
+sigma, measured by the folds' fits) are *tied*: among them the form with an irreducible loss term
+wins (``tie="irreducible"``, the default; else the fewest parameters), or the tied forms are
+averaged (``tie="stack"``: the law predicts their geometric mean). The chosen form is then fitted
+to all the runs, the tied forms too (their disagreement widens prediction intervals,
+:mod:`scalelab.laws.intervals`), and the law records why (``law.options.auto``: the per-form,
+per-fold error table, the scores, the noise, the tie and the decision).
 
     >>> from scalelab import laws
     >>> law = laws.fit("runs.csv", "auto")                            # doctest: +SKIP
@@ -19,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
+import numpy as np
+
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws import forms
 from scalelab.laws.backtest import DEFAULT_RATIO, backtest
@@ -31,6 +41,15 @@ from scalelab.runs.table import Runs, as_table
 AUTO_CANDIDATES = ("chinchilla", "chinchilla-tied", "kaplan-nd", "power-offset:C", "power:C")
 """Forms ``fit --form auto`` chooses among (those whose variables the table has)."""
 CRITERION = "mean_abs_rel_error"
+FOLDS = (
+    ("size", {"folds": 1}),
+    ("largest", {"folds": 2}),
+    ("compute", {"ratio": 10.0}),
+    ("compute", {"ratio": 100.0}),
+)
+"""The extrapolation folds of the selection: (split, backtest arguments)."""
+TIES = ("irreducible", "stack")
+MIN_WEIGHT = 0.25
 
 
 def fit(
@@ -45,8 +64,8 @@ def fit(
     Args:
         runs: a run table (RunTable, DataFrame or path).
         form: a registered form name (``chinchilla``, ``power:N``, ...), a :class:`Form`, or
-            ``auto``: choose among :data:`AUTO_CANDIDATES` by out-of-sample error
-            (:func:`fit_auto`; then ``grid`` is {form name: {parameter: values}}).
+            ``auto``: choose among :data:`AUTO_CANDIDATES` by out-of-sample error over several
+            folds (:func:`fit_auto`; then ``grid`` is {form name: {parameter: values}}).
         options: the fit's choices, :class:`~scalelab.laws.options.FitOptions`: loss (``huber``
             with ``delta``, or ``mse``), grid, bootstrap (run-level resamples), seed, level,
             params and flops (conventions), budget (FLOPs of the derived quantities), eval_set,
@@ -59,6 +78,17 @@ def fit(
     return fit_form(runs, form, options=opts)
 
 
+def _fold_name(split: str, kwargs: dict) -> str:
+    if split == "compute":
+        return f"C > max/{kwargs['ratio']:g}"
+    return "largest size" if split == "size" else f"{kwargs['folds']} largest sizes"
+
+
+def _weights(preds: list[dict]) -> np.ndarray:
+    ratio = np.array([max(p["compute_ratio"], 1e-12) for p in preds])
+    return np.maximum(1.0 + np.log10(ratio), MIN_WEIGHT)
+
+
 def select_form(
     runs: Runs,
     candidates: Sequence[str] = AUTO_CANDIDATES,
@@ -69,55 +99,134 @@ def select_form(
     threshold: Optional[float] = None,
     criterion: str = CRITERION,
     grids: Optional[dict] = None,
+    scheme: Optional[Sequence[tuple[str, dict]]] = None,
+    tie: str = "irreducible",
     options: Optional[FitOptions] = None,
     **overrides,
 ) -> dict[str, Any]:
-    """Backtest every candidate form on ``runs`` and pick the one with the lowest out-of-sample
-    error.
+    """Backtest every candidate form on ``runs`` over several folds and choose (module doc).
 
-    Only ``runs`` are used (the runs the final law will be fitted to): by default the largest model
-    size is held out, the others fitted. ``grids`` holds each form's initialisation grid; the rest
-    of the fits' choices come from ``options`` (or keyword arguments). Ties go to the form with
-    fewer parameters. Returns {"chosen", "criterion", "split", "folds", "candidates", "errors":
-    {form: summary or {"error": why}}}.
+    Only ``runs`` are used (the runs the final law will be fitted to). ``scheme`` lists the folds
+    as (split, backtest arguments), default :data:`FOLDS`; ``split``/``folds``/``ratio``/
+    ``threshold`` given explicitly (not their defaults) make a single-fold scheme, as before.
+    ``grids`` holds each form's initialisation grid; the rest of the fits' choices come from
+    ``options`` (or keyword arguments). Returns {"chosen", "best", "tied", "tie", "decision",
+    "criterion", "split", "scheme", "noise", "scores", "table" ({form: {fold: mean |error|}}),
+    "candidates", "errors": {form: {"mean_abs_rel_error": score, ..., "folds": {fold:
+    summary}} or {"error": why}}}.
     """
     opts = FitOptions.make(options, **overrides)
+    if tie not in TIES:
+        raise InputError(f"tie: expected one of {', '.join(TIES)}, got {tie!r}")
+    if scheme is None:
+        single = folds != 1 or threshold is not None or ratio != DEFAULT_RATIO or split != "size"
+        scheme = (
+            [(split, {"folds": folds, "ratio": ratio, "threshold": threshold})] if single else FOLDS
+        )
     table = as_table(runs)
     available = set(opts.conventions.variables(table.select(points="all")))
     errors: dict[str, Any] = {}
-    scores: dict[str, float] = {}
+    results: dict[str, dict[str, Any]] = {}  # form -> fold name -> Backtest
     for name in candidates:
         form = forms.get(name)
         if not set(form.variables) <= available:
             missing = ", ".join(v for v in form.variables if v not in available)
             errors[name] = {"error": f"needs {missing}"}
             continue
-        try:
-            result = backtest(
-                table,
-                name,
-                split=split,
-                folds=folds,
-                ratio=ratio,
-                threshold=threshold,
-                options=opts.replace(grid=(grids or {}).get(name)),
-            )
-        except (NumericalError, InputError) as exc:
-            errors[name] = {"error": "; ".join(exc.problems)}
-            continue
-        errors[name] = result.summary
-        scores[name] = result.summary[criterion]
-    if not scores:
+        per_fold, why = {}, []
+        for fold_split, kwargs in scheme:
+            fold = _fold_name(fold_split, kwargs)
+            try:
+                per_fold[fold] = backtest(
+                    table,
+                    name,
+                    split=fold_split,
+                    predictive=False,
+                    options=opts.replace(grid=(grids or {}).get(name), bootstrap=0),
+                    **kwargs,
+                )
+            except (NumericalError, InputError) as exc:
+                why.append(f"{fold}: " + "; ".join(exc.problems))
+        if per_fold:
+            results[name] = per_fold
+        else:
+            errors[name] = {"error": "; ".join(why)}
+    # compare on the folds every remaining form completed
+    common = [
+        _fold_name(s, k)
+        for s, k in scheme
+        if results and all(_fold_name(s, k) in r for r in results.values())
+    ]
+    if not common:
         raise NumericalError(
             "fit --form auto: no candidate form could be backtested on these runs: "
             + "; ".join(f"{k}: {v['error']}" for k, v in errors.items())
+            + ("" if results else "")
         )
-    chosen = min(scores, key=lambda n: (round(scores[n], 12), len(forms.get(n).params)))
+    scores: dict[str, float] = {}
+    table_errors: dict[str, dict[str, float]] = {}
+    sigmas: dict[str, list[float]] = {}
+    for name, per_fold in results.items():
+        fold_scores, fold_weights, preds_all = [], [], []
+        for fold in common:
+            preds = [p for f in per_fold[fold].folds for p in f.predictions]
+            w = _weights(preds)
+            err = np.abs([p["rel_error"] for p in preds])
+            fold_scores.append(float(np.sum(w * err) / np.sum(w)))
+            fold_weights.append(float(np.mean(w)))
+            preds_all += preds
+            for f in per_fold[fold].folds:
+                if f.sigma is not None:
+                    sigmas.setdefault(fold, []).append(f.sigma)
+        scores[name] = float(np.dot(fold_scores, fold_weights) / np.sum(fold_weights))
+        table_errors[name] = dict(zip(common, fold_scores, strict=True))
+        err = np.abs([p["rel_error"] for p in preds_all])
+        errors[name] = {
+            criterion: scores[name],
+            "unweighted_mean_abs_rel_error": float(np.mean(err)),
+            "max_abs_rel_error": float(np.max(err)),
+            "n_predictions": int(err.size),
+            "max_compute_ratio": float(max(p["compute_ratio"] for p in preds_all)),
+            "folds": {fold: bt.summary for fold, bt in per_fold.items()},
+        }
+    # noise: the scatter of single runs about the best-fitting form's law, median over folds
+    per_fold_sigma = [min(v) for v in sigmas.values() if v]
+    sigma = float(np.median(per_fold_sigma)) if per_fold_sigma else 0.0
+    noise = float(np.expm1(sigma))
+    best = min(scores, key=lambda n: (round(scores[n], 12), len(forms.get(n).params)))
+    tied = sorted(
+        (n for n in scores if scores[n] - scores[best] <= noise),
+        key=lambda n: (scores[n], len(forms.get(n).params)),
+    )
+    with_floor = [n for n in tied if forms.get(n).irreducible]
+    chosen = with_floor[0] if with_floor else tied[0]
+    if len(tied) == 1:
+        decision = f"{best} has the lowest weighted error; no other form is within the noise"
+    elif tie == "stack":
+        decision = (
+            f"{', '.join(tied)} are within the noise ({noise:.2%}) of each other: stacked "
+            f"(the law predicts their geometric mean; {chosen} carries the parameters)"
+        )
+    else:
+        decision = (
+            f"{', '.join(tied)} are within the noise ({noise:.2%}) of each other: chose {chosen}"
+            + (", the best with an irreducible loss term" if with_floor else "")
+        )
     return {
         "chosen": chosen,
+        "best": best,
+        "tied": tied,
+        "tie": tie,
+        "stacked": tie == "stack" and len(tied) > 1,
+        "decision": decision,
         "criterion": criterion,
-        "split": split,
-        "folds": folds if split == "size" else None,
+        "weighting": f"1 + log10(compute ratio), at least {MIN_WEIGHT}",
+        "split": scheme[0][0],
+        "folds": folds if len(scheme) == 1 and scheme[0][0] == "size" else None,
+        "scheme": common,
+        "noise": {"sigma_log": sigma, "rel": noise, "source": "fold fits' run scatter"},
+        "scores": scores,
+        "table": table_errors,
         "candidates": list(candidates),
         "errors": errors,
     }
@@ -129,11 +238,14 @@ def fit_auto(
     candidates: Sequence[str] = AUTO_CANDIDATES,
     split: str = "size",
     folds: int = 1,
+    tie: str = "irreducible",
+    scheme: Optional[Sequence[tuple[str, dict]]] = None,
     options: Optional[FitOptions] = None,
     **overrides,
 ) -> Law:
-    """``fit(form="auto")``: choose the form by backtest on the runs, fit it to all of them, record
-    why. ``options.grid``, if given, is {form name: {parameter: values}}."""
+    """``fit(form="auto")``: choose the form by backtests on the runs (:func:`select_form`), fit
+    it (and the forms tied with it) to all of them, record why. ``options.grid``, if given, is
+    {form name: {parameter: values}}."""
     opts = FitOptions.make(options, **overrides)
     table = as_table(runs)
     if opts.grid is not None and not set(opts.grid) <= set(forms.names()):
@@ -146,19 +258,38 @@ def fit_auto(
         flops=opts.flops,
         eval_set=opts.eval_set,
         task=opts.task,
+        points=opts.points,
+        skip_first=opts.skip_first,
         loss=opts.loss,
         delta=opts.delta,
         max_iter=opts.max_iter,
     )
     choice = select_form(
-        table, candidates, split=split, folds=folds, grids=per_form, options=selecting
+        table,
+        candidates,
+        split=split,
+        folds=folds,
+        grids=per_form,
+        scheme=scheme,
+        tie=tie,
+        options=selecting,
     )
-    law = fit_form(
-        table, choice["chosen"], options=opts.replace(grid=per_form.get(choice["chosen"]))
-    )
+    chosen = choice["chosen"]
+    law = fit_form(table, chosen, options=opts.replace(grid=per_form.get(chosen)))
+    tied_params = {}
+    for name in choice["tied"]:
+        if name == chosen:
+            continue
+        try:
+            other = fit_form(table, name, options=selecting.replace(grid=per_form.get(name)))
+        except (NumericalError, InputError):
+            continue
+        tied_params[name] = other.params
+    choice["tied_params"] = tied_params
     law.options = law.options.replace(auto=choice)
     law.provenance["selection"] = (
         f"form chosen automatically among {', '.join(candidates)} by the lowest "
-        f"{choice['criterion']} when the largest model size is held out of the fit"
+        f"{choice['criterion']} weighted by extrapolation distance over the folds "
+        f"{', '.join(choice['scheme'])}; {choice['decision']}"
     )
     return law

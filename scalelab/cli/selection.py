@@ -1,0 +1,42 @@
+"""Form selection in the CLI: the table behind ``fit --form auto`` and ``backtest --compare``."""
+
+from __future__ import annotations
+
+import json
+
+from scalelab.cli.common import emit_json, out
+
+
+def print_selection(auto: dict) -> None:
+    """The per-form, per-fold error table of a selection, and its decision."""
+    from rich.table import Table
+
+    scheme = auto.get("scheme") or []
+    t = Table(
+        title="out-of-sample mean |error| per fold (weighted score last)", title_justify="left"
+    )
+    for col in ["form", *scheme, "score"]:
+        t.add_column(col, justify="right")
+    for name, row in auto.get("table", {}).items():
+        mark = " *" if name == auto["chosen"] else (" =" if name in auto.get("tied", []) else "")
+        t.add_row(name + mark, *(f"{row[f]:.2%}" for f in scheme), f"{auto['scores'][name]:.2%}")
+    for name, v in auto.get("errors", {}).items():
+        if "error" in v:
+            t.add_row(name, *("n/a" for _ in scheme), "n/a")
+    out.print(t)
+    out.print(
+        f"form chosen: {auto['chosen']} (* chosen, = tied). {auto['decision']}", highlight=False
+    )
+
+
+def compare_forms(table, options, as_json: bool, output=None) -> None:
+    from scalelab import atomic
+    from scalelab.laws.select import select_form
+
+    choice = select_form(table, options=options.replace(bootstrap=0))
+    if output:
+        atomic.write_text(output, json.dumps(choice, indent=2) + "\n")
+    if as_json:
+        emit_json(choice)
+    else:
+        print_selection(choice)

@@ -32,6 +32,7 @@ from scalelab.ladder.spec import (
     LadderSpec,
     Point,
 )
+from scalelab.ladder.variants import merge_plans, variant_spec
 from scalelab.model.config import GPTConfig
 from scalelab.model.counting import count_params, full_training_flops_per_token
 from scalelab.model.shapes import shape_for
@@ -163,7 +164,17 @@ def plan_ladder(
     spec: LadderSpec, source: str = "<ladder spec>", flops_per_s: float | None = None
 ) -> LadderPlan:
     """Every job of the ladder, with its shape, batch, lr, steps, points and run config;
-    InputError if impossible."""
+    InputError if impossible. With ``[[variants]]``, every variant's grid, ids prefixed."""
+    if not spec.variants:
+        return _plan_one(spec, source, flops_per_s)
+    plans = [
+        _plan_one(variant_spec(spec, v, source), f"{source} [[variants]] {v.name}", flops_per_s)
+        for v in spec.variants
+    ]
+    return merge_plans(spec, plans, MAX_JOBS, source)
+
+
+def _plan_one(spec: LadderSpec, source: str, flops_per_s: float | None) -> LadderPlan:
     # Lazy: the engine's run planner and its data-parallel check import torch; a spec loads,
     # validates and counts parameters without it.
     from scalelab.train.distributed import check_split  # noqa: PLC0415

@@ -75,6 +75,8 @@ from pydantic import Field, model_validator
 from scalelab import tomlfile
 from scalelab.data.spec import MAX_SYNTHETIC_DOCS
 from scalelab.errors import InputError
+from scalelab.ladder.variants import Variant
+from scalelab.ladder.variants import check as check_variants
 from scalelab.schema import Schema, Seed, validate
 from scalelab.train.config import (
     MAX_SYNTHETIC_TOKENS,
@@ -273,6 +275,9 @@ class LadderSpec(RunSettings):
     checkpoint: CheckpointSection = Field(default_factory=CheckpointSection)
     grid: GridSpec
     hparams: HParamSpec = Field(default_factory=HParamSpec)
+    variants: list[Variant] = Field(
+        default_factory=list, description="recipes: each trains the grid with its overrides"
+    )
     base_dir: str = Field(".", exclude=True)
 
     @model_validator(mode="after")
@@ -312,7 +317,9 @@ def spec_from_dict(
         if moved:
             raise InputError(moved)
         raw = {**raw, "base_dir": str(base_dir)}
-    return validate(LadderSpec, raw, source)
+    spec = validate(LadderSpec, raw, source)
+    check_variants(spec, source, {"model": SHAPE_KEYS, "train": PER_JOB_TRAIN_KEYS})
+    return spec
 
 
 def load_spec(path: str | Path) -> LadderSpec:
@@ -369,6 +376,8 @@ class Job:
     compute: float  # full FLOPs this job spends (trunk + branch cool-downs)
     points: list[Point]
     run_config: RunConfig  # the trainer's own config of this job (out_dir set at run time)
+    recipe: Optional[str] = None  # the [[variants]] name (run-table column recipe)
+    shape: Optional[str] = None  # L{n_layer}-d{d_model} in a shape-family grid (column shape)
 
     @property
     def C(self) -> float:
@@ -434,8 +443,13 @@ class LadderPlan:
 
     def _job_dict(self, j: Job) -> dict:
         skip = ("run_config", "points")
+        labels = ("recipe", "shape")  # only when set: a plain ladder's plan is as before
         return {
-            **{f.name: getattr(j, f.name) for f in fields(j) if f.name not in skip},
+            **{
+                f.name: getattr(j, f.name)
+                for f in fields(j)
+                if f.name not in skip and not (f.name in labels and getattr(j, f.name) is None)
+            },
             "C": j.C,
             "estimated_s": self.estimate_s(j),
             "points": [asdict(p) for p in j.points],

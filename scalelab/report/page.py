@@ -25,6 +25,7 @@ SECTIONS = (
     ("plan", "Plan for the budget"),
     ("backtest", "Backtest"),
     ("catalog", "Published models"),
+    ("comparison", "Comparison"),
     ("checklist", "Checklist"),
     ("sensitivity", "Sensitivity"),
     ("notes", "Notes and warnings"),

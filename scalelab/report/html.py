@@ -164,18 +164,8 @@ def build(
             (None, "not requested") if catalog is None else (catalog_models(catalog), "ok")
         )
     parts.append(checks.catalog_section(law, models, why))
-    by = comparison.grouping(table, opts.by)
-    if by is None:
-        parts.append(
-            comparison.comparison_section(
-                None,
-                None,
-                None,
-                "the runs have no grouping column "
-                "(a recipe column with two or more recipes, or scalelab report --by COLUMN)",
-            )
-        )
-    else:
+    by = comparison.grouping(table, opts.by)  # no grouping column: no comparison section
+    if by is not None:
         say(f"comparing the runs by {by}")
         result, offsets, why = comparison.analyse(table, by, opts.form, fopts.bootstrap, fopts.seed)
         parts.append(comparison.comparison_section(result, table, offsets, why))

@@ -121,3 +121,21 @@ def test_two_variants_train_export_recipe_and_compare(tmp_path):
     verdicts = {b["verdict"] for b in out["pairs"][0]["budgets"]}
     assert verdicts <= {"A better", "B better", "not distinguishable"}
     assert "NaN" not in r.stdout
+
+
+def test_shape_family_plans_shapes_at_fixed_n(tmp_path):
+    raw = ladder_dict(out_dir=str(tmp_path / "lad"))
+    raw["grid"] = {
+        "shape_family": {"sizes": [1e5], "n_layers": [2, 4, 8]},
+        "tokens": [200_000],
+        "branches": False,
+    }
+    raw["hparams"] = {"min_steps": 10}
+    plan = plan_ladder(spec_from_dict(raw, "s.toml"))
+    depths = sorted(j.n_layer for j in plan.jobs)
+    assert len(depths) >= 2 and len(set(depths)) == len(depths)
+    n = [j.N for j in plan.jobs]
+    assert max(n) / min(n) < 1.1
+    assert all(j.shape == f"L{j.n_layer}-d{j.d_model}" for j in plan.jobs)
+    assert all(f"-L{j.n_layer}-" in j.run_id for j in plan.jobs)
+    assert {j["shape"] for j in plan.to_dict()["jobs"]} == {j.shape for j in plan.jobs}

@@ -35,7 +35,7 @@ from scalelab.ladder.spec import (
 from scalelab.ladder.variants import merge_plans, variant_spec
 from scalelab.model.config import GPTConfig
 from scalelab.model.counting import count_params, full_training_flops_per_token
-from scalelab.model.shapes import shape_for
+from scalelab.model.shapes import shape_family, shape_for
 from scalelab.train import hparams
 
 MAX_SHAPE_SEARCHES = 32
@@ -213,6 +213,15 @@ def _plan_one(spec: LadderSpec, source: str, flops_per_s: float | None) -> Ladde
 
     # 1. (shape, D) points
     shapes = [s for s in (shape_of(n) for n in g.sizes) if s is not None]
+    family = g.shape_family
+    for n_fixed in family.sizes if family else []:
+        found = shape_family(n_fixed, family.n_layers, base)
+        if len(found) < 2:
+            problems.append(
+                f"{source}: [grid.shape_family] N = {n_fixed:.4g}: {len(found)} of the depths "
+                f"{family.n_layers} have a shape within 5% of N; a family needs 2"
+            )
+        shapes += found
     for sh in g.shapes:
         try:
             shapes.append(
@@ -307,7 +316,7 @@ def _plan_one(spec: LadderSpec, source: str, flops_per_s: float | None) -> Ladde
         fpt = full_training_flops_per_token(s)
         groups = [budgets] if branching else [[d] for d in budgets]
         same_n = sum(active_n(shape_by_key[k]) == n for k in wanted)
-        tag = f"N{_fmt_n(n)}" if same_n == 1 else f"N{_fmt_n(n)}-L{s.n_layer}"
+        tag = f"N{_fmt_n(n)}" if same_n == 1 and not family else f"N{_fmt_n(n)}-L{s.n_layer}"
         for seed in g.seeds:
             for group in groups:
                 d_main = group[-1]
@@ -371,6 +380,7 @@ def _plan_one(spec: LadderSpec, source: str, flops_per_s: float | None) -> Ladde
                         compute=compute,
                         points=points,
                         run_config=run_config,
+                        shape=f"L{s.n_layer}-d{s.d_model}" if family else None,
                     )
                 )
     if problems:

@@ -169,7 +169,17 @@ class LadderEval(EvalSection):
     )
 
 
+class ShapeFamilySpec(Schema):
+    """``[grid.shape_family]``: at each fixed N, one shape per depth (the shape experiment)."""
+
+    sizes: list[float] = Field(min_length=1, max_length=3, description="fixed non-embedding N")
+    n_layers: list[int] = Field(
+        default_factory=lambda: [2, 4, 6, 8, 12, 16], min_length=2, max_length=8
+    )
+
+
 class GridSpec(Schema):
+    shape_family: Optional[ShapeFamilySpec] = None
     sizes: list[float] = Field(default_factory=list, description="target non-embedding N")
     shapes: list[ShapeSpec] = Field(default_factory=list)
     tokens: list[int] = Field(default_factory=list, description="token budgets D")
@@ -194,7 +204,7 @@ class GridSpec(Schema):
             raise ValueError("give token budgets: tokens, tokens_per_param or isoflop")
         if len(budgets) > 1:
             raise ValueError(f"give one kind of budget, not {' and '.join(budgets)}")
-        if not self.isoflop and not (self.sizes or self.shapes):
+        if not self.isoflop and not (self.sizes or self.shapes or self.shape_family):
             raise ValueError("give model sizes (sizes = [...] target N, or [[grid.shapes]])")
         for name in ("sizes", "tokens", "tokens_per_param", "isoflop"):
             values = getattr(self, name)

@@ -6,9 +6,8 @@ makes each job's :class:`~scalelab.train.config.RunConfig` with the configurator
 (:mod:`scalelab.ladder.configure`): the spec's base run config with the job's shape, budget, batch,
 learning rate and branches.
 
-Every job is then checked with the engine's own planner (:func:`scalelab.train.loop.plan_run`), so
-an impossible or contradictory grid is an :class:`~scalelab.errors.InputError` (exit 2) before
-anything trains, and ``--dry-run`` can show every run with its N, D, C, steps and estimated time.
+Every job is checked with the engine's planner (:func:`scalelab.train.loop.plan_run`): a bad grid
+is an InputError (exit 2) before anything trains. ``[[variants]]``: :mod:`~scalelab.ladder.variants`.
 """
 
 from __future__ import annotations
@@ -167,9 +166,9 @@ def plan_ladder(
     InputError if impossible. With ``[[variants]]``, every variant's grid, ids prefixed."""
     if not spec.variants:
         return _plan_one(spec, source, flops_per_s)
+    where = f"{source} [[variants]] "
     plans = [
-        _plan_one(variant_spec(spec, v, source), f"{source} [[variants]] {v.name}", flops_per_s)
-        for v in spec.variants
+        _plan_one(variant_spec(spec, v, source), where + v.name, flops_per_s) for v in spec.variants
     ]
     return merge_plans(spec, plans, MAX_JOBS, source)
 
@@ -214,7 +213,7 @@ def _plan_one(spec: LadderSpec, source: str, flops_per_s: float | None) -> Ladde
     # 1. (shape, D) points
     shapes = [s for s in (shape_of(n) for n in g.sizes) if s is not None]
     family = g.shape_family
-    for n_fixed in family.sizes if family else []:
+    for n_fixed in family.sizes if family else []:  # one shape per depth at each fixed N
         found = shape_family(n_fixed, family.n_layers, base)
         if len(found) < 2:
             problems.append(

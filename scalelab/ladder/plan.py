@@ -42,8 +42,7 @@ MAX_SHAPE_SEARCHES = 32
 isoflop_points): each search costs up to ~0.1 s, and a plan must take about a second at most."""
 MAX_JOBS = 256
 """Most training jobs in one plan (a few ms each to plan and check): split a bigger grid."""
-MAX_STEPS = 10**12
-"""The longest job planned, in optimiser steps (as for one run, scalelab.train.plan.MAX_STEPS)."""
+MAX_STEPS = 10**12  # the longest job planned, in steps (as scalelab.train.plan.MAX_STEPS)
 
 # ------------------------------------------------------------------------------------------------
 # data

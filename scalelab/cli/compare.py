@@ -14,6 +14,7 @@ from scalelab.cli.common import (
     RunsArg,
     WhereOpt,
     _load_runs,
+    _pairs,
     app,
     emit_json,
     err,
@@ -62,7 +63,7 @@ def compare_cmd(
     """Compare groups of runs: effective-compute multiplier, offsets, decision accuracy, shapes."""
     from scalelab import compare
 
-    table = _load_runs(runs, example, column, where)
+    table = _runs(runs, example, column, where)
     with err.status(f"comparing by {by}: joint fits and {bootstrap} bootstrap resamples"):
         result = compare.compare(
             table,
@@ -88,6 +89,25 @@ def compare_cmd(
         _print(result)
     for w in (result.fit.warnings if result.fit else []) + result.notes:
         err.print(f"warning: {w}", markup=False, highlight=False)
+
+
+def _runs(runs, example, column, where):
+    """The run table: a file or ``--example`` as every command reads them, or a ladder directory
+    (its registry, or a runs table exported into it) as ``scalelab report`` reads one."""
+    from pathlib import Path
+
+    from scalelab.errors import InputError
+
+    if runs is None or example is not None or not Path(runs).is_dir():
+        return _load_runs(runs, example, column, where)
+    from scalelab.report.inputs import load_input
+
+    if column:
+        raise InputError("--column maps the columns of a table file, not of a ladder directory")
+    table = load_input(runs)[0]
+    if where:
+        table = table.where(**_pairs(where, "--where"))
+    return table
 
 
 def _g(x) -> str:

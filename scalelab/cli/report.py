@@ -96,6 +96,13 @@ def report(
     manifest: Optional[str] = typer.Option(
         None, "--manifest", help="Data directory whose manifest.json feeds the checklist."
     ),
+    by: Optional[str] = typer.Option(
+        None,
+        "--by",
+        help="Compare the groups of this column in a comparison section "
+        "[default: recipe, when the runs have several].",
+        show_default=False,
+    ),
     figures: Optional[str] = typer.Option(
         None, "--figures", help="Also write every figure as PNG and SVG here."
     ),
@@ -139,6 +146,7 @@ def report(
         law_file=law,
         manifest=manifest,
         output=output,
+        by=by,
     )
     with err.status("building the report") as status:
         rep = report_html.build(

@@ -6,9 +6,8 @@ makes each job's :class:`~scalelab.train.config.RunConfig` with the configurator
 (:mod:`scalelab.ladder.configure`): the spec's base run config with the job's shape, budget, batch,
 learning rate and branches.
 
-Every job is then checked with the engine's own planner (:func:`scalelab.train.loop.plan_run`), so
-an impossible or contradictory grid is an :class:`~scalelab.errors.InputError` (exit 2) before
-anything trains, and ``--dry-run`` can show every run with its N, D, C, steps and estimated time.
+Every job is checked with the engine's planner (:func:`scalelab.train.loop.plan_run`): a bad grid
+is an InputError (exit 2) before anything trains. ``[[variants]]``: :mod:`~scalelab.ladder.variants`.
 """
 
 from __future__ import annotations
@@ -32,9 +31,10 @@ from scalelab.ladder.spec import (
     LadderSpec,
     Point,
 )
+from scalelab.ladder.variants import merge_plans, variant_spec
 from scalelab.model.config import GPTConfig
 from scalelab.model.counting import count_params, full_training_flops_per_token
-from scalelab.model.shapes import shape_for
+from scalelab.model.shapes import shape_family, shape_for
 from scalelab.train import hparams
 
 MAX_SHAPE_SEARCHES = 32
@@ -42,8 +42,7 @@ MAX_SHAPE_SEARCHES = 32
 isoflop_points): each search costs up to ~0.1 s, and a plan must take about a second at most."""
 MAX_JOBS = 256
 """Most training jobs in one plan (a few ms each to plan and check): split a bigger grid."""
-MAX_STEPS = 10**12
-"""The longest job planned, in optimiser steps (as for one run, scalelab.train.plan.MAX_STEPS)."""
+MAX_STEPS = 10**12  # the longest job planned, in steps (as scalelab.train.plan.MAX_STEPS)
 
 # ------------------------------------------------------------------------------------------------
 # data
@@ -163,7 +162,17 @@ def plan_ladder(
     spec: LadderSpec, source: str = "<ladder spec>", flops_per_s: float | None = None
 ) -> LadderPlan:
     """Every job of the ladder, with its shape, batch, lr, steps, points and run config;
-    InputError if impossible."""
+    InputError if impossible. With ``[[variants]]``, every variant's grid, ids prefixed."""
+    if not spec.variants:
+        return _plan_one(spec, source, flops_per_s)
+    where = f"{source} [[variants]] "
+    plans = [
+        _plan_one(variant_spec(spec, v, source), where + v.name, flops_per_s) for v in spec.variants
+    ]
+    return merge_plans(spec, plans, MAX_JOBS, source)
+
+
+def _plan_one(spec: LadderSpec, source: str, flops_per_s: float | None) -> LadderPlan:
     # Lazy: the engine's run planner and its data-parallel check import torch; a spec loads,
     # validates and counts parameters without it.
     from scalelab.train.distributed import check_split  # noqa: PLC0415
@@ -202,6 +211,15 @@ def plan_ladder(
 
     # 1. (shape, D) points
     shapes = [s for s in (shape_of(n) for n in g.sizes) if s is not None]
+    family = g.shape_family
+    for n_fixed in family.sizes if family else []:  # one shape per depth at each fixed N
+        found = shape_family(n_fixed, family.n_layers, base)
+        if len(found) < 2:
+            problems.append(
+                f"{source}: [grid.shape_family] N = {n_fixed:.4g}: {len(found)} of the depths "
+                f"{family.n_layers} have a shape within 5% of N; a family needs 2"
+            )
+        shapes += found
     for sh in g.shapes:
         try:
             shapes.append(
@@ -296,7 +314,7 @@ def plan_ladder(
         fpt = full_training_flops_per_token(s)
         groups = [budgets] if branching else [[d] for d in budgets]
         same_n = sum(active_n(shape_by_key[k]) == n for k in wanted)
-        tag = f"N{_fmt_n(n)}" if same_n == 1 else f"N{_fmt_n(n)}-L{s.n_layer}"
+        tag = f"N{_fmt_n(n)}" if same_n == 1 and not family else f"N{_fmt_n(n)}-L{s.n_layer}"
         for seed in g.seeds:
             for group in groups:
                 d_main = group[-1]
@@ -360,6 +378,7 @@ def plan_ladder(
                         compute=compute,
                         points=points,
                         run_config=run_config,
+                        shape=f"L{s.n_layer}-d{s.d_model}" if family else None,
                     )
                 )
     if problems:

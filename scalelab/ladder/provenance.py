@@ -16,18 +16,37 @@ from scalelab.data.prepare import read_manifest
 from scalelab.errors import InputError
 
 COLUMNS = ("optimizer", "weight_decay", "dataset", "data_hash", "data_dir", "tokenizer")
-"""Columns :func:`columns` may add (plus ``code_version``)."""
+"""Columns :func:`columns` may add (plus ``code_version``; and ``recipe``/``shape`` from the plan:
+a ladder with ``[[variants]]`` or a shape-family grid)."""
 
 
 def with_provenance(conn, rows: list[dict]) -> list[dict]:
     """``rows`` (run-table rows of a registry, keyed by ``run_id``: a job's own run or one of its
     branches) with :func:`columns` of the job that made each; a row's own columns win."""
     made = {}
+    labels = plan_labels(conn)
     for r in conn.execute(
-        "SELECT p.run_id, j.config, j.code_version FROM points p JOIN runs j ON p.job = j.run_id"
+        "SELECT p.run_id, j.config, j.code_version, p.job FROM points p JOIN runs j "
+        "ON p.job = j.run_id"
     ):
-        made[r[0]] = columns(json.loads(r[1]), r[2])
+        made[r[0]] = {**columns(json.loads(r[1]), r[2]), **labels.get(r[3], {})}
     return [{**made.get(str(row.get("run_id")), {}), **row} for row in rows]
+
+
+def plan_labels(conn) -> dict[str, dict[str, str]]:
+    """Each job's labels from the registry's plan: ``recipe`` (its ``[[variants]]`` name) and
+    ``shape`` (``L{n_layer}-d{d_model}``, in a shape-family grid); {} when there are none."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'plan'").fetchone()
+    try:
+        jobs = json.loads(row[0]).get("jobs", []) if row else []
+    except (ValueError, AttributeError):
+        return {}
+    out = {}
+    for j in jobs if isinstance(jobs, list) else []:
+        found = {k: j[k] for k in ("recipe", "shape") if isinstance(j, dict) and j.get(k)}
+        if found:
+            out[str(j["run_id"])] = found
+    return out
 
 
 def columns(config: dict, code_version: Optional[str]) -> dict[str, Any]:

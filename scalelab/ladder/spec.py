@@ -75,6 +75,8 @@ from pydantic import Field, model_validator
 from scalelab import tomlfile
 from scalelab.data.spec import MAX_SYNTHETIC_DOCS
 from scalelab.errors import InputError
+from scalelab.ladder.variants import Variant
+from scalelab.ladder.variants import check as check_variants
 from scalelab.schema import Schema, Seed, validate
 from scalelab.train.config import (
     MAX_SYNTHETIC_TOKENS,
@@ -167,7 +169,17 @@ class LadderEval(EvalSection):
     )
 
 
+class ShapeFamilySpec(Schema):
+    """``[grid.shape_family]``: at each fixed N, one shape per depth (the shape experiment)."""
+
+    sizes: list[float] = Field(min_length=1, max_length=3, description="fixed non-embedding N")
+    n_layers: list[int] = Field(
+        default_factory=lambda: [2, 4, 6, 8, 12, 16], min_length=2, max_length=8
+    )
+
+
 class GridSpec(Schema):
+    shape_family: Optional[ShapeFamilySpec] = None
     sizes: list[float] = Field(default_factory=list, description="target non-embedding N")
     shapes: list[ShapeSpec] = Field(default_factory=list)
     tokens: list[int] = Field(default_factory=list, description="token budgets D")
@@ -192,7 +204,7 @@ class GridSpec(Schema):
             raise ValueError("give token budgets: tokens, tokens_per_param or isoflop")
         if len(budgets) > 1:
             raise ValueError(f"give one kind of budget, not {' and '.join(budgets)}")
-        if not self.isoflop and not (self.sizes or self.shapes):
+        if not self.isoflop and not (self.sizes or self.shapes or self.shape_family):
             raise ValueError("give model sizes (sizes = [...] target N, or [[grid.shapes]])")
         for name in ("sizes", "tokens", "tokens_per_param", "isoflop"):
             values = getattr(self, name)
@@ -273,6 +285,9 @@ class LadderSpec(RunSettings):
     checkpoint: CheckpointSection = Field(default_factory=CheckpointSection)
     grid: GridSpec
     hparams: HParamSpec = Field(default_factory=HParamSpec)
+    variants: list[Variant] = Field(
+        default_factory=list, description="recipes: each trains the grid with its overrides"
+    )
     base_dir: str = Field(".", exclude=True)
 
     @model_validator(mode="after")
@@ -312,7 +327,9 @@ def spec_from_dict(
         if moved:
             raise InputError(moved)
         raw = {**raw, "base_dir": str(base_dir)}
-    return validate(LadderSpec, raw, source)
+    spec = validate(LadderSpec, raw, source)
+    check_variants(spec, source, {"model": SHAPE_KEYS, "train": PER_JOB_TRAIN_KEYS})
+    return spec
 
 
 def load_spec(path: str | Path) -> LadderSpec:
@@ -369,6 +386,8 @@ class Job:
     compute: float  # full FLOPs this job spends (trunk + branch cool-downs)
     points: list[Point]
     run_config: RunConfig  # the trainer's own config of this job (out_dir set at run time)
+    recipe: Optional[str] = None  # the [[variants]] name (run-table column recipe)
+    shape: Optional[str] = None  # L{n_layer}-d{d_model} in a shape-family grid (column shape)
 
     @property
     def C(self) -> float:
@@ -434,8 +453,13 @@ class LadderPlan:
 
     def _job_dict(self, j: Job) -> dict:
         skip = ("run_config", "points")
+        labels = ("recipe", "shape")  # only when set: a plain ladder's plan is as before
         return {
-            **{f.name: getattr(j, f.name) for f in fields(j) if f.name not in skip},
+            **{
+                f.name: getattr(j, f.name)
+                for f in fields(j)
+                if f.name not in skip and not (f.name in labels and getattr(j, f.name) is None)
+            },
             "C": j.C,
             "estimated_s": self.estimate_s(j),
             "points": [asdict(p) for p in j.points],

@@ -28,7 +28,7 @@ from scalelab.laws.law import Law
 from scalelab.laws.options import FitOptions
 from scalelab.laws.select import fit
 from scalelab.report import checklist as checklist_mod
-from scalelab.report import checks
+from scalelab.report import checks, comparison
 from scalelab.report import figures as F
 from scalelab.report import sections as fit_sections
 from scalelab.report import sensitivity as sens
@@ -164,6 +164,11 @@ def build(
             (None, "not requested") if catalog is None else (catalog_models(catalog), "ok")
         )
     parts.append(checks.catalog_section(law, models, why))
+    by = comparison.grouping(table, opts.by)  # no grouping column: no comparison section
+    if by is not None:
+        say(f"comparing the runs by {by}")
+        result, offsets, why = comparison.analyse(table, by, opts.form, fopts.bootstrap, fopts.seed)
+        parts.append(comparison.comparison_section(result, table, offsets, why))
 
     items = checklist_mod.build(law, table, manifest)
     parts.append(checks.checklist_section(items))

@@ -32,6 +32,8 @@ class ReportOptions:
         fit: the fit's choices (its ``budget`` is the budget of the plan and sensitivity).
         sensitivity: run the sensitivity analysis; fast: its refits start from
             :data:`~scalelab.report.sensitivity.FAST_GRID`; sensitivity_grid: any other grid.
+        by: the column whose groups the comparison section compares (default: ``recipe`` when
+            the table has several recipes).
         runs, example, columns, where, law_file, manifest, output: the inputs as the user named
             them (a path, ``--example``, ``--column N=params``, ``--where k=v``, ``--law``,
             ``--manifest``, ``-o``), for the reproduce command.
@@ -49,6 +51,7 @@ class ReportOptions:
     law_file: Optional[str] = None
     manifest: Optional[str] = None
     output: str = "report.html"
+    by: Optional[str] = None
 
     @classmethod
     def make(cls, options: Optional[ReportOptions] = None, **overrides) -> ReportOptions:
@@ -90,6 +93,7 @@ class ReportOptions:
             ("--params", _unless(f.params, default.params)),
             ("--flops", _unless(f.flops, default.flops)),
             ("--manifest", self.manifest),
+            ("--by", self.by),
         ]
         given += [("--column", c) for c in self.columns] + [("--where", w) for w in self.where]
         words += [f"{flag} {shlex.quote(str(value))}" for flag, value in given if value is not None]

@@ -31,7 +31,10 @@ SECTIONS = (
     ("reproduce", "Reproduce"),
 )
 """The sections of a report, in page order: (HTML id, title)."""
-TITLES = dict(SECTIONS)
+OPTIONAL_SECTIONS = {"comparison": ("catalog", "Comparison")}
+"""Sections shown only when built (id -> (the section it follows, title)): the comparison, for
+runs with a grouping column."""
+TITLES = {**dict(SECTIONS), **{k: t for k, (_, t) in OPTIONAL_SECTIONS.items()}}
 NOT_AVAILABLE = "not available"
 
 
@@ -150,11 +153,17 @@ pre{background:#f6f8fa;padding:.6em;overflow-x:auto;font-size:.8em}
 def page(title: str, sections: Sequence[Section]) -> str:
     """The HTML page: a heading, a navigation bar and the sections in :data:`SECTIONS` order."""
     by_id = {s.id: s for s in sections}
-    nav = "".join(f'<a href="#{k}">{esc(t)}</a>' for k, t in SECTIONS)
+    order = []
+    for k, t in SECTIONS:
+        order.append((k, t))
+        order += [
+            (o, ot) for o, (after, ot) in OPTIONAL_SECTIONS.items() if after == k and o in by_id
+        ]
+    nav = "".join(f'<a href="#{k}">{esc(t)}</a>' for k, t in order)
     parts = [
         f'<section id="{k}"><h2>{esc(t)}</h2>'
         f"{by_id[k].body if k in by_id else unavailable('not built')}</section>"
-        for k, t in SECTIONS
+        for k, t in order
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -10,9 +10,8 @@ import pytest
 from scalelab import laws
 from scalelab.errors import InputError
 from scalelab.laws import Law, intervals, synthetic
-from scalelab.laws.backtest import backtest
 from scalelab.laws.options import FitOptions
-from scalelab.laws.select import fit_auto, select_form
+from scalelab.laws.select import backtest, fit_auto, select_form
 from scalelab.runs import RunTable
 
 GRID = {"e": [0.5], "a": [5.0, 10.0], "b": [5.0, 10.0], "alpha": [0.5], "beta": [0.5]}

@@ -81,7 +81,7 @@ def backtest(
     compute ratio."""
     from scalelab import atomic
     from scalelab.laws import FitOptions
-    from scalelab.laws.backtest import backtest as run_backtest
+    from scalelab.laws.select import backtest as run_backtest
 
     threshold = _count(max_flops, "--max-flops (compute threshold)")
     _real(ratio, "--ratio", 1.0)

@@ -24,7 +24,7 @@ on the same runs by their out-of-sample error -- which is what
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
@@ -34,6 +34,7 @@ from scalelab.errors import InputError, NumericalError
 from scalelab.laws import forms, intervals
 from scalelab.laws.conventions import Conventions
 from scalelab.laws.fit import fit_form
+from scalelab.laws.law import Law
 from scalelab.laws.options import FitOptions
 from scalelab.runs.table import Runs, as_table
 
@@ -98,6 +99,7 @@ def backtest(
     folds: int = DEFAULT_FOLDS,
     predictive: bool = True,
     options: Optional[FitOptions] = None,
+    auto_fitter: Optional[Callable[..., Law]] = None,
     **overrides,
 ) -> Backtest:
     """Fit ``form`` on held-in runs and score its predictions of the held-out ones (see module doc).
@@ -113,6 +115,10 @@ def backtest(
     bootstrap, seed, level = opts.bootstrap, opts.seed, opts.level
     table = as_table(runs)
     auto = form == "auto"  # the automatic choice, made afresh on each fold's fitting runs
+    if auto and auto_fitter is None:
+        raise InputError(
+            "form 'auto' is chosen afresh on each fold: use scalelab.laws.select.backtest"
+        )
     law_form = None if auto else forms.get(form)
     conventions = opts.conventions
     if split not in SPLITS:
@@ -165,9 +171,7 @@ def backtest(
         )
         try:
             if auto:
-                from scalelab.laws.select import fit_auto
-
-                law = fit_auto(fit_table, options=opts)
+                law = auto_fitter(fit_table, options=opts)
             else:
                 law = fit_form(fit_table, law_form.name, options=opts)
         except NumericalError as exc:

@@ -31,7 +31,8 @@ import numpy as np
 
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws import forms
-from scalelab.laws.backtest import DEFAULT_RATIO, backtest
+from scalelab.laws.backtest import DEFAULT_RATIO
+from scalelab.laws.backtest import backtest as _backtest
 from scalelab.laws.fit import fit_form
 from scalelab.laws.formkit import Form
 from scalelab.laws.law import Law
@@ -137,7 +138,7 @@ def select_form(
         for fold_split, kwargs in scheme:
             fold = _fold_name(fold_split, kwargs)
             try:
-                per_fold[fold] = backtest(
+                per_fold[fold] = _backtest(
                     table,
                     name,
                     split=fold_split,
@@ -293,3 +294,9 @@ def fit_auto(
         f"{', '.join(choice['scheme'])}; {choice['decision']}"
     )
     return law
+
+
+def backtest(runs, form: str, **kwargs):
+    """:func:`scalelab.laws.backtest.backtest` for any form, ``"auto"`` included: the automatic
+    choice is then made afresh on each fold's fitting runs (:func:`fit_auto`)."""
+    return _backtest(runs, form, auto_fitter=fit_auto, **kwargs)

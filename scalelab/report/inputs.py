@@ -17,6 +17,7 @@ from scalelab.data.prepare import read_manifest
 from scalelab.errors import InputError, ScalelabError
 from scalelab.ladder.registry import DB_NAME, Registry
 from scalelab.laws import backtest as bt
+from scalelab.laws import select
 from scalelab.laws.options import FitOptions
 from scalelab.plan import catalog as cat
 from scalelab.runs.table import RunTable, read_table
@@ -135,7 +136,7 @@ def auto_backtest(
     a tenth of the largest run's compute, predict the rest) and ``"ok"``; or None and why not.
     ``options`` (or keyword arguments: ``bootstrap``, ``params``, ``flops``) are the folds' fit."""
     try:
-        result = bt.backtest(table, form, options=FitOptions.make(options, **overrides))
+        result = select.backtest(table, form, options=FitOptions.make(options, **overrides))
     except ScalelabError as exc:
         return None, "backtest failed: " + "; ".join(exc.problems)
     return backtest_rows(result), "ok"

@@ -84,3 +84,30 @@ def test_help_shows_no_bool_values_and_plain_argument_names():
         usage = next(line for line in text.splitlines() if "Usage:" in line)
         assert "<bool>" not in text, words
         assert "{" not in usage, (words, usage)
+
+
+def test_every_json_output_is_strict():
+    """Every ``--json`` goes through ``emit_json``: numbers that could not be computed (NaN,
+    infinities, in numpy types too) come out as null, never as non-standard JSON constants."""
+    import contextlib
+    import io
+    import json
+
+    import numpy as np
+
+    from scalelab.cli.common import emit_json
+
+    buffer = io.StringIO()
+    value = {"a": float("nan"), "b": [1.5, np.float64("inf")], "c": np.array([2.0, -np.inf])}
+    with contextlib.redirect_stdout(buffer):
+        emit_json(value)
+
+    def refuse(name):
+        raise ValueError(name)
+
+    printed = json.loads(buffer.getvalue(), parse_constant=refuse)
+    assert {k: printed[k] for k in "abc"} == {"a": None, "b": [1.5, None], "c": [2.0, None]}
+    assert set(printed["null_reasons"]) == {"a", "b[1]", "c[1]"}
+    from scalelab.cli.common import json_text
+
+    assert json.loads(json_text(value), parse_constant=refuse)["b"] == [1.5, None]

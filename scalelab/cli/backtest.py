@@ -3,7 +3,6 @@ score every form over the folds of form selection."""
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
@@ -21,12 +20,12 @@ from scalelab.cli.common import (
     WhereOpt,
     _count,
     _interval,
-    _json_default,
     _load_runs,
     _real,
     app,
     emit_json,
     err,
+    json_text,
     out,
 )
 from scalelab.cli.selection import compare_forms
@@ -110,7 +109,7 @@ def backtest(
         )
     d = result.to_dict()
     if output:
-        atomic.write_text(output, json.dumps(d, indent=2, default=_json_default) + "\n")
+        atomic.write_text(output, json_text(d))
     if as_json:
         emit_json(d)
     else:

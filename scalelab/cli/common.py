@@ -43,8 +43,21 @@ def emit_json(obj: Any, reasons: Optional[dict[str, str]] = None) -> None:
     if nulls and isinstance(data, dict):
         known = reasons or {}
         data["null_reasons"] = {path: known.get(path, why) for path, why in nulls.items()}
-    text = json.dumps(data, indent=2, default=_json_default, allow_nan=False)
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(json.dumps(data, indent=2, default=_json_default, allow_nan=False) + "\n")
+
+
+def json_text(obj: Any) -> str:
+    """``obj`` as strict JSON text for a file (``-o``): as :func:`emit_json` prints it; values
+    JSON has no type for (paths, dates) are written as text."""
+    data = _finite(obj, "", {})
+    return json.dumps(data, indent=2, default=_text_default, allow_nan=False) + "\n"
+
+
+def _text_default(value: Any) -> Any:
+    try:
+        return _json_default(value)
+    except TypeError:
+        return str(value)
 
 
 def _finite(value: Any, path: str = "", nulls: Optional[dict] = None) -> Any:

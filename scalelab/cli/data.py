@@ -192,7 +192,7 @@ def data_info(
     as_json: bool = Flag("--json", help="print JSON"),
 ) -> None:
     """Sizes, token counts, splits and dedup statistics of a prepared data directory."""
-    from scalelab.data.prepare import info
+    from scalelab.data.manifest import info
 
     summary = info(directory)
     if as_json:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Optional
 
@@ -31,6 +30,7 @@ from scalelab.cli.common import (
     app,
     emit_json,
     err,
+    json_text,
     out,
 )
 from scalelab.cli.selection import print_selection
@@ -130,9 +130,7 @@ def fit(
     if checklist_out:
         from scalelab import atomic
 
-        atomic.write_text(
-            checklist_out, json.dumps(checklist.to_json(items), indent=2, default=str) + "\n"
-        )
+        atomic.write_text(checklist_out, json_text(checklist.to_json(items)))
     summary = law.summary()
     summary["checklist"] = checklist.to_json(items)
     summary["optimal"] = {

@@ -26,6 +26,7 @@ from scalelab.cli.common import (
     app,
     emit_json,
     err,
+    json_text,
     out,
 )
 from scalelab.cli.usage import PlainUsage
@@ -56,7 +57,7 @@ def _report_input(
         found = inputs.manifest_for(table)
         what = f"example {example}" if example else f"run table {runs}"
     if manifest:
-        from scalelab.data.prepare import read_manifest
+        from scalelab.data.manifest import read_manifest
 
         found = read_manifest(manifest)
     return table, found, what
@@ -115,7 +116,6 @@ def report(
     as_json: bool = JsonOpt,
 ) -> None:
     """One self-contained HTML report: laws, figures, plan, backtest, checklist, sensitivity."""
-    import json as _json
     from pathlib import Path
 
     from scalelab import atomic
@@ -158,7 +158,7 @@ def report(
         rep.close()
     if checklist_out:
         record = cl.to_json(rep.checklist)
-        atomic.write_text(checklist_out, _json.dumps(record, indent=2, default=str) + "\n")
+        atomic.write_text(checklist_out, json_text(record))
         atomic.write_text(Path(checklist_out).with_suffix(".md"), cl.to_markdown(rep.checklist))
     if as_json:
         emit_json(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
-from scalelab.cli.common import emit_json, out
+from scalelab.cli.common import emit_json, json_text, out
 
 
 def print_selection(auto: dict) -> None:
@@ -35,7 +33,7 @@ def compare_forms(table, options, as_json: bool, output=None) -> None:
 
     choice = select_form(table, options=options.replace(bootstrap=0))
     if output:
-        atomic.write_text(output, json.dumps(choice, indent=2) + "\n")
+        atomic.write_text(output, json_text(choice))
     if as_json:
         emit_json(choice)
     else:

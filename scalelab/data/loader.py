@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from scalelab.data.prepare import read_manifest
+from scalelab.data.manifest import read_manifest
 from scalelab.errors import InputError
 
 

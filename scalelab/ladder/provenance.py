@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from scalelab.data.prepare import read_manifest
+from scalelab.data.manifest import read_manifest
 from scalelab.errors import InputError
 
 COLUMNS = ("optimizer", "weight_decay", "dataset", "data_hash", "data_dir", "tokenizer")

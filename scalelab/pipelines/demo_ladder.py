@@ -43,7 +43,7 @@ from typing import Optional
 import numpy as np
 
 from scalelab import atomic, laws
-from scalelab.data.prepare import read_manifest
+from scalelab.data.manifest import read_manifest
 from scalelab.errors import InputError, ScalelabError
 from scalelab.ladder import Interrupted, load_plan, spec_from_dict
 from scalelab.ladder import run as run_ladder

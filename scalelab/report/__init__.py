@@ -1,5 +1,5 @@
 """Report and reproducibility: figures, a self-contained HTML report, the (Mis)Fitting checklist
-and a sensitivity analysis (issue 7).
+and a sensitivity analysis.
 
     >>> from scalelab.report import html, sensitivity, checklist
     >>> report = html.build("runs.csv", budget=1e23)          # doctest: +SKIP

@@ -13,7 +13,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from scalelab.data.prepare import read_manifest
+from scalelab.data.manifest import read_manifest
 from scalelab.errors import InputError, ScalelabError
 from scalelab.ladder.registry import DB_NAME, Registry
 from scalelab.laws import backtest as bt

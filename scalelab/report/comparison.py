@@ -4,7 +4,11 @@ compared through their laws with :func:`scalelab.compare.compare` (layer 3 below
 The section draws the groups' laws on one plot (each group's runs and its compute-optimal loss
 L*(C), one colour per group), the effective-compute multiplier of each pair against compute with
 its bootstrap band and the verdicts at the comparison's budgets, and, when the table has several
-evaluation sets, each group's offsets between them (Kaplan's constant OOD offset).
+evaluation sets, each group's offsets between them (Kaplan's constant OOD offset). Grouped by
+``shape`` (a shape family: several shapes at one N, or ``--by shape``), it shows the
+shape-insensitivity analysis instead (:mod:`scalelab.compare.shape`): each shape's loss penalty
+over the best shape at its N and D against the aspect ratio d_model/n_layer (Kaplan et al. 2020,
+Fig. 5), the band the analysis counts as noise, and its verdict in words.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import numpy as np
 
 from scalelab.compare import compare
 from scalelab.compare import multiplier as mult
+from scalelab.compare import shape as shape_mod
 from scalelab.errors import ScalelabError
+from scalelab.report import axes as style
 from scalelab.report import figures as F
 from scalelab.report.page import Section, esc, figure_html, interval, num, table_html
 from scalelab.runs.table import RunTable
@@ -27,12 +33,27 @@ FORMS = ("chinchilla", "chinchilla-tied")
 
 def grouping(table: RunTable, by: Optional[str]) -> Optional[str]:
     """The column to compare by: ``by`` when given, else ``recipe`` when the table has two or more
-    recipes; None otherwise."""
+    recipes, else ``shape`` for a shape family (:func:`shape_family`); None otherwise."""
     if by:
         return by
     if table.has("recipe") and table.data["recipe"].dropna().nunique() >= 2:
         return "recipe"
+    if shape_family(table):
+        return "shape"
     return None
+
+
+def shape_family(table: RunTable) -> bool:
+    """Whether the table has a ``shape`` column with two or more shapes at one N (within 10%, as
+    the shape analysis puts rows in cells)."""
+    if not (table.has("shape") and table.has("N")):
+        return False
+    d = table.data[["shape", "N"]].dropna()
+    found = style.groups(d["N"].astype(float).to_numpy(), len(d), shape_mod.CELL_RTOL)
+    if found is None:
+        return False
+    shapes = d["shape"].astype(str).to_numpy()
+    return any(len(set(shapes[found[0] == k])) >= 2 for k in range(len(found[1])))
 
 
 def analyse(table: RunTable, by: str, form: str, bootstrap: int, seed: int = 0):
@@ -148,10 +169,103 @@ def multiplier_figure(result):
     return fig
 
 
+def shape_figure(data):
+    """The loss penalty over the best shape (%) against aspect ratio d_model/n_layer (log x), one
+    colour per N (line style per D when an N has several), over the band counted as noise; takes
+    :func:`~scalelab.report.figure_data.shape_data`."""
+    fig, (ax,) = F._figure()
+    ax.axhspan(0.0, 100.0 * data["band"], color="0.55", alpha=0.2, lw=0, label=data["band_label"])
+    ax.axhline(0.0, color="0.3", lw=0.8)
+    seen: dict[int, int] = {}
+    for line in data["lines"]:
+        k = seen[line["group"]] = seen.get(line["group"], -1) + 1
+        ax.plot(
+            line["aspect"],
+            100.0 * line["penalty"],
+            color=F.COLORS[line["group"] % len(F.COLORS)],
+            ls=("-", "--", ":", "-.")[k % 4],
+            marker="o",
+            ms=4.5,
+            lw=1.6,
+            label=line["label"],
+        )
+    aspects = np.concatenate([line["aspect"] for line in data["lines"]])
+    ax.set_xscale("log")
+    ax.set_xlim(aspects.min() / 1.4, aspects.max() * 1.4)
+    style.log_axis(ax, "x")
+    ax.set_xlabel("aspect ratio d_model / n_layer")
+    ax.set_ylabel("loss increase over the best shape (%)")
+    ax.set_title(f"loss across shapes at fixed N and D: {data['verdict']}")
+    ax.legend(fontsize=7.5)
+    return fig
+
+
+def shape_verdict(shape) -> str:
+    """The shape analysis' verdict in words."""
+    spread = f"{shape.spread:.2%}"
+    if shape.p_value is not None:
+        test = f"F = {shape.F:.3g}, p = {shape.p_value:.3g} against seed noise"
+    else:
+        test = f"no seed replicates: judged against a {shape_mod.TOLERANCE:.0%} tolerance"
+    if shape.verdict == shape_mod.NO_EFFECT:
+        text = f"No shape effect: at fixed N and D the loss moves by at most {spread} ({test})."
+    elif shape.verdict == shape_mod.EFFECT:
+        text = f"Shape effect: shapes at fixed N and D differ by up to {spread}, beyond noise ({test})."
+    else:
+        text = (
+            f"Not distinguishable from noise: shapes differ by up to {spread}, above the "
+            f"{shape_mod.TOLERANCE:.0%} tolerance, but the seed noise is unknown ({test})."
+        )
+    pen = shape.penalty
+    if pen:
+        text += (
+            f" Fitted aspect-ratio penalty {esc(pen['model'])}: {pen['at_4x']:.2%} at 4x away from "
+            f"the best aspect ratio (aspect ratios {pen['aspect_range'][0]:.3g} to "
+            f"{pen['aspect_range'][1]:.3g})."
+        )
+    return text
+
+
+def shape_section(result) -> Section:
+    """The shape-insensitivity analysis of a shape-grouped table: verdict, figure, cells."""
+    shape, figs = result.shape, {}
+    parts = [
+        f"<p>{esc(shape_verdict(shape))} Kaplan et al. 2020 (Fig. 5): at fixed N the loss depends "
+        "only weakly on the shape. The full analysis: <code>scalelab compare RUNS --by shape"
+        "</code>.</p>"
+    ]
+    data = F.shape_data(shape)
+    if data is None:
+        parts.append("<p>No figure: the runs have no n_layer and d_model (aspect ratios).</p>")
+    else:
+        figs["comparison_shape"] = shape_figure(data)
+        parts.append(
+            figure_html(
+                figs["comparison_shape"],
+                "Each shape's loss above the best shape at its N and D, against the aspect ratio "
+                f"d_model/n_layer; shaded: {data['band_label']}.",
+                "comparison_shape",
+            )
+        )
+    rows = [
+        [num(c["N"], 3), num(c["D"], 3), esc(s), num(v["aspect"], 3), num(v["loss"], 4)]
+        + [f"{v['excess']:.2%}", str(v["runs"])]
+        for c in shape.cells
+        for s, v in sorted(c["shapes"].items(), key=lambda sv: sv[1]["aspect"] or 0.0)
+    ]
+    parts.append(
+        table_html(["N", "D", "shape", "d_model/n_layer", "loss", "penalty", "runs"], rows, "num")
+    )
+    parts += [f'<p class="warn">note: {esc(n)}</p>' for n in shape.notes + result.notes]
+    return Section("comparison", "".join(parts), figures=figs)
+
+
 def comparison_section(result, table: Optional[RunTable], offsets, why: str) -> Section:
     """The comparison of the table's groups, or why there is none."""
     if result is None:
         return Section.unavailable("comparison", why)
+    if result.shape is not None:
+        return shape_section(result)
     figs, parts = {}, []
     rows = [
         [esc(g), *(num(law.params.get(p)) for p in law.params), str(result.fit.n_runs.get(g))]

@@ -1,6 +1,6 @@
 """Data for the figures, computed from fitted objects (a :class:`~scalelab.laws.Law`, a run table,
 an IsoFLOP result): :func:`loss_data`, :func:`isoflop_data`, :func:`frontier_data`,
-:func:`learning_curve_data`, :func:`residual_data`. The drawing functions in
+:func:`learning_curve_data`, :func:`residual_data`, :func:`shape_data`. The drawing functions in
 :mod:`scalelab.report.figures` take what these return (and re-export them).
 """
 
@@ -11,6 +11,7 @@ from typing import Optional
 
 import numpy as np
 
+from scalelab.compare.shape import TOLERANCE as SHAPE_TOLERANCE
 from scalelab.errors import ScalelabError
 from scalelab.laws import optimal
 from scalelab.laws import published as pub
@@ -263,3 +264,53 @@ def learning_curve_data(law, table, max_runs: int = 10) -> list[dict]:
             }
         )
     return runs
+
+
+def shape_data(analysis, tolerance: float = SHAPE_TOLERANCE) -> Optional[dict]:
+    """Data of the shape figure from a :class:`~scalelab.compare.ShapeAnalysis` (Kaplan et al.
+    2020, Fig. 5), or None when no shape has an aspect ratio (no ``n_layer``/``d_model``).
+
+    ``lines``: one per cell (same N and D), its shapes by aspect ratio d_model/n_layer with their
+    loss penalty over the cell's best shape (relative, 0.01 = 1%), ``group`` the index of its N
+    (one colour per N); ``band``: the height of the band the analysis counts as noise: two seed
+    standard deviations of log L when it measured the seed noise, else its tolerance."""
+    cells = [c for c in analysis.cells if any(s["aspect"] for s in c["shapes"].values())]
+    if not cells:
+        return None
+    sizes = sorted({c["N"] for c in cells})
+    n_group = axes.groups(sizes, max_groups=len(sizes), rtol=0.10)[0]
+    group_of = dict(zip(sizes, (int(g) for g in n_group), strict=True))
+    per_n: dict[int, int] = {}
+    lines = []
+    for c in sorted(cells, key=lambda c: (c["N"], c["D"])):
+        shapes = sorted(
+            ((s, v) for s, v in c["shapes"].items() if v["aspect"]), key=lambda sv: sv[1]["aspect"]
+        )
+        g = group_of[c["N"]]
+        per_n[g] = per_n.get(g, 0) + 1
+        lines.append(
+            {
+                "N": c["N"],
+                "D": c["D"],
+                "group": g,
+                "shapes": [s for s, _ in shapes],
+                "aspect": np.array([v["aspect"] for _, v in shapes], dtype=float),
+                "penalty": np.array([v["excess"] for _, v in shapes], dtype=float),
+                "best": c["best"],
+            }
+        )
+    for line in lines:
+        line["label"] = f"N={line['N']:.3g}" + (
+            f", D={line['D']:.3g}" if per_n[line["group"]] > 1 else ""
+        )
+    if analysis.noise_sd is not None and analysis.noise_sd > 0:
+        band, band_label = 2.0 * analysis.noise_sd, "seed noise (2 sd of log L)"
+    else:
+        band, band_label = tolerance, f"tolerance ({tolerance:.0%} of loss, no seed noise measured)"
+    return {
+        "lines": lines,
+        "band": float(band),
+        "band_label": band_label,
+        "verdict": analysis.verdict,
+        "penalty": analysis.penalty,
+    }

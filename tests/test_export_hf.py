@@ -72,6 +72,8 @@ def test_random_weights_give_equal_logits(kind, tie, tmp_path, transformers):
     )
     assert _max_diff(model, tmp_path / "hf", transformers, tokens) < TOL
     assert _max_diff(model, tmp_path / "hf", transformers, tokens[:1, :5]) < TOL  # shorter ones
+    modes = {(tmp_path / "hf" / name).stat().st_mode & 0o777 for name in result.files}
+    assert len(modes) == 1  # every file as a plain write makes it (transformers' 0600 fixed)
 
 
 def test_the_probe_catches_a_wrong_mapping(tmp_path, monkeypatch, transformers):
@@ -92,14 +94,14 @@ def test_the_probe_catches_a_wrong_mapping(tmp_path, monkeypatch, transformers):
     assert [p.name for p in tmp_path.iterdir()] == []  # no temporary folder left either
 
 
-def _checkpoint(path, **model) -> None:
+def _checkpoint(path, step: int = 0, **model) -> GPT:
     """A checkpoint file as the trainer writes it (config + model), without training."""
     shape = {"vocab_size": 48, "n_ctx": 16, "n_layer": 1, "d_model": 16, "n_head": 2, **model}
     cfg = RunConfig.model_validate({"run_id": "x", "model": shape, "train": {"tokens": 4096}})
-    gpt = GPTConfig(**{k: v for k, v in shape.items() if k in GPTConfig.__dataclass_fields__})
-    save_checkpoint(
-        path, {"config": config_identity(cfg), "model": GPT(gpt).state_dict(), "step": 0}
-    )
+    gpt = GPT(GPTConfig(**{k: v for k, v in shape.items() if k in GPTConfig.__dataclass_fields__}))
+    state = {"config": config_identity(cfg), "model": gpt.state_dict(), "step": step}
+    save_checkpoint(path, state)
+    return gpt.eval()
 
 
 @pytest.mark.parametrize(
@@ -233,3 +235,32 @@ def test_trained_rotary_runs_with_their_tokenizer(
     assert hf_tok.eos_token_id == ours_tok.eot_id
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert config["eos_token_id"] == ours_tok.eot_id and config["vocab_size"] == vocab
+
+
+def test_every_checkpoint_of_a_ladder(tmp_path, capsys, transformers):
+    ladder = tmp_path / "ladder"
+    models = {
+        "a": _checkpoint(ladder / "runs" / "a" / "checkpoint.pt", step=7),
+        "b": _checkpoint(ladder / "runs" / "b" / "checkpoint.pt", step=9, **SHAPES["stablelm"]),
+    }
+    (ladder / "runs" / "c").mkdir()  # a run without a checkpoint (keep_final = false)
+    assert main(["export-hf", str(ladder), "--all", "-o", str(tmp_path / "hf"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["architecture"] for r in result["runs"]] == ["GPT2LMHeadModel", "StableLmForCausalLM"]
+    assert [r["step"] for r in result["runs"]] == [7, 9] and result["skipped"] == ["c"]
+    assert sorted(p.name for p in (tmp_path / "hf").iterdir()) == ["a", "b"]
+    tokens = torch.randint(0, 48, (2, 16), generator=torch.Generator().manual_seed(3))
+    for run_id, model in models.items():
+        assert _max_diff(model, tmp_path / "hf" / run_id, transformers, tokens) < TOL
+
+
+def test_a_ladder_with_an_unsupported_run_writes_nothing(tmp_path, capsys):
+    ladder = tmp_path / "ladder"
+    _checkpoint(ladder / "runs" / "dense" / "checkpoint.pt")
+    _checkpoint(ladder / "runs" / "moe" / "checkpoint.pt", n_expert=2, top_k=1)
+    assert main(["export-hf", str(ladder), "--all", "-o", str(tmp_path / "hf")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: run moe: cannot export a mixture")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ladder"]
+    assert main(["export-hf", str(ladder / "runs"), "--all", "-o", str(tmp_path / "hf")]) == 2
+    assert "not a ladder folder" in capsys.readouterr().err

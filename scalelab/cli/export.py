@@ -1,42 +1,48 @@
-"""Export commands: export-hf (a run's checkpoint as a Hugging Face transformers model)."""
+"""Export commands: export-hf (a run's checkpoint, or a ladder's, as Hugging Face models)."""
 
 from __future__ import annotations
 
 import typer
 
-from scalelab.cli.common import JsonOpt, app, emit_json, out
+from scalelab.cli.common import Flag, JsonOpt, app, emit_json, out
 from scalelab.cli.usage import PlainUsage
 
 
 @app.command("export-hf", cls=PlainUsage)
 def export_hf_cmd(
     run: str = typer.Argument(
-        ..., metavar="RUN", help="a run folder (its checkpoint.pt) or a checkpoint file"
+        ...,
+        metavar="RUN",
+        help="a run folder (its checkpoint.pt) or a checkpoint file; with --all a ladder folder",
     ),
     out_dir: str = typer.Option(
         ..., "-o", "--out", metavar="DIR", help="the folder to write (replaced when complete)"
     ),
+    all_runs: bool = Flag("--all", help="every checkpoint of the ladder RUN, one subfolder each"),
     json_out: bool = JsonOpt,
 ) -> None:
     """Write a run's checkpoint as a Hugging Face transformers model (config.json,
     model.safetensors, the tokenizer): GPT-2 for learned positions and GELU, GPT-NeoX for rotary
     and GELU, StableLM for rotary and SwiGLU. Needs the extra 'hf' (transformers, safetensors)."""
-    from scalelab.train.export import export_run
+    from scalelab.ladder.export import export_hf
 
-    result = export_run(run, out_dir)
+    result = export_hf(run, out_dir, all_runs=all_runs)
     if json_out:
         emit_json(result.to_dict())
         return
-    out.print(
-        f"wrote {result.out_dir}: {result.architecture} ({result.n_params:,} parameters, "
-        f"step {result.step}), logits checked equal to scalelab's "
-        f"(max |difference| {result.max_abs_diff:.2g})",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
-    out.print(f"files: {', '.join(result.files)}", markup=False, highlight=False)
-    if result.tokenizer:
-        out.print(f"tokenizer: {result.tokenizer}", markup=False, highlight=False)
-    for note in result.notes:
-        out.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    say = dict(markup=False, highlight=False, soft_wrap=True)
+    runs = result.runs if all_runs else [result]
+    for r in runs:
+        out.print(
+            f"wrote {r.out_dir}: {r.architecture} ({r.n_params:,} parameters, step {r.step}), "
+            f"logits checked equal to scalelab's (max |difference| {r.max_abs_diff:.2g})",
+            **say,
+        )
+        if not all_runs:
+            out.print(f"files: {', '.join(r.files)}", **say)
+        if r.tokenizer:
+            out.print(f"tokenizer: {r.tokenizer}", **say)
+        for note in r.notes:
+            out.print(f"note: {note}", **say)
+    for run_id in getattr(result, "skipped", []):
+        out.print(f"skipped {run_id}: no checkpoint in its run folder", **say)

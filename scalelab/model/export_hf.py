@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scalelab.atomic import atomic_dir, check_folder
+from scalelab.atomic import _as_created, atomic_dir, check_folder
 from scalelab.errors import InputError, NumericalError
 from scalelab.model.config import GPTConfig
 
@@ -380,6 +380,8 @@ def export_model(
         model.save_pretrained(tmp)
         for name, text in {**tok_text, PROVENANCE: json.dumps(provenance, indent=2)}.items():
             (tmp / name).write_text(text + "\n", encoding="utf-8")
+        for path in tmp.iterdir():  # transformers may write 0600 files; give them the usual mode
+            _as_created(path, 0o666)
         files = sorted(p.name for p in tmp.iterdir())
     return ExportResult(
         out_dir=str(out),

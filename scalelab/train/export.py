@@ -36,11 +36,12 @@ def find_checkpoint(path: str | os.PathLike) -> Path:
     return ckpt
 
 
-def read_run(path: str | os.PathLike) -> tuple[GPTConfig, dict, dict]:
-    """The shape, the model's state dict and the whole checkpoint of a run folder or file."""
+def read_run(path: str | os.PathLike, mmap: bool = False) -> tuple[GPTConfig, dict, dict]:
+    """The shape, the model's state dict and the whole checkpoint of a run folder or file
+    (``mmap``: tensors mapped, not read, to check a checkpoint cheaply)."""
     ckpt = find_checkpoint(path)
     try:
-        state = load_checkpoint(ckpt)
+        state = load_checkpoint(ckpt, mmap=mmap)
     except Exception as exc:  # a file we cannot read is bad input, not a crash
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise InputError(f"{ckpt}: cannot be read as a scalelab checkpoint ({reason})") from None

@@ -2,11 +2,11 @@
 
 For each supported architecture (GPT-2: learned + GELU; GPT-NeoX: rotary + GELU; StableLM:
 rotary + SwiGLU) and each size (~N non-embedding parameters by the shape rule, vocab 4096, context
-256, random weights): the wall time of ``export_model`` (mapping, probe, writing; transformers
-already imported), the size of model.safetensors, and the largest logit difference between the
-reloaded transformers model and scalelab's on a full batch of 4 × 256 tokens (fp32). Prints one
-line per (architecture, size) and writes ``out/export_bench.json``. On a shared machine the times
-are pessimistic.
+256, random weights): the wall time of ``export_model`` (mapping, probe, writing; after a warm-up
+export, which imports transformers' model code), the size of model.safetensors, and the largest
+logit difference between the reloaded transformers model and scalelab's on a full batch of
+4 × 256 tokens (fp32). Prints one line per (architecture, size) and writes
+``out/export_bench.json``. On a shared machine the times are pessimistic.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        one("gpt2", 1e5, Path(tmp))  # warm-up: the first export imports transformers' model code
         for kind in ARCHS:
             for n in (quantity(s, "--sizes") for s in args.sizes.split(",")):
                 row = one(kind, n, Path(tmp))

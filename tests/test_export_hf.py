@@ -65,8 +65,8 @@ def test_random_weights_give_equal_logits(kind, tie, tmp_path, transformers):
     result = export_model(cfg, model.state_dict(), tmp_path / "hf")
     assert result.model_type == kind == target(cfg)
     assert {"config.json", "model.safetensors"} <= set(result.files)
-    config = json.loads((tmp_path / "hf" / "config.json").read_text())
-    assert config["model_type"] == kind and config["tie_word_embeddings"] is tie
+    config = transformers.AutoConfig.from_pretrained(tmp_path / "hf")
+    assert config.model_type == kind and config.tie_word_embeddings is tie
     tokens = torch.randint(
         0, cfg.vocab_size, (3, cfg.n_ctx), generator=torch.Generator().manual_seed(1)
     )

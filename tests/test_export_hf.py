@@ -44,34 +44,46 @@ def _random_model(seed: int = 0, **shape) -> tuple[GPTConfig, GPT]:
     return cfg, model.eval()
 
 
-def _max_diff(ours, hf_dir, transformers, tokens: torch.Tensor) -> float:
+def _max_diff(ours, hf_dir, transformers, *batches: torch.Tensor) -> float:
     theirs = transformers.AutoModelForCausalLM.from_pretrained(hf_dir)
     assert not theirs.training
     with torch.no_grad():
-        return float((ours(tokens) - theirs(input_ids=tokens).logits).abs().max())
+        return max(
+            float((ours(tokens) - theirs(input_ids=tokens).logits).abs().max())
+            for tokens in batches
+        )
 
 
 SHAPES = {
     "gpt2": dict(positions="learned", mlp="gelu"),
     "gpt_neox": dict(positions="rotary", mlp="gelu"),
     "stablelm": dict(positions="rotary", mlp="swiglu"),
+    "dbrx": dict(positions="rotary", mlp="swiglu", n_expert=4, top_k=2),  # mixture of experts
 }
 
+CASES = [  # every architecture, tied and untied output embeddings, MoE with top-1 and top-2
+    ("gpt2", {"tie_embeddings": True}),
+    ("gpt2", {"tie_embeddings": False}),
+    ("gpt_neox", {"tie_embeddings": True}),
+    ("stablelm", {"tie_embeddings": False}),
+    ("dbrx", {"tie_embeddings": True}),
+    ("dbrx", {"tie_embeddings": False, "n_expert": 3, "top_k": 1}),
+]
 
-@pytest.mark.parametrize("tie", [True, False])
-@pytest.mark.parametrize("kind", sorted(SHAPES))
-def test_random_weights_give_equal_logits(kind, tie, tmp_path, transformers):
-    cfg, model = _random_model(tie_embeddings=tie, **SHAPES[kind])
+
+@pytest.mark.parametrize(("kind", "extra"), CASES)
+def test_random_weights_give_equal_logits(kind, extra, tmp_path, transformers):
+    cfg, model = _random_model(**{**SHAPES[kind], **extra})
     result = export_model(cfg, model.state_dict(), tmp_path / "hf")
     assert result.model_type == kind == target(cfg)
     assert {"config.json", "model.safetensors"} <= set(result.files)
     config = transformers.AutoConfig.from_pretrained(tmp_path / "hf")
-    assert config.model_type == kind and config.tie_word_embeddings is tie
-    tokens = torch.randint(
-        0, cfg.vocab_size, (3, cfg.n_ctx), generator=torch.Generator().manual_seed(1)
-    )
-    assert _max_diff(model, tmp_path / "hf", transformers, tokens) < TOL
-    assert _max_diff(model, tmp_path / "hf", transformers, tokens[:1, :5]) < TOL  # shorter ones
+    assert config.model_type == kind
+    tied = cfg.tie_embeddings and kind != "dbrx"  # DBRX cannot tie: it gets a copy
+    assert config.tie_word_embeddings is tied
+    gen = torch.Generator().manual_seed(1)
+    tokens = torch.randint(0, cfg.vocab_size, (3, cfg.n_ctx), generator=gen)
+    assert _max_diff(model, tmp_path / "hf", transformers, tokens, tokens[:1, :5]) < TOL
     modes = {(tmp_path / "hf" / name).stat().st_mode & 0o777 for name in result.files}
     assert len(modes) == 1  # every file as a plain write makes it (transformers' 0600 fixed)
 
@@ -107,7 +119,8 @@ def _checkpoint(path, step: int = 0, **model) -> GPT:
 @pytest.mark.parametrize(
     ("model", "why"),
     [
-        ({"n_expert": 4, "top_k": 2}, "mixture-of-experts"),
+        ({"n_expert": 4, "top_k": 2}, "mixture-of-experts model with positions = 'learned'"),
+        ({"n_expert": 2, "positions": "rotary"}, "its one MoE architecture with LayerNorm (DBRX)"),
         ({"positions": "learned", "mlp": "swiglu"}, "learned positions with a SwiGLU MLP"),
     ],
 )
@@ -125,6 +138,17 @@ def test_unsupported_variant_is_one_line_and_exit_2(model, why, tmp_path, capsys
     assert not (tmp_path / "new").exists()
     assert [p.name for p in existing.iterdir()] == ["keep.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old", "run"]
+
+
+def test_weights_that_do_not_fit_their_config(tmp_path, capsys):
+    _checkpoint(tmp_path / "ok.pt")
+    state = load_checkpoint(tmp_path / "ok.pt")
+    state["config"]["model"]["d_model"] = 32  # the weights are d_model = 16
+    save_checkpoint(tmp_path / "bad.pt", state)
+    assert main(["export-hf", str(tmp_path / "bad.pt"), "-o", str(tmp_path / "hf")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "do not fit the shape of its config" in err[0]
+    assert not (tmp_path / "hf").exists()
 
 
 def test_not_a_run_and_missing_transformers_are_input_errors(tmp_path, capsys, monkeypatch):
@@ -235,6 +259,12 @@ def test_trained_rotary_runs_with_their_tokenizer(
     assert hf_tok.eos_token_id == ours_tok.eot_id
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert config["eos_token_id"] == ours_tok.eot_id and config["vocab_size"] == vocab
+    if tokenizer["kind"] == "bpe":  # a data folder changed since: the model, and a note
+        (data / "tokenizer.json").write_text("{}")
+        assert main(["export-hf", str(run), "-o", str(tmp_path / "hf2"), "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["tokenizer"] is None and "tokenizer.json" not in result["files"]
+        assert any(n.startswith("no tokenizer written: ") for n in result["notes"])
 
 
 def test_every_checkpoint_of_a_ladder(tmp_path, capsys, transformers):

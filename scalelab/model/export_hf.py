@@ -73,10 +73,12 @@ def target(cfg: GPTConfig) -> str:
     """The ``transformers`` model type a shape exports to; InputError (one line) when none computes
     the same function."""
     if cfg.n_expert >= 2:
+        if cfg.positions == "rotary" and cfg.mlp == "swiglu":
+            return "dbrx"
         raise InputError(
-            f"cannot export a mixture-of-experts model (n_expert = {cfg.n_expert}) to transformers: "
-            f"its MoE architectures (Mixtral, Qwen2-MoE, OLMoE) normalise with RMSNorm and "
-            f"scalelab uses LayerNorm, so the logits would differ"
+            f"cannot export a mixture-of-experts model with positions = {cfg.positions!r} and "
+            f"mlp = {cfg.mlp!r} to transformers: its one MoE architecture with LayerNorm (DBRX) "
+            f"has rotary positions and SwiGLU experts, the others normalise with RMSNorm"
         )
     if cfg.positions == "learned" and cfg.mlp == "gelu":
         return "gpt2"
@@ -115,6 +117,40 @@ def hf_config(cfg: GPTConfig, eot_id: int | None = None) -> dict[str, Any]:
             "scale_attn_by_inverse_layer_idx": False,
             "reorder_and_upcast_attn": False,
             "tie_word_embeddings": cfg.tie_embeddings,
+            **special,
+        }
+    if kind == "dbrx":
+        return {
+            "model_type": "dbrx",
+            "architectures": ["DbrxForCausalLM"],
+            "vocab_size": cfg.vocab_size,
+            "d_model": cfg.d_model,
+            "n_heads": cfg.n_head,
+            "n_layers": cfg.n_layer,
+            "max_seq_len": cfg.n_ctx,
+            "resid_pdrop": 0.0,
+            "emb_pdrop": 0.0,
+            "initializer_range": cfg.init_std,
+            "tie_word_embeddings": False,  # DBRX cannot tie: a tied output layer is copied
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0},
+            "attn_config": {
+                "kv_n_heads": cfg.n_head,
+                # no clipping; transformers 5 fails on None (clamp without bounds), and a bound
+                # beyond any finite fp32 activation clips nothing
+                "clip_qkv": 3.0e38,
+                "attn_pdrop": 0.0,
+                "rope_theta": 10000.0,
+            },
+            "ffn_config": {
+                "ffn_hidden_size": cfg.ff,
+                "moe_num_experts": cfg.n_expert,
+                "moe_top_k": cfg.top_k,
+                # softmax over all experts, top k, weights renormalised to sum 1 (L1): the same
+                # weights as scalelab's softmax over the k chosen logits
+                "moe_normalize_expert_weights": 1.0,
+                "moe_jitter_eps": None,
+                "ffn_act_fn": {"name": "silu"},
+            },
             **special,
         }
     common = {
@@ -208,11 +244,14 @@ def build_hf_model(cfg: GPTConfig, state: dict, eot_id: int | None = None):
         elif kind == "gpt_neox":
             _neox(model.gpt_neox, w, cfg, put, d, h)
             body_out = model.gpt_neox.final_layer_norm
+        elif kind == "dbrx":
+            _dbrx(model.transformer, w, cfg, put)
+            body_out = model.transformer.norm_f
         else:
             _stablelm(model.model, w, cfg, put)
             body_out = model.model.norm
         put(body_out.weight, w["norm_f.weight"])
-        if not cfg.tie_embeddings:
+        if not cfg.tie_embeddings or kind == "dbrx":
             put(model.get_output_embeddings().weight, w["lm_head.weight"])
     missed = [n for n, p in model.named_parameters() if id(p) not in set_by_us]
     if missed:  # a transformers release laid the model out differently than expected
@@ -268,18 +307,52 @@ def _stablelm(body, w: dict, cfg: GPTConfig, put) -> None:
         put(blk.mlp.down_proj.weight, w[p + "mlp.proj.weight"])
 
 
-def probe_diff(
-    cfg: GPTConfig, state: dict, hf_model, n_tokens: int = PROBE_TOKENS
-) -> tuple[float, float]:
-    """The largest |logit difference| between scalelab's model and ``hf_model`` on a fixed
-    pseudo-random sequence (fp32), and the largest |logit| (the scale of the tolerance)."""
+def _dbrx(body, w: dict, cfg: GPTConfig, put) -> None:
+    import torch  # noqa: PLC0415
+
+    put(body.wte.weight, w["wte.weight"])
+    for i, blk in enumerate(body.blocks):
+        p = f"blocks.{i}."
+        put(blk.norm_attn_norm.norm_1.weight, w[p + "norm1.weight"])
+        put(blk.norm_attn_norm.norm_2.weight, w[p + "norm2.weight"])
+        put(blk.norm_attn_norm.attn.Wqkv.weight, w[p + "attn.qkv.weight"])  # [q | k | v] too
+        put(blk.norm_attn_norm.attn.out_proj.weight, w[p + "attn.proj.weight"])
+        put(blk.ffn.router.layer.weight, w[p + "mlp.router.weight"])
+        experts = range(cfg.n_expert)
+        # experts stacked along the rows; w2 is applied as x @ w2, so it holds proj transposed
+        stack = {
+            name: torch.cat([w[f"{p}mlp.experts.{e}.{ours}.weight"] for e in experts])
+            for name, ours in (("w1", "gate"), ("v1", "fc"))
+        }
+        stack["w2"] = torch.cat([w[f"{p}mlp.experts.{e}.proj.weight"].t() for e in experts])
+        for name, value in stack.items():
+            put(getattr(blk.ffn.experts.mlp, name), value)
+
+
+def scalelab_model(cfg: GPTConfig, state: dict):
+    """scalelab's GPT of shape ``cfg`` holding ``state`` (fp32, eval mode); a state dict that does
+    not fit the shape is an InputError line."""
     import torch  # noqa: PLC0415
 
     from scalelab.model.gpt import GPT  # noqa: PLC0415
 
     ours = GPT(cfg)
-    ours.load_state_dict({k: v.to("cpu", torch.float32) for k, v in state.items()})
-    ours.eval()
+    try:
+        ours.load_state_dict({k: v.to("cpu", torch.float32) for k, v in state.items()})
+    except (RuntimeError, AttributeError) as exc:
+        first = " ".join(str(exc).split())[:200]
+        raise InputError(
+            f"the checkpoint's weights do not fit the shape of its config ({first})"
+        ) from None
+    return ours.eval()
+
+
+def probe_diff(ours, hf_model, n_tokens: int = PROBE_TOKENS) -> tuple[float, float]:
+    """The largest |logit difference| between scalelab's model ``ours`` and ``hf_model`` on a
+    fixed pseudo-random sequence (fp32), and the largest |logit| (the scale of the tolerance)."""
+    import torch  # noqa: PLC0415
+
+    cfg = ours.cfg
     gen = torch.Generator().manual_seed(0)
     idx = torch.randint(0, cfg.vocab_size, (1, min(n_tokens, cfg.n_ctx)), generator=gen)
     with torch.no_grad():
@@ -359,8 +432,9 @@ def export_model(
     target(cfg)  # refuse an unsupported variant before any work
     out = check_folder(out_dir, "export folder")
     eot_id = getattr(tokenizer, "eot_id", None)
+    ours = scalelab_model(cfg, state)  # checks that the weights fit the shape
     model = build_hf_model(cfg, state, eot_id)
-    diff, size = probe_diff(cfg, state, model)
+    diff, size = probe_diff(ours, model)
     scale = max(1.0, size)
     if not diff < PROBE_TOLERANCE * scale:
         raise NumericalError(

@@ -70,8 +70,12 @@ def run_tokenizer(state: dict, notes: list[str]):
             f"no tokenizer written: {folder} is not a prepared data folder (no manifest.json)"
         )
         return None
-    manifest = read_manifest(folder)
-    return load_saved(folder, manifest["tokenizer"])
+    try:
+        return load_saved(folder, read_manifest(folder)["tokenizer"])
+    except (InputError, KeyError) as exc:  # a damaged data folder: the model is still exported
+        why = exc.problems[0] if isinstance(exc, InputError) else f"no {exc} in its manifest"
+        notes.append(f"no tokenizer written: {why}")
+        return None
 
 
 def export_run(

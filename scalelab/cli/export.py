@@ -23,7 +23,8 @@ def export_hf_cmd(
 ) -> None:
     """Write a run's checkpoint as a Hugging Face transformers model (config.json,
     model.safetensors, the tokenizer): GPT-2 for learned positions and GELU, GPT-NeoX for rotary
-    and GELU, StableLM for rotary and SwiGLU. Needs the extra 'hf' (transformers, safetensors)."""
+    and GELU, StableLM for rotary and SwiGLU, DBRX for a mixture of rotary SwiGLU experts. Needs
+    the extra 'hf' (transformers, safetensors)."""
     from scalelab.ladder.export import export_hf
 
     result = export_hf(run, out_dir, all_runs=all_runs)

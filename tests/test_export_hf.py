@@ -155,6 +155,11 @@ def test_not_a_run_and_missing_transformers_are_input_errors(tmp_path, capsys, m
     (tmp_path / "empty").mkdir()
     assert main(["export-hf", str(tmp_path / "empty"), "-o", str(tmp_path / "hf")]) == 2
     assert "no checkpoint.pt" in capsys.readouterr().err
+    _checkpoint(tmp_path / "run" / "checkpoint.pt")
+    for dest in (tmp_path / "run", tmp_path):  # would replace the run it reads
+        assert main(["export-hf", str(tmp_path / "run"), "-o", str(dest)]) == 2
+        assert "would replace" in capsys.readouterr().err
+    assert (tmp_path / "run" / "checkpoint.pt").is_file()
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     assert main(["export-hf", str(tmp_path / "junk.pt"), "-o", str(tmp_path / "hf")]) == 2
     assert "cannot be read as a scalelab checkpoint" in capsys.readouterr().err

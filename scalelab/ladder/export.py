@@ -15,7 +15,7 @@ from scalelab.atomic import atomic_dir, check_folder
 from scalelab.errors import InputError
 from scalelab.ladder.runner import RUNS_DIR
 from scalelab.model.export_hf import ExportResult, target
-from scalelab.train.export import export_run, read_run
+from scalelab.train.export import check_not_inside, export_run, read_run
 from scalelab.train.plan import CHECKPOINT
 
 
@@ -62,6 +62,7 @@ def ladder_checkpoints(ladder_dir: str | os.PathLike) -> tuple[dict[str, Path], 
 def export_ladder(ladder_dir: str | os.PathLike, out_dir: str | os.PathLike) -> LadderExport:
     """Export every checkpoint of the ladder in ``ladder_dir`` to ``out_dir/<run_id>``."""
     found, skipped = ladder_checkpoints(ladder_dir)
+    check_not_inside(out_dir, ladder_dir)
     out = check_folder(out_dir, "export folder")
     problems = []
     for run_id, folder in found.items():

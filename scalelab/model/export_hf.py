@@ -57,7 +57,7 @@ class ExportResult:
     architecture: str  # the transformers class, e.g. "GPT2LMHeadModel"
     model_type: str  # "gpt2", "gpt_neox" or "stablelm"
     files: list[str]
-    n_params: int
+    n_params: int  # of the exported model (its zero biases included)
     max_abs_diff: float  # the probe's largest logit difference
     tokenizer: str | None = None  # what was written for the tokenizer (None: none)
     source: str | None = None

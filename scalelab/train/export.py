@@ -36,6 +36,16 @@ def find_checkpoint(path: str | os.PathLike) -> Path:
     return ckpt
 
 
+def check_not_inside(out_dir: str | os.PathLike, source: str | os.PathLike) -> None:
+    """Refuse an output folder that holds ``source`` (it would be replaced by the export)."""
+    out, src = Path(out_dir).expanduser().resolve(), Path(source).expanduser().resolve()
+    if src == out or out in src.parents:
+        raise InputError(
+            f"{out_dir}: the export folder would replace {source}, which it holds; "
+            f"choose another folder"
+        )
+
+
 def read_run(path: str | os.PathLike, mmap: bool = False) -> tuple[GPTConfig, dict, dict]:
     """The shape, the model's state dict and the whole checkpoint of a run folder or file
     (``mmap``: tensors mapped, not read, to check a checkpoint cheaply)."""
@@ -83,6 +93,7 @@ def export_run(
 ) -> ExportResult:
     """Write the checkpoint of the run folder (or checkpoint file) ``path`` to ``out_dir`` as a
     ``transformers`` model with the run's tokenizer; see :mod:`scalelab.model.export_hf`."""
+    check_not_inside(out_dir, find_checkpoint(path))
     gpt, weights, state = read_run(path)
     target(gpt)  # an unsupported variant fails before the tokenizer is read
     notes: list[str] = []

@@ -299,3 +299,5 @@ def test_a_ladder_with_an_unsupported_run_writes_nothing(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ladder"]
     assert main(["export-hf", str(ladder / "runs"), "--all", "-o", str(tmp_path / "hf")]) == 2
     assert "not a ladder folder" in capsys.readouterr().err
+    assert main(["export-hf", str(ladder), "-o", str(tmp_path / "hf")]) == 2  # without --all
+    assert "add --all" in capsys.readouterr().err

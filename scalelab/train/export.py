@@ -29,6 +29,8 @@ def find_checkpoint(path: str | os.PathLike) -> Path:
         raise InputError(f"{p}: no such run folder or checkpoint file")
     ckpt = p / CHECKPOINT
     if not ckpt.is_file():
+        if (p / "runs").is_dir():
+            raise InputError(f"{p}: no {CHECKPOINT} here; for every run of a ladder, add --all")
         raise InputError(
             f"{p}: no {CHECKPOINT} in this folder (not a run folder, or the run was trained with "
             f"[checkpoint] keep_final = false)"
@@ -94,7 +96,7 @@ def export_run(
     """Write the checkpoint of the run folder (or checkpoint file) ``path`` to ``out_dir`` as a
     ``transformers`` model with the run's tokenizer; see :mod:`scalelab.model.export_hf`."""
     check_not_inside(out_dir, find_checkpoint(path))
-    gpt, weights, state = read_run(path)
+    gpt, weights, state = read_run(path, mmap=True)  # the optimiser's state is never read
     target(gpt)  # an unsupported variant fails before the tokenizer is read
     notes: list[str] = []
     tok = run_tokenizer(state, notes) if tokenizer else None

@@ -48,6 +48,14 @@ def resolve_tasks(table: RunTable, task) -> list[str]:
     return wanted
 
 
+def buckets_of(table: RunTable, task: str) -> list[str]:
+    """The difficulty buckets of a task (besides ``all``)."""
+    if "bucket" not in table.data.columns:
+        return []
+    rows = table.data[table.data["task"].astype(str) == task]
+    return sorted(set(rows["bucket"].dropna().astype(str)) - {"all"})
+
+
 def task_points(
     table: RunTable, task: str, through: str = "task_loss", bucket: Optional[str] = None
 ) -> pd.DataFrame:

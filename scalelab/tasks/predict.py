@@ -211,8 +211,15 @@ def predict(
     if not 0 < level < 1:
         raise InputError(f"level: expected a number between 0 and 1, got {level}")
     jobs: list[tuple[str, Optional[str], pd.DataFrame]] = []
-    for name in taskdata.resolve_tasks(table, task):
-        for b in [None, *(bucket or [])]:
+    names = taskdata.resolve_tasks(table, task)
+    for b in bucket or []:
+        if not any(b in taskdata.buckets_of(table, name) for name in names):
+            raise InputError(
+                f"{table.source}: bucket {b!r} not found in task(s) {', '.join(names)}"
+            )
+    for name in names:
+        present = taskdata.buckets_of(table, name)
+        for b in [None, *(b for b in bucket or [] if b in present)]:
             jobs.append((name, b, taskdata.task_points(table, name, through, b)))
     if average:
         tasks = taskdata.resolve_tasks(table, list(average))

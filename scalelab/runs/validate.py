@@ -71,6 +71,16 @@ REQUIRED_VALUES = ("N", "D", "C", "loss")
 """Columns where a missing value (NaN) is an error (``loss`` not on task rows with a task_loss)."""
 FRACTION_COLUMNS = {"accuracy": (0.0, 1.0, True), "chance": (0.0, 1.0, False)}
 """Task columns holding fractions: {column: (low, high, high included)}."""
+TASK_COLUMNS = (
+    "chance",
+    "task_loss",
+    "task_nats_per_char",
+    "task_bits_per_byte",
+    "n_examples",
+    "bucket",
+    "task_loss_unit",
+)
+"""The task table's own columns (besides ``task`` and ``accuracy``)."""
 TASK_LOSS_UNITS = ("nats/token", "nats/char", "bits/byte")
 """The units a task's loss may be given in (``task_loss_unit``)."""
 
@@ -278,7 +288,8 @@ def map_columns(frame: pd.DataFrame, source: str, columns: Mapping[str, str]) ->
         raise InputError(
             f"{source}: column mapping {cut(k)[1:-1]}={cut(columns[k])[1:-1]}: "
             f"'{cut(k)[1:-1]}' is not a run-table column; known columns: "
-            + ", ".join(SCHEMA_COLUMNS)
+            + ", ".join(c for c in SCHEMA_COLUMNS if c not in TASK_COLUMNS)
+            + " and the task columns (docs/tasks.md)"
         )
     for schema_name, file_name in columns.items():
         if file_name not in frame.columns:

@@ -138,21 +138,40 @@ def _grid(link: str, L: np.ndarray, chance: float) -> np.ndarray:
 
 
 class _Objective:
+    """Half the (weighted) sum of squared accuracy residuals and its gradient, with the gradient
+    reduced point by point (no (K, n, P) Jacobian is formed)."""
+
     def __init__(self, link, L, acc, chance, weights=None):
         self.link, self.L, self.acc, self.chance, self.weights = link, L, acc, chance, weights
 
     def __call__(self, theta: np.ndarray, rows: np.ndarray):
-        pred, grad = value(self.link, theta, self.L, self.chance)
-        r = pred - self.acc[None, :]
-        if self.weights is not None:
-            w = self.weights[rows]
-            f = 0.5 * np.einsum("kn,kn->k", w * r, r)
-            g = np.einsum("kn,knp->kp", w * r, grad)
-        else:
-            f = 0.5 * np.einsum("kn,kn->k", r, r)
-            g = np.einsum("kn,knp->kp", r, grad)
-        bad = ~np.isfinite(f)
-        f[bad] = np.inf
+        c, L = self.chance, self.L[None, :]
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.link == "sigmoid":
+                su = _sig(theta[:, 0:1])
+                span = (1 - c) * su
+                k = np.exp(theta[:, 1:2])
+                z = k * (L - theta[:, 2:3])
+                s = _sig(-z)
+                r = c + span * s - self.acc[None, :]
+                wr = r if self.weights is None else r * self.weights[rows]
+                wds = wr * (s * (s - 1))  # w r ds/dz
+                g = np.column_stack(
+                    [
+                        (1 - c) * su[:, 0] * (1 - su[:, 0]) * np.einsum("kn,kn->k", wr, s),
+                        span[:, 0] * np.einsum("kn,kn->k", wds, z),
+                        -span[:, 0] * k[:, 0] * wds.sum(axis=1),
+                    ]
+                )
+            else:
+                gamma = np.exp(theta[:, 2:3])
+                t = np.exp(theta[:, 1:2] - gamma * L)
+                r = 1 - theta[:, 0:1] + t - self.acc[None, :]
+                wr = r if self.weights is None else r * self.weights[rows]
+                wt = wr * t
+                g = np.column_stack([-wr.sum(axis=1), wt.sum(axis=1), -gamma[:, 0] * (wt @ self.L)])
+            f = 0.5 * np.einsum("kn,kn->k", wr, r)
+        f[~np.isfinite(f)] = np.inf
         g[~np.isfinite(g)] = 0.0
         return f, g
 

@@ -68,10 +68,10 @@ class Chain:
     points: pd.DataFrame
 
     def intermediate(self, N, D) -> np.ndarray:
-        return np.asarray(self.law.predict(**_variables(self.law, N, D)), dtype=float)
+        return np.asarray(self.law.predict(**variables_at(self.law, N, D)), dtype=float)
 
 
-def _variables(law, N, D) -> dict:
+def variables_at(law, N, D) -> dict:
     N = np.asarray(N, dtype=float)
     D = np.asarray(D, dtype=float)
     all_vars = {"N": N, "D": D, "C": 6.0 * N * D}
@@ -166,7 +166,7 @@ def chain_prediction(
     rng = np.random.default_rng(seed + 3)
     m = min(len(law.samples), len(link.samples))
     with np.errstate(over="ignore", invalid="ignore"):
-        xs = np.asarray(law.law_form.predict(law.samples[:m], **_variables(law, N, D)), float)
+        xs = np.asarray(law.law_form.predict(law.samples[:m], **variables_at(law, N, D)), float)
     sigma1 = float(law.scatter.get("sigma", 0.0) or 0.0)
     xs = xs * np.exp(sigma1 * rng.standard_normal(m))
     acc = link.predict_pairs(xs, link.samples[:m]) + link.residual_sd * rng.standard_normal(m)

@@ -106,10 +106,10 @@ def test_backtest_errors_are_computed_as_defined(table):
 
 
 def test_predictability_ranks_the_stuck_task_last(table):
-    rows = predictability(table, ["sig", "stuck"])
-    assert [r.task for r in rows] == ["sig", "stuck"]
-    assert [r.rank for r in rows] == [1, 2]
+    rows = predictability(table, ["stuck", "sig"])
+    assert [(r.task, r.rank) for r in rows] == [("sig", 1), ("stuck", 2)]
     assert rows[0].predictable and rows[0].noise > 0 and rows[0].signal > 0.3
+    assert rows[0].chain_error is not None and rows[0].chain_error < 0.05
     assert not rows[1].predictable and rows[1].chain_error is None
 
 

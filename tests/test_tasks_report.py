@@ -25,8 +25,10 @@ def ladder_with_tasks() -> RunTable:
 
 
 def test_downstream_section_has_ranking_and_figures():
-    section = downstream_section(ladder_with_tasks())
+    section = downstream_section(ladder_with_tasks(), bootstrap=20)
     assert section.ok and section.id == "downstream"
+    # ranked: the predictable task first, the one stuck at chance last
+    assert section.body.index("<td>cloze</td>") < section.body.index("<td>flat</td>")
     assert "Predictability" in section.body and "never leaves chance" in section.body
     assert list(section.figures) == ["downstream_cloze"]  # the stuck task is not drawn
     html = page("report", [section])

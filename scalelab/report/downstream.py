@@ -30,7 +30,11 @@ def has_tasks(table: RunTable) -> bool:
 
 
 def downstream_section(
-    table: RunTable, through: str = "task_loss", link: str = "sigmoid", form: str = "chinchilla"
+    table: RunTable,
+    through: str = "task_loss",
+    link: str = "sigmoid",
+    form: str = "chinchilla",
+    bootstrap: int = BOOTSTRAP,
 ) -> Section:
     """The downstream section (see the module doc); a task that cannot be fitted says why."""
     try:
@@ -80,7 +84,7 @@ def downstream_section(
         try:
             pts = taskdata.task_points(table, r.task, through)
             chance = taskdata.chance_of(pts, r.task, table.source)
-            chain = fit_chain(pts, chance, link=link, form=form, bootstrap=BOOTSTRAP)
+            chain = fit_chain(pts, chance, link=link, form=form, bootstrap=bootstrap)
         except ScalelabError as exc:
             parts.append(f'<p class="warn">{esc(r.task)}: {esc("; ".join(exc.problems))}</p>')
             continue

@@ -77,8 +77,9 @@ def fill_chance(frame: pd.DataFrame, chance: Optional[Mapping[str, float]] = Non
     frame = frame.copy()
     if "chance" not in frame.columns:
         frame["chance"] = math.nan
-    known = frame["task"].astype(str).map(lambda t: chance_of(t, chance))
-    frame["chance"] = pd.to_numeric(frame["chance"], errors="coerce").fillna(known.astype(float))
+    known = frame["task"].astype(str).map(lambda t: chance_of(t, chance)).astype(float)
+    missing = frame["chance"].isna() | frame["chance"].astype(str).str.strip().eq("")
+    frame["chance"] = frame["chance"].astype(object).where(~missing, known)
     return frame
 
 

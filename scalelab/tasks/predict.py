@@ -88,9 +88,12 @@ def fit_chain(
     seed: int = 0,
     level: float = 0.95,
     source: str = "<memory>",
+    cache: Optional[dict] = None,
 ) -> Chain:
     """Fit step 1 (``form`` on each run's final intermediate) and step 2 (``link`` on every
-    point) to a task's points (:func:`scalelab.tasks.data.task_points`)."""
+    point) to a task's points (:func:`scalelab.tasks.data.task_points`). ``cache`` (a dict)
+    keeps step-1 laws by their input, so tasks sharing an intermediate (``through="loss"``) fit
+    step 1 once."""
     from scalelab import laws  # noqa: PLC0415 - the fitting engine, loaded when fitting
 
     ok = np.isfinite(points["x"].to_numpy(dtype=float))
@@ -99,7 +102,9 @@ def fit_chain(
     step1 = RunTable.from_frame(
         final[["run_id", "N", "D", "C"]].assign(loss=final["x"].to_numpy()), source
     )
-    law = laws.fit(
+    key = (form, bootstrap, seed, level, final[["run_id", "N", "D", "x"]].to_csv(index=False))
+    law = cache.get(key) if cache is not None else None
+    law = law or laws.fit(
         step1,
         form,
         bootstrap=bootstrap,
@@ -108,6 +113,8 @@ def fit_chain(
         grid=coarse_grid(form),
         max_iter=STEP1_MAX_ITER,
     )
+    if cache is not None:
+        cache[key] = law
     two = pts[np.isfinite(pts["accuracy"].to_numpy(dtype=float))]
     codes = pd.factorize(two["run_id"].astype(str))[0]
     link_fit = fit_link(
@@ -225,6 +232,7 @@ def predict(
         tasks = taskdata.resolve_tasks(table, list(average))
         jobs.append((average_name, None, taskdata.averaged(table, tasks, through, average_name)))
     target = {"N": float(N), "D": float(D), "C": 6.0 * float(N) * float(D)}
+    cache: dict = {}
     return [
         predict_points(
             pts,
@@ -238,6 +246,7 @@ def predict(
             seed=seed,
             level=level,
             source=table.source,
+            cache=cache,
         )
         for name, b, pts in jobs
     ]
@@ -256,6 +265,7 @@ def predict_points(
     seed: int,
     level: float,
     source: str,
+    cache: Optional[dict] = None,
 ) -> TaskPrediction:
     """One task's prediction from its points (not predictable: a reason and no number)."""
     chance = taskdata.chance_of(points, task, source)
@@ -275,6 +285,7 @@ def predict_points(
             seed=seed,
             level=level,
             source=f"{source} [{task}]",
+            cache=cache,
         )
     except NumericalError as exc:
         result.predictable = False

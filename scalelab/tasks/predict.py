@@ -144,11 +144,13 @@ def fit_chain(
     return Chain(law, link_fit, single, chance, pts)
 
 
-def coarse_grid(form: str) -> dict:
+def coarse_grid(form: str) -> Optional[dict]:
     """Every other value of the form's default initialisation grid (``chinchilla``: 243 of 4,500
     starts): one task's step 1 has a handful of runs, and the bootstrap starts warm."""
     from scalelab.laws import forms  # noqa: PLC0415
 
+    if form == "auto":  # form selection backtests every candidate on its own grid
+        return None
     return {p.name: list(p.grid)[::2] for p in forms.get(form).params}
 
 

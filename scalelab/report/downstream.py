@@ -31,12 +31,16 @@ def has_tasks(table: RunTable) -> bool:
 
 def downstream_section(
     table: RunTable,
-    through: str = "task_loss",
+    through: Optional[str] = None,
     link: str = "sigmoid",
     form: str = "chinchilla",
     bootstrap: int = BOOTSTRAP,
 ) -> Section:
-    """The downstream section (see the module doc); a task that cannot be fitted says why."""
+    """The downstream section (see the module doc); a task that cannot be fitted says why.
+    ``through`` defaults to ``task_loss`` where the table has task losses, else ``loss``."""
+    if through is None:
+        has_task_loss = table.has("task_loss") and table.data["task_loss"].notna().any()
+        through = "task_loss" if has_task_loss else "loss"
     try:
         ranked = predictability(table, "all", through=through, link=link, form=form)
     except ScalelabError as exc:

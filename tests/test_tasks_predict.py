@@ -3,12 +3,14 @@ backtest errors as defined, averages, buckets, the general loss as the intermedi
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from scalelab.runs.table import RunTable
-from scalelab.tasks import backtest, predict, predictability, synthetic
+from scalelab.tasks import TaskPrediction, backtest, predict, predictability, synthetic
 from scalelab.tasks.backtest import held_out_mask
 from scalelab.tasks.data import task_points
 from scalelab.tasks.predict import fit_chain
@@ -75,6 +77,12 @@ def test_exp_link_recovers_gadre_law(results):
     L = true_loss(TARGET["N"], TARGET["D"])
     truth = 1 - EXP["epsilon"] + EXP["k"] * np.exp(-EXP["gamma"] * L)
     assert e.interval[0] <= truth <= e.interval[1]
+
+
+def test_results_are_plain_data_that_reload(results):
+    for r in results.values():
+        again = TaskPrediction.from_dict(json.loads(json.dumps(r.to_dict())))
+        assert again == r
 
 
 def test_task_stuck_at_chance_is_not_predictable(results):

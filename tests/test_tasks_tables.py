@@ -152,6 +152,22 @@ def test_lm_eval_reader_round_trips(tmp_path, new_style):
     assert norm.data[norm.data.task == "arc_easy"]["accuracy"].max() == pytest.approx(0.44)
 
 
+def test_lm_eval_mapping_in_toml(tmp_path):
+    folder, mapping, runs = _lm_eval(tmp_path)
+    toml = tmp_path / "map.toml"
+    toml.write_text(
+        "".join(
+            f'[[file]]\nfile = "{n}.json"\nrun_id = "{n}"\nN = {N:g}\nD = {D:g}\nstep = 100\n'
+            for n, N, D, _ in runs
+        )
+    )
+    a, b = read_lm_eval(folder, mapping).data, read_lm_eval(folder, toml).data
+    assert set(b["step"]) == {100}
+    np.testing.assert_allclose(
+        a.sort_values(["run_id", "task"])["accuracy"], b.sort_values(["run_id", "task"])["accuracy"]
+    )
+
+
 def test_lm_eval_errors_via_cli(tmp_path):
     folder, mapping, _ = _lm_eval(tmp_path)
     (folder / "stray.json").write_text(json.dumps({"results": {"arc_easy": {"acc,none": 0.3}}}))

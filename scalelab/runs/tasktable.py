@@ -226,9 +226,9 @@ def read_mapping(path: str | os.PathLike) -> pd.DataFrame:
     if not path.exists():
         raise InputError(f"{path}: no such file (the lm-eval mapping)")
     if path.suffix.lower() == ".toml":
-        from scalelab.tomlfile import load  # noqa: PLC0415
+        from scalelab.tomlfile import read  # noqa: PLC0415
 
-        doc = load(path)
+        doc = read(path, "lm-eval mapping")
         rows = doc.get("file")
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise InputError(

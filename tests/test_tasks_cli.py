@@ -46,11 +46,16 @@ def test_predict_and_backtest_json(tmp_path):
     assert set(a["step1"]["params"]) == {"E", "A", "B", "alpha", "beta"}
     assert set(a["step2"]["params"]) == {"ceiling", "k", "L0"}
     assert flat["accuracy"] is None and "never leaves chance" in flat["reason"]
-    code, out, err = run_cli("tasks", "backtest", path, "--task", "a", "--json")
+    code, out, err = run_cli(
+        "tasks", "backtest", path, "--task", "a", "--bootstrap", "20", "--level", "0.9", "--json"
+    )
     assert code == 0, err
     bt = json.loads(out)
     assert bt["task"] == "a" and "largest size" in bt["held_out"]
     for key in ("step1_rel_error", "step2_error", "chain_error"):
         assert 0 <= bt[key] < 0.1, bt
+    covered = [r["interval"][0] <= r["accuracy"] <= r["interval"][1] for r in bt["runs"]]
+    assert [r["covered"] for r in bt["runs"]] == covered
+    assert bt["coverage"] == sum(covered) / len(covered) and bt["level"] == 0.9
     code, _, err = run_cli("tasks", "predict", path, "--task", "nope", "--N", "1B", "--D", "2B")
     assert code == 2 and "task(s) 'nope' not found" in err

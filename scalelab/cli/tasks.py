@@ -199,6 +199,11 @@ def backtest_cmd(
     link: str = LinkOpt,
     form: str = FormOpt,
     average: Optional[str] = AverageOpt,
+    bootstrap: int = typer.Option(
+        100, "--bootstrap", help="Resamples for the chain's intervals and their coverage (0: none)."
+    ),
+    seed: int = SeedOpt,
+    level: float = LevelOpt,
     wide: bool = WideOpt,
     task_columns: Optional[list[str]] = TaskColumnsOpt,
     lm_eval_map: Optional[str] = MapOpt,
@@ -213,6 +218,9 @@ def backtest_cmd(
 
     threshold = _count(max_flops, "--max-flops")
     _real(ratio, "--ratio", 1.0)
+    level = _real(level, "--level", 0.0, 1.0)
+    if bootstrap < 0:
+        raise InputError(f"--bootstrap: expected 0 or more resamples, got {bootstrap}")
     table = _read(runs, wide, task_columns, lm_eval_map, metric, unit, chance)
     with err.status("backtesting two steps"):
         results = backtest(
@@ -225,6 +233,9 @@ def backtest_cmd(
             threshold=threshold,
             ratio=ratio,
             average=_average(average),
+            bootstrap=bootstrap,
+            level=level,
+            seed=seed,
         )
     if as_json:
         dicts = [r.to_dict() for r in results]
@@ -233,14 +244,20 @@ def backtest_cmd(
     from rich.table import Table
 
     t = Table(title=f"backtest: held out {results[0].held_out}" if results else "backtest")
-    for col in ("task", "step 1 |rel. error|", "step 2 |error|", "chain |error|", "note"):
+    cols = ("task", "step 1 |rel. error|", "step 2 |error|", "chain |error|", "coverage", "note")
+    for col in cols:
         t.add_column(col)
     for r in results:
         if not r.predictable:
-            t.add_row(r.task, "-", "-", "-", f"not predictable: {r.reason}")
+            t.add_row(r.task, "-", "-", "-", "-", f"not predictable: {r.reason}")
             continue
         t.add_row(
-            r.task, f"{r.step1_rel_error:.2%}", f"{r.step2_error:.3f}", f"{r.chain_error:.3f}", ""
+            r.task,
+            f"{r.step1_rel_error:.2%}",
+            f"{r.step2_error:.3f}",
+            f"{r.chain_error:.3f}",
+            f"{r.coverage:.0%} at {level:.0%}" if r.coverage is not None else "-",
+            "",
         )
     out.print(t)
 

@@ -21,7 +21,7 @@ import pandas as pd
 from scalelab.errors import InputError, NumericalError
 from scalelab.runs.table import Runs, as_table
 from scalelab.tasks import data as taskdata
-from scalelab.tasks.predict import fit_chain
+from scalelab.tasks.predict import chain_prediction, fit_chain
 
 SPLITS = ("size", "compute")
 
@@ -37,6 +37,8 @@ class TaskBacktest:
     step1_rel_error: Optional[float] = None
     step2_error: Optional[float] = None
     chain_error: Optional[float] = None
+    coverage: Optional[float] = None
+    level: Optional[float] = None
     runs: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -76,10 +78,15 @@ def backtest(
     average: Optional[Sequence[str]] = None,
     average_name: str = "average",
     bucket: Optional[str] = None,
+    bootstrap: int = 0,
+    level: float = 0.95,
+    seed: int = 0,
 ) -> list[TaskBacktest]:
     """Hold out the largest size (``split="size"``) or the runs above a compute ``threshold``
     (default: the largest run's C / ``ratio``), fit both steps on the rest, and score per task
-    the errors of step 1 alone, step 2 alone and the chain."""
+    the errors of step 1 alone, step 2 alone and the chain. With ``bootstrap`` resamples, each
+    held-out run also gets the chain's interval at ``level`` and whether it covers the run's
+    accuracy (``coverage``: the fraction covered)."""
     table = as_table(runs)
     jobs = [
         (name, taskdata.task_points(table, name, through, bucket))
@@ -89,7 +96,9 @@ def backtest(
         tasks = taskdata.resolve_tasks(table, list(average))
         jobs.append((average_name, taskdata.averaged(table, tasks, through, average_name)))
     return [
-        backtest_points(pts, name, link, form, split, threshold, ratio, table.source)
+        backtest_points(
+            pts, name, link, form, split, threshold, ratio, table.source, bootstrap, level, seed
+        )
         for name, pts in jobs
     ]
 
@@ -103,6 +112,9 @@ def backtest_points(
     threshold: Optional[float],
     ratio: float,
     source: str,
+    bootstrap: int = 0,
+    level: float = 0.95,
+    seed: int = 0,
 ) -> TaskBacktest:
     """One task's backtest from its points."""
     held, what = held_out_mask(points, split, threshold, ratio)
@@ -118,7 +130,16 @@ def backtest_points(
         result.predictable, result.reason = False, sn.reason
         return result
     try:
-        chain = fit_chain(fit_pts, chance, link=link, form=form, source=f"{source} [{task}]")
+        chain = fit_chain(
+            fit_pts,
+            chance,
+            link=link,
+            form=form,
+            bootstrap=bootstrap,
+            seed=seed,
+            level=level,
+            source=f"{source} [{task}]",
+        )
     except NumericalError as exc:
         result.predictable = False
         result.reason = f"the fit failed: {'; '.join(exc.lines)}"
@@ -162,4 +183,16 @@ def backtest_points(
             strict=True,
         )
     ]
+    if bootstrap:
+        result.level = level
+        covered = []
+        for run in result.runs:
+            interval = chain_prediction(chain, run["N"], run["D"], level, seed)["interval"]
+            run["interval"] = interval
+            run["covered"] = (
+                None if interval is None else interval[0] <= run["accuracy"] <= interval[1]
+            )
+            if run["covered"] is not None:
+                covered.append(run["covered"])
+        result.coverage = float(np.mean(covered)) if covered else None
     return result

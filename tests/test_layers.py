@@ -141,6 +141,7 @@ def test_the_check_fails_on_an_upward_import(tmp_path, monkeypatch):
 def test_core_imports_without_torch():
     probe = (
         "import sys, scalelab.laws, scalelab.plan, scalelab.runs, scalelab.units, scalelab.schema; "
+        "import scalelab.tasks, scalelab.runs.tasktable; "
         "import scalelab.model.counting, scalelab.model.shapes; "
         "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))"
     )

@@ -30,6 +30,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "plan": ("plan", "catalog", "devices", "watch"),
     "report": ("report", "sensitivity"),
     "compare": ("compare",),
+    "tasks": ("tasks",),
     "train": ("train", "bench"),
     "ladder": ("ladder",),
     "export": ("export-hf",),

@@ -7,7 +7,8 @@ one HTML file atomically. Figures are embedded as ``data:`` URIs (SVG), styles a
 is no script to run and no network access is needed to open the file.
 
 Sections (their HTML ids): ``summary``, ``law``, ``figures``, ``isoflop``, ``frontier``, ``plan``,
-``backtest``, ``catalog``, ``checklist``, ``sensitivity``, ``notes``, ``reproduce``. A section whose
+``backtest``, ``catalog``, ``checklist``, ``sensitivity``, ``notes``, ``reproduce``; ``comparison``
+for runs with a grouping column and ``downstream`` for a run table with task rows. A section whose
 inputs are missing (no IsoFLOP profiles in the runs, a law not in N and D) says so and why.
 
     >>> from scalelab.report import html
@@ -28,7 +29,7 @@ from scalelab.laws.law import Law
 from scalelab.laws.options import FitOptions
 from scalelab.laws.select import fit
 from scalelab.report import checklist as checklist_mod
-from scalelab.report import checks, comparison
+from scalelab.report import checks, comparison, downstream
 from scalelab.report import figures as F
 from scalelab.report import sections as fit_sections
 from scalelab.report import sensitivity as sens
@@ -157,6 +158,9 @@ def build(
     else:
         rows, why = (None, "not requested") if backtest is None else (backtest_rows(backtest), "ok")
     parts.append(checks.backtest_section(rows, why))
+    if downstream.has_tasks(table):
+        say("downstream tasks: two-step fits, predictability, backtest")
+        parts.append(downstream.downstream_section(table))
     if isinstance(catalog, str) and catalog == "auto":
         models, why = auto_catalog()
     else:

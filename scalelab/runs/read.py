@@ -20,7 +20,7 @@ import pandas as pd
 from scalelab.errors import InputError
 from scalelab.units import cut
 
-TEXT_COLUMNS = ("run_id", "eval_set", "task", "status")
+TEXT_COLUMNS = ("run_id", "eval_set", "task", "bucket", "task_loss_unit", "status")
 MAX_LINE_PROBLEMS = 5
 
 

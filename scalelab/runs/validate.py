@@ -28,6 +28,11 @@ NUMERIC_COLUMNS = (
     "step",
     "tokens_per_step",
     "accuracy",
+    "chance",
+    "task_loss",
+    "task_nats_per_char",
+    "task_bits_per_byte",
+    "n_examples",
     "n_layer",
     "d_model",
     "n_head",
@@ -47,6 +52,10 @@ POSITIVE_COLUMNS = (
     "N_active",
     "tokens_per_step",
     "flops_per_token",
+    "task_loss",
+    "task_nats_per_char",
+    "task_bits_per_byte",
+    "n_examples",
     "n_layer",
     "d_model",
     "n_head",
@@ -59,7 +68,21 @@ SCHEMA_COLUMNS = NUMERIC_COLUMNS + TEXT_COLUMNS
 PARAM_COLUMNS = ("N", "N_total", "N_active")
 """Parameter counts: non-embedding, total, active. A table needs at least one."""
 REQUIRED_VALUES = ("N", "D", "C", "loss")
-"""Columns where a missing value (NaN) is an error."""
+"""Columns where a missing value (NaN) is an error (``loss`` not on task rows with a task_loss)."""
+FRACTION_COLUMNS = {"accuracy": (0.0, 1.0, True), "chance": (0.0, 1.0, False)}
+"""Task columns holding fractions: {column: (low, high, high included)}."""
+TASK_COLUMNS = (
+    "chance",
+    "task_loss",
+    "task_nats_per_char",
+    "task_bits_per_byte",
+    "n_examples",
+    "bucket",
+    "task_loss_unit",
+)
+"""The task table's own columns (besides ``task`` and ``accuracy``)."""
+TASK_LOSS_UNITS = ("nats/token", "nats/char", "bits/byte")
+"""The units a task's loss may be given in (``task_loss_unit``)."""
 
 MAX_PROBLEM_LINES = 20
 MAX_SUMMARY_LINES = 6
@@ -89,7 +112,8 @@ def validate(
 
     if len(frame) == 0:
         raise InputError(f"{source}: no rows, expected at least one run")
-    missing = [] if "loss" in frame.columns else ["loss"]
+    task_table = "task" in frame.columns and "task_loss" in frame.columns
+    missing = [] if "loss" in frame.columns or task_table else ["loss"]
     if not any(c in frame.columns for c in PARAM_COLUMNS):
         missing.insert(0, "N (or N_total, N_active)")
     if "D" not in frame.columns and "C" not in frame.columns:
@@ -119,11 +143,14 @@ def validate(
             )
         )
         if column in REQUIRED_VALUES and not reason:
+            absent = np.isnan(values) & ~bad
+            if column == "loss" and task_table:
+                absent &= frame["task"].isna().to_numpy()  # task rows may lack the general loss
             groups.append(
                 _group(
                     label(column),
                     "have no value",
-                    np.flatnonzero(np.isnan(values) & ~bad),
+                    np.flatnonzero(absent),
                     lambda i: "missing value (NaN), expected a number",
                 )
             )
@@ -149,6 +176,7 @@ def validate(
                 lambda i, v=values: f"expected a finite number, got {v[i]:g}",
             )
         )
+    groups += _task_groups(frame, label)
     _raise(source, whole, groups)
 
     notes: list[str] = []
@@ -194,6 +222,54 @@ def validate(
     return frame, notes, frozenset(derived)
 
 
+def _task_groups(frame: pd.DataFrame, label) -> list[_Group]:
+    """The task columns' own checks: fractions in range, chance below the ceiling, known units,
+    a task row with neither accuracy nor task_loss."""
+    groups = []
+    for column, (low, high, closed) in FRACTION_COLUMNS.items():
+        if column not in frame.columns:
+            continue
+        values = frame[column].to_numpy(dtype=float)
+        outside = (values < low) | ((values > high) if closed else (values >= high))
+        expected = f"[{low:g}, {high:g}]" if closed else f"[{low:g}, {high:g}) (below the ceiling)"
+        groups.append(
+            _group(
+                label(column),
+                "are out of range",
+                np.flatnonzero(np.isfinite(values) & outside),
+                lambda i, v=values, e=expected: f"expected a fraction in {e}, got {v[i]:g}",
+            )
+        )
+    if "task_loss_unit" in frame.columns:
+        units = frame["task_loss_unit"]
+        unknown = units.notna() & ~units.astype(str).str.strip().isin(TASK_LOSS_UNITS)
+        groups.append(
+            _group(
+                label("task_loss_unit"),
+                "name an unknown unit",
+                np.flatnonzero(unknown.to_numpy()),
+                lambda i, u=units: (
+                    f"expected one of {', '.join(TASK_LOSS_UNITS)}, got {cut(u.iloc[i])}"
+                ),
+            )
+        )
+    if "task" in frame.columns:
+        measured = [c for c in ("accuracy", "task_loss") if c in frame.columns]
+        on_task = frame["task"].notna().to_numpy()
+        empty = on_task.copy()
+        for column in measured:
+            empty &= np.isnan(frame[column].to_numpy(dtype=float))
+        groups.append(
+            _group(
+                label("task"),
+                "have neither accuracy nor task_loss",
+                np.flatnonzero(empty),
+                lambda i: "a task row needs an accuracy or a task_loss value",
+            )
+        )
+    return groups
+
+
 def map_columns(frame: pd.DataFrame, source: str, columns: Mapping[str, str]) -> pd.DataFrame:
     """Rename the file's columns to the schema's: ``{"N": "params"}``. A schema name already
     taken by a column of the file that is not itself mapped elsewhere is an error; one file column
@@ -212,7 +288,8 @@ def map_columns(frame: pd.DataFrame, source: str, columns: Mapping[str, str]) ->
         raise InputError(
             f"{source}: column mapping {cut(k)[1:-1]}={cut(columns[k])[1:-1]}: "
             f"'{cut(k)[1:-1]}' is not a run-table column; known columns: "
-            + ", ".join(SCHEMA_COLUMNS)
+            + ", ".join(c for c in SCHEMA_COLUMNS if c not in TASK_COLUMNS)
+            + " and the task columns (docs/tasks.md)"
         )
     for schema_name, file_name in columns.items():
         if file_name not in frame.columns:
@@ -282,7 +359,9 @@ def _duplicates(frame: pd.DataFrame, source: str, synthetic_ids: bool) -> list[s
         key = [c for c in frame.columns if c != "run_id"]
         what = "identical rows"
     else:
-        key = ["run_id", "D"] + [c for c in ("step", "eval_set", "task") if c in frame.columns]
+        key = ["run_id", "D"] + [
+            c for c in ("step", "eval_set", "task", "bucket") if c in frame.columns
+        ]
         what = "duplicate (" + ", ".join(key) + ")"
     try:
         dup = frame.duplicated(subset=key, keep=False)

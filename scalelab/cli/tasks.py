@@ -1,0 +1,304 @@
+"""``scalelab tasks``: downstream-task scaling. ``predict`` a task's accuracy at a target size
+through two fitted steps, ``backtest`` the chain on held-out large runs, ``rank`` the tasks by how
+predictable they are."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from scalelab.cli.common import (
+    JsonOpt,
+    LevelOpt,
+    SeedOpt,
+    _count,
+    _interval,
+    _pairs,
+    _real,
+    app,
+    emit_json,
+    err,
+    out,
+)
+from scalelab.cli.usage import PlainGroup, PlainUsage
+from scalelab.errors import InputError
+
+tasks_app = typer.Typer(
+    cls=PlainGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    help="Downstream tasks: predict accuracy from a ladder in two steps, backtest, rank.",
+)
+app.add_typer(tasks_app, name="tasks")
+
+# --- the lead merges here: tasks_eval.register(tasks_app) (`scalelab tasks make/eval`, tbuild) ---
+
+RunsArg = typer.Argument(
+    ...,
+    metavar="RUNS",
+    help="A task table (CSV, Parquet, JSON-lines); with --lm-eval-map a results JSON file or "
+    "a folder of them.",
+)
+TaskOpt = typer.Option(
+    ["all"], "--task", metavar="TASK", help="A task to predict (repeatable), or all."
+)
+ThroughOpt = typer.Option(
+    "task_loss", "--through", help="The intermediate: task_loss (the task's own) or loss."
+)
+LinkOpt = typer.Option("sigmoid", "--link", help="Step 2: sigmoid (Bhagia) or exp (Gadre).")
+FormOpt = typer.Option("chinchilla", "--form", help="Step 1's law form (see `scalelab forms`).")
+AverageOpt = typer.Option(
+    None, "--average", metavar="T1,T2,..", help="Also predict the mean accuracy of these tasks."
+)
+WideOpt = typer.Option(
+    False, "--wide", metavar="", help="One column per task: <task>_acc, <task>_loss."
+)
+TaskColumnsOpt = typer.Option(
+    None,
+    "--task-columns",
+    metavar="TASK=ACC[:LOSS]",
+    help="A wide table's columns of one task (repeatable); implies --wide.",
+)
+MapOpt = typer.Option(
+    None,
+    "--lm-eval-map",
+    metavar="FILE",
+    help="lm-evaluation-harness results: CSV/TOML mapping file -> run_id, N, D[, step].",
+)
+MetricOpt = typer.Option("acc", "--metric", help="lm-eval accuracy metric (acc, acc_norm, ...).")
+UnitOpt = typer.Option(
+    None, "--unit", help="Unit of task_loss without a task_loss_unit column: nats/token, ..."
+)
+ChanceOpt = typer.Option(
+    None, "--chance", metavar="TASK=P", help="Chance accuracy of a task (repeatable)."
+)
+
+
+def _read(runs, wide, task_columns, lm_eval_map, metric, unit, chance):
+    from scalelab.runs.tasktable import read_tasks
+
+    columns = {k: tuple(v.split(":", 1)) for k, v in _pairs(task_columns, "--task-columns").items()}
+    chances = {}
+    for k, v in _pairs(chance, "--chance").items():
+        try:
+            chances[k] = float(v)
+        except ValueError:
+            raise InputError(f"--chance: {k}: expected a number, got {v!r}") from None
+    table = read_tasks(
+        runs,
+        wide=wide,
+        task_columns=columns or None,
+        lm_eval_map=lm_eval_map,
+        unit=unit,
+        chance=chances or None,
+        metric=metric,
+    )
+    for note in table.notes:
+        err.print(f"note: {note}", highlight=False, markup=False)
+    return table
+
+
+def _average(text: Optional[str]) -> Optional[list[str]]:
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if len(names) < 2:
+        raise InputError(f"--average: expected at least two tasks T1,T2, got {text!r}")
+    return names
+
+
+@tasks_app.command("predict", cls=PlainUsage)
+def predict_cmd(
+    runs: str = RunsArg,
+    task: list[str] = TaskOpt,
+    n: str = typer.Option(..., "--N", metavar="N", help="Target parameters (7B, 1.3e9)."),
+    d: str = typer.Option(..., "--D", metavar="D", help="Target tokens (2T, 1.4e12)."),
+    through: str = ThroughOpt,
+    link: str = LinkOpt,
+    form: str = FormOpt,
+    average: Optional[str] = AverageOpt,
+    bucket: Optional[list[str]] = typer.Option(
+        None, "--bucket", help="Also predict this difficulty bucket (repeatable)."
+    ),
+    bootstrap: int = typer.Option(200, "--bootstrap", help="Resamples of runs for intervals."),
+    seed: int = SeedOpt,
+    level: float = LevelOpt,
+    wide: bool = WideOpt,
+    task_columns: Optional[list[str]] = TaskColumnsOpt,
+    lm_eval_map: Optional[str] = MapOpt,
+    metric: str = MetricOpt,
+    unit: Optional[str] = UnitOpt,
+    chance: Optional[list[str]] = ChanceOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Predict each task's accuracy at (N, D): step 1 a law for the intermediate loss, step 2 a
+    link from that loss to accuracy, with intervals through both."""
+    from scalelab.tasks import predict
+
+    N, D = _count(n, "--N"), _count(d, "--D")
+    level = _real(level, "--level", 0.0, 1.0)
+    if bootstrap < 0:
+        raise InputError(f"--bootstrap: expected 0 or more resamples, got {bootstrap}")
+    table = _read(runs, wide, task_columns, lm_eval_map, metric, unit, chance)
+    with err.status("fitting two steps"):
+        results = predict(
+            table,
+            task,
+            N=N,
+            D=D,
+            through=through,
+            link=link,
+            form=form,
+            average=_average(average),
+            bucket=bucket,
+            bootstrap=bootstrap,
+            seed=seed,
+            level=level,
+        )
+    if as_json:
+        dicts = [r.to_dict() for r in results]
+        emit_json(dicts[0] if len(dicts) == 1 else dicts)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"accuracy at N={N:.3g}, D={D:.3g} (through {through}, {link})")
+    for col in ("task", "accuracy", f"{level:.0%} interval", through, "single-step", "note"):
+        t.add_column(col)
+    for r in results:
+        name = r.task + (f" [{r.bucket}]" if r.bucket else "")
+        if not r.predictable:
+            t.add_row(name, "-", "", "", "", f"not predictable: {r.reason}")
+            continue
+        x = r.intermediate
+        t.add_row(
+            name,
+            f"{r.accuracy:.3f}",
+            _interval(r.interval),
+            f"{x['value']:.4g} {_interval(x['interval'])}",
+            f"{r.single_step['accuracy']:.3f}" if r.single_step else "",
+            "",
+        )
+    out.print(t)
+
+
+@tasks_app.command("backtest", cls=PlainUsage)
+def backtest_cmd(
+    runs: str = RunsArg,
+    task: list[str] = TaskOpt,
+    split: str = typer.Option(
+        "size", "--split", help="size: hold out the largest N; compute: runs above a threshold."
+    ),
+    max_flops: Optional[str] = typer.Option(
+        None, "--max-flops", metavar="FLOPS", help="With --split compute: fit runs with C <= this."
+    ),
+    ratio: float = typer.Option(
+        10.0, "--ratio", help="Without --max-flops: threshold = largest run's C / ratio."
+    ),
+    through: str = ThroughOpt,
+    link: str = LinkOpt,
+    form: str = FormOpt,
+    average: Optional[str] = AverageOpt,
+    bootstrap: int = typer.Option(
+        100, "--bootstrap", help="Resamples for the chain's intervals and their coverage (0: none)."
+    ),
+    seed: int = SeedOpt,
+    level: float = LevelOpt,
+    wide: bool = WideOpt,
+    task_columns: Optional[list[str]] = TaskColumnsOpt,
+    lm_eval_map: Optional[str] = MapOpt,
+    metric: str = MetricOpt,
+    unit: Optional[str] = UnitOpt,
+    chance: Optional[list[str]] = ChanceOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Fit both steps on the small runs and score, per task, the error of step 1 alone, of step 2
+    alone (fed the true intermediate) and of the chain on the held-out runs."""
+    from scalelab.tasks import backtest
+
+    threshold = _count(max_flops, "--max-flops")
+    _real(ratio, "--ratio", 1.0)
+    level = _real(level, "--level", 0.0, 1.0)
+    if bootstrap < 0:
+        raise InputError(f"--bootstrap: expected 0 or more resamples, got {bootstrap}")
+    table = _read(runs, wide, task_columns, lm_eval_map, metric, unit, chance)
+    with err.status("backtesting two steps"):
+        results = backtest(
+            table,
+            task,
+            through=through,
+            link=link,
+            form=form,
+            split=split,
+            threshold=threshold,
+            ratio=ratio,
+            average=_average(average),
+            bootstrap=bootstrap,
+            level=level,
+            seed=seed,
+        )
+    if as_json:
+        dicts = [r.to_dict() for r in results]
+        emit_json(dicts[0] if len(dicts) == 1 else dicts)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"backtest: held out {results[0].held_out}" if results else "backtest")
+    cols = ("task", "step 1 |rel. error|", "step 2 |error|", "chain |error|", "coverage", "note")
+    for col in cols:
+        t.add_column(col)
+    for r in results:
+        if not r.predictable:
+            t.add_row(r.task, "-", "-", "-", "-", f"not predictable: {r.reason}")
+            continue
+        t.add_row(
+            r.task,
+            f"{r.step1_rel_error:.2%}",
+            f"{r.step2_error:.3f}",
+            f"{r.chain_error:.3f}",
+            f"{r.coverage:.0%} at {level:.0%}" if r.coverage is not None else "-",
+            "",
+        )
+    out.print(t)
+
+
+@tasks_app.command("rank", cls=PlainUsage)
+def rank_cmd(
+    runs: str = RunsArg,
+    task: list[str] = TaskOpt,
+    through: str = ThroughOpt,
+    link: str = LinkOpt,
+    form: str = FormOpt,
+    wide: bool = WideOpt,
+    task_columns: Optional[list[str]] = TaskColumnsOpt,
+    lm_eval_map: Optional[str] = MapOpt,
+    metric: str = MetricOpt,
+    unit: Optional[str] = UnitOpt,
+    chance: Optional[list[str]] = ChanceOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Rank tasks by predictability: accuracy noise at the end of runs, signal above chance,
+    backtest error of the chain (largest size held out)."""
+    from scalelab.tasks import predictability
+
+    table = _read(runs, wide, task_columns, lm_eval_map, metric, unit, chance)
+    with err.status("ranking tasks"):
+        rows = predictability(table, task, through=through, link=link, form=form)
+    if as_json:
+        emit_json([r.to_dict() for r in rows])
+        return
+    from rich.table import Table
+
+    t = Table(title="tasks by predictability")
+    for col in ("rank", "task", "signal", "noise", "chain |error|", "note"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(
+            str(r.rank),
+            r.task,
+            f"{r.signal:+.3f}",
+            f"{r.noise:.3f}" if r.noise is not None else "-",
+            f"{r.chain_error:.3f}" if r.chain_error is not None else "-",
+            r.reason or "",
+        )
+    out.print(t)

@@ -1,0 +1,15 @@
+"""Downstream-task scaling: predict a large model's task accuracy from a ladder (torch-free).
+
+Two steps (Gadre et al. 2024; Bhagia et al. 2024): a scaling law for an intermediate loss (the
+task's own loss or the general held-out loss), then a link from that loss to accuracy. See
+docs/tasks.md.
+
+    >>> from scalelab import tasks
+    >>> [p.to_dict() for p in tasks.predict("tasks.csv", "all", N=7e9, D=2e12)]  # doctest: +SKIP
+"""
+
+from scalelab.tasks.backtest import backtest
+from scalelab.tasks.predict import TaskPrediction, predict
+from scalelab.tasks.rank import predictability
+
+__all__ = ["TaskPrediction", "backtest", "predict", "predictability"]

@@ -1,0 +1,198 @@
+"""Backtests of the two-step chain: fit both steps on the small runs, predict the held-out large
+ones, and report three errors per task, since errors of the two steps can cancel:
+
+* step 1 alone: the relative error of the predicted intermediate, (predicted - true) / true;
+* step 2 alone: the link fed the held-out run's *true* intermediate, minus its true accuracy;
+* the chain: the link fed step 1's prediction, minus the true accuracy.
+
+Accuracy errors are absolute (fractions); each is the mean over held-out runs of its final point,
+with the per-run values kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from scalelab.errors import InputError, NumericalError
+from scalelab.runs.table import Runs, as_table
+from scalelab.tasks import data as taskdata
+from scalelab.tasks.predict import chain_prediction, fit_chain
+
+SPLITS = ("size", "compute")
+
+
+@dataclass
+class TaskBacktest:
+    """One task's backtest; plain data (``to_dict``)."""
+
+    task: str
+    held_out: str
+    predictable: bool
+    reason: Optional[str] = None
+    step1_rel_error: Optional[float] = None
+    step2_error: Optional[float] = None
+    chain_error: Optional[float] = None
+    coverage: Optional[float] = None
+    level: Optional[float] = None
+    runs: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TaskBacktest:
+        return cls(**d)
+
+
+def held_out_mask(points: pd.DataFrame, split: str, threshold: Optional[float], ratio: float):
+    """Rows of held-out runs, and a description: the largest N, or C above a threshold."""
+    if split not in SPLITS:
+        raise InputError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
+    final = taskdata.finals(points).set_index("run_id")
+    if split == "size":
+        top = float(final["N"].max())
+        held = set(final.index[final["N"] >= top])
+        what = f"the largest size (N={top:.3g})"
+    else:
+        limit = threshold if threshold is not None else float(final["C"].max()) / ratio
+        held = set(final.index[final["C"] > limit])
+        what = f"runs with C > {limit:.3g}"
+    return points["run_id"].isin(held).to_numpy(), what
+
+
+def backtest(
+    runs: Runs,
+    task="all",
+    *,
+    through: str = "task_loss",
+    link: str = "sigmoid",
+    form: str = "chinchilla",
+    split: str = "size",
+    threshold: Optional[float] = None,
+    ratio: float = 10.0,
+    average: Optional[Sequence[str]] = None,
+    average_name: str = "average",
+    bucket: Optional[str] = None,
+    bootstrap: int = 0,
+    level: float = 0.95,
+    seed: int = 0,
+) -> list[TaskBacktest]:
+    """Hold out the largest size (``split="size"``) or the runs above a compute ``threshold``
+    (default: the largest run's C / ``ratio``), fit both steps on the rest, and score per task
+    the errors of step 1 alone, step 2 alone and the chain. With ``bootstrap`` resamples, each
+    held-out run also gets the chain's interval at ``level`` and whether it covers the run's
+    accuracy (``coverage``: the fraction covered)."""
+    table = as_table(runs)
+    jobs = [
+        (name, taskdata.task_points(table, name, through, bucket))
+        for name in taskdata.resolve_tasks(table, task)
+    ]
+    if average:
+        tasks = taskdata.resolve_tasks(table, list(average))
+        jobs.append((average_name, taskdata.averaged(table, tasks, through, average_name)))
+    return [
+        backtest_points(
+            pts, name, link, form, split, threshold, ratio, table.source, bootstrap, level, seed
+        )
+        for name, pts in jobs
+    ]
+
+
+def backtest_points(
+    points: pd.DataFrame,
+    task: str,
+    link: str,
+    form: str,
+    split: str,
+    threshold: Optional[float],
+    ratio: float,
+    source: str,
+    bootstrap: int = 0,
+    level: float = 0.95,
+    seed: int = 0,
+) -> TaskBacktest:
+    """One task's backtest from its points."""
+    held, what = held_out_mask(points, split, threshold, ratio)
+    result = TaskBacktest(task, what, True)
+    if held.all() or not held.any():
+        result.predictable = False
+        result.reason = f"holding out {what} leaves {'no' if held.all() else 'every'} run to fit"
+        return result
+    fit_pts, test_pts = points[~held], points[held]
+    chance = taskdata.chance_of(points, task, source)
+    sn = taskdata.signal_noise(fit_pts, chance)
+    if not sn.predictable:
+        result.predictable, result.reason = False, sn.reason
+        return result
+    try:
+        chain = fit_chain(
+            fit_pts,
+            chance,
+            link=link,
+            form=form,
+            bootstrap=bootstrap,
+            seed=seed,
+            level=level,
+            source=f"{source} [{task}]",
+        )
+    except NumericalError as exc:
+        result.predictable = False
+        result.reason = f"the fit failed: {'; '.join(exc.lines)}"
+        return result
+    final = taskdata.finals(test_pts)
+    final = final[np.isfinite(final["x"]) & np.isfinite(final["accuracy"])]
+    if len(final) == 0:
+        result.predictable, result.reason = False, "the held-out runs have no final point"
+        return result
+    x_true = final["x"].to_numpy(dtype=float)
+    acc_true = final["accuracy"].to_numpy(dtype=float)
+    x_pred = chain.intermediate(final["N"].to_numpy(float), final["D"].to_numpy(float))
+    step1 = (x_pred - x_true) / x_true
+    step2 = chain.link.predict(x_true) - acc_true
+    whole = chain.link.predict(x_pred) - acc_true
+    result.step1_rel_error = float(np.mean(np.abs(step1)))
+    result.step2_error = float(np.mean(np.abs(step2)))
+    result.chain_error = float(np.mean(np.abs(whole)))
+    result.runs = [
+        {
+            "run_id": str(r),
+            "N": float(n),
+            "D": float(d),
+            "intermediate": float(xt),
+            "intermediate_pred": float(xp),
+            "accuracy": float(at),
+            "step1_rel_error": float(e1),
+            "step2_error": float(e2),
+            "chain_error": float(e3),
+        }
+        for r, n, d, xt, xp, at, e1, e2, e3 in zip(
+            final["run_id"],
+            final["N"],
+            final["D"],
+            x_true,
+            x_pred,
+            acc_true,
+            step1,
+            step2,
+            whole,
+            strict=True,
+        )
+    ]
+    if bootstrap:
+        result.level = level
+        covered = []
+        for run in result.runs:
+            interval = chain_prediction(chain, run["N"], run["D"], level, seed)["interval"]
+            run["interval"] = interval
+            run["covered"] = (
+                None if interval is None else interval[0] <= run["accuracy"] <= interval[1]
+            )
+            if run["covered"] is not None:
+                covered.append(run["covered"])
+        result.coverage = float(np.mean(covered)) if covered else None
+    return result

@@ -172,9 +172,42 @@ def test_data_variants_train_and_export_recipe_and_data_provenance(tmp_path):
     assert "mix (lang_a 0.75, lang_b 0.25)" in data["mostly_a"][0]
     assert data["base"][0] == "two-languages"
     assert {row["tokenizer"] for row in rows} == {"bytes vocab 256"}
+    tokens = {row["recipe"]: int(row["data_tokens"]) for row in rows}
+    assert 0 < tokens["mostly_a"] < tokens["base"]  # lang_b limits the 3:1 mixture
     # the same eval sets for every variant
     sets = {
         row["recipe"]: {r2["eval_set"] for r2 in rows if r2["recipe"] == row["recipe"]}
         for row in rows
     }
     assert sets["base"] == sets["mostly_a"]
+
+
+def test_checklist_lists_each_variants_data(tmp_path):
+    from scalelab.laws import Law, fit, synthetic  # noqa: PLC0415
+    from scalelab.report import checklist  # noqa: PLC0415
+    from scalelab.runs import RunTable  # noqa: PLC0415
+
+    truth = Law("chinchilla", {"E": 1.8, "A": 480.0, "B": 2000.0, "alpha": 0.35, "beta": 0.37})
+    grid = {"e": [0.5], "a": [6.0], "b": [8.0], "alpha": [0.4], "beta": [0.4]}
+    frame = synthetic.simulate(
+        truth, N=np.geomspace(2e7, 2e9, 4), D=np.geomspace(4e8, 4e11, 4), noise=0.002
+    ).data.copy()
+    half = frame.index % 2 == 0
+    frame["recipe"] = np.where(half, "base", "mix31")
+    frame["dataset"] = np.where(half, "two-languages", "two-languages mix (lang_a 0.75)")
+    frame["data_hash"] = np.where(half, "f00d", "beef")
+    frame["data_tokens"] = np.where(half, 5000, 4000)
+    table = RunTable.from_frame(frame, "ladder.csv")
+    law = fit(table, grid=grid)
+    manifest = {"name": "two-languages", "data_hash": "f00d", "checklist": {"data": "x"}}
+    items = {i["item"]: i for i in checklist.build(law, table, manifest)}
+    assert items["data_name"]["value"] == (
+        "base: two-languages; mix31: two-languages mix (lang_a 0.75)"
+    )
+    assert items["data_size"]["value"] == "base: 5,000; mix31: 4,000"
+    assert items["data_hash"]["value"] == "base: f00d; mix31: beef"
+    assert "recipe" in items["data_name"]["source"]
+    # one data set, the manifest's: the manifest's items as before
+    same = RunTable.from_frame(frame[half].assign(recipe="base"), "ladder.csv")
+    items = {i["item"]: i for i in checklist.build(fit(same, grid=grid), same, manifest)}
+    assert items["data_name"]["value"] == "x" and items["data_name"]["source"] == "data manifest"

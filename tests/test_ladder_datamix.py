@@ -84,6 +84,8 @@ def test_data_variants_plan_their_own_training_data_and_the_base_eval(tmp_path):
             assert j.run_config.data.eval == plan.data.eval
             assert j.run_config.model.vocab_size == plan.data.vocab_size == 256
     assert [(j.N, j.N_total) for j in by["base"]] == [(j.N, j.N_total) for j in by["only_b"]]
+    assert any("variant only_b: trains on a mixture" in n and "lang_b 1" in n for n in plan.notes)
+    assert plan.to_dict()["variant_data"]["mostly_a"]["mix"]["seed"] == 0
 
 
 def test_equal_mixtures_are_built_once_and_drawn_from_the_base_training_split(tmp_path):

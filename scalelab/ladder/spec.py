@@ -451,6 +451,11 @@ class LadderPlan:
             "tokens_per_s": dict(self.tokens_per_s),
             "warnings": self.warnings,
             "jobs": [self._job_dict(j) for j in self.jobs],
+            **(
+                {"variant_data": {k: asdict(d) for k, d in self.variant_data.items()}}
+                if self.variant_data
+                else {}
+            ),
         }
 
     def _job_dict(self, j: Job) -> dict:

@@ -169,12 +169,20 @@ def merge_plans(spec, plans: list, max_jobs: int, source: str, data=None):
         return lines
 
     data = first.data if data is None else data
+    own = {v.name: p.data for v, p in zip(spec.variants, plans) if p.data != data}
+    mixes = [
+        f"variant {name}: trains on a mixture of [data]'s training split ("
+        + ", ".join(f"{s} {w:.3g}" for s, w in d.mix["weights"].items())
+        + f") in {d.prepare_dir}; evaluated on [data]'s sets ({', '.join(d.eval) or 'default'})"
+        for name, d in own.items()
+        if d.mix
+    ]
     return type(first)(
         spec=spec,
         data=data,
-        variant_data={v.name: p.data for v, p in zip(spec.variants, plans) if p.data != data},
+        variant_data=own,
         jobs=jobs,
-        notes=union("notes"),
+        notes=union("notes") + mixes,
         warnings=union("warnings"),
         flops_per_s=first.flops_per_s,
         flops_per_s_source=first.flops_per_s_source,

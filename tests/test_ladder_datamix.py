@@ -109,6 +109,16 @@ def test_equal_mixtures_are_built_once_and_drawn_from_the_base_training_split(tm
     assert m["data_hash"] != base["data_hash"] and m["mix"]["base_data_hash"] == base["data_hash"]
     train = np.fromfile(f"{mix_dir}/train.bin", dtype=m["dtype"])
     assert len(train) == m["splits"]["train"]["tokens"] == sum(got.values())
+
+    # drawn from the base's training split only: no document of its held-out splits
+    def docs_of(path):
+        arr = np.fromfile(path, dtype=m["dtype"])
+        ends = np.flatnonzero(arr == base["tokenizer"]["eot_id"])
+        return {arr[a + 1 : b + 1].tobytes() for a, b in zip(np.r_[-1, ends[:-1]], ends)}
+
+    mixed = docs_of(f"{mix_dir}/train.bin")
+    assert mixed <= docs_of(base_dir / "train.bin")
+    assert not mixed & (docs_of(base_dir / "validation.bin") | docs_of(base_dir / "test.bin"))
     only_b = json.loads(open(plan.variant_data["only_b"].prepare_dir + "/manifest.json").read())
     assert only_b["mix"]["sources"]["lang_b"]["tokens"] == have["lang_b"]
     assert "lang_a" not in only_b["mix"]["sources"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -127,6 +128,10 @@ def test_equal_mixtures_are_built_once_and_drawn_from_the_base_training_split(tm
     prepare_data(plan_ladder(load_spec(_spec(tmp_path))), lambda s: None)
     assert {p: p.stat().st_mtime_ns for p in before} == before
     assert len(before) == 2
+    # a plan before a mixture is built knows its size from the base's document index
+    shutil.rmtree(mix_dir)
+    planned = plan_ladder(load_spec(_spec(tmp_path))).variant_data["mostly_a"].train_tokens
+    assert planned == pytest.approx(m["splits"]["train"]["tokens"], rel=0.05)
 
 
 @pytest.mark.parametrize(

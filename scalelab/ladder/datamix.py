@@ -129,6 +129,10 @@ def variant_data(base, data: dict, name: str, out_dir: str | Path, source: str):
             ]
         except (ValueError, KeyError, TypeError):
             train_tokens = None
+    elif (Path(base_dir) / "documents.tsv").is_file():  # not built yet: its size, to a document
+        have = _tokens_by_source(_train_docs(Path(base_dir)))
+        if all(have.get(s) for s in w):
+            train_tokens = round(min(have[s] / w[s] for s in w))
     return replace(
         base,
         train=str(folder / "train.bin"),
@@ -163,6 +167,13 @@ def _train_docs(base_dir: Path) -> list[tuple[str, int, int, int]]:
     return out
 
 
+def _tokens_by_source(docs: list[tuple[str, int, int, int]]) -> dict[str, int]:
+    have: dict[str, int] = {}
+    for s, _, t, _ in docs:
+        have[s] = have.get(s, 0) + t
+    return have
+
+
 def build_mix(folder: str | Path, mix: dict[str, Any]) -> dict[str, Any]:
     """Build (or reuse, when built from the same base data and weights) a mixture folder; return
     its manifest (``scalelab-data/1``: the base's, with its own training split and hash)."""
@@ -192,9 +203,7 @@ def build_mix(folder: str | Path, mix: dict[str, Any]) -> dict[str, Any]:
         except (InputError, OSError, KeyError, TypeError):
             pass
     docs = _train_docs(base_dir)
-    have: dict[str, int] = {}
-    for s, _, t, _ in docs:
-        have[s] = have.get(s, 0) + t
+    have = _tokens_by_source(docs)
     w = record["weights"]
     empty = [s for s in w if not have.get(s)]
     if empty:

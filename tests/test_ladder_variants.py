@@ -75,7 +75,10 @@ def test_spec_without_variants_plans_no_labels(tmp_path):
         ([{"name": "a", "train": {"tokens": 100}}], "train.tokens is set per job"),
         ([{"name": "a", "hparams": {"min_steps": 3}}], "only lr_scale varies"),
         ([{"name": "a", "grid": {"seeds": [1]}}], "[grid] is the same for every variant"),
-        ([{"name": "a", "data": {"preset": "builtin"}}], "data variants are not supported yet"),
+        (
+            [{"name": "a", "data": {"preset": "builtin"}}],
+            "data.preset: a variant's data is a mixture",
+        ),
         ([{"name": "a", "model": {"mlp": "nope"}}], "[[variants]] a"),
     ],
 )

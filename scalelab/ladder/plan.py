@@ -31,7 +31,7 @@ from scalelab.ladder.spec import (
     LadderSpec,
     Point,
 )
-from scalelab.ladder.variants import merge_plans, variant_spec
+from scalelab.ladder.variants import plan_variants
 from scalelab.model.config import GPTConfig
 from scalelab.model.counting import count_params, full_training_flops_per_token
 from scalelab.model.shapes import shape_family, shape_for
@@ -165,14 +165,12 @@ def plan_ladder(
     InputError if impossible. With ``[[variants]]``, every variant's grid, ids prefixed."""
     if not spec.variants:
         return _plan_one(spec, source, flops_per_s)
-    where = f"{source} [[variants]] "
-    plans = [
-        _plan_one(variant_spec(spec, v, source), where + v.name, flops_per_s) for v in spec.variants
-    ]
-    return merge_plans(spec, plans, MAX_JOBS, source)
+    return plan_variants(spec, source, flops_per_s, _plan_one, _data_plan, MAX_JOBS)
 
 
-def _plan_one(spec: LadderSpec, source: str, flops_per_s: float | None) -> LadderPlan:
+def _plan_one(
+    spec: LadderSpec, source: str, flops_per_s: float | None, data: Optional[DataPlan] = None
+) -> LadderPlan:
     # Lazy: the engine's run planner and its data-parallel check import torch; a spec loads,
     # validates and counts parameters without it.
     from scalelab.train.distributed import check_split  # noqa: PLC0415
@@ -183,7 +181,7 @@ def _plan_one(spec: LadderSpec, source: str, flops_per_s: float | None) -> Ladde
         check_folder(spec.out_dir, "ladder folder")
     except InputError as exc:
         raise InputError([f"{source}: out_dir: {p}" for p in exc.problems]) from None
-    data = _data_plan(spec, source)
+    data = data or _data_plan(spec, source)
     m, g, h, t = spec.model, spec.grid, spec.hparams, spec.train
     base = GPTConfig(
         vocab_size=data.vocab_size,

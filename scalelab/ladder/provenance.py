@@ -1,6 +1,7 @@
 """What a ladder's run table says about how each run was made, beside its losses: the optimiser and
-its settings, the data set (name, hash, folder and tokenizer, from the data manifest when the runs
-read a prepared folder) and the code version that trained it. The (Mis)Fitting checklist
+its settings, the data set (name, hash, folder, training tokens and tokenizer, from the data
+manifest when the runs read a prepared folder: each ``[[variants]]`` data mixture its own) and the
+code version that trained it. The (Mis)Fitting checklist
 (:mod:`scalelab.report.checklist`) reads these columns, so a ladder scalelab trained itself does
 not report them as unknown.
 """
@@ -15,7 +16,15 @@ from typing import Any, Optional
 from scalelab.data.manifest import read_manifest
 from scalelab.errors import InputError
 
-COLUMNS = ("optimizer", "weight_decay", "dataset", "data_hash", "data_dir", "tokenizer")
+COLUMNS = (
+    "optimizer",
+    "weight_decay",
+    "dataset",
+    "data_hash",
+    "data_dir",
+    "data_tokens",
+    "tokenizer",
+)
 """Columns :func:`columns` may add (plus ``code_version``; and ``recipe``/``shape`` from the plan:
 a ladder with ``[[variants]]`` or a shape-family grid)."""
 
@@ -95,6 +104,7 @@ def _folder(train: str) -> tuple[tuple[str, Any], ...]:
         "dataset": m.get("name") or str(folder),
         "data_hash": m.get("data_hash"),
         "data_dir": str(folder),
+        "data_tokens": ((m.get("splits") or {}).get("train") or {}).get("tokens"),
         "tokenizer": " ".join(
             str(x)
             for x in (tok.get("kind"), tok.get("vocab_size") and f"vocab {tok['vocab_size']}")

@@ -35,6 +35,7 @@ from scalelab.atomic import check_folder
 from scalelab.data.prepare import ensure_prepared
 from scalelab.data.spec import DataSpec
 from scalelab.errors import InputError
+from scalelab.ladder.datamix import build_mix
 from scalelab.ladder.plan import plan_ladder
 from scalelab.ladder.registry import DB_NAME, DEFAULT_LEASE_S, Registry
 from scalelab.ladder.spec import LadderPlan, LadderSpec, load_spec
@@ -90,15 +91,25 @@ def measured_flops_per_s(out_dir: str | Path) -> Optional[float]:
 
 
 def prepare_data(plan: LadderPlan, log: Callable[[str], None] = print) -> None:
-    """Build (or reuse, when unchanged) the ``scalelab data`` folder the runs read."""
-    if plan.data.prepare_dir is None:
-        return
-    ds = DataSpec.model_validate(plan.data.prepare_spec)
-    t0 = time.perf_counter()
-    manifest = ensure_prepared(ds, plan.data.prepare_dir)
-    tokens = manifest["splits"]["train"]["tokens"]
-    took = time.perf_counter() - t0
-    log(f"data: {plan.data.prepare_dir} ({tokens:,} training tokens, {took:.1f} s)")
+    """Build (or reuse, when unchanged) the ``scalelab data`` folder the runs read; then each
+    distinct ``[[variants]]`` data mixture of it (:mod:`scalelab.ladder.datamix`)."""
+    if plan.data.prepare_dir is not None:
+        ds = DataSpec.model_validate(plan.data.prepare_spec)
+        t0 = time.perf_counter()
+        manifest = ensure_prepared(ds, plan.data.prepare_dir)
+        tokens = manifest["splits"]["train"]["tokens"]
+        took = time.perf_counter() - t0
+        log(f"data: {plan.data.prepare_dir} ({tokens:,} training tokens, {took:.1f} s)")
+    built: set[str] = set()
+    for name, d in plan.variant_data.items():
+        if d.mix is None or d.prepare_dir in built:
+            continue
+        built.add(d.prepare_dir)
+        t0 = time.perf_counter()
+        manifest = build_mix(d.prepare_dir, d.mix)
+        tokens = manifest["splits"]["train"]["tokens"]
+        took = time.perf_counter() - t0
+        log(f"data: {d.prepare_dir} (variant {name}: {tokens:,} training tokens, {took:.1f} s)")
 
 
 def init_ladder(

@@ -355,6 +355,7 @@ class DataPlan:
     prepare_spec: Optional[dict] = None
     synthetic_tokens: int = 1_000_000
     train_tokens: Optional[int] = None  # unique training tokens, when known
+    mix: Optional[dict] = None  # a [[variants]] data.mix to build (scalelab.ladder.datamix)
 
 
 @dataclass
@@ -409,6 +410,7 @@ class LadderPlan:
     flops_per_s: float = DEFAULT_FLOPS_PER_S
     flops_per_s_source: str = "assumed"
     tokens_per_s: dict[str, float] = field(default_factory=dict)  # per job (ladder.estimate)
+    variant_data: dict[str, DataPlan] = field(default_factory=dict)  # [[variants]] data.mix
 
     @property
     def points(self) -> list[Point]:
@@ -449,6 +451,11 @@ class LadderPlan:
             "tokens_per_s": dict(self.tokens_per_s),
             "warnings": self.warnings,
             "jobs": [self._job_dict(j) for j in self.jobs],
+            **(
+                {"variant_data": {k: asdict(d) for k, d in self.variant_data.items()}}
+                if self.variant_data
+                else {}
+            ),
         }
 
     def _job_dict(self, j: Job) -> dict:

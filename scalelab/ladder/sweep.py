@@ -60,6 +60,7 @@ def sweep_plan(plan: LadderPlan, sizes: int = 2, scales=DEFAULT_SCALES) -> Ladde
     return LadderPlan(
         spec=spec,
         data=plan.data,
+        variant_data=plan.variant_data,  # [[variants]] data mixtures the swept runs may read
         jobs=jobs,
         notes=[
             f"lr multipliers {', '.join(f'{s:g}' for s in scales)} "

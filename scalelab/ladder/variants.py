@@ -12,10 +12,15 @@ settings; its run ids start with its name (``swiglu-N24.7k-s0``) and the exporte
     model.mlp = "swiglu"       # any key of [model], [train], [eval], [checkpoint] ...
     hparams.lr_scale = 0.8     # ... the top-level device/precision/compile/threads, and lr_scale
 
+    [[variants]]
+    name = "mix31"
+    data.mix = { shakespeare = 3, bible = 1 }   # another mixture of [data]'s training sources
+
 What the grid sets per job cannot be overridden (the shape, ``[train]`` tokens, batch, lr and
 branches, ``[hparams]`` other than ``lr_scale``, ``[grid]``), nor ``[eval] sets`` (every variant is
-scored on the same sets). Data variants are not supported yet: every variant trains on the
-ladder's ``[data]``. Each bad override is one error line (exit status 2).
+scored on the same sets). A variant's ``data`` is a re-weighting of the ladder's ``[data]``
+(:mod:`scalelab.ladder.datamix`: the same tokenizer and held-out sets, so losses compare); another
+corpus or tokenizer is refused. Each bad override is one error line (exit status 2).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any, Optional
 from pydantic import Field
 
 from scalelab.errors import InputError
+from scalelab.ladder.datamix import check_override, variant_data
 from scalelab.schema import Schema, validate
 
 MAX_VARIANTS = 16
@@ -45,7 +51,7 @@ class Variant(Schema):
     eval: dict[str, Any] = Field(default_factory=dict)
     checkpoint: dict[str, Any] = Field(default_factory=dict)
     hparams: dict[str, Any] = Field(default_factory=dict)
-    data: Optional[Any] = None
+    data: dict[str, Any] = Field(default_factory=dict)
     grid: Optional[Any] = None
 
     def overrides(self) -> dict[str, Any]:
@@ -95,11 +101,7 @@ def check(spec, source: str, per_job: dict) -> None:
         if v.name in seen:
             problems.append(f"{where}: duplicate variant name {v.name!r}")
         seen.add(v.name)
-        if v.data is not None:
-            problems.append(
-                f"{where}: data variants are not supported yet; every variant trains on the "
-                "ladder's [data] (run a second ladder for another data set)"
-            )
+        problems += check_override(v.data, where)
         if v.grid is not None:
             problems.append(f"{where}: [grid] is the same for every variant; leave grid out")
         for section in SECTIONS:
@@ -128,8 +130,22 @@ def variant_spec(spec, v: Variant, source: str = "<ladder spec>"):
     return validate(type(spec), raw, f"{source} [[variants]] {v.name}")
 
 
-def merge_plans(spec, plans: list, max_jobs: int, source: str):
-    """One plan of every variant's plan: jobs renamed ``<variant>-<run id>`` with their recipe."""
+def plan_variants(spec, source: str, flops_per_s, plan_one, data_plan, max_jobs: int):
+    """Every variant's plan (``plan_one(spec, source, flops_per_s, data)``), merged: a variant with
+    ``data.mix`` trains on its mixture of the base data (``data_plan(spec, source)``)."""
+    where = f"{source} [[variants]] "
+    base = data_plan(spec, source) if any(v.data for v in spec.variants) else None
+    plans = []
+    for v in spec.variants:
+        data = variant_data(base, v.data, v.name, spec.out_dir, source) if v.data else None
+        plans.append(plan_one(variant_spec(spec, v, source), where + v.name, flops_per_s, data))
+    return merge_plans(spec, plans, max_jobs, source, base)
+
+
+def merge_plans(spec, plans: list, max_jobs: int, source: str, data=None):
+    """One plan of every variant's plan: jobs renamed ``<variant>-<run id>`` with their recipe.
+    ``data``: the base ``[data]``'s plan (default: the first variant's); a variant whose data
+    differs (``data.mix``) keeps its own in the plan's ``variant_data``."""
     jobs = []
     for v, p in zip(spec.variants, plans, strict=True):
         for j in p.jobs:
@@ -152,11 +168,21 @@ def merge_plans(spec, plans: list, max_jobs: int, source: str):
                     lines.append(text)
         return lines
 
+    data = first.data if data is None else data
+    own = {v.name: p.data for v, p in zip(spec.variants, plans) if p.data != data}
+    mixes = [
+        f"variant {name}: trains on a mixture of [data]'s training split ("
+        + ", ".join(f"{s} {w:.3g}" for s, w in d.mix["weights"].items())
+        + f") in {d.prepare_dir}; evaluated on [data]'s sets ({', '.join(d.eval) or 'default'})"
+        for name, d in own.items()
+        if d.mix
+    ]
     return type(first)(
         spec=spec,
-        data=first.data,
+        data=data,
+        variant_data=own,
         jobs=jobs,
-        notes=union("notes"),
+        notes=union("notes") + mixes,
         warnings=union("warnings"),
         flops_per_s=first.flops_per_s,
         flops_per_s_source=first.flops_per_s_source,

@@ -26,6 +26,7 @@ from scalelab.report.checklist_items import (
     SHAPE_COLUMNS,
     UNKNOWN,
     code_version,
+    data_by_recipe,
 )
 from scalelab.report.checklist_items import column_values as _values
 from scalelab.report.checklist_items import from_column as _from_column
@@ -141,6 +142,15 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
         )
     else:
         add(_from_column(frame, "data", "data_hash", "data hash", ""))
+
+    per_recipe = data_by_recipe(frame, mc.get("data_hash") or m.get("data_hash"))
+    if per_recipe is not None:  # the runs' data differs by recipe, or is not the manifest's
+        where = "run table columns recipe, dataset, data_tokens, data_hash ([[variants]] data)"
+        for i, it in enumerate(items):
+            if it["item"] in per_recipe:
+                items[i] = _item(
+                    "data", it["item"], it["label"], per_recipe[it["item"]], KNOWN, where
+                )
 
     # -- model -----------------------------------------------------------------------------------
     present = [

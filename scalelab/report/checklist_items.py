@@ -119,3 +119,33 @@ def code_version() -> str:
     return f"scalelab {__version__}" + (
         f" (git {commit}{', modified' if dirty else ''})" if commit else ""
     )
+
+
+def data_by_recipe(frame, manifest_hash: Optional[str]) -> Optional[dict[str, str]]:
+    """When the runs' data is not the manifest's alone (``[[variants]]`` data mixtures, or a fit of
+    a variant's runs only): the data items (``data_name``, ``data_size``, ``data_hash``) listed per
+    recipe from the run table's ``dataset``, ``data_tokens`` and ``data_hash`` columns; else None."""
+    if frame is None or "data_hash" not in frame.columns:
+        return None
+    hashes = frame["data_hash"].dropna().astype(str).unique()
+    if len(hashes) == 0 or (len(hashes) == 1 and hashes[0] == (manifest_hash or hashes[0])):
+        return None
+    by = "recipe" if "recipe" in frame.columns else "data_hash"
+    out: dict[str, list[str]] = {"data_name": [], "data_size": [], "data_hash": []}
+    for label, rows in frame.groupby(frame[by].astype(str), sort=False):
+        first = rows.iloc[0]
+        tag = f"{label}: " if by == "recipe" else ""
+        name, tokens, h = (first.get(c) for c in ("dataset", "data_tokens", "data_hash"))
+        out["data_name"].append(tag + (str(name) if isinstance(name, str) else UNKNOWN))
+        known = _number(tokens) and np.isfinite(float(tokens))
+        out["data_size"].append(tag + (f"{int(float(tokens)):,}" if known else UNKNOWN))
+        out["data_hash"].append(tag + (str(h) if isinstance(h, str) else UNKNOWN))
+    return {k: "; ".join(v) for k, v in out.items()}
+
+
+def _number(v: Any) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True

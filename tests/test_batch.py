@@ -1,0 +1,156 @@
+"""The critical batch size B_crit(L) (Kaplan et al. 2020 §5.1) and Kaplan's L(N, S_min)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalelab.cli import main
+from scalelab.errors import InputError, NumericalError
+from scalelab.laws import batch, fit
+from scalelab.laws.batch import BcritResult, critical_batch, steps_to_reach
+
+KAPLAN = {"N_c": 8.8e13, "alpha_N": 0.076, "S_c": 2.1e3, "alpha_S": 0.76}
+
+
+def sweep_table(
+    b_star=2e8,
+    alpha_b=0.21,
+    sizes=(1e5, 1e6),
+    batches=(3e3, 1e4, 3e4, 1e5, 3e5),
+    n_points=40,
+    noise=0.0,
+    seed=0,
+    law=KAPLAN,
+) -> pd.DataFrame:
+    """Learning curves of a batch sweep obeying (S/S_min - 1)(E/E_min - 1) = 1 exactly: the loss
+    after S_min steps at the critical batch is Kaplan's L(N, S_min), and a run of batch B needs
+    S = S_min (1 + B_crit(L)/B) steps, B_crit(L) = B*/L^(1/alpha_B)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in sizes:
+        s_min = np.geomspace(30.0, 1e6, 400)
+        loss = (law["N_c"] / n) ** law["alpha_N"] + (law["S_c"] / s_min) ** law["alpha_S"]
+        bcrit = b_star / loss ** (1.0 / alpha_b)
+        for b in batches:
+            s = s_min * (1.0 + bcrit / b)
+            steps = np.round(np.geomspace(s[0] * 1.5, s[-1] / 2, n_points))
+            y = np.exp(np.interp(np.log(steps), np.log(s), np.log(loss)))
+            y *= np.exp(noise * rng.standard_normal(len(y)))
+            for st, lo in zip(steps, y, strict=True):
+                rows.append(
+                    {
+                        "run_id": f"N{n:.0e}-B{b:.0f}",
+                        "N": n,
+                        "step": st,
+                        "tokens_per_step": b,
+                        "D": st * b,
+                        "loss": lo,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_steps_to_reach_interpolates_the_running_minimum_in_log_log():
+    steps = np.array([10.0, 100.0, 1000.0])
+    loss = 10.0 * steps**-0.5
+    target = 10.0 * 300.0**-0.5
+    assert steps_to_reach(steps, loss, target) == pytest.approx(300.0)
+    # a spike above the target after reaching it does not matter; never reached: NaN
+    assert steps_to_reach(steps, np.array([3.0, 1.0, 5.0]), 1.0) == pytest.approx(100.0)
+    assert np.isnan(steps_to_reach(steps, loss, 0.01))
+    assert np.isnan(steps_to_reach(steps, loss, 5.0))  # already below at the first evaluation
+
+
+def test_s_min_and_e_min_per_loss_match_the_sweep_exactly():
+    r = critical_batch(sweep_table(), bootstrap=0)
+    used = [lv for lv in r.levels if lv["used"]]
+    assert len(used) >= 6
+    for lv in used:
+        assert lv["B_crit"] == pytest.approx(2e8 / lv["loss"] ** (1 / 0.21), rel=0.05)
+        assert lv["E_min"] == pytest.approx(lv["S_min"] * lv["B_crit"])
+    assert r.B_star == pytest.approx(2e8, rel=0.1)
+    assert r.alpha_B == pytest.approx(0.21, rel=0.02)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_bcrit_recovered_within_its_bootstrap_interval_from_a_noisy_sweep(seed):
+    r = critical_batch(sweep_table(noise=0.01, seed=seed), bootstrap=200, seed=seed)
+    assert r.ci["B_star"][0] <= 2e8 <= r.ci["B_star"][1], (r.B_star, r.ci)
+    assert r.ci["alpha_B"][0] <= 0.21 <= r.ci["alpha_B"][1], (r.alpha_B, r.ci)
+    assert r.alpha_B == pytest.approx(0.21, rel=0.15)
+    assert r.failed < 20
+
+
+def test_fit_file_round_trips_and_drives_s_min(tmp_path):
+    r = critical_batch(sweep_table(), bootstrap=20)
+    path = r.save(tmp_path / "bcrit.json")
+    back = BcritResult.load(path)
+    assert back.B_star == r.B_star and back.levels[0]["loss"] == r.levels[0]["loss"]
+    assert batch.resolve_bcrit(str(path))[:2] == (r.B_star, r.alpha_B)
+    lo, hi = back.band(np.array([5.0]))
+    assert lo[0] <= back.predict(5.0) <= hi[0]
+
+
+def test_too_few_batch_sizes_is_a_numerical_error():
+    two = sweep_table(batches=(1e4, 1e5))
+    with pytest.raises(NumericalError, match="batch sizes"):
+        critical_batch(two, bootstrap=0)
+    with pytest.raises(NumericalError, match=r"loss 4 is reached by 0 batch size"):
+        critical_batch(sweep_table(batches=(1e4, 1e5, 3e5)), losses=[4.0], bootstrap=0)
+
+
+def test_kaplan_ns_reports_published_names_and_recovers_them_through_s_min():
+    truth = {"N_c": 6.5e13, "S_c": 2.1e3, "alpha_N": 0.077, "alpha_S": 0.76}
+    table = sweep_table(
+        sizes=(1e6, 1e7, 1e8, 1e9), batches=(1e4, 1e5, 1e6), n_points=10, law=truth, noise=0.003
+    )
+    law = fit(table, "kaplan-ns", bcrit="2e8,0.21", bootstrap=40, level=0.99)
+    assert set(law.params) == {"N_c", "S_c", "alpha_N", "alpha_S"}
+    for name, value in truth.items():
+        lo, hi = law.ci[name]
+        assert lo <= value <= hi, (name, law.params[name], (lo, hi))
+    assert law.params["alpha_S"] == pytest.approx(0.76, rel=0.1)
+    assert law.params["alpha_N"] == pytest.approx(0.077, rel=0.1)
+    assert law.conventions["bcrit"] == "2e8,0.21"
+    assert "S_min" in law.conventions["steps_meaning"]
+    # the raw steps are not S_min: fitted as if they were, the law misses S_c badly
+    raw = fit(table, "kaplan-ns", bcrit="none")
+    assert not raw.params["S_c"] == pytest.approx(truth["S_c"], rel=0.5)
+
+
+def test_bad_bcrit_convention_is_one_input_line():
+    with pytest.raises(InputError, match="bcrit"):
+        fit(sweep_table(), "kaplan-ns", bcrit="fast")
+
+
+def test_cli_bcrit_json_table_and_exit_statuses(tmp_path, capsys):
+    runs = tmp_path / "runs.csv"
+    sweep_table(noise=0.005).to_csv(runs, index=False)
+    out = tmp_path / "bcrit.json"
+    assert main(["bcrit", str(runs), "--bootstrap", "30", "--json", "-o", str(out)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["B_star"] == pytest.approx(2e8, rel=0.5) and d["alpha_B"] == pytest.approx(
+        0.21, rel=0.1
+    )
+    assert d["ci"]["alpha_B"][0] <= d["alpha_B"] <= d["ci"]["alpha_B"][1]
+    assert {"loss", "S_min", "E_min", "B_crit"} <= set(d["levels"][0])
+    assert main(["bcrit", str(runs), "--bootstrap", "0"]) == 0
+    assert "alpha_B" in capsys.readouterr().out
+    # kaplan-ns through `scalelab fit`, with S_min from the measured B_crit
+    assert main(["fit", str(runs), "--form", "kaplan-ns", "--bcrit", str(out), "--json"]) == 0
+    law = json.loads(capsys.readouterr().out)
+    assert {"N_c", "S_c", "alpha_N", "alpha_S"} <= set(law["params"])
+    # bad input: one line, exit 2; too few batch sizes: exit 3
+    assert main(["bcrit", str(runs), "--losses", "4,x"]) == 2
+    assert capsys.readouterr().err.count("error:") == 1
+    no_steps = tmp_path / "final.csv"
+    pd.DataFrame({"N": [1e6, 2e6], "D": [1e9, 2e9], "loss": [3.0, 2.9]}).to_csv(no_steps)
+    assert main(["bcrit", str(no_steps)]) == 2
+    assert "step column" in capsys.readouterr().err
+    two = tmp_path / "two.csv"
+    sweep_table(batches=(1e4, 1e5)).to_csv(two, index=False)
+    assert main(["bcrit", str(two)]) == 3

@@ -154,3 +154,69 @@ def test_cli_bcrit_json_table_and_exit_statuses(tmp_path, capsys):
     two = tmp_path / "two.csv"
     sweep_table(batches=(1e4, 1e5)).to_csv(two, index=False)
     assert main(["bcrit", str(two)]) == 3
+
+
+# ---- the ladder's batch sweep ------------------------------------------------------------------
+
+SWEEP_SPEC = {
+    "name": "batch",
+    "data": {"preset": "markov", "markov_tokens": 600000},
+    "model": {"n_ctx": 16, "vocab_size": 64},
+    "train": {"schedule": "constant"},
+    "eval": {"points": 12},
+    "grid": {
+        "shapes": [
+            {"n_layer": 1, "d_model": 16, "n_head": 2},
+            {"n_layer": 2, "d_model": 32, "n_head": 2},
+        ],
+        "tokens": [400000],
+        "batch_tokens": [64, 256, 1024, 4096],
+        "branches": False,
+    },
+    "hparams": {"min_steps": 50, "lr_batch_scaling": "sqrt"},
+}
+
+
+def _spec(tmp_path, **changes):
+    from scalelab.ladder.spec import spec_from_dict
+
+    raw = json.loads(json.dumps(SWEEP_SPEC))
+    raw["out_dir"] = str(tmp_path / "out")
+    for section, values in changes.items():
+        raw[section] = {**raw.get(section, {}), **values}
+    return spec_from_dict(raw, "sweep.toml")
+
+
+def test_ladder_plans_one_job_per_size_and_batch_with_the_lr_rule(tmp_path):
+    from scalelab.ladder.plan import plan_ladder
+    from scalelab.train import hparams
+
+    plan = plan_ladder(_spec(tmp_path), "sweep.toml")
+    cells = {(j.N, j.batch_tokens): j for j in plan.jobs}
+    assert len(plan.jobs) == len(cells) == 8
+    assert {b for _, b in cells} == {64, 256, 1024, 4096}
+    for (n, b), j in cells.items():
+        assert j.run_id.endswith(f"-B{b}") and j.run_config.run_id == j.run_id
+        assert j.run_config.train.batch_tokens == b and j.points[0].run_id == j.run_id
+        rule = hparams.lr_rule(n) * (b / hparams.batch_rule(n, None, 16)) ** 0.5
+        assert j.lr == pytest.approx(rule) and j.run_config.train.lr == pytest.approx(rule)
+    assert len({j.run_id for j in plan.jobs}) == 8
+    flat = plan_ladder(_spec(tmp_path, hparams={"lr_batch_scaling": "none"}), "sweep.toml")
+    assert len({round(j.lr, 12) for j in flat.jobs}) == 2  # one lr per size
+
+
+def test_bad_batch_sweeps_are_one_line_each_and_exit_2(tmp_path):
+    from scalelab.ladder.plan import plan_ladder
+
+    with pytest.raises(InputError, match=r"batch_tokens.*not both"):
+        _spec(tmp_path, hparams={"batch_tokens": 256})
+    with pytest.raises(InputError, match="repeated"):
+        _spec(tmp_path, grid={"batch_tokens": [64, 64, 256]})
+    with pytest.raises(InputError, match="n_ctx"):
+        plan_ladder(_spec(tmp_path, grid={"batch_tokens": [64, 100]}), "sweep.toml")
+    toml = tmp_path / "sweep.toml"
+    toml.write_text(
+        'name = "b"\n[data]\npreset = "markov"\n[grid]\nsizes = [2e4]\ntokens = [400000]\n'
+        'batch_tokens = [64, 0]\n[hparams]\nlr_batch_scaling = "cubic"\n'
+    )
+    assert main(["ladder", "plan", str(toml)]) == 2

@@ -220,3 +220,28 @@ def test_bad_batch_sweeps_are_one_line_each_and_exit_2(tmp_path):
         'batch_tokens = [64, 0]\n[hparams]\nlr_batch_scaling = "cubic"\n'
     )
     assert main(["ladder", "plan", str(toml)]) == 2
+
+
+def test_bcrit_batch_rule_trains_each_size_at_its_critical_batch(tmp_path):
+    from scalelab.laws import Law
+    from scalelab.laws.batch import bcrit_of
+    from scalelab.ladder.batches import compare_rule
+    from scalelab.ladder.plan import plan_ladder
+
+    law = Law("chinchilla", {"E": 1.0, "A": 40.0, "B": 40.0, "alpha": 0.3, "beta": 0.3})
+    law.save(tmp_path / "law.json")
+    grid = {"batch_tokens": [], "tokens": [], "tokens_per_param": [40, 80]}
+    hp = {"batch_rule": "bcrit", "bcrit": "2e5,0.3", "bcrit_law": str(tmp_path / "law.json")}
+    plan = plan_ladder(_spec(tmp_path, grid=grid, hparams=hp), "sweep.toml")
+    assert len(plan.jobs) == 4  # 2 sizes x 2 budgets, one job each (branches = false)
+    for j in plan.jobs:
+        d_min = 40 * j.N
+        want = bcrit_of(law.predict(N=j.N, D=d_min), 2e5, 0.3)
+        cap = (d_min // 50) // 16 * 16
+        assert j.batch_tokens == min(cap, max(16, round(want / 16) * 16)), (j.run_id, want)
+    assert len({j.batch_tokens for j in plan.jobs}) == 2  # one batch per size
+    rows = compare_rule(plan, law, 2e5, 0.3)
+    for r in rows:
+        assert r["steps_over_min"] == pytest.approx(1 + r["B_crit"] / r["batch_tokens"])
+    with pytest.raises(InputError, match="bcrit_law"):
+        _spec(tmp_path, grid=grid, hparams={"batch_rule": "bcrit"})

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from scalelab.errors import InputError
 from scalelab.ladder.configure import retarget
+from scalelab.ladder.spec import ShapeSpec
 from scalelab.train import hparams
 
 LR_POWERS = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}
@@ -34,6 +35,8 @@ def plan_batches(spec, source: str, flops_per_s, plan_one, max_jobs: int):
     """The plan of ``spec`` (``plan_one(spec, source, flops_per_s)``), once per batch size of
     ``[grid] batch_tokens`` when it has one: jobs renamed ``<run id>-B<batch>``, lr scaled."""
     sizes = spec.grid.batch_tokens
+    if spec.hparams.batch_rule == "bcrit":
+        return plan_bcrit(spec, source, flops_per_s, plan_one)
     if not sizes:
         return plan_one(spec, source, flops_per_s)
     bad = [b for b in sizes if b % spec.model.n_ctx]
@@ -102,3 +105,107 @@ def _rename(job, suffix: str, lr: float, source: str) -> None:
         p.job = job.run_id
     job.lr = lr
     job.run_config = retarget(job.run_config, run_id=job.run_id, source=source, lr=lr)
+
+
+# ------------------------------------------------------------------------------------------------
+# a batch rule from the critical batch size: [hparams] batch_rule = "bcrit"
+# ------------------------------------------------------------------------------------------------
+
+
+def _bcrit_inputs(spec, source: str):
+    """(B*, α_B, where from) and the law of each rung's expected loss, from ``[hparams]``."""
+    from scalelab.laws import batch as lb  # noqa: PLC0415 - only a bcrit rule needs them
+    from scalelab.laws import published  # noqa: PLC0415
+
+    h = spec.hparams
+    try:
+        got = lb.resolve_bcrit(str(spec.resolve(h.bcrit)) if h.bcrit.endswith(".json") else h.bcrit)
+        path = spec.resolve(h.bcrit_law)
+        law = published.resolve(path if path.exists() else h.bcrit_law)
+    except InputError as exc:
+        raise InputError([f"{source}: [hparams] {p}" for p in exc.problems]) from None
+    if got is None:
+        raise InputError(f"{source}: [hparams] bcrit = 'none' gives no B_crit for batch_rule")
+    if not set(law.law_form.variables) <= {"N", "D"}:
+        raise InputError(
+            f"{source}: [hparams] bcrit_law: a law of N and D is needed (got {law.form})"
+        )
+    return got, law
+
+
+def bcrit_batch(n: float, d: float, law, b_star: float, alpha_b: float) -> tuple[float, float]:
+    """(expected loss, B_crit in tokens) of a rung of N parameters trained on D tokens."""
+    from scalelab.laws.batch import bcrit_of  # noqa: PLC0415
+
+    args = {"N": n, "D": d}
+    loss = float(law.predict(**{v: args[v] for v in law.law_form.variables}))
+    return loss, float(bcrit_of(loss, b_star, alpha_b))
+
+
+def plan_bcrit(spec, source: str, flops_per_s, plan_one):
+    """The plan with each size's batch B = bcrit_fraction × B_crit(L), L the expected loss (by
+    ``bcrit_law``) at the size's smallest budget: no budget of the size trains above B_crit."""
+    h, n_ctx = spec.hparams, spec.model.n_ctx
+    (b_star, alpha_b, where), law = _bcrit_inputs(spec, source)
+    rule = spec.model_copy(update={"hparams": h.model_copy(update={"batch_rule": "deepseek"})})
+    first = plan_one(rule, source, flops_per_s)
+    plans, seen = [], set()
+    for job in first.jobs:
+        key = (job.n_layer, job.d_model, job.n_head, job.d_ff)
+        if key in seen:
+            continue
+        seen.add(key)
+        d_min = min(p.D for j in first.jobs for p in j.points if j.N == job.N)
+        _, bc = bcrit_batch(job.N, d_min, law, b_star, alpha_b)
+        cap = max(n_ctx, (d_min // h.min_steps) // n_ctx * n_ctx)
+        if h.max_batch_tokens:
+            cap = min(cap, max(n_ctx, h.max_batch_tokens // n_ctx * n_ctx))
+        b = int(min(cap, max(n_ctx, round(h.bcrit_fraction * bc / n_ctx) * n_ctx)))
+        shape = ShapeSpec(n_layer=key[0], d_model=key[1], n_head=key[2], d_ff=key[3])
+        grid = spec.grid.model_copy(update={"sizes": [], "shapes": [shape], "shape_family": None})
+        one = rule.model_copy(
+            update={"grid": grid, "hparams": rule.hparams.model_copy(update={"batch_tokens": b})}
+        )
+        plans.append(plan_one(one, source, flops_per_s))
+    jobs = [j for p in plans for j in p.jobs]
+    ids = [p.run_id for j in jobs for p in j.points]
+    if len(set(ids)) != len(ids):
+        raise InputError(f"{source}: [hparams] batch_rule = 'bcrit': two sizes share a run id")
+    notes = [n for n in first.notes if not n.startswith("batch_tokens")]
+    notes.append(
+        f"batch_tokens: {h.bcrit_fraction:g} × B_crit(L) = {b_star:.3g}/L^(1/{alpha_b:.3g}) "
+        f"({where}) at each size's expected loss ({law.form} law) at its smallest budget, "
+        f"capped so that budget takes >= {h.min_steps} steps"
+    )
+    return type(first)(
+        spec=spec,
+        data=first.data,
+        jobs=jobs,
+        notes=notes,
+        warnings=list(dict.fromkeys(w for p in plans for w in p.warnings)),
+        flops_per_s=first.flops_per_s,
+        flops_per_s_source=first.flops_per_s_source,
+    )
+
+
+def compare_rule(plan, law, b_star: float, alpha_b: float) -> list[dict]:
+    """What B_crit says of a plan's batches: per job, the expected loss (``law``) at its largest
+    budget, B_crit there, batch/B_crit, and the steps and tokens it spends over the fewest that
+    reach that loss (S/S_min = 1 + B_crit/B, E/E_min = 1 + B/B_crit; Kaplan et al. Eq. 5.4)."""
+    rows = []
+    for j in plan.jobs:
+        loss, bc = bcrit_batch(j.N, j.D, law, b_star, alpha_b)
+        rows.append(
+            {
+                "run_id": j.run_id,
+                "N": j.N,
+                "D": j.D,
+                "batch_tokens": j.batch_tokens,
+                "expected_loss": loss,
+                "B_crit": bc,
+                "batch_over_bcrit": j.batch_tokens / bc,
+                "steps_over_min": 1.0 + bc / j.batch_tokens,
+                "tokens_over_min": 1.0 + j.batch_tokens / bc,
+            }
+        )
+    return rows

@@ -243,6 +243,12 @@ class HParamSpec(Schema):
     lr_batch_scaling: Literal["none", "sqrt", "linear"] = Field(
         "none", description="[grid] batch_tokens: lr × (B/B_rule)^(0, 1/2, 1)"
     )
+    batch_rule: Literal["deepseek", "bcrit"] = Field(
+        "deepseek", description="bcrit: batch = bcrit_fraction × B_crit(expected loss)"
+    )
+    bcrit: str = Field("kaplan-2020", description="B_crit: kaplan-2020, 'B*,alpha_B' or a fit")
+    bcrit_law: Optional[str] = Field(None, description="law file or name: each rung's loss")
+    bcrit_fraction: float = Field(1.0, gt=0, description="batch = this × B_crit")
 
 
 class DataRef(Schema):
@@ -313,6 +319,14 @@ class LadderSpec(RunSettings):
         if self.grid.batch_tokens and self.hparams.batch_tokens is not None:
             raise ValueError(
                 "give [grid] batch_tokens (a sweep) or [hparams] batch_tokens, not both"
+            )
+        h = self.hparams
+        if h.batch_rule == "bcrit" and (
+            h.bcrit_law is None or h.batch_tokens or self.grid.batch_tokens or self.grid.isoflop
+        ):
+            raise ValueError(
+                "[hparams] batch_rule = 'bcrit' needs bcrit_law (each rung's expected loss) and "
+                "no fixed or swept batch_tokens nor isoflop budgets"
             )
         if self.grid.batch_tokens and self.variants:
             raise ValueError("[grid] batch_tokens with [[variants]] is not supported: sweep apart")

@@ -223,10 +223,10 @@ def test_bad_batch_sweeps_are_one_line_each_and_exit_2(tmp_path):
 
 
 def test_bcrit_batch_rule_trains_each_size_at_its_critical_batch(tmp_path):
-    from scalelab.laws import Law
-    from scalelab.laws.batch import bcrit_of
     from scalelab.ladder.batches import compare_rule
     from scalelab.ladder.plan import plan_ladder
+    from scalelab.laws import Law
+    from scalelab.laws.batch import bcrit_of
 
     law = Law("chinchilla", {"E": 1.0, "A": 40.0, "B": 40.0, "alpha": 0.3, "beta": 0.3})
     law.save(tmp_path / "law.json")

@@ -245,3 +245,26 @@ def test_bcrit_batch_rule_trains_each_size_at_its_critical_batch(tmp_path):
         assert r["steps_over_min"] == pytest.approx(1 + r["B_crit"] / r["batch_tokens"])
     with pytest.raises(InputError, match="bcrit_law"):
         _spec(tmp_path, grid=grid, hparams={"batch_rule": "bcrit"})
+
+
+# ---- the report's B_crit figure ----------------------------------------------------------------
+
+
+def test_report_section_draws_bcrit_against_loss_only_for_a_batch_sweep():
+    from scalelab.report import figures as F
+    from scalelab.report.bcrit import bcrit_section, has_batch_sweep
+    from scalelab.report.page import page
+    from scalelab.runs import RunTable
+
+    sweep = RunTable.from_frame(sweep_table(noise=0.005))
+    assert has_batch_sweep(sweep)
+    plain = RunTable.from_frame(sweep_table(batches=(1e4, 1e5)))
+    assert not has_batch_sweep(plain) and bcrit_section(plain) is None
+    section = bcrit_section(sweep)
+    assert section.ok and set(section.figures) == {"bcrit"}
+    ax = section.figures["bcrit"].axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert "B_crit(L) = B*/L^(1/α_B)" in section.body and "<img" in section.body
+    html = page("t", [section])
+    assert 'href="#bcrit"' in html and "Critical batch size" in html
+    F.close(section.figures["bcrit"])

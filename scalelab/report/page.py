@@ -31,9 +31,12 @@ SECTIONS = (
     ("reproduce", "Reproduce"),
 )
 """The sections of a report, in page order: (HTML id, title)."""
-OPTIONAL_SECTIONS = {"comparison": ("catalog", "Comparison")}
+OPTIONAL_SECTIONS = {
+    "comparison": ("catalog", "Comparison"),
+    "bcrit": ("figures", "Critical batch size"),
+}
 """Sections shown only when built (id -> (the section it follows, title)): the comparison, for
-runs with a grouping column."""
+runs with a grouping column; the critical batch size, for runs that sweep the batch size."""
 TITLES = {**dict(SECTIONS), **{k: t for k, (_, t) in OPTIONAL_SECTIONS.items()}}
 NOT_AVAILABLE = "not available"
 

@@ -140,6 +140,16 @@ def test_cli_bcrit_json_table_and_exit_statuses(tmp_path, capsys):
     assert {"loss", "S_min", "E_min", "B_crit"} <= set(d["levels"][0])
     assert main(["bcrit", str(runs), "--bootstrap", "0"]) == 0
     assert "alpha_B" in capsys.readouterr().out
+    # the ladder's batches against the measured B_crit at each rung's expected loss
+    spec = str(__import__("pathlib").Path(__file__).parents[1] / "examples/ladder_batch.toml")
+    args = ["bcrit", str(runs), "--bootstrap", "0", "--ladder", spec, "--json"]
+    assert main([*args, "--law", "chinchilla-2022"]) == 0
+    rows = json.loads(capsys.readouterr().out)["ladder"]
+    assert len(rows) == 8 and all(r["batch_over_bcrit"] > 0 for r in rows)
+    for r in rows:
+        assert r["tokens_over_min"] == pytest.approx(1 + r["batch_tokens"] / r["B_crit"])
+    assert main(args) == 2  # --ladder without --law
+    capsys.readouterr()
     # kaplan-ns through `scalelab fit`, with S_min from the measured B_crit
     assert main(["fit", str(runs), "--form", "kaplan-ns", "--bcrit", str(out), "--json"]) == 0
     law = json.loads(capsys.readouterr().out)

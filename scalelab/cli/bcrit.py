@@ -51,6 +51,12 @@ def bcrit(
     output: Optional[str] = typer.Option(
         None, "-o", "--output", help="Write the fit as JSON (for fit --bcrit, [hparams] bcrit)."
     ),
+    ladder: Optional[str] = typer.Option(
+        None, "--ladder", metavar="SPEC", help="Compare this ladder's batches with B_crit."
+    ),
+    law: Optional[str] = typer.Option(
+        None, "--law", help="With --ladder: law file or published name giving each rung's loss."
+    ),
     example: Optional[str] = ExampleOpt,
     column: Optional[list[str]] = ColumnOpt,
     where: Optional[list[str]] = WhereOpt,
@@ -72,6 +78,8 @@ def bcrit(
             ) from None
         if not targets:
             raise InputError("--losses: expected at least one loss")
+    if (ladder is None) != (law is None):
+        raise InputError("--ladder and --law go together (the spec, and each rung's loss)")
     table = _load_runs(runs, example, column, where)
     with err.status(f"fitting B_crit(L) to {table.n_runs} runs"):
         result = critical_batch(
@@ -88,6 +96,10 @@ def bcrit(
         result.save(output)
     d = result.to_dict()
     d.pop("samples")
+    if ladder is not None:
+        from scalelab.ladder.bcrit_check import compare_spec
+
+        d["ladder"] = compare_spec(ladder, law, result.B_star, result.alpha_B)
     if as_json:
         emit_json(d)
         return
@@ -119,5 +131,31 @@ def bcrit(
         + "; Kaplan et al. 2020: B* = 2e8, alpha_B = 0.21 (WebText2, nats)",
         highlight=False,
     )
+    if ladder is not None:
+        _print_ladder(ladder, d["ladder"])
     for note in result.notes:
         err.print(f"note: {note}", markup=False, highlight=False)
+
+
+def _print_ladder(spec: str, rows: list[dict]) -> None:
+    from rich.table import Table
+
+    t = Table(
+        title=f"{spec}: its batches against B_crit at each run's expected final loss",
+        title_justify="left",
+    )
+    for col in ("run", "N", "D", "loss", "batch", "B_crit", "B/B_crit", "S/S_min", "E/E_min"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        t.add_row(
+            r["run_id"],
+            f"{r['N']:.3g}",
+            f"{r['D']:.3g}",
+            f"{r['expected_loss']:.4g}",
+            str(r["batch_tokens"]),
+            f"{r['B_crit']:.4g}",
+            f"{r['batch_over_bcrit']:.3g}",
+            f"{r['steps_over_min']:.3g}",
+            f"{r['tokens_over_min']:.3g}",
+        )
+    out.print(t)

@@ -13,45 +13,9 @@ from scalelab.errors import InputError, NumericalError
 from scalelab.laws import batch, fit
 from scalelab.laws.batch import BcritResult, critical_batch, steps_to_reach
 
-KAPLAN = {"N_c": 8.8e13, "alpha_N": 0.076, "S_c": 2.1e3, "alpha_S": 0.76}
 
-
-def sweep_table(
-    b_star=2e8,
-    alpha_b=0.21,
-    sizes=(1e5, 1e6),
-    batches=(3e3, 1e4, 3e4, 1e5, 3e5),
-    n_points=40,
-    noise=0.0,
-    seed=0,
-    law=KAPLAN,
-) -> pd.DataFrame:
-    """Learning curves of a batch sweep obeying (S/S_min - 1)(E/E_min - 1) = 1 exactly: the loss
-    after S_min steps at the critical batch is Kaplan's L(N, S_min), and a run of batch B needs
-    S = S_min (1 + B_crit(L)/B) steps, B_crit(L) = B*/L^(1/alpha_B)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for n in sizes:
-        s_min = np.geomspace(30.0, 1e6, 400)
-        loss = (law["N_c"] / n) ** law["alpha_N"] + (law["S_c"] / s_min) ** law["alpha_S"]
-        bcrit = b_star / loss ** (1.0 / alpha_b)
-        for b in batches:
-            s = s_min * (1.0 + bcrit / b)
-            steps = np.round(np.geomspace(s[0] * 1.5, s[-1] / 2, n_points))
-            y = np.exp(np.interp(np.log(steps), np.log(s), np.log(loss)))
-            y *= np.exp(noise * rng.standard_normal(len(y)))
-            for st, lo in zip(steps, y, strict=True):
-                rows.append(
-                    {
-                        "run_id": f"N{n:.0e}-B{b:.0f}",
-                        "N": n,
-                        "step": st,
-                        "tokens_per_step": b,
-                        "D": st * b,
-                        "loss": lo,
-                    }
-                )
-    return pd.DataFrame(rows)
+def sweep_table(**kwargs) -> pd.DataFrame:
+    return batch.simulate_sweep(**kwargs).data
 
 
 def test_steps_to_reach_interpolates_the_running_minimum_in_log_log():
@@ -129,7 +93,7 @@ def test_bad_bcrit_convention_is_one_input_line():
 
 def test_cli_bcrit_json_table_and_exit_statuses(tmp_path, capsys):
     runs = tmp_path / "runs.csv"
-    sweep_table(noise=0.005).to_csv(runs, index=False)
+    sweep_table(noise=0.005, n_points=20).to_csv(runs, index=False)
     out = tmp_path / "bcrit.json"
     assert main(["bcrit", str(runs), "--bootstrap", "30", "--json", "-o", str(out)]) == 0
     d = json.loads(capsys.readouterr().out)

@@ -430,3 +430,41 @@ def critical_batch(
         notes=list(table.notes) + notes,
         source=table.source,
     )
+
+
+def simulate_sweep(
+    b_star: float = KAPLAN_B_STAR,
+    alpha_b: float = KAPLAN_ALPHA_B,
+    sizes=(1e5, 1e6),
+    batches=(3e3, 1e4, 3e4, 1e5, 3e5),
+    n_points: int = 40,
+    noise: float = 0.0,
+    seed: int = 0,
+    law: Optional[dict] = None,
+):
+    """A run table of batch sweeps obeying (S/S_min − 1)(E/E_min − 1) = 1 exactly (for tests and
+    benchmarks): after S_min steps at the critical batch the loss is Kaplan's
+    L(N, S_min) = (N_c/N)^α_N + (S_c/S_min)^α_S (``law``; default Kaplan's constants), and a run of
+    batch B needs S = S_min·(1 + B_crit(L)/B) steps; ``noise``: log-normal sd of the loss."""
+    import pandas as pd  # noqa: PLC0415
+
+    from scalelab.runs.table import RunTable  # noqa: PLC0415
+
+    p = law or {"N_c": 8.8e13, "alpha_N": 0.076, "S_c": 2.1e3, "alpha_S": 0.76}
+    rng = np.random.default_rng(seed)
+    frames = []
+    for n in sizes:
+        smin = np.geomspace(30.0, 1e6, 400)
+        loss = (p["N_c"] / n) ** p["alpha_N"] + (p["S_c"] / smin) ** p["alpha_S"]
+        for b in batches:
+            s = smin * (1.0 + bcrit_of(loss, b_star, alpha_b) / b)
+            steps = np.round(np.geomspace(s[0] * 1.5, s[-1] / 2, n_points))
+            y = np.exp(np.interp(np.log(steps), np.log(s), np.log(loss)))
+            y *= np.exp(noise * rng.standard_normal(len(y)))
+            frames.append(
+                pd.DataFrame(
+                    {"run_id": f"N{n:.0e}-B{b:.0f}", "N": n, "step": steps}
+                    | {"tokens_per_step": b, "D": steps * b, "loss": y}
+                )
+            )
+    return RunTable.from_frame(pd.concat(frames, ignore_index=True), source="synthetic:bcrit")

@@ -10,7 +10,7 @@ import pytest
 
 from scalelab.cli import main
 from scalelab.errors import InputError, NumericalError
-from scalelab.laws import batch, fit
+from scalelab.laws import Law, batch, fit
 from scalelab.laws.batch import BcritResult, critical_batch, steps_to_reach
 
 
@@ -55,6 +55,12 @@ def test_fit_file_round_trips_and_drives_s_min(tmp_path):
     back = BcritResult.load(path)
     assert back.B_star == r.B_star and back.levels[0]["loss"] == r.levels[0]["loss"]
     assert batch.resolve_bcrit(str(path))[:2] == (r.B_star, r.alpha_B)
+    # a law fitted through the file keeps its numbers: it reloads once the file is gone
+    law = fit(sweep_table(), "kaplan-ns", bcrit=str(path), grid={"n_c": [30.0], "s_c": [5.0]})
+    law.save(tmp_path / "law.json")
+    path.unlink()
+    back_law = Law.load(tmp_path / "law.json")
+    assert batch.resolve_bcrit(back_law.conventions["bcrit"])[:2] == (r.B_star, r.alpha_B)
     lo, hi = back.band(np.array([5.0]))
     assert lo[0] <= back.predict(5.0) <= hi[0]
 
@@ -199,7 +205,6 @@ def test_bad_batch_sweeps_are_one_line_each_and_exit_2(tmp_path):
 def test_bcrit_batch_rule_trains_each_size_at_its_critical_batch(tmp_path):
     from scalelab.ladder.batches import compare_rule
     from scalelab.ladder.plan import plan_ladder
-    from scalelab.laws import Law
     from scalelab.laws.batch import bcrit_of
 
     law = Law("chinchilla", {"E": 1.0, "A": 40.0, "B": 40.0, "alpha": 0.3, "beta": 0.3})

@@ -41,7 +41,9 @@ class Conventions:
     bcrit: str = batch.KAPLAN
 
     def __post_init__(self):
-        batch.resolve_bcrit(self.bcrit)  # validates it
+        got = batch.resolve_bcrit(self.bcrit)  # validates it
+        if got is not None and got[2].startswith("fitted"):  # a file: kept as its numbers, so a
+            object.__setattr__(self, "bcrit", f"{got[0]!r},{got[1]!r}")  # law reloads without it
         if self.params not in PARAM_CONVENTIONS:
             raise InputError(
                 f"parameter convention: expected one of {list(PARAM_CONVENTIONS)}, got "

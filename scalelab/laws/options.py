@@ -78,7 +78,8 @@ class FitOptions:
     bcrit: str = "kaplan-2020"
 
     def __post_init__(self):
-        Conventions(self.params, self.flops, self.bcrit)  # validates the conventions
+        conv = Conventions(self.params, self.flops, self.bcrit)  # validates the conventions
+        object.__setattr__(self, "bcrit", conv.bcrit)  # a B_crit fit file, as its numbers
         if self.loss not in LOSSES:
             raise InputError(f"fitting loss: expected one of {LOSSES}, got {self.loss!r}")
         if self.loss == "huber" and not (self.delta is not None and self.delta > 0):

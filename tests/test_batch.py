@@ -247,3 +247,31 @@ def test_report_section_draws_bcrit_against_loss_only_for_a_batch_sweep():
     html = page("t", [section])
     assert 'href="#bcrit"' in html and "Critical batch size" in html
     F.close(section.figures["bcrit"])
+
+
+@pytest.mark.slow
+def test_a_tiny_trained_sweep_gives_bcrit_end_to_end(tmp_path):
+    from ladder_helpers import cli, ladder_dict, write_spec
+
+    spec = ladder_dict(
+        out_dir=str(tmp_path / "ladder"),
+        data={"markov_tokens": 100000},
+        train={"schedule": "constant"},
+        eval={"points": 10},
+        grid={"tokens_per_param": [], "tokens": [100000], "batch_tokens": [32, 256, 2048]},
+        hparams={"min_steps": 40, "lr_batch_scaling": "sqrt"},
+    )
+    spec["grid"]["branches"] = False
+    path = write_spec(tmp_path / "sweep.toml", spec)
+    assert cli("ladder", "run", str(path)).returncode == 0
+    table = tmp_path / "runs.csv"
+    assert cli("ladder", "export", str(tmp_path / "ladder"), "-o", str(table)).returncode == 0
+    rows = pd.read_csv(table)
+    assert rows.groupby("run_id")["step"].nunique().min() >= 8  # whole learning curves
+    batches = rows.groupby("run_id")["tokens_per_step"].first()
+    assert all(rid.endswith(f"-B{int(b)}") for rid, b in batches.items())
+    done = cli("bcrit", str(table), "--bootstrap", "50", "--json")
+    assert done.returncode == 0, done.stderr
+    d = json.loads(done.stdout)
+    assert d["B_star"] > 0 and d["alpha_B"] > 0
+    assert all(lv["S_min"] > 0 for lv in d["levels"] if lv["used"])

@@ -69,6 +69,12 @@ def fit(
     skip_first: float = typer.Option(
         0.0, "--skip-first", help="With --points all: drop each run's first fraction of tokens."
     ),
+    bcrit: str = typer.Option(
+        "kaplan-2020",
+        "--bcrit",
+        help="kaplan-ns: S_min = S/(1 + B_crit(L)/B) with B_crit from kaplan-2020 (published), "
+        "B*,alpha_B, a `scalelab bcrit -o` file, or none (steps are S_min).",
+    ),
     tie: str = typer.Option(
         "irreducible", "--tie", help="--form auto, tied forms: irreducible (prefer E) or stack."
     ),
@@ -105,6 +111,7 @@ def fit(
         eval_set=eval_set,
         points=points,
         skip_first=skip_first,
+        bcrit=bcrit,
         **_given(budget=asked),
     )
     with err.status(

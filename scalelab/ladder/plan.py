@@ -2,9 +2,8 @@
 
 :func:`plan_ladder` resolves the data, picks each size's shape, turns the grid's budgets into jobs
 (WSD trunks with cool-down branches, or one job per point), applies the hyper-parameter rule, and
-makes each job's :class:`~scalelab.train.config.RunConfig` with the configurator
-(:mod:`scalelab.ladder.configure`): the spec's base run config with the job's shape, budget, batch,
-learning rate and branches.
+makes each job's :class:`~scalelab.train.config.RunConfig` with :mod:`scalelab.ladder.configure`:
+the spec's base run config with the job's shape, budget, batch, learning rate and branches.
 
 Every job is checked with the engine's planner (:func:`scalelab.train.loop.plan_run`): a bad grid
 is an InputError (exit 2) before anything trains. ``[[variants]]``: :mod:`~scalelab.ladder.variants`.
@@ -22,6 +21,7 @@ from scalelab.data import spec as dspec
 from scalelab.data.loader import TokenData
 from scalelab.data.tokenize import token_dtype
 from scalelab.errors import InputError
+from scalelab.ladder.batches import plan_batches
 from scalelab.ladder.configure import base_config, job_config
 from scalelab.ladder.spec import (
     DEFAULT_FLOPS_PER_S,
@@ -163,8 +163,8 @@ def plan_ladder(
 ) -> LadderPlan:
     """Every job of the ladder, with its shape, batch, lr, steps, points and run config;
     InputError if impossible. With ``[[variants]]``, every variant's grid, ids prefixed."""
-    if not spec.variants:
-        return _plan_one(spec, source, flops_per_s)
+    if not spec.variants:  # a batch sweep (scalelab.ladder.batches) or the grid alone
+        return plan_batches(spec, source, flops_per_s, _plan_one, MAX_JOBS)
     return plan_variants(spec, source, flops_per_s, _plan_one, _data_plan, MAX_JOBS)
 
 

@@ -8,7 +8,9 @@ and sections, with the same keys and the same defaults, applied to every job (Mo
 runs). What the ladder sets per job is left out of them: the shape (``[model]`` n_layer, d_model,
 n_head, d_ff, n_params) comes from ``[grid]``; the budget, batch, learning rate and branches
 (``[train]`` tokens, tokens_per_param, batch_tokens, lr, branch_tokens, branch_tokens_per_param)
-from ``[grid]`` and ``[hparams]``. ``[eval]`` adds ``sets`` (the held-out sets each run evaluates).
+from ``[grid]`` and ``[hparams]``. ``[grid] batch_tokens = [...]`` sweeps the batch size at every
+size (:mod:`scalelab.ladder.batches`, for the critical batch size). ``[eval]`` adds ``sets`` (the
+held-out sets each run evaluates).
 
 Ladder-only: ``name``, ``out_dir`` (the ladder's folder), ``nproc_per_run``, ``flops_per_s``;
 ``[data]`` (what to train on: a prepared folder, a data spec or a preset, resolved into token files
@@ -191,6 +193,9 @@ class GridSpec(Schema):
     isoflop_spread: float = Field(4.0, gt=1, description="N within [N_opt/spread, N_opt·spread]")
     isoflop_tokens_per_param: float = Field(20.0, gt=0, description="the expected optimum D/N")
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
+    batch_tokens: list[int] = Field(
+        default_factory=list, description="a batch sweep: every size at each batch (tokens)"
+    )
     branches: bool = Field(
         True,
         description="[train] schedule = 'wsd': one trunk per size, cool-down branches for the "
@@ -212,6 +217,10 @@ class GridSpec(Schema):
                 raise ValueError(f"{name} must be positive and finite")
             if len(set(values)) != len(values):
                 raise ValueError(f"{name} has repeated values")
+        if any(b < 1 for b in self.batch_tokens) or len(set(self.batch_tokens)) == 1:
+            raise ValueError("batch_tokens: a sweep of 2 or more positive batch sizes (tokens)")
+        if len(set(self.batch_tokens)) != len(self.batch_tokens):
+            raise ValueError("batch_tokens has repeated values")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError("seeds has repeated values")
         return self
@@ -231,6 +240,15 @@ class HParamSpec(Schema):
         None, gt=0, description="one fixed peak lr for every size (else the rule)"
     )
     lr_scale: float = Field(1.0, gt=0, description="multiplies the lr rule")
+    lr_batch_scaling: Literal["none", "sqrt", "linear"] = Field(
+        "none", description="[grid] batch_tokens: lr × (B/B_rule)^(0, 1/2, 1)"
+    )
+    batch_rule: Literal["deepseek", "bcrit"] = Field(
+        "deepseek", description="bcrit: batch = bcrit_fraction × B_crit(expected loss)"
+    )
+    bcrit: str = Field("kaplan-2020", description="B_crit: kaplan-2020, 'B*,alpha_B' or a fit")
+    bcrit_law: Optional[str] = Field(None, description="law file or name: each rung's loss")
+    bcrit_fraction: float = Field(1.0, gt=0, description="batch = this × B_crit")
 
 
 class DataRef(Schema):
@@ -298,6 +316,20 @@ class LadderSpec(RunSettings):
             and ("branches" in self.grid.model_fields_set)
         ):
             raise ValueError("[grid] branches = true needs [train] schedule = 'wsd'")
+        if self.grid.batch_tokens and self.hparams.batch_tokens is not None:
+            raise ValueError(
+                "give [grid] batch_tokens (a sweep) or [hparams] batch_tokens, not both"
+            )
+        h = self.hparams
+        if h.batch_rule == "bcrit" and (
+            h.bcrit_law is None or h.batch_tokens or self.grid.batch_tokens or self.grid.isoflop
+        ):
+            raise ValueError(
+                "[hparams] batch_rule = 'bcrit' needs bcrit_law (each rung's expected loss) and "
+                "no fixed or swept batch_tokens nor isoflop budgets"
+            )
+        if self.grid.batch_tokens and self.variants:
+            raise ValueError("[grid] batch_tokens with [[variants]] is not supported: sweep apart")
         return self
 
     def resolve(self, path: str) -> Path:

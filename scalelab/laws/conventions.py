@@ -3,6 +3,12 @@
 Li et al. 2025 show that these silent choices move fitted laws: Kaplan counts non-embedding
 parameters, Hoffmann et al. count all of them; FLOPs may be 6ND, include the attention term, or be
 counted exactly. Every fit takes both as explicit options and writes them into the law.
+
+A third convention says what a run's steps S mean to a learning-curve law: Kaplan's L(N, S_min)
+reads S_min = S/(1 + B_crit(L)/B), the steps the run would take at the critical batch size
+(:mod:`scalelab.laws.batch`). ``bcrit`` is ``kaplan-2020`` (the published B* = 2e8 tokens,
+α_B = 0.21; the default), ``none`` (the steps are S_min already), ``"B*,alpha_B"`` or a B_crit fit
+file (``scalelab laws bcrit -o``). The variable ``S`` is S_min under it; ``S_raw`` the steps.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scalelab.errors import InputError
+from scalelab.laws import batch
 from scalelab.runs.table import RunTable
 
 PARAM_CONVENTIONS = {
@@ -31,8 +38,12 @@ FLOP_CONVENTIONS = {
 class Conventions:
     params: str = "non-embedding"
     flops: str = "6ND"
+    bcrit: str = batch.KAPLAN
 
     def __post_init__(self):
+        got = batch.resolve_bcrit(self.bcrit)  # validates it
+        if got is not None and got[2].startswith("fitted"):  # a file: kept as its numbers, so a
+            object.__setattr__(self, "bcrit", f"{got[0]!r},{got[1]!r}")  # law reloads without it
         if self.params not in PARAM_CONVENTIONS:
             raise InputError(
                 f"parameter convention: expected one of {list(PARAM_CONVENTIONS)}, got "
@@ -50,7 +61,19 @@ class Conventions:
             "params_column": PARAM_CONVENTIONS[self.params][0],
             "flops": self.flops,
             "flops_meaning": FLOP_CONVENTIONS[self.flops],
+            "bcrit": self.bcrit,
+            "steps_meaning": self.steps_meaning(),
         }
+
+    def steps_meaning(self) -> str:
+        got = batch.resolve_bcrit(self.bcrit)
+        if got is None:
+            return "S: the table's steps, taken as S_min (bcrit = none)"
+        b_star, alpha_b, where = got
+        return (
+            f"S is S_min = S/(1 + B_crit(L)/B), B_crit(L) = {b_star:.4g}/L^(1/{alpha_b:.4g}) "
+            f"tokens ({where})"
+        )
 
     def variables(self, table: RunTable) -> dict[str, np.ndarray]:
         """N, D, C (and S where the table has steps) under these conventions."""
@@ -81,7 +104,16 @@ class Conventions:
             )
         out = {"N": N, "D": D, "C": C}
         if table.has("step"):
-            out["S"] = table["step"].astype(float)
+            out["S_raw"] = out["S"] = table["step"].astype(float)
+            got = batch.resolve_bcrit(self.bcrit)
+            if got is not None:
+                if table.has("tokens_per_step") and not np.isnan(table["tokens_per_step"]).any():
+                    b = table["tokens_per_step"].astype(float)
+                else:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        b = D / out["S"]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    out["S"] = batch.s_min(out["S"], b, table["loss"].astype(float), *got[:2])
         return out
 
     def _flops(self, table: RunTable, N: np.ndarray, D: np.ndarray) -> np.ndarray:

@@ -88,6 +88,7 @@ def fit_form(
                 selected.data[positive], f"left out {int((~positive).sum())} row(s) at step 0"
             )
             variables = conventions.variables(selected)
+        selected = selected.with_data(selected.data, conventions.steps_meaning())
     X = {v: variables[v] for v in law_form.variables}
     y = selected["loss"].astype(float)
     _check_enough(law_form, X, y, table.source)

@@ -161,24 +161,57 @@ def _builtin() -> None:
             reference="Gadre et al. 2024, Eq. (1): Chinchilla's form with alpha = beta",
         )
     )
-    register(
-        lse_form(
-            "kaplan-ns",
-            "L = (N_c/N)^alpha_N + (S_c/S)^alpha_S  [fitted as A/N^alpha_N + B/S^alpha_S]",
-            ("N", "S"),
-            [
-                _coef("a", "A", (0.0, 2.0, 5.0, 10.0)),
-                _coef("s", "B", (0.0, 2.0, 5.0, 10.0)),
-                exponent("alpha_N", (0.05, 0.1, 0.3, 0.6)),
-                exponent("alpha_S", (0.1, 0.4, 0.8, 1.5)),
-            ],
-            [("a", "alpha_N", "N"), ("s", "alpha_S", "S")],
-            points="all",
-            reference="Kaplan et al. 2020, Eq. (1.6) (S as optimiser steps; N_c = A^(1/alpha_N), "
-            "S_c = B^(1/alpha_S))",
-        )
-    )
+    register(_kaplan_ns())
     register(_kaplan_nd())
+
+
+def _kaplan_ns() -> Form:
+    """Kaplan et al. 2020, Eq. (1.6) / (5.6): L = (N_c/N)^alpha_N + (S_c/S_min)^alpha_S.
+
+    log L = LSE(alpha_N (n_c - log N), alpha_S (s_c - log S)), n_c = log N_c, s_c = log S_c. S is
+    S_min, the steps at the critical batch size: the ``bcrit`` convention turns a run's steps into
+    S_min = S/(1 + B_crit(L)/B) (:mod:`scalelab.laws.batch`).
+    """
+    params = (
+        log_param("n_c", "N_c", -10.0, 120.0, (10.0, 20.0, 30.0, 40.0)),
+        log_param("s_c", "S_c", -20.0, 60.0, (0.0, 5.0, 10.0)),
+        exponent("alpha_N", (0.05, 0.1, 0.3, 0.6), lower=1e-4),
+        exponent("alpha_S", (0.1, 0.4, 0.8, 1.5), lower=1e-4),
+    )
+
+    def forward(theta, logx):
+        n_c, s_c, a_n, a_s = (theta[:, i, None] for i in range(4))
+        dn = n_c - np.atleast_2d(logx["N"])
+        ds = s_c - np.atleast_2d(logx["S"])
+        z, (w1, w2) = _lse([a_n * dn, a_s * ds])
+
+        def pullback(v):
+            return np.stack(
+                [
+                    (v * w1).sum(1) * a_n[:, 0],
+                    (v * w2).sum(1) * a_s[:, 0],
+                    (v * w1 * dn).sum(1),
+                    (v * w2 * ds).sum(1),
+                ],
+                axis=1,
+            )
+
+        return z, pullback
+
+    def log_predict(theta, logx):
+        return forward(theta, logx)[0]
+
+    return Form(
+        "kaplan-ns",
+        "L = (N_c/N)^alpha_N + (S_c/S_min)^alpha_S, S_min = S/(1 + B_crit(L)/B)",
+        ("N", "S"),
+        params,
+        log_predict,
+        forward,
+        points="all",
+        reference="Kaplan et al. 2020, Eq. (1.6) / (5.6); S_min as Eq. (5.4), B_crit(L) as "
+        "Eq. (5.3)",
+    )
 
 
 def _kaplan_nd() -> Form:

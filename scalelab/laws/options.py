@@ -48,6 +48,8 @@ class FitOptions:
         bootstrap: run-level bootstrap resamples (0: none); seed: their seed; level: the
             confidence level of the intervals.
         params, flops: parameter and FLOP conventions (:mod:`scalelab.laws.conventions`).
+        bcrit: what steps mean to ``kaplan-ns``: S_min = S/(1 + B_crit(L)/B) with B_crit from
+            ``kaplan-2020`` (published), ``"B*,alpha_B"``, a B_crit fit file, or ``none``.
         budget: the budget C (FLOPs) at which derived quantities are reported.
         eval_set, task, points: which rows to fit (:meth:`RunTable.select`); a fitted law records
             the points it used.
@@ -73,9 +75,11 @@ class FitOptions:
     max_iter: int = 1000
     auto: Optional[dict] = None
     skip_first: float = 0.0
+    bcrit: str = "kaplan-2020"
 
     def __post_init__(self):
-        Conventions(self.params, self.flops)  # validates both conventions
+        conv = Conventions(self.params, self.flops, self.bcrit)  # validates the conventions
+        object.__setattr__(self, "bcrit", conv.bcrit)  # a B_crit fit file, as its numbers
         if self.loss not in LOSSES:
             raise InputError(f"fitting loss: expected one of {LOSSES}, got {self.loss!r}")
         if self.loss == "huber" and not (self.delta is not None and self.delta > 0):
@@ -108,7 +112,7 @@ class FitOptions:
 
     @property
     def conventions(self) -> Conventions:
-        return Conventions(self.params, self.flops)
+        return Conventions(self.params, self.flops, self.bcrit)
 
     def resolved(self, form: Form) -> FitOptions:
         """The options as a fit of ``form`` applies them: the full grid, the points, no delta
@@ -154,9 +158,9 @@ class FitOptions:
         cls, record: Mapping[str, Any], conventions: Optional[Mapping[str, Any]] = None
     ) -> FitOptions:
         """Options from a saved law's ``options`` (and ``conventions``) objects."""
-        names = {f.name for f in dataclasses.fields(cls)} - {"params", "flops"}
+        names = {f.name for f in dataclasses.fields(cls)} - {"params", "flops", "bcrit"}
         kwargs = {k: v for k, v in record.items() if k in names}
-        for key in ("params", "flops"):
+        for key in ("params", "flops", "bcrit"):
             if conventions and conventions.get(key) is not None:
                 kwargs[key] = conventions[key]
         return cls(**kwargs)

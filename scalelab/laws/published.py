@@ -91,9 +91,13 @@ def _laws() -> dict[str, Law]:
         ),
         "kaplan-2020-ns": Law(
             form="kaplan-ns",
-            params={"A": 6.5e13**0.077, "B": 2.1e3**0.76, "alpha_N": 0.077, "alpha_S": 0.76},
+            params={"N_c": 6.5e13, "S_c": 2.1e3, "alpha_N": 0.077, "alpha_S": 0.76},
             conventions=KAPLAN_CONVENTIONS
-            | {"steps": "S is S_min, steps at the critical batch size: S_min = S/(1 + B_crit/B)"},
+            | {
+                "bcrit": "kaplan-2020",
+                "steps": "S is S_min, steps at the critical batch size: S_min = S/(1 + B_crit/B), "
+                "B_crit(L) = 2e8/L^(1/0.21) tokens (Eq. 5.3)",
+            },
             provenance={
                 "citation": KAPLAN,
                 "source": "Eq. (1.6) and Table 3",

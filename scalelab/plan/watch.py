@@ -148,7 +148,8 @@ def watch(
         raise InputError(f"{table.source}: no run '{run_id}'; runs: {', '.join(ids[:10])}")
     one = table.with_data(data[data["run_id"].astype(str) == run_id])
     one = one.select(eval_set=eval_set, points="all", keep_unfinished=True)
-    variables = Conventions(params, flops).variables(one)
+    bcrit = (law.conventions or {}).get("bcrit", "kaplan-2020")  # S is S_min as the law's fit
+    variables = Conventions(params, flops, bcrit).variables(one)
     form = law.law_form
     missing = [v for v in form.variables if v not in variables]
     if missing:
@@ -167,7 +168,7 @@ def watch(
             N0 = float(np.asarray(variables["N"])[0])
             ref_d = np.asarray(variables["D"], dtype=float)
             per_step = (
-                float(np.median(ref_d / np.asarray(variables["S"], dtype=float)))
+                float(np.median(ref_d / np.asarray(variables["S_raw"], dtype=float)))
                 if "S" in variables
                 else 1.0
             )
@@ -184,7 +185,7 @@ def watch(
                         d_extra
                         if k == "D"
                         else d_extra / per_step
-                        if k == "S"
+                        if k in ("S", "S_raw")
                         else 6.0 * N0 * d_extra
                         if k == "C"
                         else np.full(len(extra), N0),

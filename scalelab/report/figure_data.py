@@ -34,7 +34,7 @@ def conventions_of(recorded: Optional[Mapping]) -> Conventions:
     """The conventions a law or result recorded (its ``conventions`` dict); defaults where
     absent."""
     recorded = recorded or {}
-    return Conventions(**{k: recorded[k] for k in ("params", "flops") if k in recorded})
+    return Conventions(**{k: recorded[k] for k in ("params", "flops", "bcrit") if k in recorded})
 
 
 def _sample_band(law, level: Optional[float] = None, **variables):

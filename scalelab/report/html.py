@@ -28,6 +28,7 @@ from scalelab.errors import ScalelabError
 from scalelab.laws.law import Law
 from scalelab.laws.options import FitOptions
 from scalelab.laws.select import fit
+from scalelab.report import bcrit as bcrit_report
 from scalelab.report import checklist as checklist_mod
 from scalelab.report import checks, comparison, downstream
 from scalelab.report import figures as F
@@ -146,6 +147,8 @@ def build(
     parts = [fit_sections.law_section(law, budget)]
     say("drawing figures")
     parts.append(fit_sections.figures_section(law, table))
+    batch_sweep = bcrit_report.bcrit_section(table, fopts.seed)  # None: no batch sweep
+    parts += [batch_sweep] if batch_sweep is not None else []
     iso, why = fit_sections.isoflop_analysis(table, params, flops)
     parts.append(fit_sections.isoflop_section(iso, why, table))
     parts.append(fit_sections.frontier_section(law, table, budget, iso))

@@ -208,3 +208,36 @@ def test_cli_json_and_law_file(tmp_path, capsys):
     assert out["predictions"][0]["steps"] == 600 and out["predictions"][0]["loss"] > 0
     assert CurveLaw.from_dict(json.loads(law_path.read_text())).law == "annealing"
     assert main(["curves", str(path), "--predict", "N=1e5,steps=10,kind=zigzag"]) == 2
+
+
+def test_watch_shows_the_forecast_of_a_running_job(fitted, tmp_path, capsys):
+    law_path = tmp_path / "curve_law.json"
+    law_path.write_text(json.dumps(fitted.to_dict()))
+    sched = Schedule("cosine", 3e-3, 800, warmup_steps=30)
+    steps = np.arange(40, 401, 40)  # half-way through its cosine
+    rows = [
+        {
+            "run_id": "job",
+            "N": 5e5,
+            "D": int(s) * 1024,
+            "loss": lo,
+            "step": int(s),
+            "schedule": "cosine",
+            "lr": 3e-3,
+            **schedule_columns(sched, int(s)),
+        }
+        for s, lo in zip(steps, law_loss(5e5, sched, steps), strict=True)
+    ]
+    path = tmp_path / "job.csv"
+    RunTable.from_records(rows).write(path)
+    args = ["watch", str(path), "--law", "chinchilla-2022", "--forecast", str(law_path)]
+    main([*args, "--json"])
+    fc = json.loads(capsys.readouterr().out)["forecast"]
+    truth = float(law_loss(5e5, sched, [800])[0])
+    assert fc["total_steps"] == 800 and abs(fc["loss"] / truth - 1) < 2 * NOISE
+    assert fc["lo"] <= truth <= fc["hi"]
+    main(args)
+    assert "forecast: final loss" in capsys.readouterr().out
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert main([*args[:-1], str(bad)]) == 2

@@ -59,15 +59,21 @@ def flops(table: RunTable, runs: set[str]) -> float:
     return total
 
 
-def backtest(table, variant, train_ids, held, final, skip_first=0.1):
+def backtest(table, variant, train_ids, held, final, skip_first=0.1, decay=0.999):
     sub = table.with_data(table.data[table.data["run_id"].isin(train_ids)])
     t0 = time.perf_counter()
     if variant == "i":
         law = laws.fit(sub, "chinchilla", eval_set="val")
         pred = law.predict(N=final["N"].to_numpy(), D=final["D"].to_numpy())
     else:
-        law = fit_curves(sub, "annealing", eval_set="val", bootstrap=0, skip_first=skip_first)
+        law = fit_curves(
+            sub, "annealing", eval_set="val", bootstrap=0, skip_first=skip_first, decay=decay
+        )
         pred = np.array([law.predict(c.N, c.lr, [c.final_step])[0] for c in held])
+        print(
+            f"      {law.law} ({law.n_points} points): "
+            + ", ".join(f"{k} = {v:.4g}" for k, v in law.params.items())
+        )
     rel = pred / final["loss"].to_numpy() - 1
     return rel, time.perf_counter() - t0
 
@@ -78,6 +84,7 @@ def main() -> None:
     ap.add_argument("--warmup-frac", type=float, default=0.05)
     ap.add_argument("--cooldown-frac", type=float, default=0.2)
     ap.add_argument("--skip-first", type=float, default=0.1, help="warm-up cut of the curve fits")
+    ap.add_argument("--decay", type=float, default=0.999, help="lambda of the annealing area S2")
     args = ap.parse_args()
     table = read_table(args.runs)
     if "total_steps" not in table.data:
@@ -105,7 +112,7 @@ def main() -> None:
     )
     for key, what, runs in variants:
         try:
-            rel, secs = backtest(table, key, runs & small, held, final, args.skip_first)
+            rel, secs = backtest(table, key, runs & small, held, final, args.skip_first, args.decay)
         except ScalelabError as exc:
             print(f"({key:3s}) {what:52s} {flops(table, runs):13.3e}  failed: {exc}")
             continue

@@ -32,6 +32,7 @@ from scalelab.report import checks, comparison
 from scalelab.report import figures as F
 from scalelab.report import sections as fit_sections
 from scalelab.report import sensitivity as sens
+from scalelab.report.curves import CURVE_BOOTSTRAP, curves_section
 from scalelab.report.inputs import (
     auto_backtest,
     auto_catalog,
@@ -42,6 +43,7 @@ from scalelab.report.inputs import (
 )
 from scalelab.report.options import ReportOptions
 from scalelab.report.page import NOT_AVAILABLE, SECTIONS, Section, page
+from scalelab.runs.curves import has_curves
 from scalelab.runs.table import Runs, RunTable, as_table
 
 __all__ = [
@@ -145,6 +147,11 @@ def build(
     parts = [fit_sections.law_section(law, budget)]
     say("drawing figures")
     parts.append(fit_sections.figures_section(law, table))
+    if has_curves(table):
+        say("fitting the learning-curve law")
+        section = curves_section(table, bootstrap=min(fopts.bootstrap, CURVE_BOOTSTRAP))
+        if section is not None:
+            parts.append(section)
     iso, why = fit_sections.isoflop_analysis(table, params, flops)
     parts.append(fit_sections.isoflop_section(iso, why, table))
     parts.append(fit_sections.frontier_section(law, table, budget, iso))

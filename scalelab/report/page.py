@@ -31,9 +31,12 @@ SECTIONS = (
     ("reproduce", "Reproduce"),
 )
 """The sections of a report, in page order: (HTML id, title)."""
-OPTIONAL_SECTIONS = {"comparison": ("catalog", "Comparison")}
-"""Sections shown only when built (id -> (the section it follows, title)): the comparison, for
-runs with a grouping column."""
+OPTIONAL_SECTIONS = {
+    "curves": ("figures", "Learning curves"),
+    "comparison": ("catalog", "Comparison"),
+}
+"""Sections shown only when built (id -> (the section it follows, title)): the learning curves,
+for a table with each run's schedule; the comparison, for runs with a grouping column."""
 TITLES = {**dict(SECTIONS), **{k: t for k, (_, t) in OPTIONAL_SECTIONS.items()}}
 NOT_AVAILABLE = "not available"
 

@@ -8,7 +8,8 @@ predict that size's final annealed losses: the trunk's and its branches'):
 
 (i)   today's: WSD trunks + cool-down branches, Chinchilla fitted on the annealed final points;
 (ii)  the same runs, the annealing law (Tissue et al. 2024) fitted on every point;
-(iii) one WSD run per size, no branches, the annealing law on every point.
+(iii) one WSD run per size, no branches, the annealing law on every point;
+(iv)  with ``--dense RUNS2.csv``: (iii) trained with dense evaluations (e.g. 24 per run).
 
 FLOPs: 6·N·D of every trunk, plus each branch's own cool-down steps. Then the fit time of the
 law on the whole ladder's curves (with a 100-resample bootstrap). A table written before the
@@ -84,6 +85,11 @@ def main() -> None:
     ap.add_argument("--warmup-frac", type=float, default=0.05)
     ap.add_argument("--cooldown-frac", type=float, default=0.2)
     ap.add_argument("--skip-first", type=float, default=0.1, help="warm-up cut of the curve fits")
+    ap.add_argument(
+        "--dense",
+        help="variant (iv): a run table of the same ladder trained as one run per size with "
+        "dense evaluations (its sizes below the largest), backtested on RUNS' largest size",
+    )
     ap.add_argument("--decay", type=float, default=0.999, help="lambda of the annealing area S2")
     args = ap.parse_args()
     table = read_table(args.runs)
@@ -119,6 +125,20 @@ def main() -> None:
         cost = flops(table, runs)
         print(f"({key:3s}) {what:52s} {cost:13.3e} {np.max(np.abs(rel)):10.2%} {secs:7.1f}")
         print("      errors: " + ", ".join(f"{r}: {e:+.2%}" for r, e in zip(final.index, rel)))
+    if args.dense:
+        dense = read_table(args.dense)
+        dense = dense.with_data(dense.data[dense.data["N"] < n_max])
+        t0 = time.perf_counter()
+        law = fit_curves(dense, "annealing", eval_set="val", bootstrap=0, decay=args.decay)
+        secs = time.perf_counter() - t0
+        pred = np.array([law.predict(c.N, c.lr, [c.final_step])[0] for c in held])
+        rel = pred / final["loss"].to_numpy() - 1
+        what = f"one run per size, {law.n_points} dense points, annealing law"
+        print(
+            f"(iv ) {what:52s} {flops(table, trunks):13.3e} {np.max(np.abs(rel)):10.2%} {secs:7.1f}"
+        )
+        print("      errors: " + ", ".join(f"{r}: {e:+.2%}" for r, e in zip(final.index, rel)))
+        print("      " + ", ".join(f"{k} = {v:.4g}" for k, v in law.params.items()))
     t0 = time.perf_counter()
     law = fit_curves(table, "annealing", eval_set="val", bootstrap=100)
     print(

@@ -163,7 +163,13 @@ def test_per_step_lr_and_schedule_columns_give_the_same_curve():
             ]
         )
     )[0]
-    assert per_step.lr.tolist() == described.lr.tolist() == lrs
+    as_lr = learning_curves(
+        RunTable.from_records([{**r, "lr": r.pop("lr_step")} for r in map(dict, rows)])
+    )[0]  # a user's lr that changes along the run is the lr at each step
+    assert per_step.lr.tolist() == described.lr.tolist() == as_lr.lr.tolist() == lrs
+    gaps = [r for r in rows if r["step"] != 7]
+    with pytest.raises(InputError, match="a row at every step"):
+        learning_curves(RunTable.from_records(gaps))
 
 
 def test_bad_schedule_columns_one_line_each(tmp_path, capsys):

@@ -11,7 +11,9 @@ learning rates of updates ``0 .. s-1``. A run table gives them in one of two way
   ``cosine``). The sequence is rebuilt with :class:`scalelab.runs.schedules.Schedule`, the
   trainer's own code, so it equals what the run trained with;
 * a **per-step learning rate** ``lr_step`` on a row at every step 1..S (the lr of the update that
-  led to that row), when a table logs every step but no schedule.
+  led to that row), when a table logs every step but no schedule; a user table without a
+  ``schedule`` whose ``lr`` changes along a run is read the same way (its ``lr`` is then the lr
+  at each step, not the peak).
 
 Problems are reported together, one line each, naming the run and the column
 (:class:`~scalelab.errors.InputError`, exit status 2).
@@ -75,7 +77,9 @@ def has_curves(table: RunTable) -> bool:
     per-step lr (a cheap test; :func:`learning_curves` validates)."""
     cols = table.data.columns
     return "step" in cols and (
-        ("schedule" in cols and "total_steps" in cols and "lr" in cols) or "lr_step" in cols
+        ("schedule" in cols and "total_steps" in cols and "lr" in cols)
+        or "lr_step" in cols
+        or ("lr" in cols and bool((table.data.groupby("run_id")["lr"].nunique() > 1).any()))
     )
 
 
@@ -126,9 +130,10 @@ def _curve(src: str, run_id: str, rows: pd.DataFrame, problems: list[str]) -> Op
             )
             return None
         lr = np.array(lr_sequence(sched, int(steps_i[-1])))
-    elif "lr_step" in rows.columns:
+    elif "lr_step" in rows.columns or _varies(rows, "lr"):
         sched = None
-        lr = _per_step(where, rows, steps_i, problems)
+        column = "lr_step" if "lr_step" in rows.columns else "lr"
+        lr = _per_step(where, rows, steps_i, problems, column)
         if lr is None:
             return None
     else:
@@ -216,14 +221,19 @@ def _schedule(where: str, rows: pd.DataFrame, kind: str, problems: list[str]):
     )
 
 
-def _per_step(where, rows, steps, problems) -> Optional[np.ndarray]:
-    lr = pd.to_numeric(rows["lr_step"], errors="coerce").to_numpy(dtype=float)
+def _varies(rows: pd.DataFrame, column: str) -> bool:
+    """A user table's ``lr`` that changes along a run is a per-step lr, not the peak."""
+    return column in rows.columns and rows[column].dropna().nunique() > 1
+
+
+def _per_step(where, rows, steps, problems, column="lr_step") -> Optional[np.ndarray]:
+    lr = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)
     if not np.all(np.isfinite(lr) & (lr >= 0)):
-        problems.append(f"{where}: column 'lr_step': expected non-negative numbers on every row")
+        problems.append(f"{where}: column '{column}': expected non-negative numbers on every row")
         return None
     if steps[0] != 1 or np.any(np.diff(steps) != 1):
         problems.append(
-            f"{where}: column 'lr_step': per-step learning rates need a row at every step "
+            f"{where}: column '{column}': per-step learning rates need a row at every step "
             f"1..{steps[-1]} (found {len(steps)} rows); give a schedule description instead"
         )
         return None

@@ -198,7 +198,7 @@ def fit_curves(
     level: float = LEVEL,
     loss: str = "huber",
     delta: float = 1e-3,
-    max_iter: int = 500,
+    max_iter: int = 2000,
     curves: Optional[list[Curve]] = None,
 ) -> CurveLaw:
     """Fit ``law`` (``annealing`` or ``multipower``) to every point of every run's curve."""
@@ -259,6 +259,12 @@ def fit_curves(
     )
     if not res.converged[best]:
         out.warnings.append(f"the best start stopped at the iteration limit ({max_iter})")
+    for p, value in zip(f.params, theta, strict=True):
+        if min(value - p.lower, p.upper - value) <= 1e-6 * (p.upper - p.lower):
+            out.warnings.append(
+                f"parameter {p.name} sits on a bound ({p.to_natural(value):.4g}): these curves "
+                "do not identify it"
+            )
     if not joint and sizes.size > 1:
         out.warnings.append(
             f"{sizes.size} model sizes: the joint law needs at least 3; fitted one law for all"

@@ -129,7 +129,6 @@ def test_law_round_trips(fitted, tmp_path):
     assert again.final(3e5, s) == fitted.final(3e5, s)
 
 
-@pytest.mark.slow
 def test_multipower_fits_the_curves():
     table = RunTable.from_records(synth_rows(sizes=(3e5,), total=400))
     mpl = fit_curves(table, "multipower", bootstrap=0)

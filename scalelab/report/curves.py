@@ -60,8 +60,8 @@ def curves_section(table: RunTable, bootstrap: int = CURVE_BOOTSTRAP) -> Optiona
         f"{num(law.sigma)} (log).</p>"
         + figure_html(
             fig,
-            "Learning curves (points) and the schedule-aware law along each run's own learning "
-            f"rates (lines, {law.level:.0%} band).",
+            "Learning curves (points; faint: before the warm-up cut, not fitted) and the "
+            f"schedule-aware law along each run's own learning rates (lines, {law.level:.0%} band).",
             "curves",
         )
         + "<p>Final loss: observed, the law's, and the forecast from each run's evaluations "
@@ -96,8 +96,10 @@ def curves_figure(law: CurveLaw, curves: list[Curve]):
     sizes = sorted({c.N for c in curves})
     for c in curves:
         col = cmap(0.9 * sizes.index(c.N) / max(1, len(sizes) - 1))
-        ax.plot(c.steps, c.loss, "o", ms=3, color=col)
         start = max(1, int(law.skip_first * c.final_step))
+        used = c.steps >= start  # points before the warm-up cut are drawn faint: not fitted
+        ax.plot(c.steps[used], c.loss[used], "o", ms=3, color=col)
+        ax.plot(c.steps[~used], c.loss[~used], "o", ms=3, color=col, alpha=0.25)
         steps = np.unique(np.geomspace(start, c.final_step, 60).astype(int))
         centre, lo, hi = law.predict(c.N, c.lr, steps, band=True)
         ax.plot(steps, centre, "-", color=col, lw=1.0, label=f"N = {c.N:.3g}")

@@ -26,6 +26,7 @@ from scalelab.errors import ScalelabError
 GROUPS: dict[str, tuple[str, ...]] = {
     "laws": ("fit", "optimal", "predict", "isoflop", "forms", "published", "examples"),
     "backtest": ("backtest",),
+    "curves": ("curves",),
     "bcrit": ("bcrit",),
     "data": ("data",),
     "plan": ("plan", "catalog", "devices", "watch"),

@@ -364,9 +364,20 @@ def watch(
         metavar="NAME=COLUMN",
         help="Map a schema column to a column of the file: N=params (repeatable).",
     ),
+    forecast: Optional[str] = typer.Option(
+        None,
+        "--forecast",
+        metavar="LAW",
+        help="A learning-curve law (scalelab curves -o LAW.json): forecast the run's final loss.",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     fitted = _resolve_law(law)
+    curve_law = None
+    if forecast:
+        from scalelab.plan.watch_forecast import load_curve_law
+
+        curve_law = load_curve_law(forecast)
     columns, N = _pairs(column, "--column"), _num(n_params, "--N")
     options = dict(
         run_id=run_id,
@@ -379,7 +390,7 @@ def watch(
         eval_set=eval_set,
         law_name=law,
     )
-    judge = ws.judge_with(fitted, **options)
+    judge = ws.judge_with(fitted, forecast=curve_law, **options)
     if not follow:
         records = ws.read_run(run, columns, N)
         if records.table is None:
@@ -398,9 +409,18 @@ def watch(
         if not as_json:
             out.print(_point_line(p), highlight=False, markup=False)
 
+    last: list = [None]
+
+    def judge_live(records):  # shows the forecast each time it changes, while the run trains
+        result = judge(records)
+        if not as_json and result.forecast is not None and result.forecast != last[0]:
+            last[0] = result.forecast
+            _print_forecast(result.forecast)
+        return result
+
     result, why = ws.follow(
         run,
-        judge,
+        judge_live,
         on_point,
         read=lambda: ws.read_run(run, columns, N),
         interval=interval,
@@ -444,6 +464,21 @@ def _print_watch(result, law: str) -> None:
             p["status"],
         )
     out.print(t)
+    _print_forecast(result.forecast)
+
+
+def _print_forecast(fc) -> None:
+    if fc is None:
+        return
+    if fc.get("loss") is None:
+        out.print(f"forecast: none ({fc.get('reason')})", markup=False, highlight=False)
+        return
+    out.print(
+        f"forecast: final loss {fc['loss']:.4f} {_interval([fc['lo'], fc['hi']])} at step "
+        f"{fc['total_steps']} (from {fc['points_used']} evaluations up to step {fc['step']})",
+        markup=False,
+        highlight=False,
+    )
 
 
 def _departure(result) -> None:

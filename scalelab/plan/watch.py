@@ -48,6 +48,9 @@ class Watch:
     first_departure: Optional[dict] = None
     counts: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
+    forecast: Optional[dict] = (
+        None  # the final loss a learning-curve law forecasts (watch_forecast)
+    )
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -33,6 +33,7 @@ from scalelab.model.config import GPTConfig
 from scalelab.model.counting import count_params
 from scalelab.model.shapes import shape_for
 from scalelab.plan.watch import Watch, read_curve, watch
+from scalelab.plan.watch_forecast import forecast_final
 from scalelab.runs.table import RunTable
 
 TRAIN_LOG, RUNS, SUMMARY, CONFIG = "train_log.csv", "runs.csv", "summary.json", "config.json"
@@ -250,14 +251,20 @@ def _fingerprint(records: RunRecords) -> tuple:
     return (len(data), float(data["D"].max()), len(records.nonfinite), records.status)
 
 
-def judge_with(law, **options) -> Callable[[RunRecords], Watch]:
-    """A judge for :func:`follow`: :func:`~scalelab.plan.watch.watch` with fixed options."""
+def judge_with(law, forecast=None, **options) -> Callable[[RunRecords], Watch]:
+    """A judge for :func:`follow`: :func:`~scalelab.plan.watch.watch` with fixed options; with
+    ``forecast`` (a learning-curve law), also the run's forecast final loss."""
 
     def judge(records: RunRecords) -> Watch:
         chosen = dict(options)
         ids = set(records.table.data["run_id"].astype(str))
         if chosen.get("run_id") is None and records.run_id in ids and len(ids) > 1:
             chosen["run_id"] = records.run_id
-        return watch(records.table, law, nonfinite=records.nonfinite, **chosen)
+        result = watch(records.table, law, nonfinite=records.nonfinite, **chosen)
+        if forecast is not None:
+            result.forecast = forecast_final(
+                records.table, forecast, result.run_id, chosen.get("eval_set")
+            )
+        return result
 
     return judge

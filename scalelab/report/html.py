@@ -34,6 +34,7 @@ from scalelab.report import checks, comparison, downstream
 from scalelab.report import figures as F
 from scalelab.report import sections as fit_sections
 from scalelab.report import sensitivity as sens
+from scalelab.report.curves import CURVE_BOOTSTRAP, curves_section
 from scalelab.report.inputs import (
     auto_backtest,
     auto_catalog,
@@ -44,6 +45,7 @@ from scalelab.report.inputs import (
 )
 from scalelab.report.options import ReportOptions
 from scalelab.report.page import NOT_AVAILABLE, SECTIONS, Section, page
+from scalelab.runs.curves import has_curves
 from scalelab.runs.table import Runs, RunTable, as_table
 
 __all__ = [
@@ -147,6 +149,11 @@ def build(
     parts = [fit_sections.law_section(law, budget)]
     say("drawing figures")
     parts.append(fit_sections.figures_section(law, table))
+    if has_curves(table):
+        say("fitting the learning-curve law")
+        section = curves_section(table, bootstrap=min(fopts.bootstrap, CURVE_BOOTSTRAP))
+        if section is not None:
+            parts.append(section)
     batch_sweep = bcrit_report.bcrit_section(table, fopts.seed)  # None: no batch sweep
     parts += [batch_sweep] if batch_sweep is not None else []
     iso, why = fit_sections.isoflop_analysis(table, params, flops)

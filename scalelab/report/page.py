@@ -32,13 +32,15 @@ SECTIONS = (
 )
 """The sections of a report, in page order: (HTML id, title)."""
 OPTIONAL_SECTIONS = {
+    "curves": ("figures", "Learning curves"),
     "comparison": ("catalog", "Comparison"),
     "bcrit": ("figures", "Critical batch size"),
     "downstream": ("backtest", "Downstream tasks"),
 }
-"""Sections shown only when built (id -> (the section it follows, title)): the comparison, for
-runs with a grouping column; the critical batch size, for runs that sweep the batch size; the
-downstream tasks, for a run table with task rows."""
+"""Sections shown only when built (id -> (the section it follows, title)): the learning curves,
+for a table with each run's schedule; the comparison, for runs with a grouping column; the
+critical batch size, for runs that sweep the batch size; the downstream tasks, for a run table
+with task rows."""
 TITLES = {**dict(SECTIONS), **{k: t for k, (_, t) in OPTIONAL_SECTIONS.items()}}
 NOT_AVAILABLE = "not available"
 

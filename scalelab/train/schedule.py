@@ -1,82 +1,15 @@
-"""Learning-rate schedules as pure functions of the step (so resuming needs only the step count).
+"""Learning-rate schedules: the trainer's names for :mod:`scalelab.runs.schedules`.
 
-* ``cosine``: linear warmup, then cosine decay to ``min_lr_ratio·peak`` ending exactly at the run's
-  last step, i.e. the decay length matches the run's D (Hoffmann et al. 2022 found a cosine longer
-  than the run overestimates the loss).
-* ``wsd`` (warmup–stable–decay): linear warmup, constant, then a cool-down over the last
-  ``cooldown_frac`` of the steps (shape ``1-sqrt``, ``linear`` or ``cosine``; Hägele et al. 2024).
-  A WSD run of S steps is identical to a longer WSD run up to the longer run's stable phase, which
-  is what makes cool-down *branches* possible: :meth:`Schedule.branch` gives the schedule of the
-  run that stops at S_b < S, sharing everything before step ``S_b - cooldown(S_b)``.
-* ``constant``: linear warmup, then constant.
+The pure schedule math lives one layer down (``scalelab/runs/schedules.py``) so that the
+learning-curve laws, which may not import ``train``, rebuild a run's learning rates with the very
+same code the trainer steps with.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
-
-
-@dataclass(frozen=True)
-class Schedule:
-    kind: str
-    peak_lr: float
-    total_steps: int
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.1
-    cooldown_frac: float = 0.2
-    cooldown_shape: str = "1-sqrt"
-
-    @property
-    def cooldown_steps(self) -> int:
-        if self.kind != "wsd":
-            return 0
-        return max(
-            1,
-            min(self.total_steps - self.warmup_steps, round(self.cooldown_frac * self.total_steps)),
-        )
-
-    @property
-    def decay_start(self) -> int:
-        """First step of the WSD cool-down (the step a branch leaves the stable phase)."""
-        return self.total_steps - self.cooldown_steps
-
-    def lr(self, step: int) -> float:
-        """Learning rate of update ``step`` (0-based)."""
-        peak, low = self.peak_lr, self.peak_lr * self.min_lr_ratio
-        if step < self.warmup_steps:
-            return peak * (step + 1) / self.warmup_steps
-        if self.kind == "constant":
-            return peak
-        if self.kind == "cosine":
-            span = max(1, self.total_steps - self.warmup_steps)
-            p = min(1.0, (step - self.warmup_steps) / span)
-            return low + (peak - low) * 0.5 * (1 + math.cos(math.pi * p))
-        if self.kind == "wsd":
-            if step < self.decay_start:
-                return peak
-            p = min(1.0, (step - self.decay_start + 1) / self.cooldown_steps)
-            if self.cooldown_shape == "linear":
-                f = 1 - p
-            elif self.cooldown_shape == "cosine":
-                f = 0.5 * (1 + math.cos(math.pi * p))
-            else:
-                f = 1 - math.sqrt(p)
-            return low + (peak - low) * f
-        raise ValueError(f"unknown schedule {self.kind!r}")
-
-    def branch(self, total_steps: int) -> Schedule:
-        """The schedule of a shorter run of ``total_steps`` that shares this one's warmup and
-        stable phase."""
-        return replace(self, total_steps=total_steps)
-
-
-def log_spaced_steps(total_steps: int, points: int) -> list[int]:
-    """About ``points`` distinct steps in 1..total_steps, log-spaced, always including the last."""
-    if total_steps <= 0:
-        return []
-    if points <= 1:
-        return [total_steps]
-    steps = {max(1, round(total_steps ** (i / (points - 1)))) for i in range(points)}
-    steps.add(total_steps)
-    return sorted(s for s in steps if s <= total_steps)
+from scalelab.runs.schedules import (  # noqa: F401 - the trainer's names, re-exported
+    Schedule,
+    log_spaced_steps,
+    lr_sequence,
+    schedule_columns,
+)

@@ -49,6 +49,7 @@ from scalelab.train.plan import (
     resume_state,
 )
 from scalelab.train.records import C_CONVENTION, RunSummary, eval_rows, finite_or_none
+from scalelab.train.schedule import schedule_columns
 from scalelab.train.tokens import TokenSource, eval_windows, open_data
 
 
@@ -305,6 +306,7 @@ class Trainer:
         ok = all(math.isfinite(v) for v in losses.values()) and math.isfinite(last)
         extra = {
             "schedule": "wsd-cooldown",
+            **schedule_columns(b_sched, branch.steps),
             "branch_of": self.cfg.run_id,
             "status": "done" if ok else "diverged",
         }
@@ -383,7 +385,10 @@ class Trainer:
                 self.running_min = min(self.running_min, loss)
                 if self.step in plan.eval_steps:
                     losses = self.evaluate()
-                    extra = {"schedule": plan.schedule.kind}
+                    extra = {
+                        "schedule": plan.schedule.kind,
+                        **schedule_columns(plan.schedule, self.step),
+                    }
                     self.rows.extend(
                         eval_rows(plan, self.cfg, self.cfg.run_id, self.step, losses, extra)
                     )

@@ -1,0 +1,106 @@
+"""scalelab curves: fit a schedule-aware learning-curve law to every evaluation point."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from scalelab.cli.common import (
+    ColumnOpt,
+    ExampleOpt,
+    JsonOpt,
+    RunsArg,
+    SeedOpt,
+    WhereOpt,
+    _fmt,
+    _interval,
+    _load_runs,
+    app,
+    emit_json,
+    err,
+    json_text,
+    out,
+)
+from scalelab.cli.usage import PlainUsage
+
+
+@app.command(cls=PlainUsage)
+def curves(
+    runs: Optional[str] = RunsArg,
+    law: str = typer.Option(
+        "annealing", "--law", help="annealing (Tissue et al. 2024) or multipower (Luo et al. 2025)."
+    ),
+    predict: Optional[list[str]] = typer.Option(
+        None,
+        "--predict-schedule",
+        "--predict",
+        metavar="SPEC",
+        help="Final loss of another schedule or length, e.g. N=400k,kind=cosine,steps=3000 "
+        "(also lr, warmup, min_lr_ratio, cooldown_frac, cooldown_shape; the rest from the "
+        "largest run). Repeatable.",
+    ),
+    bootstrap: int = typer.Option(
+        100, "--bootstrap", min=0, max=10_000, help="Bootstrap resamples over runs."
+    ),
+    skip_first: float = typer.Option(
+        0.1, "--skip-first", help="Drop each run's first fraction of steps (warm-up cut)."
+    ),
+    decay: float = typer.Option(
+        0.999, "--decay", help="Momentum lambda of the annealing area S2 (0 < lambda <= 1)."
+    ),
+    eval_set: Optional[str] = typer.Option(
+        None, "--eval-set", help="Evaluation set to fit (default: val)."
+    ),
+    seed: int = SeedOpt,
+    output: Optional[str] = typer.Option(
+        None, "-o", "--output", help="Write the law as JSON here (for watch --forecast)."
+    ),
+    example: Optional[str] = ExampleOpt,
+    column: Optional[list[str]] = ColumnOpt,
+    where: Optional[list[str]] = WhereOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Fit a schedule-aware learning-curve law to every evaluation point of each run."""
+    from scalelab.laws.curve_predict import curves_analysis
+
+    table = _load_runs(runs, example, column, where)
+    with err.status(f"fitting {law} to the curves of {len(table)} rows"):
+        fitted, predictions = curves_analysis(
+            table,
+            law,
+            predict=predict,
+            eval_set=eval_set,
+            skip_first=skip_first,
+            decay=decay,
+            bootstrap=bootstrap,
+            seed=seed,
+        )
+    if output:
+        from scalelab import atomic
+
+        atomic.write_text(output, json_text(fitted.to_dict()))
+    summary = fitted.to_dict()
+    summary.pop("samples")
+    summary["predictions"] = predictions
+    if as_json:
+        emit_json(summary)
+    else:
+        out.print(f"{fitted.law}: {summary['formula']}", markup=False, highlight=False)
+        out.print(
+            f"{fitted.n_points} points of {fitted.n_runs} runs, residual sigma "
+            f"{fitted.sigma:.4f} (log), fit {fitted.fit_s:.1f} s",
+            markup=False,
+        )
+        for name, value in fitted.params.items():
+            out.print(f"  {name:8s} {_fmt(value)}  {_interval(fitted.ci.get(name))}", markup=False)
+        for p in predictions:
+            out.print(
+                f"predict {p['spec']}: final loss {_fmt(p['loss'])} "
+                f"[{_fmt(p['lo'])}, {_fmt(p['hi'])}]",
+                markup=False,
+            )
+        if output:
+            out.print(f"law written to {output}")
+    for warning in fitted.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False)

@@ -1,0 +1,210 @@
+"""Schedule-aware learning-curve laws: what each law reads from a curve, and its formula.
+
+**annealing** (Tissue et al. 2024, arXiv:2408.11029): at step s,
+``L(s) = L0 + A·S1^(-alpha) - C·S2``, with ``S1 = sum_{i<s} eta_i`` (the forward area) and
+``S2 = sum_{i<s} m_i`` (the annealing area), ``m_i = lambda·m_{i-1} + (eta_{i-1} - eta_i)``,
+``lambda`` = 0.999 by default. Decreases are counted from the peak on (a warm-up's rise is not
+annealing).
+
+**multipower** (Luo et al. 2025, arXiv:2503.12811): ``L(t) = L0 + A·(S1(t))^(-alpha) - LD(t)``,
+``LD(t) = B·sum_{k<=t} (eta_{k-1} - eta_k)·G(eta_k^(-gamma)·S_k(t))``, ``G(x) = 1 - (C·x +
+1)^(-beta)``, ``S_k(t) = sum_{k<=tau<=t} eta_tau`` (S1 includes the warm-up area, the paper's
+``S_W``). The sum over k is taken over at most ``SEGMENTS`` blocks of steps per run (each block
+of decreasing steps summed; exact for WSD and step schedules, a fine quadrature for cosine).
+
+Fitted jointly across model sizes (both papers scale their constants with N): the floor is
+``L0(N) = E + B·N^(-beta)`` and the forward coefficient ``A(N) = A·N^(-nu)``; with a single size
+the law has its paper's own parameters (``L0``, ``A``, ``alpha``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from scalelab.laws.formkit import Form, Param
+
+LAWS = ("annealing", "multipower")
+DECAY = 0.999
+SEGMENTS = 24
+REFERENCES = {
+    "annealing": "Tissue et al. 2024, Scaling law with learning rate annealing, arXiv:2408.11029",
+    "multipower": "Luo et al. 2025, A multi-power law for loss curve prediction across learning "
+    "rate schedules, arXiv:2503.12811",
+}
+
+
+@dataclass
+class Features:
+    """Per-point inputs of the laws: log N, log S1, S2 and the multi-power law's blocks
+    (``d``: lr decrease of each block, ``eta``: lr after it, ``Sk``: lr area from it to the
+    point), (n, SEGMENTS) each."""
+
+    logN: np.ndarray
+    logS1: np.ndarray
+    S2: np.ndarray
+    d: np.ndarray
+    eta: np.ndarray
+    Sk: np.ndarray
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("logN", "logS1", "S2", "d", "eta", "Sk")}
+
+    @staticmethod
+    def concat(parts: list[Features]) -> Features:
+        return Features(
+            *[np.concatenate([getattr(p, k) for p in parts]) for k in Features.__annotations__]
+        )
+
+
+def curve_features(lr: np.ndarray, steps: np.ndarray, N: float, decay: float = DECAY) -> Features:
+    """The features of the evaluation points at ``steps`` (updates done) of a run with learning
+    rates ``lr`` (update 0, 1, ...)."""
+    lr = np.asarray(lr, dtype=float)
+    steps = np.asarray(steps, dtype=int)
+    cum = np.cumsum(lr)
+    S1 = cum[steps - 1]
+    drop = np.zeros_like(lr)
+    peak = int(np.argmax(lr)) if lr.size else 0
+    drop[peak + 1 :] = lr[peak:-1] - lr[peak + 1 :]  # eta_{i-1} - eta_i from the peak on
+    m = np.empty_like(lr)
+    acc = 0.0
+    for i, x in enumerate(drop.tolist()):
+        acc = decay * acc + x
+        m[i] = acc
+    S2 = np.cumsum(m)[steps - 1]
+    d, eta, Sk = _blocks(lr, drop, cum, steps)
+    return Features(np.full(len(steps), np.log(N)), np.log(S1), S2, d, eta, Sk)
+
+
+def _blocks(lr, drop, cum, steps):
+    """The multi-power law's sum over k in at most SEGMENTS blocks of steps where lr changes."""
+    changing = np.flatnonzero(drop != 0)
+    n = len(steps)
+    d = np.zeros((n, SEGMENTS))
+    eta = np.ones((n, SEGMENTS))
+    Sk = np.zeros((n, SEGMENTS))
+    if changing.size == 0:
+        return d, eta, Sk
+    groups = np.array_split(changing, min(SEGMENTS, changing.size))
+    for j, g in enumerate(groups):
+        k = int(g[len(g) // 2])  # the block's representative step
+        for p, s in enumerate(steps):
+            inside = g[g < s]
+            if inside.size == 0:
+                continue
+            d[p, j] = drop[inside].sum()
+            eta[p, j] = lr[k] if k < s else lr[inside[-1]]
+            kk = min(k, int(inside[-1]))
+            Sk[p, j] = cum[s - 1] - (cum[kk - 1] if kk > 0 else 0.0)
+    return d, eta, Sk
+
+
+# -- the forms -------------------------------------------------------------------------------------
+def _coef(name, lower=-40.0, upper=60.0):
+    return Param(name, name, lower, upper, (), log=True)
+
+
+def _expo(name, lower=0.0, upper=3.0):
+    return Param(name, name, lower, upper, ())
+
+
+def params(law: str, joint: bool) -> tuple[Param, ...]:
+    """Internal parameters (coefficients fitted as their logarithms)."""
+    head = (
+        (_coef("E", -20, 5), _coef("B"), _expo("beta"), _coef("A"), _expo("nu", -1.0, 3.0))
+        if joint
+        else (_coef("L0", -20, 5), _coef("A"))
+    )
+    head += (_expo("alpha"),)
+    if law == "annealing":
+        return head + (_coef("C"),)
+    return head + (_coef("B_d"), _coef("C_d"), _expo("beta_d", 0.0, 5.0), _expo("gamma_d"))
+
+
+def form(law: str, joint: bool) -> Form:
+    """The law as a :class:`Form` on :class:`Features` (numerical gradients)."""
+    ps = params(law, joint)
+    index = {p.name: i for i, p in enumerate(ps)}
+
+    def log_predict(theta: np.ndarray, x: Mapping[str, np.ndarray]) -> np.ndarray:
+        return np.log(loss_terms(law, joint, theta, x, index))
+
+    formula = {
+        "annealing": "L = L0(N) + A(N)·S1^-alpha - C·S2",
+        "multipower": "L = L0(N) + A(N)·S1^-alpha - B_d·sum (eta_{k-1}-eta_k)"
+        "·(1-(C_d·eta_k^-gamma_d·S_k+1)^-beta_d)",
+    }[law]
+    if joint:
+        formula += "; L0(N) = E + B·N^-beta, A(N) = A·N^-nu"
+    return Form(
+        name=law,
+        formula=formula,
+        variables=("N", "S1", "S2"),
+        params=ps,
+        log_predict=log_predict,
+        forward=_annealing_forward(joint) if law == "annealing" else None,
+        points="all",
+        reference=REFERENCES[law],
+    )
+
+
+def _annealing_forward(joint: bool):
+    """log L and its pullback for the annealing law (analytic: the fit's thousands of
+    evaluations cost one pass each instead of 2P + 1)."""
+
+    def forward(theta, x):
+        logN, logS1, S2 = x["logN"][None, :], x["logS1"][None, :], x["S2"][None, :]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if joint:
+                E = np.exp(theta[:, 0, None])
+                Bn = np.exp(theta[:, 1, None] - theta[:, 2, None] * logN)
+                F = np.exp(theta[:, 3, None] - theta[:, 4, None] * logN - theta[:, 5, None] * logS1)
+                CS = np.exp(theta[:, 6, None]) * S2
+                T = E + Bn + F - CS
+                parts = (E, Bn, -Bn * logN, F, -F * logN, -F * logS1, -CS)
+            else:
+                L0 = np.exp(theta[:, 0, None])
+                F = np.exp(theta[:, 1, None] - theta[:, 2, None] * logS1)
+                CS = np.exp(theta[:, 3, None]) * S2
+                T = L0 + F - CS
+                parts = (L0, F, -F * logS1, -CS)
+            y = np.log(T)
+
+        def pullback(v):
+            w = v / T
+            return np.stack(
+                [np.einsum("kn,kn->k", w, np.broadcast_to(p, w.shape)) for p in parts], 1
+            )
+
+        return y, pullback
+
+    return forward
+
+
+def loss_terms(law, joint, theta, x, index) -> np.ndarray:
+    """Predicted loss (K, n) for internal parameters theta (K, P)."""
+
+    def p(name):
+        v = theta[:, index[name], None]
+        return v
+
+    logN, logS1 = x["logN"][None, :], x["logS1"][None, :]
+    if joint:
+        floor = np.exp(p("E")) + np.exp(p("B") - p("beta") * logN)
+        forward = np.exp(p("A") - p("nu") * logN - p("alpha") * logS1)
+    else:
+        floor = np.exp(p("L0"))
+        forward = np.exp(p("A") - p("alpha") * logS1)
+    if law == "annealing":
+        return floor + forward - np.exp(p("C")) * x["S2"][None, :]
+    K = theta.shape[0]
+    cd = np.exp(theta[:, index["C_d"]]).reshape(K, 1, 1)
+    beta_d = theta[:, index["beta_d"]].reshape(K, 1, 1)
+    gamma_d = theta[:, index["gamma_d"]].reshape(K, 1, 1)
+    arg = cd * x["eta"][None] ** (-gamma_d) * x["Sk"][None] + 1.0
+    G = 1.0 - arg ** (-beta_d)
+    LD = np.exp(p("B_d")) * np.einsum("knm,nm->kn", G, x["d"])
+    return floor + forward - LD

@@ -1,0 +1,333 @@
+"""Fit a schedule-aware learning-curve law to every evaluation point of a ladder's runs, and
+predict with it.
+
+``fit_curves(runs, law="annealing")`` reads each run's curve and learning-rate sequence
+(:func:`scalelab.runs.curves.learning_curves`), drops each run's first ``skip_first`` (10%) of
+steps, and minimises the engine's objective -- Huber (delta 1e-3) on log-loss residuals
+(:mod:`scalelab.laws.objective`) -- with the batched L-BFGS (:mod:`scalelab.laws.lbfgs`) from a
+grid of starts scaled to the data. Intervals: a bootstrap over runs (all points of a run go
+together), percentile intervals of every parameter; prediction bands add the residual scatter of
+single points (``sigma``).
+
+Predictions (:class:`CurveLaw`): ``predict(N, lr)`` a whole curve for a size and a learning-rate
+sequence; ``final(N, schedule)`` the final, annealed loss of a run under another schedule or
+length; ``forecast(curve, schedule)`` a running job's final loss from its curve so far (the law's
+shape, re-levelled to the job's own points).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from scalelab.errors import InputError, NumericalError
+from scalelab.laws import lbfgs
+from scalelab.laws.curve_forms import DECAY, LAWS, Features, curve_features, form, params
+from scalelab.laws.objective import Objective
+from scalelab.runs.curves import Curve, learning_curves
+from scalelab.runs.schedules import Schedule, lr_sequence
+from scalelab.runs.table import Runs, as_table
+
+SKIP_FIRST = 0.1
+LEVEL = 0.9
+
+
+@dataclass
+class CurveLaw:
+    """A fitted learning-curve law: plain data (``to_dict`` / ``from_dict``)."""
+
+    law: str
+    joint: bool
+    params: dict
+    ci: dict = field(default_factory=dict)
+    samples: list = field(default_factory=list)  # bootstrap internal parameter vectors
+    sigma: float = 0.0  # residual scatter of single points (log scale)
+    n_points: int = 0
+    n_runs: int = 0
+    decay: float = DECAY
+    skip_first: float = SKIP_FIRST
+    level: float = LEVEL
+    fit_s: float = 0.0
+    warnings: list = field(default_factory=list)
+    data: dict = field(default_factory=dict)
+
+    # -- plain data --------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "kind": "learning-curve law",
+            "law": self.law,
+            "joint": self.joint,
+            "formula": form(self.law, self.joint).formula,
+            "reference": form(self.law, self.joint).reference,
+            "params": self.params,
+            "ci": self.ci,
+            "level": self.level,
+            "samples": [list(map(float, s)) for s in self.samples],
+            "sigma": self.sigma,
+            "n_points": self.n_points,
+            "n_runs": self.n_runs,
+            "decay": self.decay,
+            "skip_first": self.skip_first,
+            "fit_s": self.fit_s,
+            "warnings": self.warnings,
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CurveLaw:
+        if d.get("law") not in LAWS or not isinstance(d.get("params"), dict):
+            raise InputError(f"law file: expected a learning-curve law ({', '.join(LAWS)})")
+        keep = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**keep)
+
+    # -- prediction -------------------------------------------------------------------------------
+    @property
+    def form(self):
+        return form(self.law, self.joint)
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self.form.internal(self.params)
+
+    def _features(self, N: float, lr, steps) -> dict:
+        return curve_features(np.asarray(lr, float), np.asarray(steps), N, self.decay).as_dict()
+
+    def predict(self, N: float, lr, steps, band: bool = False):
+        """Loss at ``steps`` of a run of size ``N`` trained with learning rates ``lr``; with
+        ``band``, also the (lo, hi) prediction band (bootstrap spread and point scatter)."""
+        x = self._features(N, lr, steps)
+        f = self.form
+        centre = np.exp(f.log_predict(self.theta[None, :], x)[0])
+        if not band:
+            return centre
+        return (centre, *self._band(f, x, centre))
+
+    def _band(self, f, x, centre, offsets=None):
+        logc = np.log(centre)
+        s_param = np.zeros_like(logc)
+        if len(self.samples):
+            with np.errstate(all="ignore"):
+                vals = f.log_predict(np.asarray(self.samples, float), x)
+            if offsets is not None:
+                vals = vals + offsets[:, None]
+            vals[~np.isfinite(vals)] = np.nan
+            lo, hi = np.nanpercentile(vals, [15.87, 84.13], axis=0)
+            s_param = np.nan_to_num((hi - lo) / 2.0)
+        total = np.sqrt(s_param**2 + self.sigma**2)
+        z = _z(0.5 + self.level / 2)
+        return np.exp(logc - z * total), np.exp(logc + z * total)
+
+    def final(self, N: float, schedule: Schedule) -> dict:
+        """The final loss of a run of size ``N`` under ``schedule``, with its band."""
+        steps = [schedule.total_steps]
+        centre, lo, hi = self.predict(N, lr_sequence(schedule), steps, band=True)
+        return _finite(
+            {"N": N, "steps": schedule.total_steps, "loss": centre[0], "lo": lo[0], "hi": hi[0]}
+        )
+
+    def forecast(self, curve: Curve, schedule: Optional[Schedule] = None) -> dict:
+        """A running job's final loss: the law's curve for the job's size and schedule, shifted
+        (on the log scale) to the job's points after the warm-up cut; the band re-levels every
+        bootstrap law the same way."""
+        schedule = schedule or curve.schedule
+        if schedule is None:
+            raise InputError(f"run '{curve.run_id}': a forecast needs the run's schedule")
+        keep = curve.steps >= self.skip_first * schedule.total_steps
+        if not keep.any():
+            raise NumericalError(
+                f"run '{curve.run_id}': no evaluation after the first "
+                f"{self.skip_first:.0%} of its steps yet"
+            )
+        lr = lr_sequence(schedule)
+        f = self.form
+        seen = self._features(curve.N, lr, curve.steps[keep])
+        end = self._features(curve.N, lr, [schedule.total_steps])
+        obs = np.log(curve.loss[keep])
+        shift = float(np.median(obs - f.log_predict(self.theta[None, :], seen)[0]))
+        centre = np.exp(f.log_predict(self.theta[None, :], end)[0] + shift)
+        offsets = None
+        if len(self.samples):
+            with np.errstate(all="ignore"):
+                s = np.asarray(self.samples, float)
+                offsets = np.nanmedian(obs[None, :] - f.log_predict(s, seen), axis=1)
+        lo, hi = self._band(f, end, centre, offsets)
+        return _finite(
+            {
+                "run_id": curve.run_id,
+                "step": int(curve.steps[-1]),
+                "total_steps": schedule.total_steps,
+                "loss": centre[0],
+                "lo": lo[0],
+                "hi": hi[0],
+                "shift": shift,
+                "points_used": int(keep.sum()),
+            }
+        )
+
+
+def _finite(d: dict) -> dict:
+    """Numbers that cannot be computed become None (never NaN in output)."""
+    return {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+        for k, v in ((k, float(v) if isinstance(v, np.floating) else v) for k, v in d.items())
+    }
+
+
+def _z(p: float) -> float:
+    from scipy import special  # noqa: PLC0415 - paid only by a prediction
+
+    return float(special.ndtri(p))
+
+
+# -- fitting ---------------------------------------------------------------------------------------
+def fit_curves(
+    runs: Runs,
+    law: str = "annealing",
+    *,
+    eval_set: Optional[str] = None,
+    skip_first: float = SKIP_FIRST,
+    decay: float = DECAY,
+    bootstrap: int = 100,
+    seed: int = 0,
+    level: float = LEVEL,
+    loss: str = "huber",
+    delta: float = 1e-3,
+    max_iter: int = 2000,
+    curves: Optional[list[Curve]] = None,
+) -> CurveLaw:
+    """Fit ``law`` (``annealing`` or ``multipower``) to every point of every run's curve."""
+    if law not in LAWS:
+        raise InputError(f"--law: expected one of {', '.join(LAWS)}, got {law!r}")
+    if not 0 <= skip_first < 1:
+        raise InputError(f"skip_first: expected a fraction in [0, 1), got {skip_first}")
+    if not 0 < decay <= 1:
+        raise InputError(f"decay (lambda): expected a number in (0, 1], got {decay}")
+    t0 = time.perf_counter()
+    if curves is None:
+        curves = learning_curves(as_table(runs), eval_set)
+    feats, y, ids = [], [], []
+    for c in curves:
+        total = c.schedule.total_steps if c.schedule is not None else c.final_step
+        keep = (c.steps >= skip_first * total) | (c.steps == c.final_step)
+        feats.append(curve_features(c.lr, c.steps[keep], c.N, decay))
+        y.append(c.loss[keep])
+        ids += [c.run_id] * int(keep.sum())
+    x = Features.concat(feats).as_dict()
+    logy = np.log(np.concatenate(y))
+    if not np.all(np.isfinite(logy)):
+        raise InputError("learning curves: losses must be positive and finite")
+    sizes = np.unique(np.round(x["logN"], 9))
+    joint = sizes.size >= 3
+    f = form(law, joint)
+    if logy.size <= len(f.params) + 1:
+        raise NumericalError(
+            f"too few points to fit '{law}': {logy.size} for {len(f.params)} parameters"
+        )
+    x0 = _starts(law, joint, x, np.exp(logy))
+    obj = Objective(f, x, logy, None, loss, delta)
+    res = lbfgs.minimize(obj.value_grad, x0, f.lower, f.upper, max_iter=max_iter)
+    ok = np.isfinite(res.fun)
+    if not ok.any():
+        raise NumericalError(f"fit of '{law}' failed: no start reached a finite objective")
+    best = int(np.argmin(np.where(ok, res.fun, np.inf)))
+    theta = res.x[best]
+    natural = {k: float(v) for k, v in f.natural(theta).items()}
+    resid = logy - f.log_predict(theta[None, :], x)[0]
+    dof = max(1, resid.size - len(f.params))
+    out = CurveLaw(
+        law=law,
+        joint=joint,
+        params=natural,
+        sigma=float(np.sqrt(np.sum(resid**2) / dof)),
+        n_points=int(logy.size),
+        n_runs=len(curves),
+        decay=decay,
+        skip_first=skip_first,
+        level=level,
+        data={
+            "run_ids": [c.run_id for c in curves],
+            "N": sorted({float(c.N) for c in curves}),
+            "starts": int(len(x0)),
+            "converged": bool(res.converged[best]),
+        },
+    )
+    if not res.converged[best]:
+        out.warnings.append(f"the best start stopped at the iteration limit ({max_iter})")
+    for p, value in zip(f.params, theta, strict=True):
+        if min(value - p.lower, p.upper - value) <= 1e-6 * (p.upper - p.lower):
+            out.warnings.append(
+                f"parameter {p.name} sits on a bound ({p.to_natural(value):.4g}): these curves "
+                "do not identify it"
+            )
+    if not joint and sizes.size > 1:
+        out.warnings.append(
+            f"{sizes.size} model sizes: the joint law needs at least 3; fitted one law for all"
+        )
+    if bootstrap:
+        _bootstrap(out, f, obj, theta, np.array(ids), bootstrap, seed, max_iter)
+    out.fit_s = time.perf_counter() - t0
+    return out
+
+
+def _starts(law: str, joint: bool, x: dict, loss: np.ndarray) -> np.ndarray:
+    """Starts scaled to the data: floor, power-law gap and annealing terms of sensible size."""
+    lo = float(np.min(loss))
+    s1 = float(np.exp(np.median(x["logS1"])))
+    s2 = max(float(np.max(x["S2"])), 1e-12)
+    logN = float(np.median(x["logN"]))
+    axes = []
+    for p in params(law, joint):
+        if p.name in ("E", "L0"):
+            axes.append(np.log(lo * np.array([0.5, 0.85])))
+        elif p.name == "B":
+            axes.append([np.log(0.3 * lo) + 0.3 * logN])
+        elif p.name == "beta":
+            axes.append([0.3])
+        elif p.name == "nu":
+            axes.append([0.0, 0.3] if law == "annealing" else [0.1])
+        elif p.name == "alpha":
+            axes.append([0.3, 0.8] if law == "annealing" else [0.5])
+        elif p.name == "A":
+            gap = np.log(np.array([0.1, 0.5]) * lo)
+            axes.append(gap + 0.5 * np.log(s1) + (0.15 * logN if joint else 0.0))
+        elif p.name == "C":
+            axes.append(np.log(np.array([0.01, 0.1]) * lo / s2))
+        elif p.name == "B_d":
+            axes.append(np.log(np.array([30.0, 300.0]) * lo))
+        elif p.name == "C_d":
+            axes.append([0.0, 2.0])
+        elif p.name == "beta_d":
+            axes.append([0.5])
+        elif p.name == "gamma_d":
+            axes.append([0.5])
+    x0 = np.array(list(itertools.product(*axes)), dtype=float)
+    f = params(law, joint)
+    return np.clip(x0, [p.lower for p in f], [p.upper for p in f])
+
+
+def _bootstrap(out: CurveLaw, f, obj: Objective, theta, ids, n: int, seed: int, max_iter: int):
+    codes, unique = pd.factorize(pd.Series(ids))
+    if len(unique) < 2:
+        out.warnings.append("one run: no bootstrap over runs (intervals need at least two)")
+        return
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(len(unique), np.full(len(unique), 1 / len(unique)), size=n)
+    boot = Objective(f, obj.logx, obj.logy, counts[:, codes].astype(float), obj.loss, obj.delta)
+    res = lbfgs.minimize(
+        boot.value_grad, np.tile(theta, (n, 1)), f.lower, f.upper, max_iter=max_iter
+    )
+    ok = np.isfinite(res.fun) & res.converged
+    samples = res.x[ok]
+    out.samples = samples.tolist()
+    tail = (1 - out.level) / 2 * 100
+    for name, values in f.natural(samples).items():
+        lo, hi = np.percentile(values, [tail, 100 - tail]) if len(values) else (np.nan, np.nan)
+        out.ci[name] = [float(lo), float(hi)] if np.isfinite([lo, hi]).all() else None
+    if (~ok).sum() > 0.05 * n:
+        out.warnings.append(f"{int((~ok).sum())} of {n} bootstrap refits did not converge")

@@ -282,7 +282,9 @@ def _duplicates(frame: pd.DataFrame, source: str, synthetic_ids: bool) -> list[s
         key = [c for c in frame.columns if c != "run_id"]
         what = "identical rows"
     else:
-        key = ["run_id", "D"] + [c for c in ("step", "eval_set", "task") if c in frame.columns]
+        key = ["run_id", "D"] + [
+            c for c in ("step", "eval_set", "task", "bucket") if c in frame.columns
+        ]
         what = "duplicate (" + ", ".join(key) + ")"
     try:
         dup = frame.duplicated(subset=key, keep=False)

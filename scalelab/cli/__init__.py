@@ -33,6 +33,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "train": ("train", "bench"),
     "ladder": ("ladder",),
     "demo": ("demo",),
+    "tasks": ("tasks",),
 }
 
 

@@ -57,6 +57,19 @@ _FINAL = re.compile(r"^(.*\S)\s+([A-Za-z]{2,})[.!?;:,'\")\]]*$", re.S)
 _KIND_CODE = {"cloze": 1, "mc": 2}
 
 
+BUILTIN_CORPUS_DIR = "out/data/builtin-bytes"
+
+
+def builtin_corpus(out: str | Path = BUILTIN_CORPUS_DIR) -> Path:
+    """The built-in corpus (Shakespeare + Bible, Wikipedia OOD; bytes) prepared in ``out``
+    (reused while unchanged): the default source of ``scalelab tasks make``."""
+    from scalelab.data.prepare import ensure_prepared
+    from scalelab.data.spec import builtin_spec
+
+    ensure_prepared(builtin_spec(tokenizer="bytes"), out)
+    return Path(out)
+
+
 def data_directory(path: str | Path) -> Path:
     """A prepared data directory from itself, or from a token file inside it (``train.bin``)."""
     p = Path(path).expanduser()

@@ -46,9 +46,9 @@ def test_generation_is_deterministic_and_seeded(corpus, tmp_path, kind):
         tmp_path / "two" / f"{kind}.manifest.json"
     ).read_bytes()
     assert m1["seed"] == 0 and m1["counts"]["examples"] == len(a.examples) == 60
-    assert m1["source"]["data_hash"] == json.loads((corpus / "manifest.json").read_text())[
-        "data_hash"
-    ]
+    assert (
+        m1["source"]["data_hash"] == json.loads((corpus / "manifest.json").read_text())["data_hash"]
+    )
     back = read_task_file(tmp_path / "one" / f"{kind}.jsonl")
     assert back.kind == kind and back.examples == a.examples
 

@@ -59,7 +59,14 @@ DEMO_SPEC = {
     "data": {"preset": "builtin", "tokenizer": "bytes"},
     "model": {"n_ctx": 16},
     "train": {"schedule": "wsd", "warmup_frac": 0.05, "cooldown_frac": 0.2},
-    "eval": {"points": 6, "tokens": 65536, "batch": 256, "sets": ["val", "wiki"]},
+    "eval": {
+        "points": 6,
+        "tokens": 65536,
+        "batch": 256,
+        "sets": ["val", "wiki"],
+        "tasks": ["cloze", "mc"],
+        "task_examples": 100,
+    },
     "checkpoint": {"every_steps": 1000},
     "grid": {
         "shapes": [
@@ -292,6 +299,7 @@ def run_ladder_demo(
         rows=result.rows,
         train_wall_s=train_s,
         compute=plan.compute,
+        task_eval=task_eval_seconds(plan.out_dir, train_s, workers),
     )
     if report:
         command = (
@@ -312,6 +320,16 @@ def run_ladder_demo(
         plan.out_dir / "demo_summary.json", json.dumps(summary, indent=2, default=float) + "\n"
     )
     return summary
+
+
+def task_eval_seconds(out_dir: Path, train_s: float, workers: int) -> dict:
+    """Seconds the runs spent on task evaluation (their ``task_eval.json``), summed, and that
+    sum spread over the workers as a fraction of the ladder's wall time."""
+    total = 0.0
+    for f in sorted(Path(out_dir).glob("runs/*/task_eval.json")):
+        total += float(json.loads(f.read_text(encoding="utf-8")).get("seconds", 0.0))
+    share = total / max(1, workers) / train_s if train_s > 0 else None
+    return {"seconds": total, "workers": workers, "share_of_ladder_wall": share}
 
 
 def write_report(

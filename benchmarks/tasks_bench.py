@@ -53,7 +53,8 @@ def eval_throughput(examples: int, repeats: int) -> dict:
         torch.set_num_threads(threads)
         model = GPT(cfg).to(device).eval()
         for name, task in sets.items():
-            evaluate_tasks(model, [task])  # warm-up
+            with torch.inference_mode():  # warm-up
+                model(torch.zeros((4, cfg.n_ctx), dtype=torch.long, device=device))
             times = []
             for _ in range(repeats):
                 if device == "cuda":

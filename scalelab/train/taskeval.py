@@ -142,6 +142,7 @@ def request_scores(
     nll = np.zeros(base)
     ntok = np.zeros(base, dtype=np.int64)
     greedy = np.ones(base, dtype=bool)
+    owner_of = np.asarray(owner, dtype=np.int64)
     lengths = np.array([len(w) - 1 for w in wins])
     order = np.argsort(-lengths, kind="stable")
     i = 0
@@ -166,7 +167,7 @@ def request_scores(
             ).reshape(yt.shape)
             valid = yt != -100
             hit = (logits.argmax(-1) == yt) | ~valid
-            owners = np.asarray(owner)[idx]
+            owners = owner_of[idx]
             np.add.at(nll, owners, loss.sum(1).double().cpu().numpy())
             np.add.at(ntok, owners, valid.sum(1).cpu().numpy())
             np.logical_and.at(greedy, owners, hit.all(1).cpu().numpy())

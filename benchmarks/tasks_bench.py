@@ -77,7 +77,7 @@ def eval_throughput(examples: int, repeats: int) -> dict:
             out["runs"].append(row)
             print(
                 f"eval {device:4s} threads={threads:<2d} {name:5s} {task.n_examples} examples "
-                f"({row['requests']} requests): {best:.2f} s, {row['examples_per_s']:,.0f} "
+                f"({row['requests']} requests): {best:.2f} s, {row['examples_per_s']:,.1f} "
                 "examples/s"
             )
     torch.set_num_threads(default_threads)

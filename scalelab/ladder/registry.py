@@ -7,8 +7,7 @@
   ``failed``), attempts, the claim (worker id, host, pid, lease expiry, heartbeat), live progress
   (step, loss, tokens/s), timing, code version, error text and the engine's summary.
 * ``points``: one row per (N, D) point a job yields (the trunk, and each branch), with its status.
-* ``evals``: the run-table rows (DESIGN.md §3), one per (run, step, eval set), and per task and
-  bucket for task rows (their ``eval_set`` key is ``<eval set>|<task>|<bucket>``).
+* ``evals``: the run-table rows (DESIGN.md §3), one per (run, step, eval set[|task|bucket]).
 * ``events``: an append-only log (claims, resumes, completions, releases) for audits and tests.
 
 **Claims.** :meth:`Registry.claim` runs ``BEGIN IMMEDIATE`` (the write lock, taken before reading)

@@ -13,6 +13,9 @@ call reuses finished runs), export the run table, then :func:`analyse` it:
    size;
 5. the compute-optimal frontier (N_opt, D_opt, tokens/parameter, loss) at a few budgets.
 
+Every run is also evaluated on the built-in cloze and multiple-choice tasks (100 examples each,
+``[eval] tasks``): task rows in the run table, their cost in the summary's ``task_eval``.
+
 The summary (``demo_summary.json``), the laws (JSON) and the HTML report go to ``<out>``.
 
 ``DEMO_SPEC`` is what ``scalelab demo`` (``make demo``) trains: 5 byte-level sizes (N = 25k-394k

@@ -96,7 +96,8 @@ def demo_extra_time(demo: Path) -> dict:
     summary = json.loads(summary_path.read_text())
     per_run = {}
     for f in sorted(demo.glob("runs/*/task_eval.json")):
-        per_run[f.parent.name] = json.loads(f.read_text())["seconds"]
+        info = json.loads(f.read_text())
+        per_run[f.parent.name] = info["seconds"] + info.get("setup_seconds", 0.0)
     total = sum(per_run.values())
     workers = summary.get("task_eval", {}).get("workers", 1)
     wall = summary["train_wall_s"]

@@ -326,11 +326,13 @@ def run_ladder_demo(
 
 
 def task_eval_seconds(out_dir: Path, train_s: float, workers: int) -> dict:
-    """Seconds the runs spent on task evaluation (their ``task_eval.json``), summed, and that
-    sum spread over the workers as a fraction of the ladder's wall time."""
+    """Seconds the runs spent on task evaluation (their ``task_eval.json``: scoring and building
+    the task sets), summed, and that sum spread over the workers as a share of the ladder's wall
+    time."""
     total = 0.0
     for f in sorted(Path(out_dir).glob("runs/*/task_eval.json")):
-        total += float(json.loads(f.read_text(encoding="utf-8")).get("seconds", 0.0))
+        info = json.loads(f.read_text(encoding="utf-8"))
+        total += float(info.get("seconds", 0.0)) + float(info.get("setup_seconds", 0.0))
     share = total / max(1, workers) / train_s if train_s > 0 else None
     return {"seconds": total, "workers": workers, "share_of_ladder_wall": share}
 

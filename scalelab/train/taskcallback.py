@@ -10,7 +10,8 @@ At each evaluation of the main run (``on_eval``) and of each cool-down branch (`
 model is scored (:mod:`scalelab.train.taskeval`) and one row per (task, bucket) is appended to the
 run's rows: the columns of that evaluation's general held-out row (``val`` if the run has it,
 else its first eval set: ``eval_set`` and ``loss`` are that set's) plus the task columns. The
-seconds spent go to ``task_eval.json`` in the run folder.
+seconds spent scoring (``seconds``) and building the task sets (``setup_seconds``) go to
+``task_eval.json`` in the run folder.
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ class TaskEvaluation(Callback):
     """Appends task rows to ``trainer.rows`` at every evaluation (see the module docstring)."""
 
     def __init__(self, cfg: RunConfig, source: str = "<config>"):
+        t0 = time.perf_counter()
         self.tasks = load_run_tasks(cfg, source)
+        self.setup_seconds = time.perf_counter() - t0  # building / reading and tokenising
         self.seconds = 0.0
         self.evaluations = 0
 
@@ -109,5 +112,6 @@ class TaskEvaluation(Callback):
             "examples": {t.name: t.n_examples for t in self.tasks},
             "evaluations": self.evaluations,
             "seconds": self.seconds,
+            "setup_seconds": self.setup_seconds,
         }
         atomic.write_text(Path(trainer.out) / TASK_EVAL, json.dumps(info, indent=2) + "\n")

@@ -1,13 +1,20 @@
-"""Downstream-task benchmark.
+"""Downstream-task benchmark (not a test): `python benchmarks/tasks_bench.py`.
 
-    .venv/bin/python benchmarks/tasks_bench.py [--runs 16] [--points 100] [--tasks 8]
-                                               [--bootstrap 200] [--json]
+Sections (each a function; run all, or name them with ``--only``):
 
-``bench_predict``: the time of one whole-process ``scalelab tasks predict --task all --json``
-(start-up, reading and validating the table, both steps' fits and the bootstrap) on a synthetic
-task table of runs x evaluation points x tasks rows (16 x 100 x 8 = 12,800 by default), and the
-same per task, with the process's CPU time (the wall time on a shared machine depends on its
-load, which is printed too). Target: under 3 s per task on this machine.
+* ``eval``: task-evaluation throughput (examples/s) of a ~5M non-embedding-parameter GPT (6
+  layers, d_model 256, context 256, bytes vocabulary; random weights: the cost does not depend on
+  them) on the built-in cloze and multiple-choice tasks, on CPU with one thread and with torch's
+  default thread count (and on CUDA when there is one);
+* ``demo``: the demo ladder's extra time for task evaluation, from a finished demo folder
+  (``--demo``, default ``out/demo``): the seconds its runs spent in the task callback
+  (``runs/*/task_eval.json``), spread over its workers, as a share of the ladder's wall time;
+* ``predict``: the time of one whole-process ``scalelab tasks predict --task all --json`` (start-up,
+  reading and validating the table, both steps' fits and the bootstrap) on a synthetic task table
+  of runs x evaluation points x tasks rows (16 x 100 x 8 = 12,800 by default), with the process's
+  CPU time; target: under 3 s per task on this machine.
+
+Writes ``out/tasks_bench.json``. On a shared machine the figures are pessimistic: say so.
 """
 
 from __future__ import annotations
@@ -22,9 +29,104 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scalelab.data.tasksets import builtin_corpus, make_task_set  # noqa: E402
+from scalelab.data.tokenize import ByteTokenizer  # noqa: E402
+from scalelab.model.config import GPTConfig  # noqa: E402
+from scalelab.model.counting import count_params  # noqa: E402
+from scalelab.model.gpt import GPT  # noqa: E402
 from scalelab.tasks import synthetic  # noqa: E402
+from scalelab.train.taskeval import encode_task, evaluate_tasks  # noqa: E402
+
+# ------------------------------------------------------------------------------------------------
+# eval: throughput of task evaluation
+
+
+def eval_throughput(examples: int, repeats: int) -> dict:
+    corpus = builtin_corpus()
+    tok = ByteTokenizer()
+    sets = {k: encode_task(make_task_set(corpus, k, examples, 0), tok) for k in ("cloze", "mc")}
+    cfg = GPTConfig(vocab_size=256, n_ctx=256, n_layer=6, d_model=256, n_head=4)
+    torch.manual_seed(0)
+    out = {"model": cfg.to_dict(), "N": count_params(cfg).non_embedding, "runs": []}
+    default_threads = torch.get_num_threads()
+    settings = [("cpu", 1), ("cpu", default_threads)]
+    if torch.cuda.is_available():
+        settings.append(("cuda", default_threads))
+    for device, threads in settings:
+        torch.set_num_threads(threads)
+        model = GPT(cfg).to(device).eval()
+        for name, task in sets.items():
+            with torch.inference_mode():  # warm-up
+                model(torch.zeros((4, cfg.n_ctx), dtype=torch.long, device=device))
+            times = []
+            for _ in range(repeats):
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                evaluate_tasks(model, [task])
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - t0)
+            best = min(times)
+            row = {
+                "device": device,
+                "threads": threads,
+                "task": name,
+                "examples": task.n_examples,
+                "requests": len(task.continuation),
+                "seconds": best,
+                "examples_per_s": task.n_examples / best,
+            }
+            out["runs"].append(row)
+            print(
+                f"eval {device:4s} threads={threads:<2d} {name:5s} {task.n_examples} examples "
+                f"({row['requests']} requests): {best:.2f} s, {row['examples_per_s']:,.1f} "
+                "examples/s"
+            )
+    torch.set_num_threads(default_threads)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# demo: the demo ladder's extra time for task evaluation
+
+
+def demo_extra_time(demo: Path) -> dict:
+    summary_path = demo / "demo_summary.json"
+    if not summary_path.is_file():
+        print(f"demo: {summary_path} missing; run `scalelab demo -o {demo}` first")
+        return {"missing": str(summary_path)}
+    summary = json.loads(summary_path.read_text())
+    per_run = {}
+    for f in sorted(demo.glob("runs/*/task_eval.json")):
+        info = json.loads(f.read_text())
+        per_run[f.parent.name] = info["seconds"] + info.get("setup_seconds", 0.0)
+    total = sum(per_run.values())
+    workers = summary.get("task_eval", {}).get("workers", 1)
+    wall = summary["train_wall_s"]
+    share = total / workers / wall
+    print(
+        f"demo: ladder wall {wall:.0f} s with {workers} worker(s); task evaluation {total:.1f} s "
+        f"of run time in {len(per_run)} runs = {total / workers:.1f} s of wall, "
+        f"{100 * share:.1f}% of the ladder (the limit is 15%; without tasks the ladder would "
+        f"take about {wall - total / workers:.0f} s: +{100 * total / workers / (wall - total / workers):.1f}%)"
+    )
+    return {
+        "ladder_wall_s": wall,
+        "workers": workers,
+        "task_eval_s": total,
+        "per_run_s": per_run,
+        "share_of_ladder_wall": share,
+        "extra_over_ladder_without_tasks": total / workers / (wall - total / workers),
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# predict: the time of `scalelab tasks predict`
 
 
 def bench_predict(runs: int = 16, points: int = 100, tasks: int = 8, bootstrap: int = 200) -> dict:
@@ -74,24 +176,34 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--runs", type=int, default=16)
-    ap.add_argument("--points", type=int, default=100)
-    ap.add_argument("--tasks", type=int, default=8)
-    ap.add_argument("--bootstrap", type=int, default=200)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    result = {"predict": bench_predict(args.runs, args.points, args.tasks, args.bootstrap)}
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
+    ap.add_argument(
+        "--only",
+        nargs="*",
+        choices=["eval", "demo", "predict"],
+        default=["eval", "demo", "predict"],
+    )
+    ap.add_argument("--examples", type=int, default=200, help="examples per task (eval)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--demo", default="out/demo", help="a finished demo folder (demo)")
+    ap.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates (predict)")
+    ap.add_argument("--out", default="out/tasks_bench.json")
+    a = ap.parse_args()
+    result = {"cpu_count": os.cpu_count(), "torch": torch.__version__}
+    if "eval" in a.only:
+        result["eval"] = eval_throughput(a.examples, a.repeats)
+    if "demo" in a.only:
+        result["demo"] = demo_extra_time(Path(a.demo))
+    if "predict" in a.only:
+        result["predict"] = bench_predict(bootstrap=a.bootstrap)
         p = result["predict"]
         print(
-            f"tasks predict: {p['rows']} rows ({p['runs']} runs x {p['points']} points x "
-            f"{p['tasks']} tasks), bootstrap {p['bootstrap']}: {p['seconds']:.2f} s whole process, "
-            f"{p['seconds_per_task']:.2f} s per task; CPU {p['cpu_seconds']:.2f} s, "
-            f"{p['cpu_seconds_per_task']:.2f} s per task ({p['predicted']} predicted, load "
-            f"average {p['load_average']}); target < 3 s per task"
+            f"tasks predict: {p['rows']} rows, bootstrap {p['bootstrap']}: {p['seconds']:.2f} s "
+            f"({p['seconds_per_task']:.2f} s per task), CPU {p['cpu_seconds']:.2f} s "
+            f"({p['cpu_seconds_per_task']:.2f} s per task), load average {p['load_average']}"
         )
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {a.out}")
     return 0
 
 

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from scalelab.cli import tasks_eval
 from scalelab.cli.common import (
     JsonOpt,
     LevelOpt,
@@ -28,11 +29,11 @@ tasks_app = typer.Typer(
     cls=PlainGroup,
     add_completion=False,
     no_args_is_help=True,
-    help="Downstream tasks: predict accuracy from a ladder in two steps, backtest, rank.",
+    help="Downstream tasks: build and evaluate task sets; predict accuracy in two steps, backtest, rank.",
 )
 app.add_typer(tasks_app, name="tasks")
 
-# --- the lead merges here: tasks_eval.register(tasks_app) (`scalelab tasks make/eval`, tbuild) ---
+tasks_eval.register(tasks_app)  # `scalelab tasks make` and `scalelab tasks eval`
 
 RunsArg = typer.Argument(
     ...,

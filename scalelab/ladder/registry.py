@@ -7,7 +7,7 @@
   ``failed``), attempts, the claim (worker id, host, pid, lease expiry, heartbeat), live progress
   (step, loss, tokens/s), timing, code version, error text and the engine's summary.
 * ``points``: one row per (N, D) point a job yields (the trunk, and each branch), with its status.
-* ``evals``: the run-table rows (DESIGN.md §3), one per (run, step, eval set).
+* ``evals``: the run-table rows (DESIGN.md §3), one per (run, step, eval set[|task|bucket]).
 * ``events``: an append-only log (claims, resumes, completions, releases) for audits and tests.
 
 **Claims.** :meth:`Registry.claim` runs ``BEGIN IMMEDIATE`` (the write lock, taken before reading)
@@ -88,6 +88,11 @@ def _json(obj: Any) -> str:
             return str(v)
 
     return json.dumps(obj, sort_keys=True, default=default)
+
+
+def _eval_key(row: dict) -> str:
+    key, task = str(row.get("eval_set") or "val"), row.get("task")
+    return key if task is None or task != task else f"{key}|{task}|{row.get('bucket') or 'all'}"
 
 
 class Registry:
@@ -401,7 +406,7 @@ class Registry:
                         r["run_id"],
                         run_id,
                         int(r.get("step") or 0),
-                        str(r.get("eval_set") or "val"),
+                        _eval_key(r),
                         r.get("N"),
                         r.get("D"),
                         r.get("C"),

@@ -13,6 +13,9 @@ call reuses finished runs), export the run table, then :func:`analyse` it:
    size;
 5. the compute-optimal frontier (N_opt, D_opt, tokens/parameter, loss) at a few budgets.
 
+Every run is also evaluated on the built-in cloze and multiple-choice tasks (100 examples each,
+``[eval] tasks``): task rows in the run table, their cost in the summary's ``task_eval``.
+
 The summary (``demo_summary.json``), the laws (JSON) and the HTML report go to ``<out>``.
 
 ``DEMO_SPEC`` is what ``scalelab demo`` (``make demo``) trains: 5 byte-level sizes (N = 25k-394k
@@ -59,7 +62,14 @@ DEMO_SPEC = {
     "data": {"preset": "builtin", "tokenizer": "bytes"},
     "model": {"n_ctx": 16},
     "train": {"schedule": "wsd", "warmup_frac": 0.05, "cooldown_frac": 0.2},
-    "eval": {"points": 6, "tokens": 65536, "batch": 256, "sets": ["val", "wiki"]},
+    "eval": {
+        "points": 6,
+        "tokens": 65536,
+        "batch": 256,
+        "sets": ["val", "wiki"],
+        "tasks": ["cloze", "mc"],
+        "task_examples": 100,
+    },
     "checkpoint": {"every_steps": 1000},
     "grid": {
         "shapes": [
@@ -292,6 +302,7 @@ def run_ladder_demo(
         rows=result.rows,
         train_wall_s=train_s,
         compute=plan.compute,
+        task_eval=task_eval_seconds(plan.out_dir, train_s, workers),
     )
     if report:
         command = (
@@ -312,6 +323,18 @@ def run_ladder_demo(
         plan.out_dir / "demo_summary.json", json.dumps(summary, indent=2, default=float) + "\n"
     )
     return summary
+
+
+def task_eval_seconds(out_dir: Path, train_s: float, workers: int) -> dict:
+    """Seconds the runs spent on task evaluation (their ``task_eval.json``: scoring and building
+    the task sets), summed, and that sum spread over the workers as a share of the ladder's wall
+    time."""
+    total = 0.0
+    for f in sorted(Path(out_dir).glob("runs/*/task_eval.json")):
+        info = json.loads(f.read_text(encoding="utf-8"))
+        total += float(info.get("seconds", 0.0)) + float(info.get("setup_seconds", 0.0))
+    share = total / max(1, workers) / train_s if train_s > 0 else None
+    return {"seconds": total, "workers": workers, "share_of_ladder_wall": share}
 
 
 def write_report(

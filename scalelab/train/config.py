@@ -135,6 +135,12 @@ class EvalSection(Schema):
         32768, ge=1, description="held-out tokens per eval set (fixed, the first ones)"
     )
     batch: int = Field(16, ge=1, description="sequences per eval forward pass")
+    tasks: list[str] = Field(
+        default_factory=list,
+        description="task sets evaluated at every eval point: task files (JSON-lines) or the "
+        "built-in 'cloze' and 'mc' (generated from the prepared data's held-out documents)",
+    )
+    task_examples: int = Field(300, ge=1, le=1_000_000, description="examples per task (cap)")
 
 
 class CheckpointSection(Schema):

@@ -131,6 +131,10 @@ class Trainer:
             name: eval_windows(arr, cfg.eval.tokens, n_ctx) for name, arr in eval_sets.items()
         }
         self.callbacks = list(callbacks)
+        if cfg.eval.tasks:  # task rows at every evaluation (reads and checks the task sets now)
+            from scalelab.train.taskcallback import TaskEvaluation
+
+            self.callbacks.append(TaskEvaluation(cfg, source))
 
         # ---- the run's state (what a checkpoint holds, and what the summary reports) ----
         self.step = 0
@@ -320,9 +324,9 @@ class Trainer:
             "train_loss": last,
         }
         self.branches_done.append(record)
+        self._call("on_branch", branch, record)  # callbacks see the branch's model
         self.raw_model.load_state_dict(snap_model)
         self.opt.load_state_dict(snap_opt)
-        self._call("on_branch", branch, record)
 
     def checkpoint(self) -> None:
         """Save the whole state atomically (rank 0); every rank waits for it."""

@@ -1,3 +1,4 @@
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,3 +15,14 @@ def shared_data() -> Path:
             f"SKIPPED LOUDLY: {SHARED_DATA} not found (the shared data set sits beside the checkout in CI)"
         )
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _denormals_restored():
+    """Training calls ``torch.set_flush_denormal(True)`` (fast on CPU) and that is process-wide
+    state: restore IEEE subnormals after each test, so a later test (Hypothesis' float strategies
+    refuse to run without them) does not depend on which tests ran before it."""
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_flush_denormal(False)

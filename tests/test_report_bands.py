@@ -65,3 +65,20 @@ def test_report_section_names_the_band(fitted):
     assert "95% bootstrap band (parameters only)" in figures_section(bare, table).body
     for fig in list(section.figures.values()):
         F.close(fig)
+
+
+def test_backtest_caption_names_the_prediction_interval(fitted):
+    from scalelab.laws.select import backtest
+    from scalelab.report.checks import backtest_section
+    from scalelab.report.inputs import backtest_rows
+
+    table, _ = fitted
+    bt = backtest(table, "chinchilla", split="size", folds=1, grid=GRID, bootstrap=0)
+    rows = backtest_rows(bt)
+    assert all(r["lo"] is not None for r in rows)
+    section = backtest_section(rows, "ok")
+    assert "bars: prediction interval of a new run" in section.body
+    plain = [dict(r, interval_kind=None) for r in rows]  # rows given as plain data: no claim
+    assert "bars:" not in backtest_section(plain, "ok").body
+    for fig in section.figures.values():
+        F.close(fig)

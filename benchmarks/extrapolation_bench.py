@@ -1,15 +1,16 @@
 """Extrapolation you can trust: held-out error, interval coverage and width, per data set and form.
 
-For each public data set in ../shared/data (see each README) -- and a synthetic ladder from a known
-law with seed noise -- every form (and ``auto``, the automatic choice made afresh on each fold's
-fitting runs) is backtested over the selection's folds (:data:`scalelab.laws.select.FOLDS`: the
-largest size held out, the two largest, the runs above max C / 10 and / 100). Per row: mean and max
-|relative error| of the held-out predictions, coverage of the nominal 95% prediction interval and
-its mean relative width (hi / lo - 1), for final-point fits and, where the table has intermediate
-checkpoints, all-point fits (``--skip-first``); and the wall time.
+For each public data set in ../shared/data (see each README) -- a synthetic ladder from a known
+law with seed noise, and the demo ladder's run table (``--demo-runs``) -- every form (and
+``auto``, the automatic choice made afresh on each fold's fitting runs) is backtested over the
+selection's folds (:data:`scalelab.laws.select.FOLDS`: the largest size held out, the two largest,
+the runs above max C / 10 and / 100). Per row: mean and max |relative error| of the held-out
+predictions, coverage of the nominal 95% prediction interval and its mean relative width
+(hi / lo - 1), for final-point fits and, where the table has intermediate checkpoints, all-point
+fits (``--skip-first``); and the wall time.
 
 Usage: python benchmarks/extrapolation_bench.py [--data DIR] [--datasets a,b] [--forms a,b]
-[--bootstrap 0] [--skip-first 0.1] [--json] [--markdown]
+[--all-forms a,b] [--demo-runs runs.csv] [--bootstrap 0] [--skip-first 0.1] [--json]
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ import pandas as pd
 from scalelab import examples
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws import published, synthetic
-from scalelab.laws.backtest import backtest
 from scalelab.laws.options import FitOptions
-from scalelab.laws.select import FOLDS, _fold_name
+from scalelab.laws.select import FOLDS, _fold_name, backtest
 from scalelab.runs import RunTable
+from scalelab.runs.table import read_table
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FORMS = ("chinchilla", "chinchilla-tied", "kaplan-nd", "power-offset:C", "auto")
@@ -82,12 +83,23 @@ def synthetic_ladder(data: Path) -> RunTable:
     )
 
 
+PATHS = {"demo": Path("/tmp/extrap-demo/runs.csv")}  # --demo-runs
+
+
+def demo_ladder(data: Path) -> RunTable:
+    """The demo ladder's run table (``scalelab demo``'s runs.csv; --demo-runs), its ``val``
+    evaluations: 5 sizes x 3 token counts (branches of each size's run), every checkpoint."""
+    table = read_table(PATHS["demo"])
+    return table.with_data(table.data[table.data["eval_set"] == "val"], "demo ladder, val")
+
+
 DATASETS = {
     "gadre2024": gadre,
     "chinchilla_epoch": chinchilla_epoch,
     "misfitting": misfitting,
     "porian2024": porian,
     "synthetic": synthetic_ladder,
+    "demo": demo_ladder,
 }
 
 
@@ -135,10 +147,14 @@ def main() -> None:
         default="chinchilla,chinchilla-tied",
         help="forms of the all-point fits (each fits ~10x the rows: slower)",
     )
+    ap.add_argument(
+        "--demo-runs", default=str(PATHS["demo"]), help="the demo ladder's runs.csv (scalelab demo)"
+    )
     ap.add_argument("--bootstrap", type=int, default=0)
     ap.add_argument("--skip-first", type=float, default=0.1)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    PATHS["demo"] = Path(args.demo_runs)
     rows = []
     for name in args.datasets.split(","):
         try:
@@ -148,7 +164,8 @@ def main() -> None:
             continue
         modes = ["final", "all"] if has_checkpoints(table) else ["final"]
         for points in modes:
-            for form in (args.forms if points == "final" else args.all_forms).split(","):
+            chosen = args.forms if points == "final" else args.all_forms
+            for form in filter(None, chosen.split(",")):
                 r = bench_one(table, form, points, args.skip_first, args.bootstrap)
                 r |= {"dataset": name, "points": points, "form": form}
                 rows.append(r)

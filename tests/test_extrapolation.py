@@ -27,7 +27,8 @@ def _runs(truth: Law, noise: float, seed: int) -> RunTable:
 
 def test_prediction_interval_covers_held_out_runs_at_nominal_rate():
     """Over many seeded ladders from a known law with seed noise, the nominal 95% prediction
-    interval of the held-out largest size contains the truth close to 95% of the time."""
+    interval of the held-out largest size contains the truth close to 95% of the time (93% with
+    the misspecification term, 91% without it; the issue asks for >= 85%, the method for 90%)."""
     truth = Law("chinchilla", {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37})
     covered, widths = [], []
     for seed in range(30):
@@ -35,7 +36,7 @@ def test_prediction_interval_covers_held_out_runs_at_nominal_rate():
         covered += [p["covered"] for f in bt.folds for p in f.predictions]
         widths.append(bt.summary["mean_rel_width"])
     assert len(covered) == 150
-    assert np.mean(covered) >= 0.85
+    assert np.mean(covered) >= 0.9
     assert np.mean(widths) < 0.2  # not trivially wide: a few times the 1% noise
 
 

@@ -239,7 +239,8 @@ def backtest(
             "seed": seed,
             "level": level,
             "interval": (
-                "prediction (parameter uncertainty, run scatter; laws.intervals)"
+                "prediction interval of a new run (parameter uncertainty, run scatter, tied "
+                "forms, misspecification; laws.intervals)"
                 if predictive
                 else ("bootstrap laws (parameter uncertainty only)" if bootstrap else None)
             ),

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.errors import InputError, NumericalError
-from scalelab.laws import forms, guards, intervals, lbfgs, optimal, points
+from scalelab.laws import forms, guards, intervals, lbfgs, misspec, optimal, points
 from scalelab.laws.formkit import Form, _numeric_jacobian
 from scalelab.laws.law import Law, _percentiles
 from scalelab.laws.objective import Objective
@@ -161,6 +161,15 @@ def fit_form(
     law.scatter = intervals.scatter(
         law_form, theta, logx, logy, selected.run_ids, X.get("D", X.get("S"))
     )
+    law.scatter["misspecification"] = misspec.heldout(
+        law_form,
+        objective,
+        _distinct_minima(result, best, BOOTSTRAP_STARTS),
+        selected.run_ids,
+        X.get("D", X.get("S")),
+        opts.max_iter,
+    )
+    law.scatter["max_log"] = misspec.max_log(law_form, logx)
     if opts.bootstrap:
         _bootstrap(law, law_form, objective, result, selected.run_ids, opts)
     return law

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.errors import NumericalError
+from scalelab.laws import misspec
 from scalelab.laws.formkit import Form, _numeric_jacobian
 
 KINDS = ("prediction", "ci")
@@ -47,7 +48,7 @@ def scatter(
     logy = np.asarray(logy, dtype=float)
     resid = logy - form.log_predict(theta[None, :], logx)[0]
     ids = pd.Series(np.asarray(run_ids)).astype(str).to_numpy()
-    final = _final_rows(ids, D)
+    final = misspec.final_rows(ids, D)
     r = resid[final]
     p = len(form.params)
     dof = max(int(r.size - p), 1)
@@ -70,15 +71,6 @@ def scatter(
         cov = np.linalg.pinv(J.T @ J, rcond=1e-10) * out["sigma"] ** 2
         out["cov"] = cov.tolist() if np.all(np.isfinite(cov)) else None
     return out
-
-
-def _final_rows(ids: np.ndarray, D: Optional[np.ndarray]) -> np.ndarray:
-    """Mask of each run's last row (largest D; the last listed without D)."""
-    frame = pd.DataFrame({"id": ids, "D": np.arange(len(ids)) if D is None else np.asarray(D)})
-    last = frame.sort_values(["id", "D"], kind="stable").groupby("id", sort=False).tail(1)
-    mask = np.zeros(len(ids), dtype=bool)
-    mask[last.index.to_numpy()] = True
-    return mask
 
 
 def _rerun_sigma(logx: Mapping[str, np.ndarray], logy: np.ndarray):
@@ -134,6 +126,12 @@ def log_components(law, variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
     else:
         s_param = np.zeros(shape)
     s_noise = np.full(shape, float(info.get("sigma", 0.0)))
+    s_mis = np.zeros(shape)
+    mis = info.get("misspecification") or {}
+    if mis.get("tau") and info.get("max_log"):
+        flat = {k: np.broadcast_to(v, shape) for k, v in logx.items()}
+        s_mis = float(mis["tau"]) * (1.0 + misspec.distance(flat, info["max_log"]))
+        s_mis = np.broadcast_to(s_mis, shape)
     centre = mu
     s_forms = np.zeros(shape)
     tied, stacked = _tied(law)
@@ -150,7 +148,13 @@ def log_components(law, variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
         if stacked:
             centre = preds.mean(axis=0)
         s_forms = np.sqrt(np.mean((preds - centre) ** 2, axis=0))
-    return {"centre": centre, "param": s_param, "noise": s_noise, "forms": s_forms}
+    return {
+        "centre": centre,
+        "param": s_param,
+        "noise": s_noise,
+        "forms": s_forms,
+        "misspecification": s_mis,
+    }
 
 
 def prediction_interval(law, variables: Mapping[str, Any], level: Optional[float] = None):
@@ -163,7 +167,9 @@ def prediction_interval(law, variables: Mapping[str, Any], level: Optional[float
             "no prediction interval (fit it, or fit with bootstrap > 0)"
         )
     c = log_components(law, variables)
-    total = np.sqrt(c["param"] ** 2 + c["noise"] ** 2 + c["forms"] ** 2)
+    total = np.sqrt(
+        c["param"] ** 2 + c["noise"] ** 2 + c["forms"] ** 2 + c["misspecification"] ** 2
+    )
     dof = int((law.scatter or {}).get("dof", 0))
     q = _quantile(0.5 + level / 2, dof)
     lo, hi = np.exp(c["centre"] - q * total), np.exp(c["centre"] + q * total)

@@ -73,10 +73,18 @@ def backtest_section(rows: Optional[list[dict]], why: str) -> Section:
     )
     body = (
         summary
-        + figure_html(fig, "Held-out runs: predicted against actual loss.", "backtest")
+        + figure_html(fig, "Held-out runs: predicted against actual loss" + _bars(rows), "backtest")
         + table
     )
     return Section("backtest", body, figures={"backtest": fig})
+
+
+def _bars(rows: list[dict]) -> str:
+    """The end of the backtest caption: what its error bars are, when the rows say."""
+    kinds = {r.get("interval_kind") for r in rows if r["lo"] is not None}
+    if len(kinds) != 1 or None in kinds:
+        return "."
+    return f"; bars: {kinds.pop()}."
 
 
 def catalog_section(law: Law, models: Optional[list[dict]], why: str) -> Section:

@@ -37,12 +37,36 @@ def conventions_of(recorded: Optional[Mapping]) -> Conventions:
     return Conventions(**{k: recorded[k] for k in ("params", "flops", "bcrit") if k in recorded})
 
 
+def band_kind(law) -> Optional[str]:
+    """What the loss figures' bands are: ``"prediction"`` (the prediction interval of a new run,
+    :mod:`scalelab.laws.intervals`: parameter uncertainty, run scatter, tied forms and the form's
+    held-out misspecification) when the law measured its run scatter, ``"bootstrap"`` (parameter
+    uncertainty only) with bootstrap samples alone, else None."""
+    if law.scatter:
+        return "prediction"
+    return "bootstrap" if law.samples is not None and len(law.samples) else None
+
+
+def band_label(law) -> str:
+    """Words for a figure's title or caption naming its band (empty without one)."""
+    kind = band_kind(law)
+    if kind == "prediction":
+        return f"{law.level:.0%} prediction interval of a new run"
+    return f"{law.level:.0%} bootstrap band (parameters only)" if kind else ""
+
+
 def _sample_band(law, level: Optional[float] = None, **variables):
-    """Point prediction and percentile band over the law's bootstrap samples (None without
-    samples)."""
+    """Point prediction and band (:func:`band_kind`): the prediction interval of a new run's
+    loss, or the percentile band over the law's bootstrap samples; (y, None, None) without
+    either."""
     form = law.law_form
     y = form.predict(law.theta, **variables)
-    if law.samples is None or len(law.samples) == 0:
+    kind = band_kind(law)
+    if kind == "prediction":
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            lo, hi = law.interval(level=level, **variables)
+        return y, np.asarray(lo, float), np.asarray(hi, float)
+    if kind is None:
         return y, None, None
     values = form.predict(law.samples, **variables)
     tail = 50.0 * (1.0 - (level or law.level))
@@ -112,7 +136,14 @@ def loss_data(law, table, var: str):
         Cg = np.geomspace(v["C"].min() / 1.5, v["C"].max() * 1.5, 80)
         y = frontier_loss(law, law.theta[None, :], Cg)[0]
         lo = hi = None
-        if law.samples is not None and len(law.samples):
+        if band_kind(law) == "prediction":  # a new run at the law's compute-optimal (N, D)
+            N, D = optimal.allocate(law.law_form, law.theta[None, :], Cg)
+            ok = np.isfinite(N[0]) & np.isfinite(D[0])
+            lo, hi = np.full(Cg.shape, np.nan), np.full(Cg.shape, np.nan)
+            if ok.any():
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    lo[ok], hi[ok] = law.interval(N=N[0][ok], D=D[0][ok])
+        elif law.samples is not None and len(law.samples):
             values = frontier_loss(law, law.samples, Cg)
             tail = 50.0 * (1.0 - law.level)
             with np.errstate(invalid="ignore"):

@@ -92,6 +92,7 @@ def backtest_rows(result: Any) -> list[dict]:
     """
     d = _plain(result)
     rows = d
+    kind = (d.get("options") or {}).get("interval") if isinstance(d, Mapping) else None
     if isinstance(d, Mapping):
         rows = d.get("rows")
         if rows is None and isinstance(d.get("folds"), list):
@@ -120,6 +121,7 @@ def backtest_rows(result: Any) -> list[dict]:
                 "rel_error": float(pred) / float(act) - 1.0,
                 "inside": None if lo is None or hi is None else bool(lo <= act <= hi),
                 "compute_ratio": r.get("compute_ratio"),
+                "interval_kind": r.get("interval_kind", kind),  # what the interval holds
             }
         )
     return out

@@ -66,7 +66,7 @@ def figures_section(law: Law, table: RunTable) -> Section:
         data = F.loss_data(law, table, var) if var in law.law_form.variables or nd else None
         if data is None:
             continue
-        band = f", {law.level:.0%} bootstrap band)" if law.samples is not None else ")"
+        band = (", " + F.band_label(law) if F.band_kind(law) else "") + ")"
         fig = F.loss_figure(
             var, *data, title=f"loss against {F.LABELS[var]} ({law.form} fit" + band
         )
@@ -74,7 +74,8 @@ def figures_section(law: Law, table: RunTable) -> Section:
         parts.append(
             figure_html(
                 fig,
-                f"Observed losses and the fitted law against {var} (log-log).",
+                f"Observed losses and the fitted law against {var} (log-log)"
+                + (f"; shaded: its {F.band_label(law)}." if F.band_kind(law) else "."),
                 f"loss_vs_{var}",
             )
         )

@@ -1,0 +1,200 @@
+"""The form's own error when extrapolating, measured by held-out refits (misspecification).
+
+The run scatter and the parameter uncertainty of :mod:`scalelab.laws.intervals` both assume the
+form is right. When it is not (a floor that is not there, an exponent that drifts with scale),
+the error of an extrapolation grows with its distance from the runs, and an interval built from
+the two alone under-covers exactly where a law is used. This module measures that error on the
+law's own runs, as the selection does (:data:`scalelab.laws.select.FOLDS`): the law is refitted
+with the largest size held out, the two largest, and the runs above the largest compute / 10 and
+/ 100 (each refit warm-started from the fit's minima, all folds in one batched minimisation like
+the run bootstrap), each held-out run's final point is predicted, and the excess of its squared
+log-error over what the fold's own interval expects (run scatter sigma_k^2 plus delta-method
+parameter variance) is attributed to the form:
+
+    e_i^2 = sigma_k^2 + s_param,i^2 + tau^2 (1 + d_i)^2,
+
+d_i the distance of the prediction beyond the fold's fitted runs in decades (the largest of
+log10(x / max fitted x) over the form's variables and, for an (N, D) form, over N*D; 0 inside
+the range). The method-of-moments estimate tau^2 = max(0, sum(e^2 - s^2) / sum((1 + d)^2))
+pools every fold; a prediction at distance d then gets the extra standard deviation
+tau (1 + d) on the log scale. A correctly specified form gives tau near 0 (its held-out errors are
+what the scatter predicts); nothing is estimated with fewer than :data:`MIN_HELDOUT` held-out
+predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+from scalelab.laws import lbfgs
+from scalelab.laws.formkit import Form, _numeric_jacobian
+from scalelab.laws.objective import Objective
+
+MIN_HELDOUT = 3
+MIN_FIT_DOF = 3  # fitted runs beyond the parameter count each fold needs
+SCALE_VARIABLES = ("N", "D", "C")
+
+
+def distance(logx: Mapping[str, np.ndarray], max_logx: Mapping[str, float]) -> np.ndarray:
+    """Decades beyond the fitted range: the largest of log10(x / max fitted x) over the variables
+    in ``max_logx`` (and "N*D" as the sum of N's and D's logs), at least 0."""
+    d = None
+    for v, top in max_logx.items():
+        x = logx["N"] + logx["D"] if v == "N*D" else logx.get(v)
+        if x is None:
+            continue
+        dv = (np.asarray(x, dtype=float) - top) / np.log(10.0)
+        d = dv if d is None else np.maximum(d, dv)
+    return np.zeros(1) if d is None else np.maximum(d, 0.0)
+
+
+def max_log(form: Form, logx: Mapping[str, np.ndarray], rows=None) -> dict[str, float]:
+    """The largest log of each of the form's variables (and of N*D) over ``rows``."""
+    sel = slice(None) if rows is None else rows
+    out = {v: float(np.max(np.asarray(logx[v])[sel])) for v in form.variables}
+    if {"N", "D"} <= set(form.variables):
+        out["N*D"] = float(np.max((np.asarray(logx["N"]) + np.asarray(logx["D"]))[sel]))
+    return out
+
+
+def final_rows(ids: np.ndarray, D: Optional[np.ndarray]) -> np.ndarray:
+    """Mask of each run's last row (largest D; the last listed without D)."""
+    frame = pd.DataFrame({"id": ids, "D": np.arange(len(ids)) if D is None else np.asarray(D)})
+    last = frame.sort_values(["id", "D"], kind="stable").groupby("id", sort=False).tail(1)
+    mask = np.zeros(len(ids), dtype=bool)
+    mask[last.index.to_numpy()] = True
+    return mask
+
+
+def _run_scale(form: Form, logx, codes: np.ndarray, n_runs: int):
+    """Per run: its log N (or None) and its log scale (log C, log N*D, or the variables' sum)."""
+    scale_vars = [v for v in SCALE_VARIABLES if v in form.variables] or list(form.variables)
+    if "C" in scale_vars:
+        scale_vars = ["C"]
+    scale = sum(np.asarray(logx[v], dtype=float) for v in scale_vars)
+    run_scale = pd.Series(scale).groupby(codes).max().reindex(range(n_runs)).to_numpy()
+    run_n = None
+    if "N" in form.variables:
+        run_n = pd.Series(np.asarray(logx["N"])).groupby(codes).max().reindex(range(n_runs))
+        run_n = run_n.to_numpy()
+    return run_n, run_scale
+
+
+def _folds(run_n, run_scale) -> list[tuple[str, np.ndarray]]:
+    """(name, held-out run mask) of the folds; fitted runs are the complement, except for size
+    folds where only runs smaller than every held-out size are fitted (as the backtest)."""
+    out = []
+    if run_n is not None:
+        sizes = np.unique(np.round(run_n, 9))[::-1]
+        for k in (1, 2):
+            if sizes.size > k:
+                out.append((f"{k} largest size(s)", np.round(run_n, 9) >= sizes[k - 1]))
+    for ratio in (10.0, 100.0):
+        out.append((f"C > max/{ratio:g}", run_scale > run_scale.max() - np.log(ratio)))
+    return out
+
+
+def heldout(
+    form: Form,
+    objective: Objective,
+    starts: np.ndarray,
+    run_ids: np.ndarray,
+    D: Optional[np.ndarray] = None,
+    max_iter: int = 1000,
+) -> Optional[dict[str, Any]]:
+    """Refit on each fold's runs, predict the held-out final points, estimate tau (module doc).
+    ``starts`` are the full fit's minima (S, P); a run's final point is its largest ``D`` (its
+    last row without D). Returns None when no fold can be refitted."""
+    final = final_rows(np.asarray(run_ids), D)
+    logx = {v: np.asarray(objective.logx[v], dtype=float) for v in form.variables}
+    logy = np.asarray(objective.logy, dtype=float)
+    codes, unique = pd.factorize(pd.Series(np.asarray(run_ids)).astype(str))
+    n_runs, p = len(unique), len(form.params)
+    run_n, run_scale = _run_scale(form, logx, codes, n_runs)
+    plans = []
+    for name, held_runs in _folds(run_n, run_scale):
+        fit_runs = ~held_runs
+        if name.endswith("size(s)"):
+            fit_runs = run_n < np.min(run_n[held_runs]) - 1e-9
+        if not held_runs.any() or fit_runs.sum() < p + MIN_FIT_DOF:
+            continue
+        fit_rows = fit_runs[codes]
+        if any(np.unique(np.round(x[fit_rows], 9)).size < 2 for x in logx.values()):
+            continue
+        plans.append((name, fit_rows, held_runs[codes] & final))
+    if not plans:
+        return None
+    weights = np.array([rows.astype(float) for _, rows, _ in plans])  # (K, n)
+    s = len(starts)
+    refit = Objective(
+        form, objective.logx, logy, np.repeat(weights, s, axis=0), objective.loss, objective.delta
+    )
+    res = lbfgs.minimize(
+        refit.value_grad,
+        np.tile(starts, (len(plans), 1)),
+        form.lower,
+        form.upper,
+        max_iter=max_iter,
+    )
+    fun = np.where(np.isfinite(res.fun), res.fun, np.inf).reshape(len(plans), s)
+    pick = np.argmin(fun, axis=1)
+    excess, spread, rows_out = [], [], []
+    for k, (name, fit_rows, held) in enumerate(plans):
+        if not np.isfinite(fun[k, pick[k]]):
+            continue
+        theta = res.x[k * s + pick[k]]
+        got = _fold_terms(form, theta, logx, logy, fit_rows, final, held & ~fit_rows)
+        if got is None:
+            continue
+        e, s2, d = got
+        excess.append(e**2 - s2)
+        spread.append((1.0 + d) ** 2)
+        rows_out.append(
+            {
+                "fold": name,
+                "n": int(e.size),
+                "rms_log_error": float(np.sqrt(np.mean(e**2))),
+                "rms_expected": float(np.sqrt(np.mean(s2))),
+                "max_distance": float(np.max(d)),
+            }
+        )
+    if not rows_out:
+        return None
+    excess, spread = np.concatenate(excess), np.concatenate(spread)
+    tau2 = max(float(np.sum(excess) / np.sum(spread)), 0.0) if excess.size >= MIN_HELDOUT else 0.0
+    return {
+        "tau": float(np.sqrt(tau2)),
+        "n_heldout": int(excess.size),
+        "folds": rows_out,
+        "growth": "tau * (1 + d), d = decades beyond the fitted runs",
+        "source": "held-out refits over the selection's folds",
+    }
+
+
+def _fold_terms(form: Form, theta, logx, logy, fit_rows, final, held):
+    """(log errors, expected variance, distance) of one fold's held-out final points; the
+    fold's run scatter from its fitted runs' final points (as :func:`intervals.scatter`)."""
+    if not held.any():
+        return None
+    fit_x = {v: x[fit_rows] for v, x in logx.items()}
+    held_x = {v: x[held] for v, x in logx.items()}
+    last = fit_rows & final
+    r = logy[last] - form.log_predict(theta[None, :], {v: x[last] for v, x in logx.items()})[0]
+    dof = max(int(last.sum()) - len(form.params), 1)
+    sigma2 = float(np.sum(r**2) / dof)
+    _, jac = _numeric_jacobian(form.log_predict, theta[None, :], fit_x)
+    _, g = _numeric_jacobian(form.log_predict, theta[None, :], held_x)
+    J, g = jac[0], g[0]
+    if not (np.all(np.isfinite(J)) and np.all(np.isfinite(g))):
+        return None
+    cov = np.linalg.pinv(J.T @ J, rcond=1e-10) * sigma2
+    s_param2 = np.maximum(np.einsum("ij,jk,ik->i", g, cov, g), 0.0)
+    e = logy[held] - form.log_predict(theta[None, :], held_x)[0]
+    d = distance(held_x, max_log(form, logx, fit_rows))
+    if not np.all(np.isfinite(e)):
+        return None
+    return e, sigma2 + s_param2, np.broadcast_to(d, e.shape)

@@ -48,7 +48,8 @@ def fit(
         "chinchilla",
         "--form",
         help="Functional form (see `scalelab forms`), or auto: "
-        "choose by out-of-sample error with the largest size held out.",
+        "choose by out-of-sample error over four held-out folds (largest size, two largest, "
+        "runs above max C/10 and above max C/100).",
     ),
     bootstrap: int = typer.Option(
         0, "--bootstrap", help="Run-level bootstrap resamples for intervals."

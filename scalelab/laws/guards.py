@@ -4,9 +4,10 @@ many parameters for the runs, and a C-only law asked at (N, D).
 * :func:`law_warnings`: the law's own warnings (e.g. "E sits on its lower bound"), repeated wherever
   it is used (``predict``, ``optimal``, ``plan``).
 * :func:`extrapolation_warnings`: a prediction beyond ``MAX_COMPUTE_RATIO`` x the largest fitted
-  compute, or at N more than ``MAX_N_RATIO`` x outside the fitted N range. The bootstrap interval
-  only holds the fit's parameter uncertainty, not the form's misspecification, which grows with
-  the distance: there the interval is a lower bound (no widening factor is invented).
+  compute, or at N more than ``MAX_N_RATIO`` x outside the fitted N range. The prediction interval
+  carries a misspecification term measured from the form's own held-out refits
+  (:mod:`scalelab.laws.misspec`), growing with the distance; beyond the distances those folds
+  reached it is still extrapolated, so far out the interval is a lower bound.
 * :func:`fit_warnings`: a form with more parameters than runs / ``RUNS_PER_PARAM``.
 * :func:`resolve_variables`: a law in C alone given N and D: C by the law's FLOP convention.
 """

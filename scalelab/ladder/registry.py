@@ -402,18 +402,8 @@ class Registry:
                     "INSERT OR REPLACE INTO evals "
                     "(run_id, job, step, eval_set, N, D, C, loss, status, row) "
                     "VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        r["run_id"],
-                        run_id,
-                        int(r.get("step") or 0),
-                        _eval_key(r),
-                        r.get("N"),
-                        r.get("D"),
-                        r.get("C"),
-                        r.get("loss"),
-                        st,
-                        _json(r),
-                    ),
+                    (r["run_id"], run_id, int(r.get("step") or 0), _eval_key(r))
+                    + (r.get("N"), r.get("D"), r.get("C"), r.get("loss"), st, _json(r)),
                 )
                 point_status[r["run_id"]] = st
             for pid_, pts in point_status.items():

@@ -26,24 +26,18 @@ Example (``examples/ladder_tiny.toml``)::
 
     [data]
     preset = "markov"          # or prepared = "data/dir", spec = "data.toml", preset = "builtin"
-
     [model]                    # the run config's [model], less the shape
     n_ctx = 16
-
     [train]                    # the run config's [train], less budget, batch and lr
     schedule = "wsd"           # one trunk per (size, seed); shorter budgets are cool-down branches
-
     [eval]                     # the run config's [eval], plus sets
     points = 4
-
     [checkpoint]               # the run config's [checkpoint]
     every_steps = 50
-
     [grid]
     sizes = [2e4, 5e4]         # target non-embedding N (the shape rule picks the shape)
     tokens_per_param = [10, 40]
     seeds = [0]
-
     [hparams]
     min_steps = 50
 

@@ -13,7 +13,8 @@ When the interval covers the whole grid the curves do not identify ``lambda`` --
 at all, or (the demo's one WSD run per size, 24 evaluations) a few cool-down points per run,
 all of the same shape, that every ``lambda`` fits within the noise -- and the paper's 0.999 is
 kept, with a warning: such a law predicts that same schedule at another size well, but another
-length or cool-down only as well as 0.999 happens to fit it. The multi-power law has no ``lambda`` (its decay form is fitted).
+length or cool-down only as well as 0.999 happens to fit it. The multi-power law has no
+``lambda`` (its decay form is fitted).
 """
 
 from __future__ import annotations

@@ -75,3 +75,16 @@ def test_bad_decay_exits_2(bad, tmp_path, capsys):
     assert main(["curves", str(path), "--decay", bad]) == 2
     err = capsys.readouterr().err
     assert "--decay" in err and "Traceback" not in err
+
+
+def test_example_curves_ladder_is_one_run_per_size(tmp_path):
+    from pathlib import Path
+
+    from scalelab.ladder.runner import load_plan
+
+    spec = Path(__file__).parents[1] / "examples" / "ladder_curves.toml"
+    plan = load_plan(spec, str(tmp_path / "lad"))
+    sizes = {p.N for p in plan.points}
+    assert len(plan.jobs) == len(plan.points) == len(sizes) == 5 and not plan.warnings
+    assert plan.spec.eval.points == 24 and plan.spec.eval.sets == ["val"]
+    assert len({p.steps for p in plan.points}) == 1  # every size at the one largest budget

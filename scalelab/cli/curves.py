@@ -46,8 +46,11 @@ def curves(
     skip_first: float = typer.Option(
         0.1, "--skip-first", help="Drop each run's first fraction of steps (warm-up cut)."
     ),
-    decay: float = typer.Option(
-        0.999, "--decay", help="Momentum lambda of the annealing area S2 (0 < lambda <= 1)."
+    decay: str = typer.Option(
+        "0.999",
+        "--decay",
+        help="Momentum lambda of the annealing area S2 (0 < lambda <= 1), or 'auto': chosen "
+        "by profile likelihood on the fitted curves.",
     ),
     eval_set: Optional[str] = typer.Option(
         None, "--eval-set", help="Evaluation set to fit (default: val)."
@@ -62,6 +65,7 @@ def curves(
     as_json: bool = JsonOpt,
 ) -> None:
     """Fit a schedule-aware learning-curve law to every evaluation point of each run."""
+    from scalelab.laws.curve_decay import parse_decay
     from scalelab.laws.curve_predict import curves_analysis
 
     table = _load_runs(runs, example, column, where)
@@ -72,7 +76,7 @@ def curves(
             predict=predict,
             eval_set=eval_set,
             skip_first=skip_first,
-            decay=decay,
+            decay=parse_decay(decay),
             bootstrap=bootstrap,
             seed=seed,
         )

@@ -21,13 +21,14 @@ import itertools
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 import pandas as pd
 
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws import lbfgs
+from scalelab.laws.curve_decay import AUTO, choose_decay
 from scalelab.laws.curve_forms import DECAY, LAWS, Features, curve_features, form, params
 from scalelab.laws.objective import Objective
 from scalelab.runs.curves import Curve, learning_curves
@@ -192,7 +193,7 @@ def fit_curves(
     *,
     eval_set: Optional[str] = None,
     skip_first: float = SKIP_FIRST,
-    decay: float = DECAY,
+    decay: Union[float, str] = DECAY,
     bootstrap: int = 100,
     seed: int = 0,
     level: float = LEVEL,
@@ -201,16 +202,71 @@ def fit_curves(
     max_iter: int = 2000,
     curves: Optional[list[Curve]] = None,
 ) -> CurveLaw:
-    """Fit ``law`` (``annealing`` or ``multipower``) to every point of every run's curve."""
+    """Fit ``law`` (``annealing`` or ``multipower``) to every point of every run's curve.
+
+    ``decay="auto"`` chooses the annealing law's lambda by profile likelihood on
+    :data:`DECAY_GRID` (:mod:`scalelab.laws.curve_decay`): blind to any held-out run."""
     if law not in LAWS:
         raise InputError(f"--law: expected one of {', '.join(LAWS)}, got {law!r}")
     if not 0 <= skip_first < 1:
         raise InputError(f"skip_first: expected a fraction in [0, 1), got {skip_first}")
-    if not 0 < decay <= 1:
-        raise InputError(f"decay (lambda): expected a number in (0, 1], got {decay}")
+    if decay != AUTO and not (isinstance(decay, (int, float)) and 0 < decay <= 1):
+        raise InputError(f"decay (lambda): expected a number in (0, 1] or 'auto', got {decay!r}")
     t0 = time.perf_counter()
     if curves is None:
         curves = learning_curves(as_table(runs), eval_set)
+    profile = None
+    if decay == AUTO:
+        decay, profile = choose_decay(
+            lambda lam: _fit_rss(curves, law, skip_first, lam, loss, delta, max_iter), law
+        )
+    x, logy, ids, sizes, joint, f, obj, res, best = _fit_points(
+        curves, law, skip_first, decay, loss, delta, max_iter
+    )
+    theta = res.x[best]
+    natural = {k: float(v) for k, v in f.natural(theta).items()}
+    resid = logy - f.log_predict(theta[None, :], x)[0]
+    dof = max(1, resid.size - len(f.params))
+    out = CurveLaw(
+        law=law,
+        joint=joint,
+        params=natural,
+        sigma=float(np.sqrt(np.sum(resid**2) / dof)),
+        n_points=int(logy.size),
+        n_runs=len(curves),
+        decay=decay,
+        skip_first=skip_first,
+        level=level,
+        data={
+            "run_ids": [c.run_id for c in curves],
+            "N": sorted({float(c.N) for c in curves}),
+            "starts": int(len(res.x)),
+            "converged": bool(res.converged[best]),
+        },
+    )
+    if profile is not None:
+        out.data["decay_profile"] = profile
+        out.warnings += profile.pop("warnings")
+    if not res.converged[best]:
+        out.warnings.append(f"the best start stopped at the iteration limit ({max_iter})")
+    for p, value in zip(f.params, theta, strict=True):
+        if min(value - p.lower, p.upper - value) <= 1e-6 * (p.upper - p.lower):
+            out.warnings.append(
+                f"parameter {p.name} sits on a bound ({p.to_natural(value):.4g}): these curves "
+                "do not identify it"
+            )
+    if not joint and sizes.size > 1:
+        out.warnings.append(
+            f"{sizes.size} model sizes: the joint law needs at least 3; fitted one law for all"
+        )
+    if bootstrap:
+        _bootstrap(out, f, obj, theta, np.array(ids), bootstrap, seed, max_iter)
+    out.fit_s = time.perf_counter() - t0
+    return out
+
+
+def _fit_points(curves, law, skip_first, decay, loss, delta, max_iter):
+    """The points after the warm-up cut, their features, and the fit from the grid of starts."""
     feats, y, ids = [], [], []
     for c in curves:
         total = c.schedule.total_steps if c.schedule is not None else c.final_step
@@ -236,43 +292,16 @@ def fit_curves(
     if not ok.any():
         raise NumericalError(f"fit of '{law}' failed: no start reached a finite objective")
     best = int(np.argmin(np.where(ok, res.fun, np.inf)))
-    theta = res.x[best]
-    natural = {k: float(v) for k, v in f.natural(theta).items()}
-    resid = logy - f.log_predict(theta[None, :], x)[0]
-    dof = max(1, resid.size - len(f.params))
-    out = CurveLaw(
-        law=law,
-        joint=joint,
-        params=natural,
-        sigma=float(np.sqrt(np.sum(resid**2) / dof)),
-        n_points=int(logy.size),
-        n_runs=len(curves),
-        decay=decay,
-        skip_first=skip_first,
-        level=level,
-        data={
-            "run_ids": [c.run_id for c in curves],
-            "N": sorted({float(c.N) for c in curves}),
-            "starts": int(len(x0)),
-            "converged": bool(res.converged[best]),
-        },
+    return x, logy, ids, sizes, joint, f, obj, res, best
+
+
+def _fit_rss(curves, law, skip_first, decay, loss, delta, max_iter) -> tuple[float, int]:
+    """Residual sum of squares (log scale) and point count of the fit with ``decay``."""
+    x, logy, _, _, _, f, _, res, best = _fit_points(
+        curves, law, skip_first, decay, loss, delta, max_iter
     )
-    if not res.converged[best]:
-        out.warnings.append(f"the best start stopped at the iteration limit ({max_iter})")
-    for p, value in zip(f.params, theta, strict=True):
-        if min(value - p.lower, p.upper - value) <= 1e-6 * (p.upper - p.lower):
-            out.warnings.append(
-                f"parameter {p.name} sits on a bound ({p.to_natural(value):.4g}): these curves "
-                "do not identify it"
-            )
-    if not joint and sizes.size > 1:
-        out.warnings.append(
-            f"{sizes.size} model sizes: the joint law needs at least 3; fitted one law for all"
-        )
-    if bootstrap:
-        _bootstrap(out, f, obj, theta, np.array(ids), bootstrap, seed, max_iter)
-    out.fit_s = time.perf_counter() - t0
-    return out
+    resid = logy - f.log_predict(res.x[best][None, :], x)[0]
+    return float(np.sum(resid**2)), int(logy.size)
 
 
 def _starts(law: str, joint: bool, x: dict, loss: np.ndarray) -> np.ndarray:

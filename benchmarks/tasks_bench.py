@@ -9,6 +9,10 @@ Sections (each a function; run all, or name them with ``--only``):
 * ``demo``: the demo ladder's extra time for task evaluation, from a finished demo folder
   (``--demo``, default ``out/demo``): the seconds its runs spent in the task callback
   (``runs/*/task_eval.json``), spread over its workers, as a share of the ladder's wall time;
+* ``backtest``: the chain's backtest error on the demo ladder's task rows (from the finished demo
+  folder ``--demo``): the largest size held out, both steps fitted on the rest, per task the error of
+  step 1 alone (relative), step 2 alone and the chain (absolute accuracy), through the task's own
+  loss and through the general held-out loss;
 * ``predict``: the time of one whole-process ``scalelab tasks predict --task all --json`` (start-up,
   reading and validating the table, both steps' fits and the bootstrap) on a synthetic task table
   of runs x evaluation points x tasks rows (16 x 100 x 8 = 12,800 by default), with the process's
@@ -126,6 +130,50 @@ def demo_extra_time(demo: Path) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------
+# backtest: the chain's backtest error on the demo ladder
+
+
+def demo_backtest(demo: Path) -> dict:
+    from scalelab import tasks  # noqa: PLC0415
+    from scalelab.runs.tasktable import read_tasks  # noqa: PLC0415
+
+    path = demo / "runs.csv"
+    if not path.is_file():
+        print(f"backtest: {path} missing; run `scalelab demo -o {demo}` first")
+        return {"missing": str(path)}
+    table = read_tasks(path)
+    out: dict = {"runs_table": str(path), "held_out": None, "through": {}}
+    for through in ("task_loss", "loss"):
+        start = time.process_time()
+        results = tasks.backtest(table, "all", through=through)
+        cpu = time.process_time() - start
+        rows = []
+        for r in results:
+            out["held_out"] = r.held_out
+            rows.append(
+                {
+                    "task": r.task,
+                    "predictable": r.predictable,
+                    "reason": r.reason,
+                    "step1_rel_error": r.step1_rel_error,
+                    "step2_error": r.step2_error,
+                    "chain_error": r.chain_error,
+                    "runs": len(r.runs),
+                }
+            )
+            if r.predictable:
+                print(
+                    f"backtest through {through:9s} {r.task:6s} ({len(r.runs)} held-out runs, "
+                    f"{r.held_out}): step 1 alone {r.step1_rel_error:.2%}, step 2 alone "
+                    f"{r.step2_error:.3f}, chain {r.chain_error:.3f}"
+                )
+            else:
+                print(f"backtest through {through:9s} {r.task:6s} not predictable: {r.reason}")
+        out["through"][through] = {"tasks": rows, "cpu_seconds": round(cpu, 2)}
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
 # predict: the time of `scalelab tasks predict`
 
 
@@ -172,6 +220,9 @@ def bench_predict(runs: int = 16, points: int = 100, tasks: int = 8, bootstrap: 
     }
 
 
+SECTIONS = ("eval", "demo", "backtest", "predict")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -179,20 +230,26 @@ def main() -> int:
     ap.add_argument(
         "--only",
         nargs="*",
-        choices=["eval", "demo", "predict"],
-        default=["eval", "demo", "predict"],
+        choices=SECTIONS,
+        default=list(SECTIONS),
     )
     ap.add_argument("--examples", type=int, default=200, help="examples per task (eval)")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--demo", default="out/demo", help="a finished demo folder (demo)")
+    ap.add_argument("--demo", default="out/demo", help="a finished demo folder (demo, backtest)")
     ap.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates (predict)")
     ap.add_argument("--out", default="out/tasks_bench.json")
     a = ap.parse_args()
-    result = {"cpu_count": os.cpu_count(), "torch": torch.__version__}
+    result = {
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
     if "eval" in a.only:
         result["eval"] = eval_throughput(a.examples, a.repeats)
     if "demo" in a.only:
         result["demo"] = demo_extra_time(Path(a.demo))
+    if "backtest" in a.only:
+        result["backtest"] = demo_backtest(Path(a.demo))
     if "predict" in a.only:
         result["predict"] = bench_predict(bootstrap=a.bootstrap)
         p = result["predict"]

@@ -167,6 +167,7 @@ def test_trainer_writes_task_rows_at_every_evaluation(counting_run):
     first, last = tasks[tasks["step"] == 1], tasks[tasks["step"] == SHORT]
     assert (last["task_loss"].to_numpy() < first["task_loss"].to_numpy()).all()
     assert (tasks["task_loss_unit"] == "nats/token").all()
+    assert (tasks["chance"] == 0.0).all()  # an open answer: a model without skill scores 0
     # bytes: nats per token == nats per character here; bits per byte = nats / ln 2
     assert np.allclose(tasks["task_loss"], tasks["task_nats_per_char"])
     assert np.allclose(tasks["task_bits_per_byte"], tasks["task_loss"] / math.log(2))

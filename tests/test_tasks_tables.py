@@ -52,6 +52,18 @@ def test_task_table_without_general_loss_is_accepted_but_a_run_table_is_not():
         RunTable.from_frame(rows().drop(columns=["task", "task_loss"]))
 
 
+def test_table_with_plain_rows_reads_and_fills_chance_of_known_tasks(tmp_path):
+    """A ladder's table mixes plain held-out rows (no task) with task rows, as the demo exports:
+    the reader fills a known task's chance and leaves the plain rows alone."""
+    task_rows = rows(chance=np.nan, loss=3.0)
+    plain = task_rows.drop(columns=["task", "accuracy", "chance", "task_loss", "task_loss_unit"])
+    path = tmp_path / "runs.csv"
+    pd.concat([plain, task_rows], ignore_index=True).to_csv(path, index=False)
+    data = read_tasks(path).data
+    assert data.loc[data["task"].notna(), "chance"].astype(float).tolist() == [0.25, 0.25]
+    assert data.loc[data["task"].isna(), "chance"].isna().all()
+
+
 @pytest.mark.parametrize(
     "change, needle",
     [

@@ -77,7 +77,11 @@ def fill_chance(frame: pd.DataFrame, chance: Optional[Mapping[str, float]] = Non
     frame = frame.copy()
     if "chance" not in frame.columns:
         frame["chance"] = math.nan
-    known = frame["task"].astype(str).map(lambda t: chance_of(t, chance)).astype(float)
+    known = (
+        frame["task"]
+        .map(lambda t: math.nan if pd.isna(t) else chance_of(str(t), chance), na_action=None)
+        .astype(float)
+    )
     missing = frame["chance"].isna() | frame["chance"].astype(str).str.strip().eq("")
     frame["chance"] = frame["chance"].astype(object).where(~missing, known)
     return frame

@@ -19,8 +19,10 @@ NLL per character of the choice (lm-evaluation-harness's ``acc_norm``) is the an
 
 **Losses.** Per (task, bucket): ``task_loss`` = Σ NLL / Σ tokens of the right answers (nats per
 token), ``task_nats_per_char`` = Σ NLL / Σ characters, ``task_bits_per_byte`` = Σ NLL / (ln 2 · Σ
-UTF-8 bytes). **Chance**: mc, the mean of 1/len(choices); cloze, the accuracy of always answering
-the bucket's most frequent target.
+UTF-8 bytes). **Chance**: mc, the mean of 1/len(choices); cloze, 0 (an open answer scored by greedy
+decoding, as LAMBADA: a model without skill produces the exact word with probability near 0; a
+majority baseline, always answering the bucket's most frequent word, is no floor for step 2's link,
+since no model is told the answers).
 
 Batched: all windows of all requests are sorted by length and packed into padded batches of a
 fixed token budget (right padding: a causal model's earlier positions do not see it), under
@@ -31,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -212,11 +213,7 @@ def aggregate(task: EncodedTask, ex: dict[str, np.ndarray]) -> list[dict]:
     for name in names:
         m = np.ones(len(b), bool) if name == "all" else b == name
         n = int(m.sum())
-        if task.kind == "mc":
-            chance = float(np.mean(1.0 / task.n_choices[m]))
-        else:
-            top = Counter(t for t, keep in zip(task.targets, m, strict=True) if keep)
-            chance = max(top.values()) / n
+        chance = float(np.mean(1.0 / task.n_choices[m])) if task.kind == "mc" else 0.0
         nll = float(ex["nll"][m].sum())
         rows.append(
             {

@@ -11,7 +11,7 @@ import pytest
 from scalelab import laws
 from scalelab.cli import main
 from scalelab.errors import InputError
-from scalelab.laws.curve_forms import curve_features, form
+from scalelab.laws.curve_forms import DECAY, curve_features, form
 from scalelab.laws.curves import CurveLaw, fit_curves
 from scalelab.runs.curves import learning_curves
 from scalelab.runs.schedules import Schedule, lr_sequence, schedule_columns
@@ -22,20 +22,32 @@ NOISE = 0.005
 SIZES = (1e5, 3e5, 1e6)
 
 
-def law_loss(N, sched, steps, params=TRUE, law="annealing"):
+def law_loss(N, sched, steps, params=TRUE, law="annealing", decay=DECAY):
     f = form(law, joint=True)
-    x = curve_features(np.array(lr_sequence(sched)), np.asarray(steps), N).as_dict()
+    x = curve_features(np.array(lr_sequence(sched)), np.asarray(steps), N, decay).as_dict()
     return np.exp(f.log_predict(f.internal(params)[None], x)[0])
 
 
-def synth_rows(kinds=("cosine", "wsd", "constant"), sizes=SIZES, total=600, seed=0):
+def synth_rows(
+    kinds=("cosine", "wsd", "constant"),
+    sizes=SIZES,
+    total=600,
+    seed=0,
+    *,
+    warmup=30,
+    cooldown=0.2,
+    points=25,
+    noise=NOISE,
+    decay=DECAY,
+):
+    """Run-table rows of noisy curves from the annealing law (``TRUE``, momentum ``decay``)."""
     rng = np.random.default_rng(seed)
     rows = []
     for N in sizes:
         for kind in kinds:
-            s = Schedule(kind, 3e-3, total, warmup_steps=30, cooldown_frac=0.2)
-            steps = np.unique(np.linspace(20, total, 25).astype(int))
-            loss = law_loss(N, s, steps) * np.exp(rng.normal(0, NOISE, len(steps)))
+            s = Schedule(kind, 3e-3, total, warmup_steps=warmup, cooldown_frac=cooldown)
+            steps = np.unique(np.linspace(20, total, points).astype(int))
+            loss = law_loss(N, s, steps, decay=decay) * np.exp(rng.normal(0, noise, len(steps)))
             for st, lo in zip(steps, loss, strict=True):
                 rows.append(
                     {

@@ -5,46 +5,22 @@ kept."""
 
 import json
 
-import numpy as np
 import pytest
+from test_curves import synth_rows
 
 from scalelab.cli import main
 from scalelab.laws.curve_decay import DECAY_GRID
-from scalelab.laws.curve_forms import curve_features, form
 from scalelab.laws.curves import fit_curves
-from scalelab.runs.schedules import Schedule, lr_sequence, schedule_columns
 from scalelab.runs.table import RunTable
 
-TRUE = {"E": 1.8, "B": 30.0, "beta": 0.35, "A": 3.0, "nu": 0.1, "alpha": 0.5, "C": 0.8}
 LAMBDA = 0.99
 NOISE = 0.003
 
 
 def rows(kinds, sizes=(1e5, 3e5, 1e6), total=500, seed=0):
-    f = form("annealing", joint=True)
-    rng = np.random.default_rng(seed)
-    out = []
-    for N in sizes:
-        for kind in kinds:
-            s = Schedule(kind, 3e-3, total, warmup_steps=25, cooldown_frac=0.3)
-            steps = np.unique(np.linspace(20, total, 24).astype(int))
-            x = curve_features(np.array(lr_sequence(s)), steps, N, LAMBDA).as_dict()
-            loss = np.exp(f.log_predict(f.internal(TRUE)[None], x)[0])
-            loss *= np.exp(rng.normal(0, NOISE, len(steps)))
-            for st, lo in zip(steps, loss, strict=True):
-                out.append(
-                    {
-                        "run_id": f"{kind}-{N:g}",
-                        "N": N,
-                        "D": int(st) * 1024,
-                        "loss": lo,
-                        "step": int(st),
-                        "schedule": kind,
-                        "lr": 3e-3,
-                        **schedule_columns(s, int(st)),
-                    }
-                )
-    return out
+    return synth_rows(
+        kinds, sizes, total, seed, warmup=25, cooldown=0.3, points=24, noise=NOISE, decay=LAMBDA
+    )
 
 
 def test_auto_recovers_a_known_lambda():

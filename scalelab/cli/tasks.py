@@ -100,6 +100,20 @@ def _read(runs, wide, task_columns, lm_eval_map, metric, unit, chance):
     return table
 
 
+def _checked(level: float, bootstrap: int) -> float:
+    """``--level`` in (0, 1) and ``--bootstrap`` >= 0 (one error line each)."""
+    level = _real(level, "--level", 0.0, 1.0)
+    if bootstrap < 0:
+        raise InputError(f"--bootstrap: expected 0 or more resamples, got {bootstrap}")
+    return level
+
+
+def _emit(results) -> None:
+    """One JSON object for one task, a list for several."""
+    dicts = [r.to_dict() for r in results]
+    emit_json(dicts[0] if len(dicts) == 1 else dicts)
+
+
 def _average(text: Optional[str]) -> Optional[list[str]]:
     if text is None:
         return None
@@ -138,9 +152,7 @@ def predict_cmd(
     from scalelab.tasks import predict
 
     N, D = _count(n, "--N"), _count(d, "--D")
-    level = _real(level, "--level", 0.0, 1.0)
-    if bootstrap < 0:
-        raise InputError(f"--bootstrap: expected 0 or more resamples, got {bootstrap}")
+    level = _checked(level, bootstrap)
     table = _read(runs, wide, task_columns, lm_eval_map, metric, unit, chance)
     with err.status("fitting two steps"):
         results = predict(
@@ -158,8 +170,7 @@ def predict_cmd(
             level=level,
         )
     if as_json:
-        dicts = [r.to_dict() for r in results]
-        emit_json(dicts[0] if len(dicts) == 1 else dicts)
+        _emit(results)
         return
     from rich.table import Table
 
@@ -219,9 +230,7 @@ def backtest_cmd(
 
     threshold = _count(max_flops, "--max-flops")
     _real(ratio, "--ratio", 1.0)
-    level = _real(level, "--level", 0.0, 1.0)
-    if bootstrap < 0:
-        raise InputError(f"--bootstrap: expected 0 or more resamples, got {bootstrap}")
+    level = _checked(level, bootstrap)
     table = _read(runs, wide, task_columns, lm_eval_map, metric, unit, chance)
     with err.status("backtesting two steps"):
         results = backtest(
@@ -239,8 +248,7 @@ def backtest_cmd(
             seed=seed,
         )
     if as_json:
-        dicts = [r.to_dict() for r in results]
-        emit_json(dicts[0] if len(dicts) == 1 else dicts)
+        _emit(results)
         return
     from rich.table import Table
 

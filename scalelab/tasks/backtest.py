@@ -6,7 +6,9 @@ ones, and report three errors per task, since errors of the two steps can cancel
 * the chain: the link fed step 1's prediction, minus the true accuracy.
 
 Accuracy errors are absolute (fractions); each is the mean over held-out runs of its final point,
-with the per-run values kept.
+with the per-run values kept. Every held-out run also gets the chain's interval at ``level``
+(:func:`scalelab.tasks.chain.chain_prediction`) and whether it covers the run's accuracy
+(``coverage``: the fraction covered; ``width``: the intervals' mean width).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import pandas as pd
 from scalelab.errors import InputError, NumericalError
 from scalelab.runs.table import Runs, as_table
 from scalelab.tasks import data as taskdata
-from scalelab.tasks.predict import chain_prediction, fit_chain
+from scalelab.tasks.chain import SKIP, SMOOTH, chain_prediction, fit_chain
+from scalelab.tasks.links import TOP
 
 SPLITS = ("size", "compute")
 
@@ -39,6 +42,9 @@ class TaskBacktest:
     chain_error: Optional[float] = None
     coverage: Optional[float] = None
     level: Optional[float] = None
+    width: Optional[float] = None
+    link: Optional[str] = None
+    form: Optional[str] = None
     runs: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -70,8 +76,8 @@ def backtest(
     task="all",
     *,
     through: str = "task_loss",
-    link: str = "sigmoid",
-    form: str = "chinchilla",
+    link: str = "auto",
+    form: str = "auto",
     split: str = "size",
     threshold: Optional[float] = None,
     ratio: float = 10.0,
@@ -81,12 +87,14 @@ def backtest(
     bootstrap: int = 0,
     level: float = 0.95,
     seed: int = 0,
+    smooth: int = SMOOTH,
+    skip: float = SKIP,
+    top: float = TOP,
 ) -> list[TaskBacktest]:
     """Hold out the largest size (``split="size"``) or the runs above a compute ``threshold``
     (default: the largest run's C / ``ratio``), fit both steps on the rest, and score per task
-    the errors of step 1 alone, step 2 alone and the chain. With ``bootstrap`` resamples, each
-    held-out run also gets the chain's interval at ``level`` and whether it covers the run's
-    accuracy (``coverage``: the fraction covered)."""
+    the errors of step 1 alone, step 2 alone and the chain, and the coverage of the chain's
+    intervals at ``level`` (``bootstrap``: resamples of both steps' parameters in them)."""
     table = as_table(runs)
     jobs = [
         (name, taskdata.task_points(table, name, through, bucket))
@@ -97,8 +105,9 @@ def backtest(
         jobs.append((average_name, taskdata.averaged(table, tasks, through, average_name)))
     return [
         backtest_points(
-            pts, name, link, form, split, threshold, ratio, table.source, bootstrap, level, seed
-        )
+            pts, name, link, form, split, threshold, ratio, table.source, bootstrap, level, seed,
+            smooth=smooth, skip=skip, top=top,
+        )  # fmt: skip
         for name, pts in jobs
     ]
 
@@ -115,6 +124,10 @@ def backtest_points(
     bootstrap: int = 0,
     level: float = 0.95,
     seed: int = 0,
+    *,
+    smooth: int = SMOOTH,
+    skip: float = SKIP,
+    top: float = TOP,
 ) -> TaskBacktest:
     """One task's backtest from its points."""
     held, what = held_out_mask(points, split, threshold, ratio)
@@ -139,6 +152,9 @@ def backtest_points(
             seed=seed,
             level=level,
             source=f"{source} [{task}]",
+            smooth=smooth,
+            skip=skip,
+            top=top,
         )
     except NumericalError as exc:
         result.predictable = False
@@ -183,16 +199,18 @@ def backtest_points(
             strict=True,
         )
     ]
-    if bootstrap:
-        result.level = level
-        covered = []
-        for run in result.runs:
+    result.level, result.link, result.form = level, chain.link.link, chain.law.form
+    covered, widths = [], []
+    for run in result.runs:
+        try:
             interval = chain_prediction(chain, run["N"], run["D"], level, seed)["interval"]
-            run["interval"] = interval
-            run["covered"] = (
-                None if interval is None else interval[0] <= run["accuracy"] <= interval[1]
-            )
-            if run["covered"] is not None:
-                covered.append(run["covered"])
-        result.coverage = float(np.mean(covered)) if covered else None
+        except NumericalError:
+            interval = None
+        run["interval"] = interval
+        run["covered"] = None if interval is None else interval[0] <= run["accuracy"] <= interval[1]
+        if interval is not None:
+            covered.append(run["covered"])
+            widths.append(interval[1] - interval[0])
+    result.coverage = float(np.mean(covered)) if covered else None
+    result.width = float(np.mean(widths)) if widths else None
     return result

@@ -1,16 +1,27 @@
-"""Step 2 of a task prediction: accuracy as a function of an intermediate loss (the *link*).
+"""Step 2 of a task prediction: accuracy as a function of an intermediate loss L (the *link*).
 
-Two links, each fitted by least squares on accuracy, all points (or bootstrap replicates) at once
-with the batched L-BFGS of :mod:`scalelab.laws.lbfgs`:
+Links, each fitted by least squares on accuracy, all starts (or bootstrap replicates) at once with
+the batched L-BFGS of :mod:`scalelab.laws.lbfgs`. ``c`` is chance, ``top`` the task's maximum
+accuracy (1 unless given: a model whose loss on the correct answers is zero always picks them):
 
-* ``sigmoid`` (Bhagia et al. 2024): acc = chance + (ceiling - chance) / (1 + exp(k (L - L0))),
-  with the ceiling fitted in (chance, 1]: internally ceiling = chance + (1 - chance) sigma(u);
-  parameters u, log k, L0;
-* ``exp`` (Gadre et al. 2024): Err = epsilon - k exp(-gamma L), acc = 1 - Err, with epsilon in
-  [0, 1 - chance] so that accuracy stays at or above chance; parameters epsilon, log k, log gamma.
+* ``sigmoid`` (the default; both ends pinned by what is known, not by where the ladder stopped):
+  acc = c + (top - c) (1 + e^(-k L0)) / (1 + e^(k (L - L0))): chance at high loss, exactly
+  ``top`` at L = 0; parameters log k, L0. The ceiling a free sigmoid would fit from ladder
+  points that never approach it is here implied by the ideal point.
+* ``olmo`` (Bhagia et al. 2024, ``src/scripts/step2.py`` of allenai/OLMo-ladder):
+  acc = a / (1 + e^(-k (L - L0))) + b, a in [-1, 0], b in [0, 1], k >= 0, fitted with one extra
+  "ideal" point (L = 0, acc = top); parameters a, L0, log k, b.
+* ``exp`` (Gadre et al. 2024, ``scaling/shared.py`` of mlfoundations/scaling):
+  Err = epsilon - k e^(-gamma L), acc = 1 - Err, epsilon free in [0, 1]; parameters epsilon,
+  log k, log gamma.
+* ``sigmoid-free``: acc = c + (ceiling - c) / (1 + e^(k (L - L0))), the ceiling fitted in
+  (c, 1] (internally c + (1 - c) sigma(u)); parameters u, log k, L0. It settles near the best
+  rung's accuracy: kept for comparison.
 
-Bootstrap replicates start from the full fit's optimum (warm starts): each is one row of the batch,
-with weights that count how often each point's run was drawn.
+Every prediction is clipped to [0, 1] (:meth:`LinkFit.predict`), intervals too
+(:mod:`scalelab.tasks.chain`). Bootstrap replicates start from the full fit's optimum (warm
+starts): each is one row of the batch, with weights that count how often each point's run was
+drawn. Gradients are central differences of the (cheap, closed-form) link.
 """
 
 from __future__ import annotations
@@ -23,7 +34,62 @@ import numpy as np
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws import lbfgs
 
-LINKS = ("sigmoid", "exp")
+LINKS = ("sigmoid", "olmo", "exp", "sigmoid-free")
+"""The fitted links; ``auto`` chooses among :data:`AUTO_LINKS` by backtest."""
+AUTO_LINKS = ("sigmoid", "olmo", "exp")
+STARTS = 4
+"""Grid starts minimised (the best by objective value of the initialisation grid)."""
+TOP = 1.0
+"""The task's maximum accuracy at zero task loss (the OLMo ladder's ``task_maximum``)."""
+PARAMS = {
+    "sigmoid": ("log_k", "L0"),
+    "olmo": ("a", "L0", "log_k", "b"),
+    "exp": ("epsilon", "log_k", "log_gamma"),
+    "sigmoid-free": ("u", "log_k", "L0"),
+}
+
+
+def _sig(x):
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -500, 500)))
+
+
+def raw(link: str, theta: np.ndarray, L: np.ndarray, chance: float, top: float = TOP):
+    """Unclipped accuracy (K, n) of each row of theta (K, P) at L (n,)."""
+    L = np.asarray(L, dtype=float)[None, :]
+    t = np.atleast_2d(theta)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        if link == "sigmoid":
+            k, L0 = np.exp(t[:, 0:1]), t[:, 1:2]
+            # (1 + e^(-k L0)) / (1 + e^(k (L - L0))) in logs, stable for large k L0
+            log_ratio = np.logaddexp(0.0, -k * L0) - np.logaddexp(0.0, k * (L - L0))
+            return chance + (top - chance) * np.exp(np.minimum(log_ratio, 0.0))
+        if link == "olmo":
+            a, L0, k, b = t[:, 0:1], t[:, 1:2], np.exp(t[:, 2:3]), t[:, 3:4]
+            return a * _sig(k * (L - L0)) + b
+        if link == "exp":
+            eps, logk, gamma = t[:, 0:1], t[:, 1:2], np.exp(t[:, 2:3])
+            return 1.0 - eps + np.exp(logk - gamma * L)
+        if link == "sigmoid-free":
+            ceiling = chance + (1 - chance) * _sig(t[:, 0:1])
+            return chance + (ceiling - chance) * _sig(-np.exp(t[:, 1:2]) * (L - t[:, 2:3]))
+    raise InputError(f"link: expected one of {', '.join(LINKS)} or auto, got {link!r}")
+
+
+def natural(link: str, theta: np.ndarray, chance: float, top: float = TOP) -> dict:
+    """Published parameters of each row of theta (K, P)."""
+    t = np.atleast_2d(theta)
+    if link == "sigmoid":
+        k, L0 = np.exp(t[:, 0]), t[:, 1]
+        return {"k": k, "L0": L0, "ceiling": chance + (top - chance) * (1 + np.exp(-k * L0))}
+    if link == "olmo":
+        return {"a": t[:, 0], "L0": t[:, 1], "k": np.exp(t[:, 2]), "b": t[:, 3]}
+    if link == "exp":
+        return {"epsilon": t[:, 0], "k": np.exp(t[:, 1]), "gamma": np.exp(t[:, 2])}
+    return {
+        "ceiling": chance + (1 - chance) * _sig(t[:, 0]),
+        "k": np.exp(t[:, 1]),
+        "L0": t[:, 2],
+    }
 
 
 @dataclass
@@ -37,141 +103,101 @@ class LinkFit:
     residual_sd: float
     n_points: int
     samples: Optional[np.ndarray] = None
+    top: float = TOP
 
     def predict(self, L, theta: Optional[np.ndarray] = None) -> np.ndarray:
-        """Accuracy at intermediate values L (n,) for parameters theta (K, P): (K, n); or at the
-        fitted parameters: (n,)."""
+        """Accuracy in [0, 1] at L (n,) for parameters theta (K, P): (K, n); or at the fitted
+        parameters: (n,)."""
         L = np.atleast_1d(np.asarray(L, dtype=float))
         if theta is None:
-            return value(self.link, self.theta[None, :], L, self.chance)[0][0]
-        return value(self.link, theta, L, self.chance)[0]
+            return np.clip(raw(self.link, self.theta, L, self.chance, self.top)[0], 0.0, 1.0)
+        return np.clip(raw(self.link, theta, L, self.chance, self.top), 0.0, 1.0)
 
     def predict_pairs(self, L: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        """Accuracy of replicate i at L[i] with parameters theta[i]: (K,)."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            if self.link == "sigmoid":
-                ceiling = self.chance + (1 - self.chance) * _sig(theta[:, 0])
-                z = np.exp(theta[:, 1]) * (L - theta[:, 2])
-                return self.chance + (ceiling - self.chance) * _sig(-z)
-            return 1 - theta[:, 0] + np.exp(theta[:, 1] - np.exp(theta[:, 2]) * L)
+        """Unclipped accuracy of replicate i at L[i] with parameters theta[i]: (K,)."""
+        L = np.asarray(L, dtype=float)
+        out = np.empty(len(L))
+        for i in range(0, len(L), 256):  # rows i of the (K, K) table, without forming it
+            block = slice(i, i + 256)
+            vals = raw(self.link, theta[block], L[block], self.chance, self.top)
+            out[block] = np.diagonal(vals)
+        return out
 
     def natural_samples(self) -> dict[str, np.ndarray]:
-        return natural(self.link, self.samples, self.chance) if self.samples is not None else {}
+        if self.samples is None:
+            return {}
+        return natural(self.link, self.samples, self.chance, self.top)
 
 
-def _sig(x):
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -500, 500)))
-
-
-def value(link: str, theta: np.ndarray, L: np.ndarray, chance: float):
-    """(accuracy (K, n), d accuracy / d theta (K, n, P)) of the link."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if link == "sigmoid":
-            u, logk, L0 = theta[:, 0:1], theta[:, 1:2], theta[:, 2:3]
-            su = _sig(u)
-            span = (1 - chance) * su
-            k = np.exp(logk)
-            z = k * (L[None, :] - L0)
-            s = _sig(-z)
-            acc = chance + span * s
-            ds = -s * (1 - s)  # d s / d z
-            grad = np.stack(
-                [
-                    s * (1 - chance) * su * (1 - su) * np.ones_like(z),
-                    span * ds * z,
-                    -span * ds * k,
-                ],
-                axis=-1,
-            )
-            return acc, grad
-        eps, logk, logg = theta[:, 0:1], theta[:, 1:2], theta[:, 2:3]
-        gamma = np.exp(logg)
-        t = np.exp(logk - gamma * L[None, :])
-        acc = 1 - eps + t
-        grad = np.stack([-np.ones_like(t), t, -t * gamma * L[None, :]], axis=-1)
-        return acc, grad
-
-
-def natural(link: str, theta: np.ndarray, chance: float) -> dict[str, np.ndarray]:
-    """Published parameters of each row of theta (K, P)."""
-    theta = np.atleast_2d(theta)
-    if link == "sigmoid":
-        return {
-            "ceiling": chance + (1 - chance) * _sig(theta[:, 0]),
-            "k": np.exp(theta[:, 1]),
-            "L0": theta[:, 2],
-        }
-    return {"epsilon": theta[:, 0], "k": np.exp(theta[:, 1]), "gamma": np.exp(theta[:, 2])}
-
-
-def _bounds(link: str, L: np.ndarray, chance: float):
+def _bounds(link: str, L: np.ndarray):
     lo, hi = float(L.min()), float(L.max())
     span = max(hi - lo, 1e-6)
+    logk = (np.log(1e-3 / span), np.log(1e4 / span))
     if link == "sigmoid":
+        return np.array([logk[0], -10 * max(hi, span)]), np.array([logk[1], hi + 10 * span])
+    if link == "olmo":
         return (
-            np.array([-15.0, np.log(1e-3 / span), lo - 10 * span]),
-            np.array([15.0, np.log(1e4 / span), hi + 10 * span]),
+            np.array([-1.0, lo - 10 * span, logk[0], 0.0]),
+            np.array([0.0, hi + 10 * span, logk[1], 1.0]),
         )
-    return np.array([0.0, -40.0, np.log(1e-3 / span)]), np.array([1 - chance, 40.0, 3.0])
+    if link == "exp":
+        return np.array([0.0, -40.0, np.log(1e-3 / span)]), np.array([1.0, 40.0, 3.0])
+    return (
+        np.array([-15.0, logk[0], lo - 10 * span]),
+        np.array([15.0, logk[1], hi + 10 * span]),
+    )
 
 
 def _grid(link: str, L: np.ndarray, chance: float) -> np.ndarray:
     span = max(float(L.max() - L.min()), 1e-6)
+    qs = np.quantile(L, [0.1, 0.5, 0.9])
+    ks = [np.log(k / span) for k in (0.5, 2.0, 8.0)]
     if link == "sigmoid":
+        mid = float(np.median(L))
+        return np.array([[k, L0] for k in ks for L0 in (*qs, 0.5 * mid, 0.0)])
+    if link == "olmo":
+        return np.array(
+            [[chance - 1.0, L0, k, 1.0] for L0 in qs for k in ks]
+            + [[-0.5, L0, k, 0.8] for L0 in qs for k in ks]
+        )
+    if link == "exp":
+        mid = float(np.median(L))
         return np.array(
             [
-                [u, np.log(k / span), L0]
-                for u in (-1.0, 1.0, 3.0)
-                for k in (1.0, 4.0, 16.0)
-                for L0 in np.quantile(L, [0.1, 0.5, 0.9])
+                [e, g / span * mid + np.log(t), np.log(g / span)]
+                for e in (0.5 * (1 - chance), 1 - chance, 0.95)
+                for g in (0.5, 2.0, 8.0)
+                for t in (0.05, 0.3, 1.0)
             ]
         )
-    mid = float(np.median(L))
-    return np.array(
-        [
-            [e * (1 - chance), g / span * mid + np.log(t), np.log(g / span)]
-            for e in (0.7, 1.0)
-            for g in (0.5, 2.0, 8.0)
-            for t in (0.05, 0.3, 1.0)
-        ]
-    )
+    return np.array([[u, k, L0] for u in (-1.0, 1.0, 3.0) for k in ks for L0 in qs])
 
 
 class _Objective:
-    """Half the (weighted) sum of squared accuracy residuals and its gradient, with the gradient
-    reduced point by point (no (K, n, P) Jacobian is formed)."""
+    """Half the (weighted) sum of squared accuracy residuals per row of theta, and its gradient
+    by central differences."""
 
-    def __init__(self, link, L, acc, chance, weights=None):
-        self.link, self.L, self.acc, self.chance, self.weights = link, L, acc, chance, weights
+    def __init__(self, link, L, acc, chance, top, weights=None):
+        self.link, self.L, self.acc, self.chance, self.top = link, L, acc, chance, top
+        self.weights = weights
+
+    def _f(self, theta, rows):
+        r = raw(self.link, theta, self.L, self.chance, self.top) - self.acc[None, :]
+        w = 1.0 if self.weights is None else self.weights[rows]
+        with np.errstate(over="ignore", invalid="ignore"):
+            f = 0.5 * np.sum(w * r * r, axis=1)
+        return np.where(np.isfinite(f), f, np.inf)
 
     def __call__(self, theta: np.ndarray, rows: np.ndarray):
-        c, L = self.chance, self.L[None, :]
-        with np.errstate(over="ignore", invalid="ignore"):
-            if self.link == "sigmoid":
-                su = _sig(theta[:, 0:1])
-                span = (1 - c) * su
-                k = np.exp(theta[:, 1:2])
-                z = k * (L - theta[:, 2:3])
-                s = _sig(-z)
-                r = c + span * s - self.acc[None, :]
-                wr = r if self.weights is None else r * self.weights[rows]
-                wds = wr * (s * (s - 1))  # w r ds/dz
-                g = np.column_stack(
-                    [
-                        (1 - c) * su[:, 0] * (1 - su[:, 0]) * np.einsum("kn,kn->k", wr, s),
-                        span[:, 0] * np.einsum("kn,kn->k", wds, z),
-                        -span[:, 0] * k[:, 0] * wds.sum(axis=1),
-                    ]
-                )
-            else:
-                gamma = np.exp(theta[:, 2:3])
-                t = np.exp(theta[:, 1:2] - gamma * L)
-                r = 1 - theta[:, 0:1] + t - self.acc[None, :]
-                wr = r if self.weights is None else r * self.weights[rows]
-                wt = wr * t
-                g = np.column_stack([-wr.sum(axis=1), wt.sum(axis=1), -gamma[:, 0] * (wt @ self.L)])
-            f = 0.5 * np.einsum("kn,kn->k", wr, r)
-        f[~np.isfinite(f)] = np.inf
+        f = self._f(theta, rows)
+        g = np.zeros_like(theta)
+        for j in range(theta.shape[1]):
+            h = 1e-6 * (1.0 + np.abs(theta[:, j]))
+            up, dn = theta.copy(), theta.copy()
+            up[:, j] += h
+            dn[:, j] -= h
+            with np.errstate(invalid="ignore"):
+                g[:, j] = (self._f(up, rows) - self._f(dn, rows)) / (2 * h)
         g[~np.isfinite(g)] = 0.0
         return f, g
 
@@ -184,41 +210,47 @@ def fit_link(
     run_codes: Optional[np.ndarray] = None,
     bootstrap: int = 0,
     seed: int = 0,
+    top: float = TOP,
 ) -> LinkFit:
     """Fit the link to points (L, acc); with ``bootstrap`` resamples of runs (``run_codes``, one
-    integer per point), warm-started at the fit."""
+    integer per point), warm-started at the fit. ``olmo`` adds its ideal point (0, ``top``)."""
     if link not in LINKS:
-        raise InputError(f"link: expected one of {', '.join(LINKS)}, got {link!r}")
+        raise InputError(f"link: expected one of {', '.join(LINKS)} or auto, got {link!r}")
     L = np.asarray(L, dtype=float)
     acc = np.asarray(acc, dtype=float)
-    if len(L) < 4:
-        raise NumericalError(f"step 2 ({link}) needs at least 4 points, got {len(L)}")
-    lower, upper = _bounds(link, L, chance)
+    n_params = len(PARAMS[link])
+    if len(L) < n_params + 2:
+        raise NumericalError(f"step 2 ({link}) needs at least {n_params + 2} points, got {len(L)}")
+    codes = np.zeros(len(L), dtype=int) if run_codes is None else np.asarray(run_codes, int)
+    if link == "olmo":  # the ideal point, a run of its own that every replicate keeps
+        L, acc = np.append(L, 0.0), np.append(acc, top)
+    lower, upper = _bounds(link, L)
+    objective = _Objective(link, L, acc, chance, top)
     starts = np.clip(_grid(link, L, chance), lower, upper)
-    res = lbfgs.minimize(_Objective(link, L, acc, chance), starts, lower, upper, max_iter=500)
+    starts = starts[np.argsort(objective._f(starts, np.arange(len(starts))))[:STARTS]]
+    res = lbfgs.minimize(objective, starts, lower, upper, max_iter=300)
     fun = np.where(np.isfinite(res.fun), res.fun, np.inf)
     best = int(np.argmin(fun))
     if not np.isfinite(fun[best]):
         raise NumericalError(f"step 2 ({link}) failed: no start reached a finite objective")
     theta = res.x[best]
-    resid = value(link, theta[None, :], L, chance)[0][0] - acc
-    p = len(theta)
-    sd = float(np.sqrt(np.sum(resid**2) / max(len(L) - p, 1)))
-    params = {k: float(v[0]) for k, v in natural(link, theta, chance).items()}
-    out = LinkFit(link, float(chance), theta, params, sd, int(len(L)))
-    if bootstrap and run_codes is not None:
-        codes = np.asarray(run_codes)
+    resid = raw(link, theta, L, chance, top)[0] - acc
+    sd = float(np.sqrt(np.sum(resid**2) / max(len(L) - n_params, 1)))
+    params = {k: float(v[0]) for k, v in natural(link, theta, chance, top).items()}
+    out = LinkFit(link, float(chance), theta, params, sd, int(len(L)), top=float(top))
+    if bootstrap:
         n_runs = int(codes.max()) + 1
         rng = np.random.default_rng(seed)
         counts = rng.multinomial(n_runs, np.full(n_runs, 1.0 / n_runs), size=bootstrap)
         weights = counts[:, codes].astype(float)
+        if link == "olmo":
+            weights = np.column_stack([weights, np.ones(bootstrap)])
         boot = lbfgs.minimize(
-            _Objective(link, L, acc, chance, weights),
+            _Objective(link, L, acc, chance, top, weights),
             np.tile(theta, (bootstrap, 1)),
             lower,
             upper,
-            max_iter=300,
+            max_iter=200,
         )
-        ok = np.isfinite(boot.fun)
-        out.samples = boot.x[ok]
+        out.samples = boot.x[np.isfinite(boot.fun)]
     return out

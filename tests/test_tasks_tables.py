@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -159,7 +160,7 @@ def test_lm_eval_reader_round_trips(tmp_path, new_style):
         assert arc.loc[name, "chance"] == 0.25
     lamb = table.data[table.data.task == "lambada_openai"]
     np.testing.assert_allclose(lamb["task_loss"], np.log(20.0))
-    assert set(lamb["task_loss_unit"]) == {"nats/token"}
+    assert set(lamb["task_loss_unit"]) == {"nats/word"}  # LAMBADA's perplexity is per target word
     norm = read_lm_eval(folder, mapping, metric="acc_norm")
     assert norm.data[norm.data.task == "arc_easy"]["accuracy"].max() == pytest.approx(0.44)
 
@@ -182,14 +183,54 @@ def test_lm_eval_mapping_in_toml(tmp_path):
 
 def test_lm_eval_errors_via_cli(tmp_path):
     folder, mapping, _ = _lm_eval(tmp_path)
-    (folder / "stray.json").write_text(json.dumps({"results": {"arc_easy": {"acc,none": 0.3}}}))
-    code, _, err = run_cli(
-        "tasks", "predict", folder, "--lm-eval-map", mapping, "--N", "1B", "--D", "20B"
-    )
-    lines = error_lines(err)
-    assert code == 2 and len(lines) == 1 and "stray.json: not in the mapping" in lines[0], lines
     (folder / "stray.json").write_text(json.dumps({"config": {}}))
     mapping.write_text(mapping.read_text() + "stray.json,stray,8e6,1.6e8\n")
     code, _, err = run_cli("tasks", "backtest", folder, "--lm-eval-map", mapping)
     lines = error_lines(err)
     assert code == 2 and len(lines) == 1 and "no 'results' object" in lines[0], lines
+
+
+def test_wide_reader_takes_prefixed_columns(tmp_path):
+    """The OLMo ladder's layout: acc_<task>, bpb_<task> (bits/byte, the task loss) and ce_<task>
+    (kept as task_ce), with the general loss mapped from another column."""
+    frame = pd.DataFrame(
+        {
+            "run_id": ["a", "b"],
+            "N": [1e8, 2e8],
+            "D": [2e9, 4e9],
+            "loss_c4": [3.5, 3.2],
+            "acc_piqa_val": [0.6, 0.65],
+            "bpb_piqa_val": [1.1, 1.0],
+            "ce_piqa_val": [0.68, 0.66],
+            "acc_mystery": [0.3, 0.4],
+        }
+    )
+    path = tmp_path / "rungs.csv"
+    frame.to_csv(path, index=False)
+    table = read_tasks(path, wide=True, columns={"loss": "loss_c4"})
+    data = table.data.set_index(["task", "run_id"]).sort_index()
+    assert sorted(table.data["task"].unique()) == ["mystery", "piqa_val"]
+    piqa = data.loc["piqa_val"]
+    np.testing.assert_allclose(piqa["task_loss"], [1.1, 1.0])
+    np.testing.assert_allclose(piqa["task_ce"], [0.68, 0.66])
+    np.testing.assert_allclose(piqa["loss"], [3.5, 3.2])
+    assert set(piqa["task_loss_unit"]) == {"bits/byte"} and set(piqa["chance"]) == {0.5}
+    assert data.loc["mystery", "chance"].isna().all()
+    assert not any(c.startswith(("acc_", "bpb_", "ce_")) for c in table.data.columns)
+
+
+OLMO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "olmo_ladder" / "rungs.csv"
+
+
+@pytest.mark.skipif(not OLMO.is_file(), reason=f"LOUD SKIP: real data absent: {OLMO}")
+def test_real_olmo_ladder_reads_as_a_wide_task_table():
+    table = read_tasks(OLMO, wide=True, columns={"loss": "loss_c4"})
+    data = table.data
+    assert len(data) == 2459 * 22 and data["task"].nunique() == 22
+    assert data["chance"].notna().all() and set(data["task_loss_unit"]) == {"bits/byte"}
+    row = data[(data.run_id == "1B-10xC") & (data.is_final == 1) & (data.task == "hellaswag_val")]
+    row = row.iloc[0]
+    assert row["accuracy"] == pytest.approx(0.64499104)
+    assert row["task_loss"] == pytest.approx(0.758699536)
+    assert row["loss"] == pytest.approx(2.83228183)
+    assert data.loc[data.task == "csqa_val", "chance"].iloc[0] == pytest.approx(0.2)

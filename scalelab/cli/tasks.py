@@ -15,13 +15,13 @@ from scalelab.cli.common import (
     SeedOpt,
     _count,
     _interval,
-    _pairs,
     _real,
     app,
     emit_json,
     err,
     out,
 )
+from scalelab.cli.tasks_read import RunsArg, TaskReading, print_warnings, reads_tasks
 from scalelab.cli.usage import PlainGroup, PlainUsage
 from scalelab.errors import InputError
 
@@ -35,12 +35,6 @@ app.add_typer(tasks_app, name="tasks")
 
 tasks_eval.register(tasks_app)  # `scalelab tasks make` and `scalelab tasks eval`
 
-RunsArg = typer.Argument(
-    ...,
-    metavar="RUNS",
-    help="A task table (CSV, Parquet, JSON-lines); with --lm-eval-map a results JSON file or "
-    "a folder of them.",
-)
 TaskOpt = typer.Option(
     ["all"], "--task", metavar="TASK", help="A task to predict (repeatable), or all."
 )
@@ -52,52 +46,6 @@ FormOpt = typer.Option("chinchilla", "--form", help="Step 1's law form (see `sca
 AverageOpt = typer.Option(
     None, "--average", metavar="T1,T2,..", help="Also predict the mean accuracy of these tasks."
 )
-WideOpt = typer.Option(
-    False, "--wide", metavar="", help="One column per task: <task>_acc, <task>_loss."
-)
-TaskColumnsOpt = typer.Option(
-    None,
-    "--task-columns",
-    metavar="TASK=ACC[:LOSS]",
-    help="A wide table's columns of one task (repeatable); implies --wide.",
-)
-MapOpt = typer.Option(
-    None,
-    "--lm-eval-map",
-    metavar="FILE",
-    help="lm-evaluation-harness results: CSV/TOML mapping file -> run_id, N, D[, step].",
-)
-MetricOpt = typer.Option("acc", "--metric", help="lm-eval accuracy metric (acc, acc_norm, ...).")
-UnitOpt = typer.Option(
-    None, "--unit", help="Unit of task_loss without a task_loss_unit column: nats/token, ..."
-)
-ChanceOpt = typer.Option(
-    None, "--chance", metavar="TASK=P", help="Chance accuracy of a task (repeatable)."
-)
-
-
-def _read(runs, wide, task_columns, lm_eval_map, metric, unit, chance):
-    from scalelab.runs.tasktable import read_tasks
-
-    columns = {k: tuple(v.split(":", 1)) for k, v in _pairs(task_columns, "--task-columns").items()}
-    chances = {}
-    for k, v in _pairs(chance, "--chance").items():
-        try:
-            chances[k] = float(v)
-        except ValueError:
-            raise InputError(f"--chance: {k}: expected a number, got {v!r}") from None
-    table = read_tasks(
-        runs,
-        wide=wide,
-        task_columns=columns or None,
-        lm_eval_map=lm_eval_map,
-        unit=unit,
-        chance=chances or None,
-        metric=metric,
-    )
-    for note in table.notes:
-        err.print(f"note: {note}", highlight=False, markup=False)
-    return table
 
 
 def _checked(level: float, bootstrap: int) -> float:
@@ -124,6 +72,7 @@ def _average(text: Optional[str]) -> Optional[list[str]]:
 
 
 @tasks_app.command("predict", cls=PlainUsage)
+@reads_tasks
 def predict_cmd(
     runs: str = RunsArg,
     task: list[str] = TaskOpt,
@@ -139,13 +88,8 @@ def predict_cmd(
     bootstrap: int = typer.Option(200, "--bootstrap", help="Resamples of runs for intervals."),
     seed: int = SeedOpt,
     level: float = LevelOpt,
-    wide: bool = WideOpt,
-    task_columns: Optional[list[str]] = TaskColumnsOpt,
-    lm_eval_map: Optional[str] = MapOpt,
-    metric: str = MetricOpt,
-    unit: Optional[str] = UnitOpt,
-    chance: Optional[list[str]] = ChanceOpt,
     as_json: bool = JsonOpt,
+    reading: TaskReading = None,
 ) -> None:
     """Predict each task's accuracy at (N, D): step 1 a law for the intermediate loss, step 2 a
     link from that loss to accuracy, with intervals through both."""
@@ -153,7 +97,7 @@ def predict_cmd(
 
     N, D = _count(n, "--N"), _count(d, "--D")
     level = _checked(level, bootstrap)
-    table = _read(runs, wide, task_columns, lm_eval_map, metric, unit, chance)
+    table = reading.read(runs, task, through)
     with err.status("fitting two steps"):
         results = predict(
             table,
@@ -192,9 +136,11 @@ def predict_cmd(
             "",
         )
     out.print(t)
+    print_warnings(results)
 
 
 @tasks_app.command("backtest", cls=PlainUsage)
+@reads_tasks
 def backtest_cmd(
     runs: str = RunsArg,
     task: list[str] = TaskOpt,
@@ -216,13 +162,8 @@ def backtest_cmd(
     ),
     seed: int = SeedOpt,
     level: float = LevelOpt,
-    wide: bool = WideOpt,
-    task_columns: Optional[list[str]] = TaskColumnsOpt,
-    lm_eval_map: Optional[str] = MapOpt,
-    metric: str = MetricOpt,
-    unit: Optional[str] = UnitOpt,
-    chance: Optional[list[str]] = ChanceOpt,
     as_json: bool = JsonOpt,
+    reading: TaskReading = None,
 ) -> None:
     """Fit both steps on the small runs and score, per task, the error of step 1 alone, of step 2
     alone (fed the true intermediate) and of the chain on the held-out runs."""
@@ -231,7 +172,7 @@ def backtest_cmd(
     threshold = _count(max_flops, "--max-flops")
     _real(ratio, "--ratio", 1.0)
     level = _checked(level, bootstrap)
-    table = _read(runs, wide, task_columns, lm_eval_map, metric, unit, chance)
+    table = reading.read(runs, task, through)
     with err.status("backtesting two steps"):
         results = backtest(
             table,
@@ -269,28 +210,25 @@ def backtest_cmd(
             "",
         )
     out.print(t)
+    print_warnings(results)
 
 
 @tasks_app.command("rank", cls=PlainUsage)
+@reads_tasks
 def rank_cmd(
     runs: str = RunsArg,
     task: list[str] = TaskOpt,
     through: str = ThroughOpt,
     link: str = LinkOpt,
     form: str = FormOpt,
-    wide: bool = WideOpt,
-    task_columns: Optional[list[str]] = TaskColumnsOpt,
-    lm_eval_map: Optional[str] = MapOpt,
-    metric: str = MetricOpt,
-    unit: Optional[str] = UnitOpt,
-    chance: Optional[list[str]] = ChanceOpt,
     as_json: bool = JsonOpt,
+    reading: TaskReading = None,
 ) -> None:
     """Rank tasks by predictability: accuracy noise at the end of runs, signal above chance,
     backtest error of the chain (largest size held out)."""
     from scalelab.tasks import predictability
 
-    table = _read(runs, wide, task_columns, lm_eval_map, metric, unit, chance)
+    table = reading.read(runs, task, through)
     with err.status("ranking tasks"):
         rows = predictability(table, task, through=through, link=link, form=form)
     if as_json:
@@ -311,3 +249,4 @@ def rank_cmd(
             r.reason or "",
         )
     out.print(t)
+    print_warnings(rows)

@@ -81,8 +81,10 @@ TASK_COLUMNS = (
     "task_loss_unit",
 )
 """The task table's own columns (besides ``task`` and ``accuracy``)."""
-TASK_LOSS_UNITS = ("nats/token", "nats/char", "bits/byte")
-"""The units a task's loss may be given in (``task_loss_unit``)."""
+TASK_LOSS_UNITS = ("nats/token", "nats/char", "nats/word", "bits/byte")
+"""The units a task's loss may be given in (``task_loss_unit``). ``nats/word``: per word, as
+lm-evaluation-harness's ``word_perplexity`` (ln of it) and LAMBADA's ``perplexity`` (ln of it:
+the target word's negative log-likelihood, all its tokens together, per example)."""
 
 MAX_PROBLEM_LINES = 20
 MAX_SUMMARY_LINES = 6

@@ -35,6 +35,8 @@ def test_predict_and_backtest_json(tmp_path):
         "2.56B",
         "--bootstrap",
         "20",
+        "--form",
+        "chinchilla",
         "--json",
     )
     assert code == 0, err
@@ -44,11 +46,14 @@ def test_predict_and_backtest_json(tmp_path):
     assert lo <= a["accuracy"] <= hi
     assert a["intermediate"]["name"] == "task_loss" and len(a["intermediate"]["interval"]) == 2
     assert set(a["step1"]["params"]) == {"E", "A", "B", "alpha", "beta"}
-    assert set(a["step2"]["params"]) == {"ceiling", "k", "L0"}
+    assert a["step2"]["link"] in ("sigmoid", "olmo", "exp")  # --link auto, the default
+    assert a["step2"]["link"] in a["step2"]["selection"]["decision"]
+    assert set(a["step2"]["selection"]["errors"]) == {"sigmoid", "olmo", "exp"}
     assert flat["accuracy"] is None and "never leaves chance" in flat["reason"]
     code, out, err = run_cli(
-        "tasks", "backtest", path, "--task", "a", "--bootstrap", "20", "--level", "0.9", "--json"
-    )
+        "tasks", "backtest", path, "--task", "a", "--bootstrap", "20", "--level", "0.9",
+        "--form", "chinchilla", "--link", "sigmoid", "--json",
+    )  # fmt: skip
     assert code == 0, err
     bt = json.loads(out)
     assert bt["task"] == "a" and "largest size" in bt["held_out"]
@@ -57,5 +62,6 @@ def test_predict_and_backtest_json(tmp_path):
     covered = [r["interval"][0] <= r["accuracy"] <= r["interval"][1] for r in bt["runs"]]
     assert [r["covered"] for r in bt["runs"]] == covered
     assert bt["coverage"] == sum(covered) / len(covered) and bt["level"] == 0.9
+    assert bt["link"] == "sigmoid" and bt["form"] == "chinchilla" and bt["width"] > 0
     code, _, err = run_cli("tasks", "predict", path, "--task", "nope", "--N", "1B", "--D", "2B")
     assert code == 2 and "task(s) 'nope' not found" in err

@@ -18,6 +18,7 @@ from scalelab.tasks.predict import fit_chain
 SIG = {"chance": 0.25, "link": "sigmoid", "ceiling": 0.85, "k": 4.0, "L0": 2.6}
 EXP = {"chance": 0.25, "link": "exp", "epsilon": 0.75, "k": 8.0, "gamma": 1.2}
 TARGET = {"N": 1.28e8, "D": 2.56e9}
+FREE = {"link": "sigmoid-free", "form": "chinchilla"}  # the parametrisation these specs use
 
 
 def true_loss(N, D):
@@ -40,7 +41,7 @@ def table():
 
 @pytest.fixture(scope="module")
 def results(table):
-    return {r.task: r for r in predict(table, "all", **TARGET, bootstrap=50, seed=1)}
+    return {r.task: r for r in predict(table, "all", **TARGET, bootstrap=50, seed=1, **FREE)}
 
 
 def test_two_step_recovers_a_known_chain(results):
@@ -63,12 +64,13 @@ def test_two_step_recovers_a_known_chain(results):
 
 def test_exp_link_recovers_gadre_law(results):
     r = results["gexp"]
-    assert r.step2["link"] == "sigmoid"  # the default link; refit below with exp
+    assert r.step2["link"] == "sigmoid-free"  # as asked; refit below with exp
     (e,) = predict(
         RunTable.from_frame(synthetic.chain_table(tasks={"gexp": EXP}, points=6, seed=4)),
         "gexp",
         **TARGET,
         link="exp",
+        form="chinchilla",
         bootstrap=60,
     )
     for name in ("epsilon", "gamma"):
@@ -94,11 +96,11 @@ def test_task_stuck_at_chance_is_not_predictable(results):
 
 
 def test_backtest_errors_are_computed_as_defined(table):
-    (bt,) = backtest(table, "sig")
+    (bt,) = backtest(table, "sig", **FREE)
     pts = task_points(table, "sig")
     held, what = held_out_mask(pts, "size", None, 10.0)
     assert bt.held_out == what and "largest size" in what
-    chain = fit_chain(pts[~held], 0.25)
+    chain = fit_chain(pts[~held], 0.25, **FREE)
     final = pts[held].sort_values(["run_id", "step"]).groupby("run_id").tail(1)
     x_true, acc = final["x"].to_numpy(), final["accuracy"].to_numpy()
     x_pred = chain.law.predict(N=final["N"].to_numpy(), D=final["D"].to_numpy())
@@ -114,7 +116,7 @@ def test_backtest_errors_are_computed_as_defined(table):
 
 
 def test_predictability_ranks_the_stuck_task_last(table):
-    rows = predictability(table, ["stuck", "sig"])
+    rows = predictability(table, ["stuck", "sig"], **FREE)
     assert [(r.task, r.rank) for r in rows] == [("sig", 1), ("stuck", 2)]
     assert rows[0].predictable and rows[0].noise > 0 and rows[0].signal > 0.3
     assert rows[0].chain_error is not None and rows[0].chain_error < 0.05
@@ -128,12 +130,12 @@ def test_average_buckets_and_general_loss():
     frame = pd.concat([frame.assign(bucket="all"), easy], ignore_index=True)
     frame["loss"] = frame["task_loss"] * 0.9  # a general loss on the same rows
     table = RunTable.from_frame(frame)
-    out = predict(table, "a", **TARGET, average=["a", "b"], bucket=["easy"], bootstrap=0)
+    out = predict(table, "a", **TARGET, average=["a", "b"], bucket=["easy"], bootstrap=0, **FREE)
     by = {(r.task, r.bucket): r for r in out}
     assert set(by) == {("a", None), ("a", "easy"), ("average", None)}
     assert by[("a", "easy")].accuracy > by[("a", None)].accuracy
     # b's sigmoid is shifted to higher losses: at the same loss b is more accurate than a
     assert by[("a", None)].accuracy < by[("average", None)].accuracy < SIG["ceiling"] + 0.02
-    (g,) = predict(table, "a", **TARGET, through="loss", bootstrap=0)
+    (g,) = predict(table, "a", **TARGET, through="loss", bootstrap=0, **FREE)
     assert g.intermediate["name"] == "loss"
     assert g.intermediate["value"] == pytest.approx(0.9 * true_loss(**TARGET), rel=0.05)

@@ -48,7 +48,7 @@ def test_report_shows_the_section_only_for_task_rows():
 def test_chain_band_contains_the_chain():
     table = ladder_with_tasks()
     pts = task_points(table, "cloze")
-    chain = fit_chain(pts, 0.0, bootstrap=30)
+    chain = fit_chain(pts, 0.0, bootstrap=30, form="chinchilla")
     C = pts["C"].to_numpy()
     centre, (lo, hi) = chain_band(chain, C)
     assert ((lo <= centre + 1e-9) & (centre <= hi + 1e-9)).mean() > 0.9

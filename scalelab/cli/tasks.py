@@ -41,8 +41,22 @@ TaskOpt = typer.Option(
 ThroughOpt = typer.Option(
     "task_loss", "--through", help="The intermediate: task_loss (the task's own) or loss."
 )
-LinkOpt = typer.Option("sigmoid", "--link", help="Step 2: sigmoid (Bhagia) or exp (Gadre).")
-FormOpt = typer.Option("chinchilla", "--form", help="Step 1's law form (see `scalelab forms`).")
+LinkOpt = typer.Option(
+    "auto",
+    "--link",
+    help="Step 2: auto (chosen per task by backtest over held-out sizes), sigmoid (pinned at "
+    "chance and at the top accuracy for zero loss), olmo (Bhagia, with the ideal point), exp "
+    "(Gadre), sigmoid-free.",
+)
+FormOpt = typer.Option(
+    "auto", "--form", help="Step 1's law form: auto (as `fit --form auto`) or see `scalelab forms`."
+)
+SmoothOpt = typer.Option(
+    5, "--smooth", help="Step 2: moving average over this many checkpoints of each run."
+)
+SkipOpt = typer.Option(
+    0.1, "--skip", help="Step 2: skip this fraction of each run's tokens (warm-up)."
+)
 AverageOpt = typer.Option(
     None, "--average", metavar="T1,T2,..", help="Also predict the mean accuracy of these tasks."
 )
@@ -86,6 +100,8 @@ def predict_cmd(
         None, "--bucket", help="Also predict this difficulty bucket (repeatable)."
     ),
     bootstrap: int = typer.Option(200, "--bootstrap", help="Resamples of runs for intervals."),
+    smooth: int = SmoothOpt,
+    skip: float = SkipOpt,
     seed: int = SeedOpt,
     level: float = LevelOpt,
     as_json: bool = JsonOpt,
@@ -112,6 +128,8 @@ def predict_cmd(
             bootstrap=bootstrap,
             seed=seed,
             level=level,
+            smooth=smooth,
+            skip=skip,
         )
     if as_json:
         _emit(results)
@@ -119,7 +137,7 @@ def predict_cmd(
     from rich.table import Table
 
     t = Table(title=f"accuracy at N={N:.3g}, D={D:.3g} (through {through}, {link})")
-    for col in ("task", "accuracy", f"{level:.0%} interval", through, "single-step", "note"):
+    for col in ("task", "accuracy", f"{level:.0%} interval", through, "single-step", "form / link"):
         t.add_column(col)
     for r in results:
         name = r.task + (f" [{r.bucket}]" if r.bucket else "")
@@ -133,7 +151,7 @@ def predict_cmd(
             _interval(r.interval),
             f"{x['value']:.4g} {_interval(x['interval'])}",
             f"{r.single_step['accuracy']:.3f}" if r.single_step else "",
-            "",
+            f"{r.step1['form']} / {r.step2['link']}",
         )
     out.print(t)
     print_warnings(results)
@@ -150,6 +168,9 @@ def backtest_cmd(
     max_flops: Optional[str] = typer.Option(
         None, "--max-flops", metavar="FLOPS", help="With --split compute: fit runs with C <= this."
     ),
+    max_n: Optional[str] = typer.Option(
+        None, "--max-N", metavar="N", help="With --split size: fit runs with N <= this."
+    ),
     ratio: float = typer.Option(
         10.0, "--ratio", help="Without --max-flops: threshold = largest run's C / ratio."
     ),
@@ -158,8 +179,10 @@ def backtest_cmd(
     form: str = FormOpt,
     average: Optional[str] = AverageOpt,
     bootstrap: int = typer.Option(
-        100, "--bootstrap", help="Resamples for the chain's intervals and their coverage (0: none)."
+        100, "--bootstrap", help="Resamples of both steps' parameters in the intervals."
     ),
+    smooth: int = SmoothOpt,
+    skip: float = SkipOpt,
     seed: int = SeedOpt,
     level: float = LevelOpt,
     as_json: bool = JsonOpt,
@@ -170,6 +193,10 @@ def backtest_cmd(
     from scalelab.tasks import backtest
 
     threshold = _count(max_flops, "--max-flops")
+    if max_n is not None:
+        if split != "size" or threshold is not None:
+            raise InputError("--max-N: only with --split size, and not with --max-flops")
+        threshold = _count(max_n, "--max-N")
     _real(ratio, "--ratio", 1.0)
     level = _checked(level, bootstrap)
     table = reading.read(runs, task, through)
@@ -187,6 +214,8 @@ def backtest_cmd(
             bootstrap=bootstrap,
             level=level,
             seed=seed,
+            smooth=smooth,
+            skip=skip,
         )
     if as_json:
         _emit(results)
@@ -194,12 +223,13 @@ def backtest_cmd(
     from rich.table import Table
 
     t = Table(title=f"backtest: held out {results[0].held_out}" if results else "backtest")
-    cols = ("task", "step 1 |rel. error|", "step 2 |error|", "chain |error|", "coverage", "note")
+    cols = ("task", "step 1 |rel. error|", "step 2 |error|", "chain |error|", "coverage", "width")
+    cols += ("form / link",)
     for col in cols:
         t.add_column(col)
     for r in results:
         if not r.predictable:
-            t.add_row(r.task, "-", "-", "-", "-", f"not predictable: {r.reason}")
+            t.add_row(r.task, "-", "-", "-", "-", "-", f"not predictable: {r.reason}")
             continue
         t.add_row(
             r.task,
@@ -207,7 +237,8 @@ def backtest_cmd(
             f"{r.step2_error:.3f}",
             f"{r.chain_error:.3f}",
             f"{r.coverage:.0%} at {level:.0%}" if r.coverage is not None else "-",
-            "",
+            f"{r.width:.3f}" if r.width is not None else "-",
+            f"{r.form} / {r.link}",
         )
     out.print(t)
     print_warnings(results)

@@ -56,11 +56,15 @@ class TaskBacktest:
 
 
 def held_out_mask(points: pd.DataFrame, split: str, threshold: Optional[float], ratio: float):
-    """Rows of held-out runs, and a description: the largest N, or C above a threshold."""
+    """Rows of held-out runs, and a description: the largest N (or N above ``threshold``), or C
+    above a threshold (default: the largest C / ``ratio``)."""
     if split not in SPLITS:
         raise InputError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
     final = taskdata.finals(points).set_index("run_id")
-    if split == "size":
+    if split == "size" and threshold is not None:
+        held = set(final.index[final["N"] > threshold])
+        what = f"runs with N > {threshold:.3g}"
+    elif split == "size":
         top = float(final["N"].max())
         held = set(final.index[final["N"] >= top])
         what = f"the largest size (N={top:.3g})"
@@ -91,10 +95,11 @@ def backtest(
     skip: float = SKIP,
     top: float = TOP,
 ) -> list[TaskBacktest]:
-    """Hold out the largest size (``split="size"``) or the runs above a compute ``threshold``
-    (default: the largest run's C / ``ratio``), fit both steps on the rest, and score per task
-    the errors of step 1 alone, step 2 alone and the chain, and the coverage of the chain's
-    intervals at ``level`` (``bootstrap``: resamples of both steps' parameters in them)."""
+    """Hold out the largest size (``split="size"``; with ``threshold``, every N above it) or the
+    runs above a compute ``threshold`` (default: the largest run's C / ``ratio``), fit both steps
+    on the rest, and score per task the errors of step 1 alone, step 2 alone and the chain, and
+    the coverage of the chain's intervals at ``level`` (``bootstrap``: resamples of both steps'
+    parameters in them)."""
     table = as_table(runs)
     jobs = [
         (name, taskdata.task_points(table, name, through, bucket))
@@ -105,8 +110,20 @@ def backtest(
         jobs.append((average_name, taskdata.averaged(table, tasks, through, average_name)))
     return [
         backtest_points(
-            pts, name, link, form, split, threshold, ratio, table.source, bootstrap, level, seed,
-            smooth=smooth, skip=skip, top=top,
+            pts,
+            name,
+            link,
+            form,
+            split,
+            threshold,
+            ratio,
+            table.source,
+            bootstrap,
+            level,
+            seed,
+            smooth=smooth,
+            skip=skip,
+            top=top,
         )  # fmt: skip
         for name, pts in jobs
     ]

@@ -4,8 +4,9 @@ As ``fit --form auto`` chooses a law form, :func:`choose_link` refits every cand
 smaller runs with the largest size held out, then the two largest, then the three largest (as
 long as two sizes remain to fit), and predicts each held-out run's final accuracy from its *true*
 intermediate: step 2 alone, extrapolated. The link with the lowest mean |error| over all those
-predictions is chosen (ties within 1e-4 go to the earlier of :data:`~scalelab.tasks.links.
-AUTO_LINKS`); the root mean square of the chosen link's held-out errors is step 2's measured
+predictions is chosen; links within the noise of the best (the standard error of its mean
+|error|) are tied, and the tie goes to the earliest in :data:`~scalelab.tasks.links.AUTO_LINKS`
+(the OLMo ladder's published link first). The root mean square of the chosen link's held-out errors is step 2's measured
 extrapolation error, which the chain's interval uses. A named link is backtested the same way
 (for its error), alone.
 """
@@ -75,11 +76,16 @@ def choose_link(
             f"too few sizes to backtest the links: {chosen}, the default"
         )  # fmt: skip
     else:
-        best = min(scores.values())
-        chosen = next(c for c in candidates if c in scores and scores[c] <= best + TIE)
+        best = min(scores, key=scores.get)
+        noise = float(np.std(np.abs(errs[best])) / np.sqrt(len(errs[best])))
+        tied = [c for c in candidates if c in scores and scores[c] <= scores[best] + noise + TIE]
+        chosen = tied[0]
+        listed = ", ".join(f"{c} {scores[c]:.4f}" for c in candidates if c in scores)
         decision = (
-            f"{chosen} has the lowest mean |error| over the held-out sizes "
-            + ", ".join(f"{c} {scores[c]:.4f}" for c in candidates if c in scores)
+            f"{chosen} has the lowest mean |error| over the held-out sizes ({listed})"
+            if chosen == best
+            else f"{', '.join(tied)} are within the noise ({noise:.4f}) of the lowest mean "
+            f"|error| over the held-out sizes ({listed}): chose {chosen}, the first of them"
         )
     held = errs.get(chosen) or []
     return {

@@ -1,7 +1,10 @@
 """Synthetic task tables from a known two-step chain: for tests, benchmarks and examples.
 
-Step 1: task_loss = E + A/N^alpha + B/D^beta (times log-normal noise); step 2: accuracy on the
-Bhagia sigmoid (or Gadre's exponential) of the task loss, plus normal evaluation noise. Each run
+Step 1: task_loss = E + A/N^alpha + B/D^beta (times log-normal noise); step 2: accuracy on a link
+of the task loss (:func:`scalelab.tasks.links.raw`: ``sigmoid`` pinned at chance and at ``top``
+for zero loss, with k, L0; ``exp``, Gadre's, with epsilon, k, gamma; ``sigmoid-free`` with a
+ceiling, k, L0; a spec ``"link": "sigmoid"`` that gives a ``ceiling`` is ``sigmoid-free``), plus
+normal evaluation noise. Each run
 is evaluated at ``points`` steps along its training (D growing to the run's D).
 """
 
@@ -46,12 +49,8 @@ def chain_table(
                     c = spec["chance"]
                     if spec.get("stuck"):
                         acc = c
-                    elif spec.get("link", "sigmoid") == "sigmoid":
-                        acc = c + (spec["ceiling"] - c) / (
-                            1 + np.exp(spec["k"] * (loss - spec["L0"]))
-                        )
                     else:
-                        acc = 1 - spec["epsilon"] + spec["k"] * np.exp(-spec["gamma"] * loss)
+                        acc = link_value(spec, loss)
                     acc = float(np.clip(acc + acc_noise * rng.standard_normal(), 0, 1))
                     rows.append(
                         {
@@ -67,3 +66,15 @@ def chain_table(
                         }
                     )
     return pd.DataFrame(rows)
+
+
+def link_value(spec: dict, L) -> np.ndarray:
+    """A task spec's true accuracy at task loss L (unclipped)."""
+    c, link = spec["chance"], spec.get("link", "sigmoid")
+    L = np.asarray(L, dtype=float)
+    if link == "exp":
+        return 1 - spec["epsilon"] + spec["k"] * np.exp(-spec["gamma"] * L)
+    if link == "sigmoid-free" or (link == "sigmoid" and "ceiling" in spec):
+        return c + (spec["ceiling"] - c) / (1 + np.exp(spec["k"] * (L - spec["L0"])))
+    top, k, L0 = spec.get("top", 1.0), spec["k"], spec["L0"]
+    return c + (top - c) * (1 + np.exp(-k * L0)) / (1 + np.exp(k * (L - L0)))

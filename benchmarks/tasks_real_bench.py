@@ -7,7 +7,7 @@ error| of accuracy), and the coverage and mean width of the chain's 95% interval
 methods fitted to the same runs:
 
 * ``paper``: the published recipe as scalelab runs it: step 1 ``chinchilla`` (Huber on log loss,
-  final points), step 2 the OLMo ladder's sigmoid with its ideal point (``olmo``) for OLMo and
+  final points; for Pythia, whose runs share one D, the plain ``power-offset:N``), step 2 the OLMo ladder's sigmoid with its ideal point (``olmo``) for OLMo and
   Pythia, Gadre's exponential (``exp``) for Gadre; warm-up skip 10% and smoothing over 5
   checkpoints (the OLMo ladder's step2.py defaults);
 * ``ours``: the defaults, ``form="auto"`` and ``link="auto"``.
@@ -106,22 +106,21 @@ def gadre_table(evals_root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-METHODS = {"paper": {"form": "chinchilla"}, "ours": {"form": "auto", "link": "auto"}}
+METHODS = {"paper": None, "ours": {"form": "auto", "link": "auto"}}
 
 
-def run_method(frame, name, paper_link, through, threshold, tasks, bootstrap):
-    kwargs = dict(METHODS[name])
-    kwargs.setdefault("link", paper_link)
+def run_method(frame, name, paper, through, threshold, tasks, bootstrap):
+    kwargs = dict(METHODS[name]) if name == "ours" else dict(paper)
     cpu = time.process_time()
     out = backtest(RunTable.from_frame(frame, name), tasks, through=through, split="size",
                    threshold=threshold, bootstrap=bootstrap, **kwargs)  # fmt: skip
     return out, time.process_time() - cpu
 
 
-def report(label, frame, paper_link, through, threshold, tasks, bootstrap):
+def report(label, frame, paper, through, threshold, tasks, bootstrap):
     summary = {}
     for method in METHODS:
-        results, cpu = run_method(frame, method, paper_link, through, threshold, tasks, bootstrap)
+        results, cpu = run_method(frame, method, paper, through, threshold, tasks, bootstrap)
         print(f"\n{label} [{method}] through {through}, held out N > {threshold:.3g}; "
               f"{cpu:.0f} s CPU")  # fmt: skip
         print(f"  {'task':22s} {'step1':>7s} {'step2':>7s} {'chain':>7s} {'chain rel':>9s} "
@@ -150,19 +149,19 @@ def report(label, frame, paper_link, through, threshold, tasks, bootstrap):
 
 def olmo(bootstrap):
     frame = olmo_table()
-    return report("OLMo ladder 190M-760M -> 1B", frame, "olmo", "task_loss", 1e9,
+    paper = {"form": "chinchilla", "link": "olmo"}
+    return report("OLMo ladder 190M-760M -> 1B", frame, paper, "task_loss", 1e9,
                   list(OLMO_TASKS), bootstrap)  # fmt: skip
 
 
 def pythia(bootstrap):
     frame = pythia_table()
-    return report("Pythia <= 2.8B -> 6.9B, 12B", frame, "olmo", "task_loss", 3e9,
+    paper = {"form": "power-offset:N", "link": "olmo"}
+    return report("Pythia <= 2.8B -> 6.9B, 12B", frame, paper, "task_loss", 3e9,
                   ["lambada_openai"], bootstrap)  # fmt: skip
 
 
 def gadre(bootstrap, evals_root):
-    if not (evals_root / "exp_data").exists() and not (evals_root / "HEAD").exists():
-        pass
     try:
         frame = gadre_table(evals_root)
     except Exception as exc:  # noqa: BLE001 - a missing mirror is reported, not raised
@@ -170,7 +169,8 @@ def gadre(bootstrap, evals_root):
         return {}
     out = {}
     for dataset, sub in frame.groupby("dataset"):
-        out[dataset] = report(f"Gadre 2024 ({dataset}) <= 411M -> 1.4B, 6.9B", sub, "exp",
+        paper = {"form": "chinchilla", "link": "exp"}
+        out[dataset] = report(f"Gadre 2024 ({dataset}) <= 411M -> 1.4B, 6.9B", sub, paper,
                               "loss", 5e8, ["avg17"], bootstrap)  # fmt: skip
     return out
 

@@ -95,16 +95,18 @@ def _table(spec, seed=0):
 
 @pytest.mark.parametrize(
     "spec,want",
-    [
-        ({"chance": 0.25, "link": "sigmoid", "k": 3.0, "L0": 2.2}, "sigmoid"),
-        ({"chance": 0.25, "link": "exp", "epsilon": 0.95, "k": 0.3, "gamma": 0.25}, "exp"),
+    [  # the pinned sigmoid and OLMo's (with its ideal point) are one family: either is right
+        ({"chance": 0.25, "link": "sigmoid", "k": 3.0, "L0": 2.2}, ("olmo", "sigmoid")),
+        ({"chance": 0.25, "link": "exp", "epsilon": 0.95, "k": 0.3, "gamma": 0.25}, ("exp",)),
     ],
 )
 def test_link_selection_picks_the_true_link(spec, want):
     pts = task_points(_table(spec), "t")
     two = step2_points(pts)
     choice = choose_link(two, pts, 0.25, "auto", 1.0)
-    assert choice["chosen"] == want, choice["decision"]
+    assert choice["chosen"] in want, choice["decision"]
+    wrong = min(v for k, v in choice["errors"].items() if k not in want)
+    assert choice["errors"][spec["link"]] < wrong / 2, choice["errors"]
     assert choice["n_heldout"] > 0 and choice["heldout_rms"] < 0.05
     assert set(choice["errors"]) == {"sigmoid", "olmo", "exp"}
 

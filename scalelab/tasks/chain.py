@@ -40,6 +40,7 @@ N_ONLY = ("power-offset:N", "power:N")
 """Step 1's candidates when every run has the same D."""
 STEP1_MAX_ITER = 300
 COARSE = 2
+AUTO_COARSE = 3
 DRAWS = 4000
 ONE_SIGMA = 0.6826894921370859
 
@@ -122,7 +123,7 @@ def fit_step1(points: pd.DataFrame, form: str, bootstrap: int, seed: int, level:
     common = {"bootstrap": bootstrap, "seed": seed, "level": level, "max_iter": STEP1_MAX_ITER}
     if form == "auto":
         names = N_ONLY if one_d else laws.select.AUTO_CANDIDATES
-        grid = {name: coarse_grid(name) for name in names}
+        grid = {name: coarse_grid(name, AUTO_COARSE) for name in names}
         law = laws.select.fit_auto(step1, candidates=names, grid=grid, **common)
     else:
         law = laws.fit(step1, form, grid=coarse_grid(form), **common)
@@ -131,13 +132,13 @@ def fit_step1(points: pd.DataFrame, form: str, bootstrap: int, seed: int, level:
     return law
 
 
-def coarse_grid(form: str) -> dict:
+def coarse_grid(form: str, every: int = COARSE) -> dict:
     """Every other value of the form's default initialisation grid (``chinchilla``: 243 of 4,500
     starts; every third for the auto selection's many refits): one task's step 1 has a handful
     of runs, and the bootstrap starts warm."""
     from scalelab.laws import forms  # noqa: PLC0415
 
-    return {p.name: list(p.grid)[::COARSE] for p in forms.get(form).params}
+    return {p.name: list(p.grid)[::every] for p in forms.get(form).params}
 
 
 def fit_chain(

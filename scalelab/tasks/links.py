@@ -21,7 +21,7 @@ accuracy (1 unless given: a model whose loss on the correct answers is zero alwa
 Every prediction is clipped to [0, 1] (:meth:`LinkFit.predict`), intervals too
 (:mod:`scalelab.tasks.chain`). Bootstrap replicates start from the full fit's optimum (warm
 starts): each is one row of the batch, with weights that count how often each point's run was
-drawn. Gradients are forward differences of the (cheap, closed-form) link.
+drawn.
 """
 
 from __future__ import annotations
@@ -73,6 +73,39 @@ def raw(link: str, theta: np.ndarray, L: np.ndarray, chance: float, top: float =
             ceiling = chance + (1 - chance) * _sig(t[:, 0:1])
             return chance + (ceiling - chance) * _sig(-np.exp(t[:, 1:2]) * (L - t[:, 2:3]))
     raise InputError(f"link: expected one of {', '.join(LINKS)} or auto, got {link!r}")
+
+
+def jacobian(link: str, theta: np.ndarray, L: np.ndarray, chance: float, top: float = TOP):
+    """d accuracy / d theta of each row of theta (K, P) at L (n,): (K, n, P)."""
+    L = np.asarray(L, dtype=float)[None, :]
+    t = np.atleast_2d(theta)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        if link == "sigmoid":
+            k, L0 = np.exp(t[:, 0:1]), t[:, 1:2]
+            z = k * (L - L0)
+            log_ratio = np.logaddexp(0.0, -k * L0) - np.logaddexp(0.0, z)
+            scale = (top - chance) * np.exp(np.minimum(log_ratio, 0.0))
+            s0, s1 = _sig(-k * L0), _sig(z)
+            d_logk = k * (-L0 * s0 - (L - L0) * s1)
+            d_L0 = k * (s1 - s0)
+            return np.stack([scale * d_logk, scale * d_L0], axis=-1)
+        if link == "olmo":
+            a, L0, k = t[:, 0:1], t[:, 1:2], np.exp(t[:, 2:3])
+            u = k * (L - L0)
+            S = _sig(u)
+            dS = a * S * (1 - S)
+            return np.stack([S, -k * dS, u * dS, np.ones_like(S)], axis=-1)
+        if link == "exp":
+            gamma = np.exp(t[:, 2:3])
+            e = np.exp(t[:, 1:2] - gamma * L)
+            return np.stack([-np.ones_like(e), e, -e * gamma * L], axis=-1)
+        su = _sig(t[:, 0:1])
+        k, L0 = np.exp(t[:, 1:2]), t[:, 2:3]
+        z = k * (L - L0)
+        S = _sig(-z)
+        span = (1 - chance) * su
+        dS = S * (1 - S)
+        return np.stack([(1 - chance) * su * (1 - su) * S, -span * dS * z, span * dS * k], axis=-1)
 
 
 def natural(link: str, theta: np.ndarray, chance: float, top: float = TOP) -> dict:
@@ -175,7 +208,7 @@ def _grid(link: str, L: np.ndarray, chance: float) -> np.ndarray:
 
 class _Objective:
     """Half the (weighted) sum of squared accuracy residuals per row of theta, and its gradient
-    by forward differences (all shifted rows in one batched evaluation)."""
+    (:func:`jacobian`)."""
 
     def __init__(self, link, L, acc, chance, top, weights=None):
         self.link, self.L, self.acc, self.chance, self.top = link, L, acc, chance, top
@@ -189,15 +222,15 @@ class _Objective:
         return np.where(np.isfinite(f), f, np.inf)
 
     def __call__(self, theta: np.ndarray, rows: np.ndarray):
-        f = self._f(theta, rows)
-        K, P = theta.shape
-        h = 1e-7 * (1.0 + np.abs(theta))
-        shifted = np.repeat(theta[None], P, axis=0)  # (P, K, P): row j moved along j
-        for j in range(P):
-            shifted[j, :, j] += h[:, j]
-        f_up = self._f(shifted.reshape(P * K, P), np.tile(rows, P)).reshape(P, K)
-        with np.errstate(invalid="ignore"):
-            g = ((f_up - f[None]) / h.T).T
+        r = raw(self.link, theta, self.L, self.chance, self.top) - self.acc[None, :]
+        w = 1.0 if self.weights is None else self.weights[rows]
+        with np.errstate(over="ignore", invalid="ignore"):
+            wr = w * r
+            f = 0.5 * np.sum(wr * r, axis=1)
+            g = np.einsum(
+                "kn,knp->kp", wr, jacobian(self.link, theta, self.L, self.chance, self.top)
+            )
+        f = np.where(np.isfinite(f), f, np.inf)
         g[~np.isfinite(g)] = 0.0
         return f, g
 

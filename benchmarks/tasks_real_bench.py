@@ -7,9 +7,10 @@ error| of accuracy), and the coverage and mean width of the chain's 95% interval
 methods fitted to the same runs:
 
 * ``paper``: the published recipe as scalelab runs it: step 1 ``chinchilla`` (Huber on log loss,
-  final points; for Pythia, whose runs share one D, the plain ``power-offset:N``), step 2 the OLMo ladder's sigmoid with its ideal point (``olmo``) for OLMo and
-  Pythia, Gadre's exponential (``exp``) for Gadre; warm-up skip 10% and smoothing over 5
-  checkpoints (the OLMo ladder's step2.py defaults);
+  final points; for Pythia, whose runs share one D, the plain ``power-offset:N``), step 2 the
+  OLMo ladder's sigmoid with its ideal point (``olmo``) for OLMo and Pythia, Gadre's exponential
+  (``exp``) for Gadre; warm-up skip 10% and smoothing over 5 checkpoints (the OLMo ladder's
+  step2.py defaults);
 * ``ours``: the defaults, ``form="auto"`` and ``link="auto"``.
 
 Hold-outs (the issue's): OLMo 190M-760M -> 1B over the paper's 8 tasks (the 16 in-paper runs,

@@ -151,7 +151,7 @@ def predict_cmd(
             _interval(r.interval),
             f"{x['value']:.4g} {_interval(x['interval'])}",
             f"{r.single_step['accuracy']:.3f}" if r.single_step else "",
-            f"{r.step1['form']} / {r.step2['link']}",
+            f"{r.step1.get('form', '')} / {r.step2.get('link', '')}",
         )
     out.print(t)
     print_warnings(results)

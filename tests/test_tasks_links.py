@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scalelab.errors import InputError
 from scalelab.runs.table import RunTable
 from scalelab.tasks import backtest, synthetic
-from scalelab.tasks.chain import Chain, chain_prediction, step2_points
+from scalelab.tasks.chain import Chain, chain_prediction, fit_chain, step2_points
 from scalelab.tasks.data import task_points
 from scalelab.tasks.links import fit_link
 from scalelab.tasks.select import choose_link
@@ -121,6 +122,19 @@ def test_step2_points_skip_warm_up_and_smooth():
     assert out["x"].tolist()[:3] == [3.0, 3.5, 4.0] and out["x"].iloc[-1] == 8.0
     single = step2_points(frame.tail(1), smooth=5, skip=0.5)
     assert len(single) == 1  # a run's final point is never skipped
+
+
+def test_step1_on_every_checkpoint():
+    table = _table({"chance": 0.25, "link": "sigmoid", "k": 3.0, "L0": 2.2})
+    pts = task_points(table, "t")
+    chain = fit_chain(pts, 0.25, form="chinchilla", link="sigmoid", step1_points="all")
+    assert chain.law.options.points == "all" and chain.law.options.skip_first == 0.1
+    p = synthetic.STEP1
+    N, D = 6.4e7, 1.28e9
+    truth = p["E"] + p["A"] / N ** p["alpha"] + p["B"] / D ** p["beta"]
+    assert float(chain.intermediate(N, D)[0]) == pytest.approx(truth, rel=0.03)
+    with pytest.raises(InputError, match="step1_points"):
+        fit_chain(pts, 0.25, form="chinchilla", step1_points="some")
 
 
 @pytest.mark.slow

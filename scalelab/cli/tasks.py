@@ -54,6 +54,9 @@ FormOpt = typer.Option(
 SmoothOpt = typer.Option(
     5, "--smooth", help="Step 2: moving average over this many checkpoints of each run."
 )
+Step1PointsOpt = typer.Option(
+    "final", "--step1-points", help="Step 1's points: final (each run's) or all (every checkpoint)."
+)
 SkipOpt = typer.Option(
     0.1, "--skip", help="Step 2: skip this fraction of each run's tokens (warm-up)."
 )
@@ -102,6 +105,7 @@ def predict_cmd(
     bootstrap: int = typer.Option(200, "--bootstrap", help="Resamples of runs for intervals."),
     smooth: int = SmoothOpt,
     skip: float = SkipOpt,
+    step1_points: str = Step1PointsOpt,
     seed: int = SeedOpt,
     level: float = LevelOpt,
     as_json: bool = JsonOpt,
@@ -130,6 +134,7 @@ def predict_cmd(
             level=level,
             smooth=smooth,
             skip=skip,
+            step1_points=step1_points,
         )
     if as_json:
         _emit(results)
@@ -183,6 +188,7 @@ def backtest_cmd(
     ),
     smooth: int = SmoothOpt,
     skip: float = SkipOpt,
+    step1_points: str = Step1PointsOpt,
     seed: int = SeedOpt,
     level: float = LevelOpt,
     as_json: bool = JsonOpt,
@@ -216,6 +222,7 @@ def backtest_cmd(
             seed=seed,
             smooth=smooth,
             skip=skip,
+            step1_points=step1_points,
         )
     if as_json:
         _emit(results)

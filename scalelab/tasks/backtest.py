@@ -94,6 +94,7 @@ def backtest(
     smooth: int = SMOOTH,
     skip: float = SKIP,
     top: float = TOP,
+    step1_points: str = "final",
 ) -> list[TaskBacktest]:
     """Hold out the largest size (``split="size"``; with ``threshold``, every N above it) or the
     runs above a compute ``threshold`` (default: the largest run's C / ``ratio``), fit both steps
@@ -124,6 +125,7 @@ def backtest(
             smooth=smooth,
             skip=skip,
             top=top,
+            step1_points=step1_points,
         )  # fmt: skip
         for name, pts in jobs
     ]
@@ -145,6 +147,7 @@ def backtest_points(
     smooth: int = SMOOTH,
     skip: float = SKIP,
     top: float = TOP,
+    step1_points: str = "final",
 ) -> TaskBacktest:
     """One task's backtest from its points."""
     held, what = held_out_mask(points, split, threshold, ratio)
@@ -172,6 +175,7 @@ def backtest_points(
             smooth=smooth,
             skip=skip,
             top=top,
+            step1_points=step1_points,
         )
     except NumericalError as exc:
         result.predictable = False

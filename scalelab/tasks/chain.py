@@ -1,7 +1,8 @@
 """The two fitted steps of one task (:class:`Chain`) and the chain's prediction with its interval.
 
-Step 1 is a law of each run's final intermediate, fitted by :func:`scalelab.laws.fit`: ``form=
-"auto"`` by default (the multi-fold form selection and misspecification term of ``fit --form
+Step 1 is a law of each run's final intermediate (or, ``step1_points="all"``, of every
+checkpoint after the warm-up skip), fitted by :func:`scalelab.laws.fit`: ``form="auto"`` by
+default (the multi-fold form selection and misspecification term of ``fit --form
 auto``); when every run has the same D (Pythia: one token budget, sizes only) the selection is
 among the N-only forms. Step 2 is a link (:mod:`scalelab.tasks.links`) fitted to the checkpoints
 of every run after :func:`step2_points` skips each run's warm-up (its first ``skip`` fraction of
@@ -37,6 +38,7 @@ SMOOTH = 5
 SKIP = 0.1
 """Fraction of each run's tokens skipped by step 2 as warm-up (OLMo ladder: ``--skip_perc 0.1``)."""
 N_ONLY = ("power-offset:N", "power:N")
+STEP1_POINTS = ("final", "all")
 """Step 1's candidates when every run has the same D."""
 STEP1_MAX_ITER = 300
 COARSE = 2
@@ -107,20 +109,30 @@ def step2_points(points: pd.DataFrame, smooth: int = SMOOTH, skip: float = SKIP)
 
 
 def fit_step1(points: pd.DataFrame, form: str, bootstrap: int, seed: int, level: float,
-              source: str, cache: Optional[dict] = None):  # fmt: skip
-    """The law of each run's final intermediate (module doc); ``cache`` keeps laws by input."""
+              source: str, cache: Optional[dict] = None, step1_points: str = "final",
+              skip: float = SKIP):  # fmt: skip
+    """The law of each run's final intermediate (module doc), or with ``step1_points="all"`` of
+    every checkpoint after the first ``skip`` of each run's tokens (the laws' ``points="all"``);
+    ``cache`` keeps laws by input."""
     from scalelab import laws  # noqa: PLC0415 - the fitting engine, loaded when fitting
 
+    if step1_points not in STEP1_POINTS:
+        raise InputError(f"step1_points: expected one of {', '.join(STEP1_POINTS)}, got "
+                         f"{step1_points!r}")  # fmt: skip
     final = taskdata.finals(points)
-    step1 = RunTable.from_frame(
-        final[["run_id", "N", "D"]].assign(loss=final["x"].to_numpy()), source
-    )
-    key = (form, bootstrap, seed, level, final[["run_id", "N", "D", "x"]].to_csv(index=False))
+    rows = final if step1_points == "final" else points
+    frame = rows[["run_id", "N", "D"]].assign(loss=rows["x"].to_numpy())
+    if step1_points == "all":
+        frame["step"] = rows["step"].to_numpy()
+    step1 = RunTable.from_frame(frame, source)
+    key = (form, bootstrap, seed, level, step1_points, skip, frame.to_csv(index=False))
     if cache is not None and key in cache:
         return cache[key]
     logd = np.log(final["D"].to_numpy(float))
-    one_d = len(final) > 1 and float(np.ptp(logd)) < 1e-9
+    one_d = len(final) > 1 and float(np.ptp(logd)) < 1e-9 and step1_points == "final"
     common = {"bootstrap": bootstrap, "seed": seed, "level": level, "max_iter": STEP1_MAX_ITER}
+    if step1_points == "all":
+        common.update(points="all", skip_first=skip)
     if form == "auto":
         names = N_ONLY if one_d else laws.select.AUTO_CANDIDATES
         grid = {name: coarse_grid(name, AUTO_COARSE) for name in names}
@@ -155,13 +167,14 @@ def fit_chain(
     smooth: int = SMOOTH,
     skip: float = SKIP,
     top: float = TOP,
+    step1_points: str = "final",
 ) -> Chain:
     """Fit step 1 and step 2 (module doc) to a task's points
     (:func:`scalelab.tasks.data.task_points`). ``cache`` (a dict) keeps step-1 laws by their
     input, so tasks sharing an intermediate (``through="loss"``) fit step 1 once."""
     ok = np.isfinite(points["x"].to_numpy(dtype=float))
     pts = points[ok]
-    law = fit_step1(pts, form, bootstrap, seed, level, source, cache)
+    law = fit_step1(pts, form, bootstrap, seed, level, source, cache, step1_points, skip)
     two = step2_points(pts, smooth, skip)
     choice = select.choose_link(two, pts, chance, link, top)
     codes = pd.factorize(two["run_id"].astype(str))[0]

@@ -81,6 +81,7 @@ def predict(
     smooth: int = SMOOTH,
     skip: float = SKIP,
     top: float = TOP,
+    step1_points: str = "final",
 ) -> list[TaskPrediction]:
     """Predict each task's accuracy at (N, D) through the intermediate ``through``.
 
@@ -99,6 +100,9 @@ def predict(
             prediction interval and step 2's measured error, without parameter resampling).
         smooth, skip: step 2's moving average (checkpoints) and warm-up skip (fraction of each
             run's tokens); top: the task's maximum accuracy at zero task loss.
+        step1_points: ``final`` (each run's final point, the default) or ``all`` (every
+            checkpoint after the ``skip``; intermediate checkpoints of a cosine schedule are not
+            annealed, so only for tables whose checkpoints are).
     """
     table = as_table(runs)
     if not (N > 0 and D > 0):
@@ -138,6 +142,7 @@ def predict(
             smooth=smooth,
             skip=skip,
             top=top,
+            step1_points=step1_points,
         )
         for name, b, pts in jobs
     ]
@@ -160,6 +165,7 @@ def predict_points(
     smooth: int = SMOOTH,
     skip: float = SKIP,
     top: float = TOP,
+    step1_points: str = "final",
 ) -> TaskPrediction:
     """One task's prediction from its points (not predictable: a reason and no number)."""
     chance = taskdata.chance_of(points, task, source)
@@ -183,6 +189,7 @@ def predict_points(
             smooth=smooth,
             skip=skip,
             top=top,
+            step1_points=step1_points,
         )
         at = chain_prediction(chain, target["N"], target["D"], level, seed)
     except NumericalError as exc:

@@ -157,6 +157,7 @@ def test_pythia_like_folder_with_a_mapping_of_globs(tmp_path):
     notes = [ln for ln in err.splitlines() if ln.startswith("note:")]
     assert sum("at step 0" in n for n in notes) == 1, err
     assert not any("not in the mapping" in n for n in notes), err  # the glob left other/ out
+    assert not any("matching no file" in n for n in notes), err
     assert any("rows where run_id=small" in n for n in notes), err
     assert not error_lines(err)
     assert code in (0, 3), err
@@ -167,8 +168,11 @@ def test_mapping_as_csv_with_explicit_files_and_d(tmp_path):
     mapping = tmp_path / "map.csv"
     mapping.write_text(
         "file,run_id,N,D\nm-small/small_step1000.json,s,1.9e7,2e9\nbig_step1000.json,b,8.5e7,2e9\n"
+        "big_step9.json,typo,1e8,1e9\n"
     )
-    data = read_lm_eval(folder, mapping).data
+    table = read_lm_eval(folder, mapping)
+    data = table.data
+    assert "1 mapping row(s) matching no file (typo)" in table.notes
     assert sorted(data["run_id"].unique()) == ["b", "s"] and set(data["D"]) == {2e9}
     assert set(data["step"]) == {1000}  # from the file name
 

@@ -314,6 +314,7 @@ def lm_eval_rows(
     rows, problems = [], []
     unmapped, at_zero, no_results = [], [], []
     skipped_tasks: set[str] = set()
+    used: set[int] = set()
     for f in files:
         try:
             rel = f.relative_to(base).as_posix()
@@ -323,6 +324,7 @@ def lm_eval_rows(
         if i is None:
             unmapped.append(rel)
             continue
+        used.add(i)
         try:
             doc = json.loads(f.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -371,6 +373,9 @@ def lm_eval_rows(
     notes = []
     if unmapped:
         notes.append(_skipped_note(f"file(s) not in the mapping {mapping}", unmapped))
+    idle = [str(table["run_id"].iloc[i]) for i in range(len(table)) if i not in used]
+    if idle:
+        notes.append(_skipped_note("mapping row(s) matching no file", idle).replace(" skipped", ""))
     if at_zero:
         notes.append(_skipped_note("file(s) at step 0 (D = 0, the initialisation)", at_zero))
     if skipped_tasks:

@@ -92,6 +92,8 @@ def test_step_from_file_name_or_config():
     doc = {"config": {"model_args": "pretrained=EleutherAI/pythia-1b,revision=step3000"}}
     assert step_of(Path("results_2024-01-01.json"), doc) == 3000
     assert step_of(Path("results.json"), {"config": {}}) is None
+    doc = {"config": {"model_args": {"pretrained": "m", "revision": "step64"}}}
+    assert step_of(Path("results.json"), doc) == 64
 
 
 def _pythia_like(tmp_path: Path) -> tuple[Path, Path]:
@@ -155,6 +157,7 @@ def test_pythia_like_folder_with_a_mapping_of_globs(tmp_path):
     notes = [ln for ln in err.splitlines() if ln.startswith("note:")]
     assert sum("at step 0" in n for n in notes) == 1, err
     assert not any("not in the mapping" in n for n in notes), err  # the glob left other/ out
+    assert not any("matching no file" in n for n in notes), err
     assert any("rows where run_id=small" in n for n in notes), err
     assert not error_lines(err)
     assert code in (0, 3), err
@@ -165,8 +168,11 @@ def test_mapping_as_csv_with_explicit_files_and_d(tmp_path):
     mapping = tmp_path / "map.csv"
     mapping.write_text(
         "file,run_id,N,D\nm-small/small_step1000.json,s,1.9e7,2e9\nbig_step1000.json,b,8.5e7,2e9\n"
+        "big_step9.json,typo,1e8,1e9\n"
     )
-    data = read_lm_eval(folder, mapping).data
+    table = read_lm_eval(folder, mapping)
+    data = table.data
+    assert "1 mapping row(s) matching no file (typo)" in table.notes
     assert sorted(data["run_id"].unique()) == ["b", "s"] and set(data["D"]) == {2e9}
     assert set(data["step"]) == {1000}  # from the file name
 
@@ -216,6 +222,7 @@ def test_builtin_chance_table_and_overrides():
     assert chance_of("hendrycksTest-anatomy") == 0.25
     assert chance_of("mmlu_stem_val") == 0.25
     assert chance_of("mmlu_pro_law") == pytest.approx(0.1)  # the longest name wins
+    assert chance_of("mmlu_professional_law") == 0.25  # an MMLU subject, not MMLU-Pro
     assert chance_of("arc_challenge:mc") == 0.25
     assert chance_of("csqa_val") == pytest.approx(0.2)
     assert chance_of("socialiqa_val") == pytest.approx(1 / 3)
@@ -249,8 +256,8 @@ def test_unknown_chance_is_skipped_with_a_note_in_task_all(tmp_path):
     # named, it is an error; given a chance, it is fitted
     code, _, err = run_cli(*predict, "--task", "mystery")
     assert code == 2 and "--chance mystery=VALUE" in err, err
-    code, out, err = run_cli(*predict, "--chance", "myst*=0.25")
-    assert code == 0 and sorted(r["task"] for r in json.loads(out)) == ["arc_easy", "mystery"]
+    code, out, err = run_cli(*predict, "--task", "mystery", "--chance", "myst*=0.25")
+    assert code == 0 and json.loads(out)["step2"]["chance"] == 0.25, err
 
 
 def test_warnings_are_printed_in_table_mode(tmp_path, monkeypatch):
@@ -307,3 +314,29 @@ def test_real_pythia_folder_with_the_bundled_mapping():
     assert lamb["N"] == 18915328 and lamb["N_total"] == 70426624
     assert any("8 file(s) at step 0" in n for n in table.notes)
     assert set(data[data.run_id == "pythia-1b"]["step"]) >= {128, 1000, 143000}  # *-5shot_* too
+
+
+def test_new_harness_folder_step_from_config_and_sample_counts(tmp_path):
+    """lm-eval 0.4 writes results_<date>.json per run: the step comes from the config's revision,
+    the number of examples from n-samples, keys carry their filter."""
+    folder = tmp_path / "out"
+    for step, acc in ((1000, 0.3), (2000, 0.4)):
+        doc = {
+            "results": {
+                "arc_easy": {"alias": "arc_easy", "acc,none": acc, "acc_stderr,none": 0.01},
+                "mmlu": {"alias": "mmlu", "acc,none": 0.26, "acc_stderr,none": "N/A"},
+            },
+            "n-samples": {"arc_easy": {"original": 2376, "effective": 2376}},
+            "config": {"model_args": f"pretrained=org/m-1b,revision=step{step}"},
+        }
+        path = folder / f"org__m-1b-{step}" / "results_2024-05-01T10-00-00.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(doc))
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("match,run_id,N,tokens_per_step\norg__m-1b-*/*.json,m-1b,1e9,4e6\n")
+    data = read_lm_eval(folder, mapping).data.sort_values(["task", "step"])
+    arc = data[data.task == "arc_easy"]
+    assert list(arc["step"]) == [1000, 2000] and list(arc["D"]) == [4e9, 8e9]
+    assert list(arc["accuracy"]) == [0.3, 0.4] and set(arc["n_examples"]) == {2376}
+    mmlu = data[data.task == "mmlu"]
+    assert mmlu["accuracy_stderr"].isna().all() and mmlu["n_examples"].isna().all()

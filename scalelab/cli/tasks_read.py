@@ -110,7 +110,7 @@ class TaskReading:
         if task is not None and list(task) in (["all"], []):
             table = fittable(table, through)
         for note in table.notes:
-            err.print(f"note: {note}", highlight=False, markup=False)
+            err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
         return table
 
 
@@ -185,4 +185,4 @@ def print_warnings(results: Iterable[Any]) -> None:
     for r in results:
         name = getattr(r, "task", "") + (f" [{r.bucket}]" if getattr(r, "bucket", None) else "")
         for line in warnings_of(r):
-            err.print(f"warning: {name}: {line}", highlight=False, markup=False)
+            err.print(f"warning: {name}: {line}", highlight=False, markup=False, soft_wrap=True)

@@ -11,6 +11,7 @@ new one's (``acc,none``, ``acc_stderr,none``, ``perplexity,none``: metric, comma
   (bits/byte), ``byte_perplexity`` (log2 of it: bits/byte), ``word_perplexity`` (ln of it:
   nats/word), ``perplexity`` or ``ppl`` (ln of it: nats/word; LAMBADA's perplexity is that of the
   target word, all its tokens together: exp of the mean negative log-likelihood per example);
+* ``n_examples`` from the new harness's ``n-samples`` (``effective``) where given;
 * a task with neither (``crows_pairs_*``: ``pct_stereotype``) gives no row; the table's notes
   count such tasks once.
 
@@ -119,19 +120,38 @@ def _number(value: object, source: str, task: str, name: str) -> float:
     return float(value)
 
 
+def n_samples(doc: Mapping) -> dict[str, float]:
+    """{task: examples scored} from the new harness's ``n-samples`` (``effective``, else
+    ``original``); empty where the file has none."""
+    counts = doc.get("n-samples") if isinstance(doc, Mapping) else None
+    out = {}
+    for task, entry in (counts or {}).items() if isinstance(counts, Mapping) else ():
+        value = (
+            entry.get("effective", entry.get("original")) if isinstance(entry, Mapping) else None
+        )
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            out[str(task)] = float(value)
+    return out
+
+
 def step_of(path: Path, doc: Mapping, pattern: str = STEP_PATTERN) -> Optional[int]:
     """The checkpoint's step: from the file name, else the config's ``model_args`` revision."""
     found = re.findall(pattern, path.name)
     if found:
         return int(found[-1])
     config = doc.get("config") if isinstance(doc, Mapping) else None
-    if isinstance(config, Mapping):
-        args = str(config.get("model_args") or "") + " " + str(config.get("model_revision") or "")
-        m = re.search(r"revision=([^,\s]+)", args)
-        if m:
-            found = re.findall(pattern, m.group(1))
-            if found:
-                return int(found[-1])
+    if not isinstance(config, Mapping):
+        return None
+    args = config.get("model_args")
+    if isinstance(args, Mapping):  # some harness versions write the arguments as an object
+        revisions = [str(args.get("revision") or "")]
+    else:
+        revisions = re.findall(r"revision=([^,\s]+)", str(args or ""))
+    revisions.append(str(config.get("model_revision") or ""))
+    for revision in revisions:
+        found = re.findall(pattern, revision)
+        if found:
+            return int(found[-1])
     return None
 
 
@@ -294,6 +314,7 @@ def lm_eval_rows(
     rows, problems = [], []
     unmapped, at_zero, no_results = [], [], []
     skipped_tasks: set[str] = set()
+    used: set[int] = set()
     for f in files:
         try:
             rel = f.relative_to(base).as_posix()
@@ -303,6 +324,7 @@ def lm_eval_rows(
         if i is None:
             unmapped.append(rel)
             continue
+        used.add(i)
         try:
             doc = json.loads(f.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -336,8 +358,10 @@ def lm_eval_rows(
         skipped_tasks.update(skipped)
         if not metrics:
             no_results.append(rel)
+        counts = n_samples(doc)
         for task, values in metrics.items():
-            rows.append({**meta, "task": task, **values})
+            extra = {"n_examples": counts[task]} if task in counts else {}
+            rows.append({**meta, "task": task, **values, **extra})
     if problems:
         raise InputError(problems)
     if not rows:
@@ -349,6 +373,9 @@ def lm_eval_rows(
     notes = []
     if unmapped:
         notes.append(_skipped_note(f"file(s) not in the mapping {mapping}", unmapped))
+    idle = [str(table["run_id"].iloc[i]) for i in range(len(table)) if i not in used]
+    if idle:
+        notes.append(_skipped_note("mapping row(s) matching no file", idle).replace(" skipped", ""))
     if at_zero:
         notes.append(_skipped_note("file(s) at step 0 (D = 0, the initialisation)", at_zero))
     if skipped_tasks:

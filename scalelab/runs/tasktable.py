@@ -279,6 +279,7 @@ def read_lm_eval(
     (``acc``, ``acc_norm``, ``exact_match``, ...).
     """
     frame, notes = lm_eval_rows(results, mapping, metric)
-    table = task_table(frame, str(results), None, chance, columns)
+    source = f"{results} (mapping {Path(mapping).name})"
+    table = task_table(frame, source, None, chance, columns)
     table.notes[:0] = notes
     return table

@@ -7,11 +7,11 @@ error| of accuracy), and the coverage and mean width of the chain's 95% interval
 methods fitted to the same runs:
 
 * ``paper``: the published recipe as scalelab runs it: step 1 ``chinchilla`` (Huber on log loss,
-  final points; for Pythia, whose runs share one D, the plain ``power-offset:N``), step 2 the
+  final points, ``step1_points="final"``; for Pythia, whose runs share one D, the plain ``power-offset:N``), step 2 the
   OLMo ladder's sigmoid with its ideal point (``olmo``) for OLMo and Pythia, Gadre's exponential
   (``exp``) for Gadre; warm-up skip 10% and smoothing over 5 checkpoints (the OLMo ladder's
   step2.py defaults);
-* ``ours``: the defaults, ``form="auto"`` and ``link="auto"``.
+* ``ours``: the defaults, ``form="auto"``, ``link="auto"``, ``step1_points="all"``.
 
 Hold-outs (the issue's): OLMo 190M-760M -> 1B over the paper's 8 tasks (the 16 in-paper runs,
 ``in_paper_fit``); Pythia <= 2.8B -> 6.9B, 12B (LAMBADA, the task with a task loss in the files);
@@ -150,14 +150,14 @@ def report(label, frame, paper, through, threshold, tasks, bootstrap):
 
 def olmo(bootstrap):
     frame = olmo_table()
-    paper = {"form": "chinchilla", "link": "olmo"}
+    paper = {"form": "chinchilla", "link": "olmo", "step1_points": "final"}
     return report("OLMo ladder 190M-760M -> 1B", frame, paper, "task_loss", 1e9,
                   list(OLMO_TASKS), bootstrap)  # fmt: skip
 
 
 def pythia(bootstrap):
     frame = pythia_table()
-    paper = {"form": "power-offset:N", "link": "olmo"}
+    paper = {"form": "power-offset:N", "link": "olmo", "step1_points": "final"}
     return report("Pythia <= 2.8B -> 6.9B, 12B", frame, paper, "task_loss", 3e9,
                   ["lambada_openai"], bootstrap)  # fmt: skip
 
@@ -170,7 +170,7 @@ def gadre(bootstrap, evals_root):
         return {}
     out = {}
     for dataset, sub in frame.groupby("dataset"):
-        paper = {"form": "chinchilla", "link": "exp"}
+        paper = {"form": "chinchilla", "link": "exp", "step1_points": "final"}
         out[dataset] = report(f"Gadre 2024 ({dataset}) <= 411M -> 1.4B, 6.9B", sub, paper,
                               "loss", 5e8, ["avg17"], bootstrap)  # fmt: skip
     return out

@@ -55,7 +55,9 @@ SmoothOpt = typer.Option(
     5, "--smooth", help="Step 2: moving average over this many checkpoints of each run."
 )
 Step1PointsOpt = typer.Option(
-    "final", "--step1-points", help="Step 1's points: final (each run's) or all (every checkpoint)."
+    "all",
+    "--step1-points",
+    help="Step 1's points: all (every checkpoint after --skip) or final (each run's last).",
 )
 SkipOpt = typer.Option(
     0.1, "--skip", help="Step 2: skip this fraction of each run's tokens (warm-up)."

@@ -23,7 +23,7 @@ import pandas as pd
 from scalelab.errors import InputError, NumericalError
 from scalelab.runs.table import Runs, as_table
 from scalelab.tasks import data as taskdata
-from scalelab.tasks.chain import SKIP, SMOOTH, chain_prediction, fit_chain
+from scalelab.tasks.chain import SKIP, SMOOTH, STEP1_POINTS, chain_prediction, fit_chain
 from scalelab.tasks.links import TOP
 
 SPLITS = ("size", "compute")
@@ -94,7 +94,7 @@ def backtest(
     smooth: int = SMOOTH,
     skip: float = SKIP,
     top: float = TOP,
-    step1_points: str = "final",
+    step1_points: str = STEP1_POINTS[0],
 ) -> list[TaskBacktest]:
     """Hold out the largest size (``split="size"``; with ``threshold``, every N above it) or the
     runs above a compute ``threshold`` (default: the largest run's C / ``ratio``), fit both steps
@@ -147,7 +147,7 @@ def backtest_points(
     smooth: int = SMOOTH,
     skip: float = SKIP,
     top: float = TOP,
-    step1_points: str = "final",
+    step1_points: str = STEP1_POINTS[0],
 ) -> TaskBacktest:
     """One task's backtest from its points."""
     held, what = held_out_mask(points, split, threshold, ratio)

@@ -1,7 +1,8 @@
 """The two fitted steps of one task (:class:`Chain`) and the chain's prediction with its interval.
 
-Step 1 is a law of each run's final intermediate (or, ``step1_points="all"``, of every
-checkpoint after the warm-up skip), fitted by :func:`scalelab.laws.fit`: ``form="auto"`` by
+Step 1 is a law of the intermediate at every checkpoint after each run's warm-up skip (the laws'
+``points="all"``; a table of final points only gives the final points; ``step1_points="final"``
+keeps each run's final point alone), fitted by :func:`scalelab.laws.fit`: ``form="auto"`` by
 default (the multi-fold form selection and misspecification term of ``fit --form
 auto``); when every run has the same D (Pythia: one token budget, sizes only) the selection is
 among the N-only forms. Step 2 is a link (:mod:`scalelab.tasks.links`) fitted to the checkpoints
@@ -38,7 +39,8 @@ SMOOTH = 5
 SKIP = 0.1
 """Fraction of each run's tokens skipped by step 2 as warm-up (OLMo ladder: ``--skip_perc 0.1``)."""
 N_ONLY = ("power-offset:N", "power:N")
-STEP1_POINTS = ("final", "all")
+STEP1_POINTS = ("all", "final")
+"""Step 1's points: every checkpoint after the warm-up skip (the default), or each run's final."""
 """Step 1's candidates when every run has the same D."""
 STEP1_MAX_ITER = 300
 COARSE = 2
@@ -109,11 +111,11 @@ def step2_points(points: pd.DataFrame, smooth: int = SMOOTH, skip: float = SKIP)
 
 
 def fit_step1(points: pd.DataFrame, form: str, bootstrap: int, seed: int, level: float,
-              source: str, cache: Optional[dict] = None, step1_points: str = "final",
+              source: str, cache: Optional[dict] = None, step1_points: str = STEP1_POINTS[0],
               skip: float = SKIP):  # fmt: skip
-    """The law of each run's final intermediate (module doc), or with ``step1_points="all"`` of
-    every checkpoint after the first ``skip`` of each run's tokens (the laws' ``points="all"``);
-    ``cache`` keeps laws by input."""
+    """The law of the intermediate at every checkpoint after the first ``skip`` of each run's
+    tokens (``step1_points="all"``, the laws' ``points="all"``) or at each run's final point
+    (``"final"``); ``cache`` keeps laws by input."""
     from scalelab import laws  # noqa: PLC0415 - the fitting engine, loaded when fitting
 
     if step1_points not in STEP1_POINTS:
@@ -167,7 +169,7 @@ def fit_chain(
     smooth: int = SMOOTH,
     skip: float = SKIP,
     top: float = TOP,
-    step1_points: str = "final",
+    step1_points: str = STEP1_POINTS[0],
 ) -> Chain:
     """Fit step 1 and step 2 (module doc) to a task's points
     (:func:`scalelab.tasks.data.task_points`). ``cache`` (a dict) keeps step-1 laws by their

@@ -22,6 +22,7 @@ from scalelab.tasks import data as taskdata
 from scalelab.tasks.chain import (
     SKIP,
     SMOOTH,
+    STEP1_POINTS,
     Chain,
     _pct,
     chain_prediction,
@@ -81,7 +82,7 @@ def predict(
     smooth: int = SMOOTH,
     skip: float = SKIP,
     top: float = TOP,
-    step1_points: str = "final",
+    step1_points: str = STEP1_POINTS[0],
 ) -> list[TaskPrediction]:
     """Predict each task's accuracy at (N, D) through the intermediate ``through``.
 
@@ -100,9 +101,8 @@ def predict(
             prediction interval and step 2's measured error, without parameter resampling).
         smooth, skip: step 2's moving average (checkpoints) and warm-up skip (fraction of each
             run's tokens); top: the task's maximum accuracy at zero task loss.
-        step1_points: ``final`` (each run's final point, the default) or ``all`` (every
-            checkpoint after the ``skip``; intermediate checkpoints of a cosine schedule are not
-            annealed, so only for tables whose checkpoints are).
+        step1_points: ``all`` (every checkpoint after the ``skip``, the default) or ``final``
+            (each run's final point).
     """
     table = as_table(runs)
     if not (N > 0 and D > 0):
@@ -165,7 +165,7 @@ def predict_points(
     smooth: int = SMOOTH,
     skip: float = SKIP,
     top: float = TOP,
-    step1_points: str = "final",
+    step1_points: str = STEP1_POINTS[0],
 ) -> TaskPrediction:
     """One task's prediction from its points (not predictable: a reason and no number)."""
     chance = taskdata.chance_of(points, task, source)

@@ -133,6 +133,9 @@ def test_step1_on_every_checkpoint():
     N, D = 6.4e7, 1.28e9
     truth = p["E"] + p["A"] / N ** p["alpha"] + p["B"] / D ** p["beta"]
     assert float(chain.intermediate(N, D)[0]) == pytest.approx(truth, rel=0.03)
+    branched = pts.assign(branch_of=np.where(pts["run_id"] == pts["run_id"].iloc[0], "t0", None))
+    law = fit_chain(branched, 0.25, form="chinchilla", link="sigmoid").law  # auto: branches
+    assert law.options.points in (None, "final") and law.n_runs == pts["run_id"].nunique()
     with pytest.raises(InputError, match="step1_points"):
         fit_chain(pts, 0.25, form="chinchilla", step1_points="some")
 

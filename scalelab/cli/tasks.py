@@ -55,9 +55,10 @@ SmoothOpt = typer.Option(
     5, "--smooth", help="Step 2: moving average over this many checkpoints of each run."
 )
 Step1PointsOpt = typer.Option(
-    "all",
+    "auto",
     "--step1-points",
-    help="Step 1's points: all (every checkpoint after --skip) or final (each run's last).",
+    help="Step 1's points: all (every checkpoint after --skip), final (each run's last), auto "
+    "(final with cool-down branches, else all).",
 )
 SkipOpt = typer.Option(
     0.1, "--skip", help="Step 2: skip this fraction of each run's tokens (warm-up)."

@@ -2,7 +2,8 @@
 
 Step 1 is a law of the intermediate at every checkpoint after each run's warm-up skip (the laws'
 ``points="all"``; a table of final points only gives the final points; ``step1_points="final"``
-keeps each run's final point alone), fitted by :func:`scalelab.laws.fit`: ``form="auto"`` by
+keeps each run's final point alone, as ``"auto"``, the default, does for a WSD ladder with
+cool-down branches), fitted by :func:`scalelab.laws.fit`: ``form="auto"`` by
 default (the multi-fold form selection and misspecification term of ``fit --form
 auto``); when every run has the same D (Pythia: one token budget, sizes only) the selection is
 among the N-only forms. Step 2 is a link (:mod:`scalelab.tasks.links`) fitted to the checkpoints
@@ -39,8 +40,10 @@ SMOOTH = 5
 SKIP = 0.1
 """Fraction of each run's tokens skipped by step 2 as warm-up (OLMo ladder: ``--skip_perc 0.1``)."""
 N_ONLY = ("power-offset:N", "power:N")
-STEP1_POINTS = ("all", "final")
-"""Step 1's points: every checkpoint after the warm-up skip (the default), or each run's final."""
+STEP1_POINTS = ("auto", "all", "final")
+"""Step 1's points: ``all`` (every checkpoint after the warm-up skip), ``final`` (each run's last
+point), ``auto`` (the default: ``final`` for a ladder with cool-down branches, whose trunks'
+checkpoints are not annealed and whose branches end annealed; else ``all``)."""
 """Step 1's candidates when every run has the same D."""
 STEP1_MAX_ITER = 300
 COARSE = 2
@@ -121,6 +124,9 @@ def fit_step1(points: pd.DataFrame, form: str, bootstrap: int, seed: int, level:
     if step1_points not in STEP1_POINTS:
         raise InputError(f"step1_points: expected one of {', '.join(STEP1_POINTS)}, got "
                          f"{step1_points!r}")  # fmt: skip
+    if step1_points == "auto":
+        branched = "branch_of" in points.columns and points["branch_of"].notna().any()
+        step1_points = "final" if branched else "all"
     final = taskdata.finals(points)
     rows = final if step1_points == "final" else points
     frame = rows[["run_id", "N", "D"]].assign(loss=rows["x"].to_numpy())

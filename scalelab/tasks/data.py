@@ -81,7 +81,7 @@ def task_points(
                 f"{table.source}: task {task!r} has no task_loss values; use --through loss "
                 "(the general held-out loss) or give task_loss"
             )
-    keys = ["run_id", "N", "D", "C"] + (["step"] if "step" in rows.columns else [])
+    keys = ["run_id", "N", "D", "C"] + [c for c in ("step", "branch_of") if c in rows.columns]
     out = rows[keys].copy()
     out["x"] = rows[through].to_numpy(dtype=float)
     out["accuracy"] = (

@@ -101,8 +101,9 @@ def predict(
             prediction interval and step 2's measured error, without parameter resampling).
         smooth, skip: step 2's moving average (checkpoints) and warm-up skip (fraction of each
             run's tokens); top: the task's maximum accuracy at zero task loss.
-        step1_points: ``all`` (every checkpoint after the ``skip``, the default) or ``final``
-            (each run's final point).
+        step1_points: ``auto`` (the default: ``final`` for a ladder with cool-down branches,
+            else ``all``), ``all`` (every checkpoint after the ``skip``) or ``final`` (each run's
+            final point).
     """
     table = as_table(runs)
     if not (N > 0 and D > 0):

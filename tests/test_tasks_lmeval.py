@@ -248,7 +248,9 @@ def test_unknown_chance_is_skipped_with_a_note_in_task_all(tmp_path):
     kept = fittable(table)
     assert sorted(kept.data["task"].unique()) == ["arc_easy"]
     assert any("1 task(s) skipped, no chance accuracy" in n and "mystery" in n for n in kept.notes)
+    # one plain form and link: this test is about which tasks are read, not about selection
     predict = ("tasks", "predict", path, "--N", "1B", "--D", "20B", "--bootstrap", "0", "--json")
+    predict += ("--form", "chinchilla", "--link", "sigmoid")
     code, out, err = run_cli(*predict)
     assert code == 0, err
     assert json.loads(out)["task"] == "arc_easy"  # one object: the only task fitted

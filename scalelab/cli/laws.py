@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from scalelab.atomic import check_file
 from scalelab.cli.common import (
     BudgetOpt,
     ColumnOpt,
@@ -100,6 +101,8 @@ def fit(
 
     asked = _count(budget, "--budget")
     delta, level = _real(delta, "--delta"), _real(level, "--level", 0.0, 1.0)
+    check_file(output, "law file")
+    check_file(checklist_out, "checklist file")
     table = _load_runs(runs, example, column, where)
     options = laws.FitOptions.make(
         loss=loss,

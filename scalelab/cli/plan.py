@@ -358,6 +358,13 @@ def watch(
         metavar="SECONDS",
         help="With --follow: stop after this many seconds (default: when the run finishes).",
     ),
+    idle: float = typer.Option(
+        ws.DEFAULT_IDLE,
+        "--idle",
+        metavar="SECONDS",
+        help="With --follow on a plain run table or a bare train log (nothing there says when "
+        "the run finished): stop once it has not changed for this many seconds.",
+    ),
     column: Optional[list[str]] = typer.Option(
         None,
         "--column",
@@ -425,6 +432,7 @@ def watch(
         read=lambda: ws.read_run(run, columns, N),
         interval=interval,
         timeout=timeout,
+        idle=idle,
     )
     if as_json:
         emit_json({"stopped": why, **(result.to_dict() if result else {"points": []})})
@@ -433,6 +441,14 @@ def watch(
             f"note: stopped after {timeout:g} s; the run has not finished",
             markup=False,
             highlight=False,
+        )
+    if why == "idle":
+        err.print(
+            f"note: stopped: {run} has not changed for {idle:g} s and nothing in it says when the "
+            "run finishes (watch the run folder, or give --idle/--timeout)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
     if result is None:
         err.print("note: the run logged no evaluation", markup=False, highlight=False)

@@ -84,6 +84,10 @@ TASK_COLUMNS = (
 TASK_LOSS_UNITS = ("nats/token", "nats/char", "bits/byte")
 """The units a task's loss may be given in (``task_loss_unit``)."""
 
+C_RATIO_LIMIT = 1e4
+"""Given N, D and C, C/(6 N D) outside [1/limit, limit] is no FLOP convention (attention, an
+embedding, a mixture of experts move it by a small factor): a column in the wrong unit."""
+
 MAX_PROBLEM_LINES = 20
 MAX_SUMMARY_LINES = 6
 SHOWN_ROWS = 5
@@ -211,6 +215,24 @@ def validate(
                 lambda i, v=values: (
                     f"expected a positive finite number, got {v[i]:g} "
                     "(the inputs are too large or too small)"
+                ),
+            )
+        )
+    if not derived & {"C", "D"}:
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            ratio = frame["C"].to_numpy(dtype=float) / (
+                6.0 * n_values * frame["D"].to_numpy(dtype=float)
+            )
+        off = np.isfinite(ratio) & ((ratio > C_RATIO_LIMIT) | (ratio < 1 / C_RATIO_LIMIT))
+        off |= ~np.isfinite(ratio) & np.isfinite(frame["C"].to_numpy(dtype=float))
+        groups.append(
+            _group(
+                label("C"),
+                f"disagree with 6*{n_col}*D by more than {C_RATIO_LIMIT:g}x",
+                np.flatnonzero(off),
+                lambda i, r=ratio: (
+                    f"C is {r[i]:.3g} x 6*{n_col}*D; expected within a factor "
+                    f"{C_RATIO_LIMIT:g} (is a column in the wrong unit?)"
                 ),
             )
         )

@@ -84,6 +84,16 @@ TASK_COLUMNS = (
 TASK_LOSS_UNITS = ("nats/token", "nats/char", "bits/byte")
 """The units a task's loss may be given in (``task_loss_unit``)."""
 
+PLAUSIBLE = {
+    "N": (1.0, 1e16, "parameters"),
+    "N_total": (1.0, 1e16, "parameters"),
+    "N_active": (1.0, 1e16, "parameters"),
+    "D": (1.0, 1e18, "tokens"),
+    "C": (1.0, 1e38, "FLOPs"),
+    "loss": (0.0, 1e9, "nats/token"),
+}
+"""Ranges no language-model run leaves (a million times beyond the largest trained; the loss bound
+leaves room for a blow-up logged before the run diverged): a value outside is a unit or a typo."""
 C_RATIO_LIMIT = 1e4
 """Given N, D and C, C/(6 N D) outside [1/limit, limit] is no FLOP convention (attention, an
 embedding, a mixture of experts move it by a small factor): a column in the wrong unit."""
@@ -180,6 +190,20 @@ def validate(
                 lambda i, v=values: f"expected a finite number, got {v[i]:g}",
             )
         )
+        if column in PLAUSIBLE:
+            low, high, unit = PLAUSIBLE[column]
+            groups.append(
+                _group(
+                    label(column),
+                    f"are outside {low:g} to {high:g} {unit}",
+                    np.flatnonzero(
+                        (values > 0) & np.isfinite(values) & ((values < low) | (values > high))
+                    ),
+                    lambda i, v=values, low=low, high=high, unit=unit: (
+                        f"expected {low:g} to {high:g} {unit}, got {v[i]:g} (a unit or a typo?)"
+                    ),
+                )
+            )
     groups += _task_groups(frame, label)
     _raise(source, whole, groups)
 

@@ -47,10 +47,10 @@ def plan(
     ),
     gpus: Optional[str] = typer.Option(None, "--gpus", metavar="COUNT", help="Number of devices."),
     hours: Optional[str] = typer.Option(
-        None, "--hours", metavar="HOURS", help="Wall-clock hours (with --gpus)."
+        None, "--hours", metavar="HOURS", help="Wall-clock time (with --gpus): 12h, 2d, or hours."
     ),
     days: Optional[str] = typer.Option(
-        None, "--days", metavar="DAYS", help="Wall-clock days (with --gpus)."
+        None, "--days", metavar="DAYS", help="Wall-clock time (with --gpus): 30d, 12h, or days."
     ),
     money: Optional[str] = typer.Option(
         None, "--money", metavar="AMOUNT", help="Budget in money (with --price)."
@@ -99,21 +99,25 @@ def plan(
         None,
         "--claim-days",
         metavar="DAYS",
-        help="Converse: a claimed training time to check (needs --gpus).",
+        help="Converse: a claimed training time to check (needs --gpus): 26d, 600h, or days.",
     ),
     as_json: bool = JsonOpt,
 ) -> None:
     """From a budget to a model (N, D, loss, time, cost); or, with --N and --D, time and cost of
     a given model."""
     from scalelab.plan import planner
+    from scalelab.units import duration
 
+    times = {"hours": (hours, "h"), "days": (days, "d"), "claim_days": (claim_days, "d")}
     q = {
+        k: None if v is None else duration(v, "--" + k.replace("_", "-"), unit)
+        for k, (v, unit) in times.items()
+    }
+    q |= {
         k: _num(v, "--" + k.replace("_", "-"))
         for k, v in dict(
             flops=flops,
             gpus=gpus,
-            hours=hours,
-            days=days,
             money=money,
             price=price,
             peak_flops=peak_flops,
@@ -122,7 +126,6 @@ def plan(
             unique_tokens=unique_tokens,
             N=N,
             D=D,
-            claim_days=claim_days,
         ).items()
     }
     result = planner.plan(law, device=device, **q)

@@ -92,6 +92,8 @@ def tasks_eval(
     if output is not None:
         check_file(output, "rows file")
     result = evaluate_run(run, tasks, data=data, examples=examples, device=device)
+    for note in result.get("notes", []):
+        err.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     if output is not None:
         RunTable.from_records(result["rows"]).write(output)
     if json_out:

@@ -18,6 +18,8 @@ DURATION = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _COUNT = re.compile(rf"\s*({_NUMBER})\s*([kKmMbBgGtTpP]?)\s*")
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:[,_]\d{3})+(?:\.\d*)?(?:[eE][+-]?\d+)?\s*[a-zA-Z]*")
+"""Digits grouped by thousands (``1,000``, ``10_000_000``): the only place a comma may stand."""
 _TIME = re.compile(rf"\s*({_NUMBER})\s*(s|min|h|d|w)?\s*", re.IGNORECASE)
 
 
@@ -40,7 +42,10 @@ def quantity(value: object, name: str) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
     else:
-        text = str(value).replace(",", "").replace("_", "")
+        text = str(value).strip()
+        if ("," in text or "_" in text) and not _GROUPED.fullmatch(text):
+            text = "not a number"  # 1,0,0 is no grouping of thousands: refused, not read as 100
+        text = text.replace(",", "").replace("_", "")
         match = _COUNT.fullmatch(text)
         if not match:
             raise InputError(

@@ -186,7 +186,7 @@ def _load_runs(
     if (runs is None) == (example is None):
         raise InputError("give a run table (RUNS) or --example NAME, not both or neither")
     columns, conditions = _pairs(column, "--column"), _pairs(where, "--where")
-    table = examples.load(example, columns) if example else read_table(runs, columns)
+    table = examples.load(example, columns) if example is not None else read_table(runs, columns)
     if conditions:
         table = table.where(**conditions)
     for note in table.notes:

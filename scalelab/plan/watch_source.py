@@ -101,7 +101,8 @@ def _is_train_log(path: Path) -> bool:
     if path.suffix != ".csv":
         return False
     try:
-        head = path.open(encoding="utf-8").readline().strip().split(",")
+        with path.open(encoding="utf-8") as fh:
+            head = fh.readline().strip().split(",")
     except OSError:
         return False
     return {"step", "tokens", "loss"} <= set(head) and "N" not in head

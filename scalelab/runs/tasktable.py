@@ -302,6 +302,10 @@ def _metric(value: object, source: str, task: str, name: str) -> float:
         raise InputError(
             f"{source}: results[{cut(task)}][{name}]: expected a number, got {value!r}"
         )
+    if not math.isfinite(value):
+        raise InputError(
+            f"{source}: results[{cut(task)}][{name}]: expected a finite number, got {value!r}"
+        )
     return float(value)
 
 

@@ -90,7 +90,7 @@ PLAUSIBLE = {
     "N_active": (1.0, 1e16, "parameters"),
     "D": (1.0, 1e18, "tokens"),
     "C": (1.0, 1e38, "FLOPs"),
-    "loss": (0.0, 1e9, "nats/token"),
+    "loss": (1e-6, 1e9, "nats/token"),
 }
 """Ranges no language-model run leaves (a million times beyond the largest trained; the loss bound
 leaves room for a blow-up logged before the run diverged): a value outside is a unit or a typo."""

@@ -11,7 +11,9 @@ through ``scalelab.cli.main`` in this process, under an alarm. Each outcome is o
   input that may be valid (a TOML file cut after a whole line);
 * ``traceback``: an exception escaped ``main``, "Traceback" was printed, or an unknown exit status;
 * ``hang``: the alarm (``--timeout`` seconds) fired;
-* ``warning-leak``: a Python warning (``warnings.warn``) escaped to the user;
+* ``warning-leak``: a Python warning (``warnings.warn``) escaped to the user in Python's own
+  two-line form (the CLI turns those it catches into one ``warning: ... (RuntimeWarning)`` line;
+  the summary counts the inputs that showed one as ``python_warnings_shown``);
 * ``silent``: exit 0 with no warning on an input that is invalid by construction;
 * ``unclear-error``: exit 2/3 whose lines are not one to eight short ``error:`` lines;
 * ``rejected-valid``: exit 2 on a valid control (reported, not a failure of the boundary).
@@ -70,6 +72,7 @@ class Outcome:
     code: int | None
     seconds: float
     detail: str = ""
+    python_warnings: int = 0  # Python warnings the CLI turned into "warning: ... (XWarning)" lines
 
 
 # -- run tables ---------------------------------------------------------------------------------
@@ -543,6 +546,8 @@ def run_case(case: Case, index: int, folder: Path, timeout: float) -> Outcome:
         raise Alarm()
 
     old = signal.signal(signal.SIGALRM, expired)
+    outer, _ = signal.getitimer(signal.ITIMER_REAL)  # an alarm already set (pytest-timeout's)
+    started = time.monotonic()
     signal.setitimer(signal.ITIMER_REAL, timeout)
     t0 = time.process_time()
     code, escaped, caught = None, None, []
@@ -558,10 +563,15 @@ def run_case(case: Case, index: int, folder: Path, timeout: float) -> Outcome:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(1e-3, outer - (time.monotonic() - started)))
     seconds = time.process_time() - t0
     stdout, stderr = out.getvalue(), err.getvalue()
     verdict, detail = classify(case, code, stdout, stderr, escaped, caught)
-    return Outcome(index, case.kind, case.mutation, verdict, code, seconds, detail)
+    shown = sum(
+        ln.startswith("warning:") and ln.rstrip().endswith("Warning)") for ln in stderr.splitlines()
+    )
+    return Outcome(index, case.kind, case.mutation, verdict, code, seconds, detail, shown)
 
 
 def classify(case: Case, code, stdout: str, stderr: str, escaped, caught) -> tuple[str, str]:
@@ -626,6 +636,7 @@ def summary(outcomes: list[Outcome]) -> dict:
         "counts": dict(sorted(counts.items())),
         "failures": sum(counts[v] for v in FAILURES),
         "by_kind": {k: dict(sorted(v.items())) for k, v in sorted(by_kind.items())},
+        "python_warnings_shown": sum(o.python_warnings > 0 for o in outcomes),
         "cpu_seconds": round(sum(o.seconds for o in outcomes), 1),
     }
 

@@ -154,6 +154,24 @@ def test_absurd_derived_numbers_warn():
 # -- the command line's consistency ------------------------------------------------------------
 
 
+def test_python_warnings_are_one_line_each(monkeypatch):
+    import warnings
+
+    import scalelab.cli.laws as laws_cli
+
+    resolve = laws_cli._resolve_law
+
+    def noisy(spec):
+        for _ in range(3):
+            warnings.warn("overflow encountered in exp", RuntimeWarning, stacklevel=1)
+        return resolve(spec)
+
+    monkeypatch.setattr(laws_cli, "_resolve_law", noisy)
+    code, _, err = run_cli("predict", "--law", "chinchilla-2022", "--N", "1B", "--D", "20B")
+    assert code == 0
+    assert err.splitlines() == ["warning: overflow encountered in exp (RuntimeWarning)"], err
+
+
 def test_durations_take_units():
     def plan(*extra):
         code, out, err = run_cli("plan", "--law", "chinchilla", "--device", "H100", *extra)

@@ -17,10 +17,12 @@ SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
 DURATION = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-_COUNT = re.compile(rf"\s*({_NUMBER})\s*([kKmMbBgGtTpP]?)\s*")
-_GROUPED = re.compile(r"[+-]?\d{1,3}(?:[,_]\d{3})+(?:\.\d*)?(?:[eE][+-]?\d+)?\s*[a-zA-Z]*")
+_COUNT = re.compile(rf"\s*({_NUMBER})\s*([kKmMbBgGtTpP]?)\s*", re.ASCII)
+_GROUPED = re.compile(
+    r"[+-]?\d{1,3}(?:[,_]\d{3})+(?:\.\d*)?(?:[eE][+-]?\d+)?\s*[a-zA-Z]*", re.ASCII
+)
 """Digits grouped by thousands (``1,000``, ``10_000_000``): the only place a comma may stand."""
-_TIME = re.compile(rf"\s*({_NUMBER})\s*(s|min|h|d|w)?\s*", re.IGNORECASE)
+_TIME = re.compile(rf"\s*({_NUMBER})\s*(s|min|h|d|w)?\s*", re.IGNORECASE | re.ASCII)
 
 
 def cut(value: object, limit: int = 40) -> str:

@@ -103,14 +103,19 @@ def _is_train_log(path: Path) -> bool:
     try:
         with path.open(encoding="utf-8") as fh:
             head = fh.readline().strip().split(",")
-    except OSError:
+    except (OSError, UnicodeDecodeError):  # not text: the table reader says what it is
         return False
     return {"step", "tokens", "loss"} <= set(head) and "N" not in head
 
 
 def _complete_lines(path: Path) -> pd.DataFrame:
     """The CSV's complete lines (a writer may be half-way through the last one)."""
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not UTF-8 text (byte {exc.start}); expected a CSV train log"
+        ) from None
     if not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
     if not text.strip():

@@ -161,9 +161,9 @@ def fit(
         if note.startswith(
             "left out"
         ):  # e.g. diverged runs: the user must see what the fit did not use
-            err.print(f"warning: {note}", markup=False, highlight=False)
+            err.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
     for warning in law.warnings:
-        err.print(f"warning: {warning}", markup=False, highlight=False)
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_law(law, budget: float) -> None:

@@ -33,7 +33,13 @@ def _as_created(path: Path, mode: int) -> None:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success rename it onto ``path``."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise InputError(f"{target}: cannot write a file here: it is a folder; give a file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(f"{target}: cannot create its folder ({reason})") from None
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -121,3 +127,17 @@ def check_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
         reason = exc.strerror or type(exc).__name__
         raise InputError(f"{target}: cannot write the {what} ({reason})") from None
     return target
+
+
+def check_file(path: str | os.PathLike | None, what: str = "output file") -> Path | None:
+    """:func:`check_writable` for a file (``-o law.json``): also refuses a path that is an
+    existing folder (``-o .``), before any work starts. ``None`` (no output asked) passes."""
+    if path is None:
+        return None
+    target = Path(path).expanduser()
+    if str(path).strip() == "" or target.is_dir():
+        raise InputError(
+            f"{path or ''}: cannot write the {what} here: it is a folder, not a file name "
+            "(give a file such as out.json)"
+        )
+    return check_writable(target, what)

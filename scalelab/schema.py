@@ -7,9 +7,9 @@ input errors, one line per problem naming the file, the ``[section] field`` and 
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated, Optional, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator
 
 from scalelab.errors import InputError
 
@@ -39,6 +39,18 @@ class Schema(BaseModel):
     finite (``inf`` and ``nan`` pass no range check, so they are refused outright)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _true_or_false(cls, value, info):
+        """A switch is ``true`` or ``false``: pydantic would read ``"yes"``, ``"off"`` or ``1`` as
+        a bool, so a mistyped value would pass as a setting the user never wrote."""
+        field = cls.model_fields.get(info.field_name)
+        if field is not None and field.annotation in (bool, Optional[bool], "bool"):
+            if value is not None and not isinstance(value, bool):
+                shown = repr(value) if len(repr(value)) <= MAX_ECHO else repr(value)[:MAX_ECHO]
+                raise ValueError(f"expected true or false, got {shown}")
+        return value
 
 
 def sections(model: type[BaseModel]) -> set[str]:

@@ -17,8 +17,12 @@ SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
 DURATION = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-_COUNT = re.compile(rf"\s*({_NUMBER})\s*([kKmMbBgGtTpP]?)\s*")
-_TIME = re.compile(rf"\s*({_NUMBER})\s*(s|min|h|d|w)?\s*", re.IGNORECASE)
+_COUNT = re.compile(rf"\s*({_NUMBER})\s*([kKmMbBgGtTpP]?)\s*", re.ASCII)
+_GROUPED = re.compile(
+    r"[+-]?\d{1,3}(?:[,_]\d{3})+(?:\.\d*)?(?:[eE][+-]?\d+)?\s*[a-zA-Z]*", re.ASCII
+)
+"""Digits grouped by thousands (``1,000``, ``10_000_000``): the only place a comma may stand."""
+_TIME = re.compile(rf"\s*({_NUMBER})\s*(s|min|h|d|w)?\s*", re.IGNORECASE | re.ASCII)
 
 
 def cut(value: object, limit: int = 40) -> str:
@@ -40,7 +44,10 @@ def quantity(value: object, name: str) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
     else:
-        text = str(value).replace(",", "").replace("_", "")
+        text = str(value).strip()
+        if ("," in text or "_" in text) and not _GROUPED.fullmatch(text):
+            text = "not a number"  # 1,0,0 is no grouping of thousands: refused, not read as 100
+        text = text.replace(",", "").replace("_", "")
         match = _COUNT.fullmatch(text)
         if not match:
             raise InputError(

@@ -199,7 +199,11 @@ def test_cli_json(tmp_path, capsys):
     assert {"a", "b", "budgets", "crossover"} <= set(pair)
     for at in pair["budgets"]:
         assert {"C", "multiplier", "interval", "verdict"} <= set(at)
-        assert at["verdict"] in ("B better", "A better", "not distinguishable")
+        assert at["verdict"] in (
+            f"{pair['b']} better",
+            f"{pair['a']} better",
+            "not distinguishable",
+        )
     assert out["fit"]["shared"] == ["E", "alpha"]
     assert not any(isinstance(v, float) and not math.isfinite(v) for v in _leaves(out))
 

@@ -79,6 +79,9 @@ def test_random_weights_give_equal_logits(kind, extra, tmp_path, transformers):
     assert {"config.json", "model.safetensors"} <= set(result.files)
     config = transformers.AutoConfig.from_pretrained(tmp_path / "hf")
     assert config.model_type == kind
+    written = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert written["max_position_embeddings"] == cfg.n_ctx == result.context  # the context, stated
+    assert config.max_position_embeddings == cfg.n_ctx
     tied = cfg.tie_embeddings and kind != "dbrx"  # DBRX cannot tie: it gets a copy
     assert config.tie_word_embeddings is tied
     gen = torch.Generator().manual_seed(1)

@@ -194,9 +194,9 @@ TABLE_CASES = {
         "runs.csv",
         "N,D,loss\n1e300,1e300,3\n2e300,1e300,2.9\n3e300,1e300,2.8\n",
         (),
-        ["'C' (derived", "3 rows", "rows 1, 2, 3"],
+        ["column 'N': 3 rows are outside 1 to 1e+16 parameters", "rows 1, 2, 3"],
     ),
-    "vanishing D": ("runs.csv", "N,C,loss\n1e300,1e-300,3\n", (), ["'D' (derived", "row 1"]),
+    "vanishing D": ("runs.csv", "N,C,loss\n1e300,1e-300,3\n", (), ["column 'N'", "row 1"]),
     "many bad cells, one line per column": (
         "runs.csv",
         "N,D,loss\n" + "x,2e7,y\n" * 40,

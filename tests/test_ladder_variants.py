@@ -122,7 +122,7 @@ def test_two_variants_train_export_recipe_and_compare(tmp_path):
     out = json.loads(r.stdout)
     assert out["groups"] == ["gelu", "swiglu"]
     verdicts = {b["verdict"] for b in out["pairs"][0]["budgets"]}
-    assert verdicts <= {"A better", "B better", "not distinguishable"}
+    assert verdicts <= {"gelu better", "swiglu better", "not distinguishable"}
     assert "NaN" not in r.stdout
 
 

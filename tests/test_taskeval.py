@@ -203,6 +203,20 @@ def test_tasks_eval_cli_on_a_finished_run(counting_run, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["rows"][0]["task"] == "cloze"
 
 
+def test_tasks_eval_says_when_the_cap_scores_part_of_a_task_file(counting_run, tmp_path, capsys):
+    data, run = counting_run
+    task_file = tmp_path / "cloze60.jsonl"
+    make = ["tasks", "make", "--corpus", str(data), "--kind", "cloze", "-n", "60"]
+    assert main(make + ["-o", str(task_file)]) == 0
+    capsys.readouterr()
+    assert main(["tasks", "eval", str(run), "--tasks", str(task_file), "-n", "25", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "scored 25 of its 60 examples" in captured.err and "--examples 60" in captured.err
+    assert json.loads(captured.out)["notes"]
+    assert main(["tasks", "eval", str(run), "--tasks", str(task_file), "-n", "60"]) == 0
+    assert "scored" not in capsys.readouterr().err  # all of them: nothing to say
+
+
 def test_bad_task_file_and_missing_run_through_the_cli(counting_run, tmp_path, capsys):
     _, run = counting_run
     bad = tmp_path / "bad.jsonl"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from typing import Optional
 
 import typer
@@ -29,7 +30,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "curves": ("curves",),
     "bcrit": ("bcrit",),
     "data": ("data",),
-    "plan": ("plan", "catalog", "devices", "watch"),
+    "plan": ("plan", "catalog", "devices"),
+    "watch": ("watch",),
     "report": ("report", "sensitivity"),
     "compare": ("compare",),
     "tasks": ("tasks",),
@@ -60,10 +62,35 @@ def main(argv: Optional[list[str]] = None) -> int:
     """Run the CLI and return its exit status (usable from tests and notebooks).
 
     Bad input (a scalelab input error or a malformed command line) is one ``error:`` line per
-    problem and status 2; a numerical failure is ``failed:`` and status 3; Ctrl-C is 130.
+    problem and status 2; a numerical failure is ``failed:`` and status 3; Ctrl-C is 130. A
+    Python warning raised on the way (numpy's, a library's) is one ``warning:`` line, once, not
+    Python's two-line report with its source.
     """
     if argv is None:
         argv = sys.argv[1:]
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            return _main(argv)
+        finally:
+            _print_warnings(caught)
+
+
+def _print_warnings(caught: list) -> None:
+    seen = set()
+    for w in caught:
+        text = " ".join(str(w.message).split())[:300]
+        if text in seen:
+            continue
+        seen.add(text)
+        err.print(
+            f"warning: {text} ({w.category.__name__})",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _main(argv: list[str]) -> int:
     load_commands(argv)
     command = typer.main.get_command(app)
     try:

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from scalelab.atomic import check_file
 from scalelab.cli.common import (
     ColumnOpt,
     ExampleOpt,
@@ -85,6 +86,7 @@ def backtest(
     threshold = _count(max_flops, "--max-flops (compute threshold)")
     _real(ratio, "--ratio", 1.0)
     level = _real(level, "--level", 0.0, 1.0)
+    check_file(output, "backtest file")
     table = _load_runs(runs, example, column, where)
     options = FitOptions(
         bootstrap=bootstrap,

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from scalelab.atomic import check_file
 from scalelab.cli.common import (
     ColumnOpt,
     ExampleOpt,
@@ -66,6 +67,7 @@ def bcrit(
     from scalelab.laws.batch import critical_batch
 
     level = _real(level, "--level", 0.0, 1.0)
+    check_file(output, "fit file")
     if n_levels < 1 or bootstrap < 0:
         raise InputError("--levels must be at least 1 and --bootstrap at least 0")
     targets = None

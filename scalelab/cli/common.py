@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from typing import Any, Optional
 
@@ -26,8 +27,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="scalelab: a scaling-law laboratory for language models.",
 )
-out = Console(emoji=False)
-err = Console(stderr=True, emoji=False)
+PIPE_WIDTH = 200
+"""Columns of the tables printed into a pipe or a file (a terminal's own width otherwise; rich
+would take 80 and cut cells to "para…"). ``COLUMNS`` in the environment wins."""
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    width = None if tty or os.environ.get("COLUMNS") else PIPE_WIDTH
+    return Console(stderr=stderr, emoji=False, width=width)
+
+
+out = _console()
+err = _console(stderr=True)
 
 
 NOT_FINITE = "could not be computed (the result is not a finite number)"
@@ -170,7 +186,7 @@ def _load_runs(
     if (runs is None) == (example is None):
         raise InputError("give a run table (RUNS) or --example NAME, not both or neither")
     columns, conditions = _pairs(column, "--column"), _pairs(where, "--where")
-    table = examples.load(example, columns) if example else read_table(runs, columns)
+    table = examples.load(example, columns) if example is not None else read_table(runs, columns)
     if conditions:
         table = table.where(**conditions)
     for note in table.notes:

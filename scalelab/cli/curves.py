@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from scalelab.atomic import check_file
 from scalelab.cli.common import (
     ColumnOpt,
     ExampleOpt,
@@ -68,6 +69,7 @@ def curves(
     from scalelab.laws.curve_decay import parse_decay
     from scalelab.laws.curve_predict import curves_analysis
 
+    check_file(output, "law file")
     table = _load_runs(runs, example, column, where)
     with err.status(f"fitting {law} to the curves of {len(table)} rows"):
         fitted, predictions = curves_analysis(

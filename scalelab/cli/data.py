@@ -127,6 +127,10 @@ def data_prepare(
         test=test,
         near_dedup=not no_near_dedup,
     )
+    from scalelab.data.spec import cut_short
+
+    if spec and cut_short(spec):
+        err.print(f"warning: {cut_short(spec)}", markup=False, highlight=False, soft_wrap=True)
     target = out_dir or spec_obj.out
     if not target:
         raise InputError("no output directory: give --out DIR (or `out` in the spec)")

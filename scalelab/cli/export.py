@@ -43,6 +43,13 @@ def export_hf_cmd(
             out.print(f"files: {', '.join(r.files)}", **say)
         if r.tokenizer:
             out.print(f"tokenizer: {r.tokenizer}", **say)
+        if r.context:
+            out.print(
+                f"context: {r.context} tokens (config.json max_position_embeddings); a longer "
+                f"input fails inside transformers: keep its last {r.context} tokens "
+                "(docs/training.md, Export to Hugging Face)",
+                **say,
+            )
         for note in r.notes:
             out.print(f"note: {note}", **say)
     for run_id in getattr(result, "skipped", []):

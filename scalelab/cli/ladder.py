@@ -301,6 +301,9 @@ def ladder_export(
 ) -> None:
     """Write the run table (every eval point of every finished run; diverged runs carry status
     'diverged')."""
+    from scalelab.atomic import check_file
+
+    check_file(output, "run table")
     with Registry.open(ladder) as reg:
         n = reg.export(output)
         diverged = reg.counts()["diverged"]

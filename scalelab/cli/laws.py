@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from scalelab.atomic import check_file
 from scalelab.cli.common import (
     BudgetOpt,
     ColumnOpt,
@@ -100,6 +101,8 @@ def fit(
 
     asked = _count(budget, "--budget")
     delta, level = _real(delta, "--delta"), _real(level, "--level", 0.0, 1.0)
+    check_file(output, "law file")
+    check_file(checklist_out, "checklist file")
     table = _load_runs(runs, example, column, where)
     options = laws.FitOptions.make(
         loss=loss,
@@ -158,9 +161,9 @@ def fit(
         if note.startswith(
             "left out"
         ):  # e.g. diverged runs: the user must see what the fit did not use
-            err.print(f"warning: {note}", markup=False, highlight=False)
+            err.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
     for warning in law.warnings:
-        err.print(f"warning: {warning}", markup=False, highlight=False)
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_law(law, budget: float) -> None:
@@ -169,16 +172,21 @@ def _print_law(law, budget: float) -> None:
     t = Table(title=f"{law.form}: {law.provenance.get('formula', '')}", title_justify="left")
     t.add_column("parameter")
     t.add_column("estimate", justify="right")
-    t.add_column(f"{law.level:.0%} interval" if law.ci else "", justify="right")
+    if law.ci:  # intervals come from the bootstrap: no column without one
+        t.add_column(f"{law.level:.0%} interval", justify="right")
+
+    def row(label: str, name: str, value) -> None:
+        t.add_row(label, _fmt(value), *([_interval(law.ci.get(name))] if law.ci else []))
+
     for name, value in law.params.items():
-        t.add_row(name, _fmt(value), _interval(law.ci.get(name)))
+        row(name, name, value)
     for name, value in law.derived.items():
         label = (
             f"{name} @ C={budget:.3g}"
             if name in ("N_opt", "D_opt", "tokens_per_param", "loss_at_budget")
             else name
         )
-        t.add_row(label, _fmt(value), _interval(law.ci.get(name)))
+        row(label, name, value)
     out.print(t)
     if law.objective is not None:
         s = law.starts
@@ -322,6 +330,7 @@ def isoflop(
     if bootstrap < 0:
         raise InputError(f"--bootstrap: expected 0 or more resamples, got {bootstrap}")
     table = _load_runs(runs, example, column, where)
+    table = _one_configuration(table, example, where)
     conv = Conventions(params, flops)
     if approach == 2:
         result = iso.isoflop_profiles(
@@ -412,11 +421,37 @@ def published(as_json: bool = JsonOpt) -> None:
         )
 
 
+def _one_configuration(table, example: Optional[str], where: Optional[list[str]]):
+    """An example of several configurations (porian2024) with none picked: an IsoFLOP analysis of
+    them mixed means nothing, so it takes the example's default one and says so."""
+    from scalelab import examples as ex
+
+    e = ex.EXAMPLES.get(example or "")
+    picked = {item.partition("=")[0].strip() for item in where or []}
+    if e is None or e.choose is None or e.choose in picked:
+        return table
+    err.print(
+        f"note: {example} holds {len(ex.choices(example))} configurations (column {e.choose}); "
+        f"using {e.choose}={e.default}; pick another with --where {e.choose}=VALUE (listed by "
+        "`scalelab examples`)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return table.where(**{e.choose: e.default})
+
+
 @app.command(name="examples", cls=PlainUsage)
 def list_examples() -> None:
-    """List the built-in example run tables (use with --example NAME)."""
+    """List the built-in example run tables (use with --example NAME) and the configurations a
+    table holds (use with --where COLUMN=VALUE)."""
     from scalelab import examples as ex
 
     for name in ex.names():
         e = ex.EXAMPLES[name]
         out.print(f"[bold]{name}[/bold]: {e.description} ({e.citation})", highlight=False)
+        if e.choose:
+            default = f" (isoflop's default: {e.default})" if e.default else ""
+            out.print(f"  --where {e.choose}=VALUE, VALUE one of{default}:", highlight=False)
+            for value in ex.choices(name):
+                out.print(f"    {value}", highlight=False, markup=False)

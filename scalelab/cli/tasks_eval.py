@@ -81,7 +81,7 @@ def tasks_eval(
     json_out: bool = Flag("--json", help="print the rows as JSON"),
 ) -> None:
     """Evaluate a finished run (or a checkpoint) on task sets: accuracy and task loss per bucket."""
-    from scalelab.atomic import check_writable
+    from scalelab.atomic import check_file
     from scalelab.runs.table import RunTable
     from scalelab.train.taskrun import evaluate_run
 
@@ -90,8 +90,10 @@ def tasks_eval(
     if device not in ("auto", "cpu", "cuda"):
         raise InputError(f"--device: expected auto, cpu or cuda, got {device!r}")
     if output is not None:
-        check_writable(output, "rows file")
+        check_file(output, "rows file")
     result = evaluate_run(run, tasks, data=data, examples=examples, device=device)
+    for note in result.get("notes", []):
+        err.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     if output is not None:
         RunTable.from_records(result["rows"]).write(output)
     if json_out:

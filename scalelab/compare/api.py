@@ -4,7 +4,7 @@ One call does what ``scalelab compare`` prints::
 
     from scalelab import compare
     result = compare.compare("runs.csv", by="recipe", shared="alpha,beta", budgets=[1e23])
-    result.pairs[0].budgets[0].verdict    # "B better", "A better" or "not distinguishable"
+    result.pairs[0].budgets[0].verdict    # "<B> better", "<A> better" (group names) or "not distinguishable"
     result.to_dict()                      # the CLI's --json
 
 What it computes depends on the grouping:

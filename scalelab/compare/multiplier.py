@@ -10,8 +10,9 @@ L*(C), the loss at the compute-optimal allocation of budget C, comes from the la
 frontier. C_A(L) inverts A's frontier on a log-spaced grid of budgets (L* falls with C), for the
 point estimate and for every bootstrap sample at once.
 
-Every multiplier comes with its bootstrap interval and a verdict: ``B better`` when the interval
-lies above 1, ``A better`` below 1, ``not distinguishable`` when it holds 1.
+Every multiplier comes with its bootstrap interval and a verdict naming the group: ``<B> better``
+(B's name) when the interval lies above 1, ``<A> better`` below 1, ``not distinguishable`` when it
+holds 1; ``winner`` holds the group's name (None for a tie).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ GRID_PER_DECADE = 50
 """Budgets per decade of the grid on which C_A(L) is inverted (log-linear in between)."""
 REACH = 8.0
 """Decades above (and below) the budgets that C_A is searched in; beyond it k is unbounded."""
-B_BETTER, A_BETTER, TIE = "B better", "A better", "not distinguishable"
+TIE = "not distinguishable"
 
 
 @dataclass
@@ -45,6 +46,7 @@ class AtBudget:
     loss_a: Optional[float] = None  # A's and B's compute-optimal loss at C
     loss_b: Optional[float] = None
     reason: Optional[str] = None  # why a number is null
+    winner: Optional[str] = None  # the group the verdict names; None when not distinguishable
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -123,13 +125,20 @@ def multiplier_samples(
     return out
 
 
-def verdict(interval: Sequence[Optional[float]]) -> str:
+def verdict(interval: Sequence[Optional[float]], a: str = "A", b: str = "B") -> str:
+    """``"<b> better"`` when k's interval lies above 1, ``"<a> better"`` below 1 (the groups by
+    name), ``not distinguishable`` when it holds 1."""
+    winner = _winner(interval, a, b)
+    return TIE if winner is None else f"{winner} better"
+
+
+def _winner(interval: Sequence[Optional[float]], a: str, b: str) -> Optional[str]:
     lo, hi = interval
     if lo is not None and lo > 1.0:
-        return B_BETTER
+        return b
     if hi is not None and hi < 1.0:
-        return A_BETTER
-    return TIE
+        return a
+    return None
 
 
 def _interval(samples: np.ndarray, level: float) -> tuple[list[Optional[float]], Optional[str]]:
@@ -183,10 +192,11 @@ def compare_pair(
                 float(C),
                 point,
                 interval,
-                verdict(interval),
+                verdict(interval, a, b),
                 _num(la[m]),
                 _num(lb[m]),
                 reason,
+                _winner(interval, a, b),
             )
         )
     cross, cross_ci, cross_reason = crossover(form, theta_a, theta_b, sa, sb, budgets, level)

@@ -168,7 +168,9 @@ def load_spec(path: str | Path) -> DataSpec:
     """Read a data spec from TOML; every problem is an :class:`InputError` naming the file and
     key."""
     p = Path(path)
-    spec = spec_from_dict(tomlfile.read(p, "spec file"), where=str(p))
+    raw = tomlfile.read(p, "spec file")
+    _no_empty_tables(raw, p)
+    spec = spec_from_dict(raw, where=str(p))
     # Relative paths in a spec file are relative to the spec file.
     for s in spec.sources:
         if s.path and not Path(s.path).expanduser().is_absolute():
@@ -178,6 +180,36 @@ def load_spec(path: str | Path) -> DataSpec:
     if spec.out and not Path(spec.out).is_absolute():
         spec.out = str((p.parent / spec.out).resolve())
     return spec
+
+
+def _no_empty_tables(raw: dict, path: Path) -> None:
+    """A table written with no keys (``[tokenizer]`` as the file's last line) says nothing and
+    falls back to every default: most often a file cut short, so it is an error, not a default."""
+    for key, value in raw.items():
+        tables = value if isinstance(value, list) else [value]
+        for i, table in enumerate(tables):
+            if isinstance(table, dict) and not table:
+                name = f"[[{key}]] number {i + 1}" if isinstance(value, list) else f"[{key}]"
+                raise InputError(
+                    f"{path}: {name} has no keys (is the file cut short?); give its keys or "
+                    "remove the table to take the defaults"
+                )
+
+
+def cut_short(path: str | Path) -> Optional[str]:
+    """A warning when a spec file may have been cut short: text files end with a newline, and a
+    file that ends mid-line may have lost the settings after the cut (they take their defaults).
+    ``None`` for a file that ends with a newline."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    if data and not data.endswith(b"\n"):
+        return (
+            f"{path}: the file does not end with a newline; if it was cut short, the settings "
+            "after the cut take their defaults (check the manifest below)"
+        )
+    return None
 
 
 def builtin_spec(

@@ -76,7 +76,7 @@ def write_task_set(task: TaskSet, path: str | Path) -> dict:
     """Write ``task`` as JSON-lines at ``path`` and its manifest beside it (both atomically);
     returns the manifest (with the file's sha256)."""
     p = Path(path).expanduser()
-    atomic.check_writable(p, "task file")
+    atomic.check_file(p, "task file")
     data = task.to_jsonl()
     manifest = {
         **task.manifest,

@@ -26,6 +26,8 @@ class Example:
     description: str
     citation: str
     where: dict = field(default_factory=dict)
+    choose: Optional[str] = None  # a column of configurations to pick one from (--where COL=...)
+    default: Optional[str] = None  # the one an IsoFLOP analysis takes when none is picked
 
 
 EXAMPLES = {
@@ -51,13 +53,28 @@ EXAMPLES = {
         "gadre2024.csv", "all 104 runs, three training sets (column dataset)", GADRE
     ),
     "porian2024": Example(
-        "porian2024.csv", "IsoFLOP points of 15 configurations (filter on column config)", PORIAN
+        "porian2024.csv",
+        "IsoFLOP points of 15 configurations (filter on column config)",
+        PORIAN,
+        choose="config",
+        default="rw/tuned/short/const/standard/val",
     ),
 }
 
 
 def names() -> list[str]:
     return sorted(EXAMPLES)
+
+
+def choices(name: str) -> list[str]:
+    """The values of the example's configuration column (``--where COLUMN=VALUE``), or []."""
+    ex = EXAMPLES[name]
+    if ex.choose is None:
+        return []
+    with resources.as_file(resources.files(__package__) / ex.file) as path:
+        import pandas as pd
+
+        return sorted(map(str, pd.read_csv(path, usecols=[ex.choose])[ex.choose].unique()))
 
 
 def load(name: str, columns: Optional[Mapping[str, str]] = None) -> RunTable:

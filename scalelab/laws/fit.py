@@ -157,6 +157,7 @@ def fit_form(
     law.derived = {
         k: float(v[0]) for k, v in _derived(law_form, theta[None, :], opts.budget).items()
     }
+    law.warnings += guards.derived_warnings(law)
 
     law.scatter = intervals.scatter(
         law_form, theta, logx, logy, selected.run_ids, X.get("D", X.get("S"))

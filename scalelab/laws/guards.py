@@ -20,6 +20,9 @@ import numpy as np
 
 from scalelab.errors import InputError
 
+TOKENS_PER_PARAM_RANGE = (0.1, 1e5)
+"""Compute-optimal tokens/parameter outside this range is no allocation anyone trains at: a law
+that derives it is not identified along the allocation (see :func:`derived_warnings`)."""
 MAX_COMPUTE_RATIO = 100.0
 MAX_N_RATIO = 10.0
 RUNS_PER_PARAM = 3
@@ -69,6 +72,31 @@ def extrapolation_warnings(
             "error of the form itself, which grows with the extrapolation: the real interval is "
             "wider"
         )
+    return out
+
+
+def derived_warnings(law) -> list[str]:
+    """Warnings for absurd derived numbers (the compute-optimal allocation at the law's budget):
+    tokens/parameter outside :data:`TOKENS_PER_PARAM_RANGE`, fewer than one parameter or token,
+    a loss that is not positive."""
+    d, out = law.derived or {}, []
+    budget = getattr(law.options, "budget", None)
+    at = f" at C = {budget:.3g}" if isinstance(budget, (int, float)) else ""
+    lo, hi = TOKENS_PER_PARAM_RANGE
+    ratio = d.get("tokens_per_param")
+    if ratio is not None and np.isfinite(ratio) and not lo <= ratio <= hi:
+        out.append(
+            f"the compute-optimal tokens/parameter{at} is {ratio:.3g}, outside any plausible "
+            f"range ({lo:g} to {hi:g}): the runs do not identify the allocation (vary both N and "
+            "D over a wider range, or fix the exponents)"
+        )
+    for key, what in (("N_opt", "parameters"), ("D_opt", "tokens")):
+        value = d.get(key)
+        if value is not None and np.isfinite(value) and value < 1:
+            out.append(f"the compute-optimal {key}{at} is {value:.3g} {what}, below one: absurd")
+    loss = d.get("loss_at_budget")
+    if loss is not None and np.isfinite(loss) and loss <= 0:
+        out.append(f"the predicted loss{at} is {loss:.3g}, not positive: absurd")
     return out
 
 

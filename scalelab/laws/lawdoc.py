@@ -192,6 +192,13 @@ def _samples(samples: Any, form: Form, source: str) -> list[str]:
             ]
         if not all(_is_number(x) and math.isfinite(x) for x in row):
             return [f"{source}: samples[{i}]: expected finite numbers, got {_shown(row)}"]
+        for p, x in zip(form.params, row):
+            slack = TOLERANCE * max(1.0, abs(p.lower), abs(p.upper))
+            if not p.lower - slack <= x <= p.upper + slack:
+                return [
+                    f"{source}: samples[{i}]: {p.name} = {x:.4g} is outside the form's bounds "
+                    f"[{p.lower:.3g}, {p.upper:.3g}] (internal parameters {internal})"
+                ]
     return []
 
 

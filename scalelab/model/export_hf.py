@@ -63,6 +63,7 @@ class ExportResult:
     source: str | None = None
     step: int | None = None
     notes: list[str] = field(default_factory=list)
+    context: int | None = None  # the most tokens the model takes (its n_ctx): a longer input fails
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -210,6 +211,15 @@ def _lazy_transformers():
             "pip install 'scalelab[hf]'"
         ) from None
     return transformers
+
+
+def state_context(config_json: Path, n_ctx: int) -> None:
+    """Write the context under the name every ``transformers`` config reads it by,
+    ``max_position_embeddings`` (GPT-2 and DBRX map it onto their ``n_positions`` and
+    ``max_seq_len``, which their config.json holds): the most tokens one input may have."""
+    config = json.loads(config_json.read_text(encoding="utf-8"))
+    config.setdefault("max_position_embeddings", n_ctx)
+    config_json.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def build_hf_model(cfg: GPTConfig, state: dict, eot_id: int | None = None):
@@ -412,9 +422,11 @@ def export_model(
         "step": step,
         "max_abs_diff": diff,
         "tokenizer": tok_what,
+        "context": cfg.n_ctx,
     }
     with atomic_dir(out) as tmp, _quiet():
         model.save_pretrained(tmp)
+        state_context(tmp / "config.json", cfg.n_ctx)
         for name, text in {**tok_text, PROVENANCE: json.dumps(provenance, indent=2)}.items():
             (tmp / name).write_text(text + "\n", encoding="utf-8")
         for path in tmp.iterdir():  # transformers may write 0600 files; give them the usual mode
@@ -430,4 +442,5 @@ def export_model(
         tokenizer=tok_what,
         source=source,
         step=step,
+        context=cfg.n_ctx,
     )

@@ -56,6 +56,23 @@ class Watch:
         return asdict(self)
 
 
+def _diverged_points_have_tokens(frame: pd.DataFrame, bad, path: str, columns: dict) -> None:
+    """A row kept aside for its non-finite loss is a diverged evaluation: it still needs its D (or
+    C); a row with neither is a broken row, not a divergence."""
+    where = np.zeros(len(frame), dtype=bool)
+    for name in ("D", "C"):
+        column = columns.get(name, name)
+        if column in frame.columns:
+            values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+            where |= np.isfinite(values) & (values > 0)
+    lacking = np.flatnonzero(np.asarray(bad) & ~where)
+    if len(lacking):
+        raise InputError(
+            f"{path}: row {lacking[0] + 1}: no finite loss and no D or C; a diverged evaluation "
+            f"keeps its D ({len(lacking)} such row(s))"
+        )
+
+
 def read_curve(path, columns=None):
     """Read a learning-curve table like :func:`~scalelab.runs.read_table`, but keep evaluation
     points
@@ -86,6 +103,7 @@ def read_curve(path, columns=None):
     )
     if not bad.any():
         return read_table(path, columns), pd.DataFrame()
+    _diverged_points_have_tokens(frame, bad, path, columns or {})
     good = frame[~bad]
     if len(good) == 0:
         raise InputError(f"{path}: every loss is NaN or infinite; nothing to compare with the law")

@@ -38,6 +38,9 @@ from scalelab.runs.table import RunTable
 
 TRAIN_LOG, RUNS, SUMMARY, CONFIG = "train_log.csv", "runs.csv", "summary.json", "config.json"
 FINISHED = ("done", "diverged", "interrupted")
+DEFAULT_IDLE = 300.0
+"""``--follow`` on a source that cannot say when its run finished (a plain run table, a train log
+with no run folder around it) stops once it has not changed for this many seconds."""
 GRID_RATIO = 1.15
 """Train-log windows end at steps round(1.15^k): about 16 points per factor of 10 in steps."""
 
@@ -51,6 +54,7 @@ class RunRecords:
     status: Optional[str]  # the summary's status; None while the run has no summary
     source: str  # which file the points came from
     run_id: Optional[str] = None  # a run folder's own run (its WSD branches are runs too)
+    can_finish: bool = True  # False: nothing in the source can ever say the run finished
 
     @property
     def finished(self) -> bool:
@@ -80,9 +84,10 @@ def read_run(path, columns: Optional[dict] = None, N: Optional[float] = None) ->
         raise InputError(f"{p}: no such run folder, train log or run table")
     status = (_json(p.parent / SUMMARY) or {}).get("status")
     if p.name == TRAIN_LOG or _is_train_log(p):
-        return RunRecords(*_from_train_log(p, N), status, str(p))
+        in_folder = (p.parent / SUMMARY).is_file() or (p.parent / CONFIG).is_file()
+        return RunRecords(*_from_train_log(p, N), status, str(p), can_finish=in_folder)
     table, nonfinite = read_curve(p, columns)
-    return RunRecords(table, nonfinite, None, str(p))
+    return RunRecords(table, nonfinite, None, str(p), can_finish=False)
 
 
 def _json(path: Path) -> Optional[dict]:
@@ -96,15 +101,21 @@ def _is_train_log(path: Path) -> bool:
     if path.suffix != ".csv":
         return False
     try:
-        head = path.open(encoding="utf-8").readline().strip().split(",")
-    except OSError:
+        with path.open(encoding="utf-8") as fh:
+            head = fh.readline().strip().split(",")
+    except (OSError, UnicodeDecodeError):  # not text: the table reader says what it is
         return False
     return {"step", "tokens", "loss"} <= set(head) and "N" not in head
 
 
 def _complete_lines(path: Path) -> pd.DataFrame:
     """The CSV's complete lines (a writer may be half-way through the last one)."""
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not UTF-8 text (byte {exc.start}); expected a CSV train log"
+        ) from None
     if not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
     if not text.strip():
@@ -210,23 +221,31 @@ def follow(
     read: Callable[[], RunRecords],
     interval: float = 10.0,
     timeout: Optional[float] = None,
+    idle: Optional[float] = DEFAULT_IDLE,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> tuple[Optional[Watch], str]:
     """Poll ``read()`` every ``interval`` seconds; judge the curve with ``judge`` whenever the
     records change and call ``on_point`` once for each new point (by D).
 
     Returns ``(last Watch or None, why it stopped)``: ``"departed"`` as soon as the verdict is
-    not ``ok``, ``"finished"`` when the run's summary says it finished, ``"timeout"``.
+    not ``ok``, ``"finished"`` when the run's summary says it finished, ``"timeout"``, or
+    ``"idle"`` when a source that cannot say it finished (a plain run table) has not changed for
+    ``idle`` seconds (``None``: wait for ever).
     """
     if not interval > 0 or not math.isfinite(interval):
         raise InputError(f"--interval: expected a positive number of seconds, got {interval}")
     if timeout is not None and not timeout >= 0:
         raise InputError(f"--timeout: expected a non-negative number of seconds, got {timeout}")
-    deadline = None if timeout is None else time.monotonic() + timeout
-    result, seen, shown = None, None, -math.inf
+    if idle is not None and not (idle > 0 and math.isfinite(idle)):
+        raise InputError(f"--idle: expected a positive number of seconds, got {idle}")
+    deadline = None if timeout is None else clock() + timeout
+    result, seen, shown, changed = None, None, -math.inf, clock()
     while True:
         records = read()
         key = (records.source, _fingerprint(records))
+        if key != seen:
+            changed = clock()
         if records.table is not None and key != seen:
             seen = key
             result = judge(records)
@@ -236,11 +255,14 @@ def follow(
             shown = max([shown] + [p["D"] for p in result.points])
             if result.verdict != "ok":
                 return result, "departed"
+        seen = key
         if records.finished:
             return result, "finished"
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is not None and clock() >= deadline:
             return result, "timeout"
-        wait = interval if deadline is None else min(interval, deadline - time.monotonic())
+        if not records.can_finish and idle is not None and clock() - changed >= idle:
+            return result, "idle"
+        wait = interval if deadline is None else min(interval, deadline - clock())
         sleep(max(0.0, wait))
 
 

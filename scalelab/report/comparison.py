@@ -153,7 +153,7 @@ def multiplier_figure(result):
                 continue
             ax.scatter([b.C], [b.multiplier], color=colour, s=18, zorder=3)
             ax.annotate(
-                {"A better": "A", "B better": "B"}.get(b.verdict, "≈"),
+                {pair.a: "A", pair.b: "B"}.get(b.winner, "≈"),
                 (b.C, b.multiplier),
                 textcoords="offset points",
                 xytext=(3, 4),

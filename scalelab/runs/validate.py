@@ -86,6 +86,20 @@ TASK_LOSS_UNITS = ("nats/token", "nats/char", "nats/word", "bits/byte")
 lm-evaluation-harness's ``word_perplexity`` (ln of it) and LAMBADA's ``perplexity`` (ln of it:
 the target word's negative log-likelihood, all its tokens together, per example)."""
 
+PLAUSIBLE = {
+    "N": (1.0, 1e16, "parameters"),
+    "N_total": (1.0, 1e16, "parameters"),
+    "N_active": (1.0, 1e16, "parameters"),
+    "D": (1.0, 1e18, "tokens"),
+    "C": (1.0, 1e38, "FLOPs"),
+    "loss": (1e-6, 1e9, "nats/token"),
+}
+"""Ranges no language-model run leaves (a million times beyond the largest trained; the loss bound
+leaves room for a blow-up logged before the run diverged): a value outside is a unit or a typo."""
+C_RATIO_LIMIT = 1e4
+"""Given N, D and C, C/(6 N D) outside [1/limit, limit] is no FLOP convention (attention, an
+embedding, a mixture of experts move it by a small factor): a column in the wrong unit."""
+
 MAX_PROBLEM_LINES = 20
 MAX_SUMMARY_LINES = 6
 SHOWN_ROWS = 5
@@ -178,6 +192,20 @@ def validate(
                 lambda i, v=values: f"expected a finite number, got {v[i]:g}",
             )
         )
+        if column in PLAUSIBLE:
+            low, high, unit = PLAUSIBLE[column]
+            groups.append(
+                _group(
+                    label(column),
+                    f"are outside {low:g} to {high:g} {unit}",
+                    np.flatnonzero(
+                        (values > 0) & np.isfinite(values) & ((values < low) | (values > high))
+                    ),
+                    lambda i, v=values, low=low, high=high, unit=unit: (
+                        f"expected {low:g} to {high:g} {unit}, got {v[i]:g} (a unit or a typo?)"
+                    ),
+                )
+            )
     groups += _task_groups(frame, label)
     _raise(source, whole, groups)
 
@@ -213,6 +241,24 @@ def validate(
                 lambda i, v=values: (
                     f"expected a positive finite number, got {v[i]:g} "
                     "(the inputs are too large or too small)"
+                ),
+            )
+        )
+    if not derived & {"C", "D"}:
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            ratio = frame["C"].to_numpy(dtype=float) / (
+                6.0 * n_values * frame["D"].to_numpy(dtype=float)
+            )
+        off = np.isfinite(ratio) & ((ratio > C_RATIO_LIMIT) | (ratio < 1 / C_RATIO_LIMIT))
+        off |= ~np.isfinite(ratio) & np.isfinite(frame["C"].to_numpy(dtype=float))
+        groups.append(
+            _group(
+                label("C"),
+                f"disagree with 6*{n_col}*D by more than {C_RATIO_LIMIT:g}x",
+                np.flatnonzero(off),
+                lambda i, r=ratio: (
+                    f"C is {r[i]:.3g} x 6*{n_col}*D; expected within a factor "
+                    f"{C_RATIO_LIMIT:g} (is a column in the wrong unit?)"
                 ),
             )
         )

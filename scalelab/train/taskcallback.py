@@ -63,11 +63,14 @@ def load_run_tasks(cfg: RunConfig, source: str = "<config>") -> list:
                 task = make_task_set(folder, name, cfg.eval.task_examples, BUILTIN_SEED)
             else:
                 task = read_task_file(cfg.resolve(name))
+                available = len(task.examples)
                 task.examples = task.examples[: cfg.eval.task_examples]
         except InputError as exc:
             problems.extend(f"{source}: [eval] tasks: {p}" for p in exc.problems)
             continue
         sets.append(encode_task(task, tok))
+        if name not in BUILTIN_TASKS and available > len(task.examples):
+            sets[-1].available = available
     names = [t.name for t in sets]
     if len(set(names)) < len(names):
         problems.append(f"{source}: [eval] tasks: two task sets named alike ({names})")

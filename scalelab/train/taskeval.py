@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -61,6 +62,7 @@ class EncodedTask:
     n_choices: np.ndarray  # per example
     buckets: list[str]
     targets: list[str]  # per example: the right answer's text
+    available: Optional[int] = None  # examples the task file holds, when a cap scored fewer
 
 
 def encode_task(task: TaskSet, tokenizer) -> EncodedTask:

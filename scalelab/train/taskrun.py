@@ -98,10 +98,17 @@ def evaluate_run(
     t0 = time.perf_counter()
     rows = evaluate_tasks(model, sets, plan.gpt.n_ctx)
     seconds = time.perf_counter() - t0
+    notes = [
+        f"{s.name}: scored {s.n_examples} of its {s.available} examples (the cap, [eval] "
+        f"task_examples = {cfg.eval.task_examples}); give --examples {s.available} to score all"
+        for s in sets
+        if s.available
+    ]
     return {
         "run_id": cfg.run_id,
         "step": step,
         "checkpoint": str(ckpt),
         "seconds": seconds,
         "rows": [{**base, **r} for r in rows],
+        "notes": notes,
     }

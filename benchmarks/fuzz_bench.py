@@ -126,7 +126,11 @@ def classify(case: Case, code, stdout: str, stderr: str, escaped, caught) -> tup
         "Warning:" in ln and not ln.startswith(("warning:", "note:")) for ln in stderr.splitlines()
     ):
         return "warning-leak", stderr.strip()[:300]
-    warned = any(ln.startswith("warning:") for ln in stderr.splitlines())
+    # a note that input was skipped (a file outside an lm-eval mapping) tells the user as a warning does
+    warned = any(
+        ln.startswith("warning:") or (ln.startswith("note:") and "skipped" in ln)
+        for ln in stderr.splitlines()
+    )
     if code in (0, 4):
         if case.invalid is True and not warned:
             return "silent", stdout.strip()[:200]

@@ -12,7 +12,7 @@ import numpy as np
 
 from scalelab.errors import ScalelabError
 from scalelab.report import figures as F
-from scalelab.report.page import Section, esc, figure_html, num, table_html
+from scalelab.report.section import Section, esc, figure_html, num, table_html
 from scalelab.runs.table import RunTable
 from scalelab.tasks import data as taskdata
 from scalelab.tasks.predict import Chain, fit_chain, variables_at

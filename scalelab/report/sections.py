@@ -18,7 +18,15 @@ from scalelab.laws.conventions import Conventions
 from scalelab.laws.isoflop import IsoFLOPResult, isoflop_profiles
 from scalelab.laws.law import Law
 from scalelab.report import figures as F
-from scalelab.report.page import Section, esc, figure_html, interval, num, table_html, unavailable
+from scalelab.report.section import (
+    Section,
+    esc,
+    figure_html,
+    interval,
+    num,
+    table_html,
+    unavailable,
+)
 from scalelab.runs.table import RunTable
 
 PLAN_LAWS = ("chinchilla-2022", "besiroglu-2024", "kaplan-2020-nd")

@@ -14,6 +14,7 @@ is marked ``assumed`` and says which convention.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
@@ -68,80 +69,56 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
         used = frame[frame["run_id"].astype(str).isin(set(law.data["run_ids"]))]
         frame = used if len(used) else frame
     m = dict(manifest or {})
-    mc = dict(m.get("checklist") or {})
-    opts, conv, data = law.options_record(), law.conventions or {}, law.data or {}
-    items: list[dict] = []
-    add = items.append
+    record = _Recorded(
+        law=law,
+        frame=frame,
+        manifest=m,
+        checklist=dict(m.get("checklist") or {}),
+        options=law.options_record(),
+        conventions=law.conventions or {},
+        data=law.data or {},
+    )
+    return [item for group in GROUPS for item in group(record)]
 
-    # -- data ------------------------------------------------------------------------------------
-    if mc.get("data") or m.get("name"):
-        add(
-            _item(
-                "data",
-                "data_name",
-                "data set",
-                mc.get("data") or m.get("name"),
-                KNOWN,
-                "data manifest",
-            )
-        )
-    else:
-        add(_from_column(frame, "data", "data_name", "data set", ""))
-    if mc.get("sources"):
-        add(
-            _item(
-                "data",
-                "data_sources",
-                "sources and licences",
-                "; ".join(mc["sources"]),
-                KNOWN,
-                "data manifest",
-            )
-        )
-    else:
-        add(
-            _unknown(
-                "data", "data_sources", "sources and licences", "not recorded: no data manifest"
-            )
-        )
-    if "train_tokens_after_dedup" in mc:
-        add(
-            _item(
-                "data",
-                "data_size",
-                "training data size (tokens)",
-                f"{mc['train_tokens_after_dedup']:,}",
-                KNOWN,
-                "data manifest",
-            )
-        )
-    else:
-        add(
-            _unknown(
-                "data", "data_size", "training data size (tokens)", "not recorded: no data manifest"
-            )
-        )
-    if mc.get("dedup"):
-        add(_item("data", "dedup", "deduplication", mc["dedup"], KNOWN, "data manifest"))
-    else:
-        add(_unknown("data", "dedup", "deduplication", "not recorded: no data manifest"))
-    if mc.get("tokenizer"):
-        add(_item("data", "tokenizer", "tokenizer", mc["tokenizer"], KNOWN, "data manifest"))
-    else:
-        add(_from_column(frame, "data", "tokenizer", "tokenizer", ""))
-    if mc.get("data_hash") or m.get("data_hash"):
-        add(
-            _item(
-                "data",
-                "data_hash",
-                "data hash",
-                mc.get("data_hash") or m.get("data_hash"),
-                KNOWN,
-                "data manifest",
-            )
-        )
-    else:
-        add(_from_column(frame, "data", "data_hash", "data hash", ""))
+
+@dataclass(frozen=True)
+class _Recorded:
+    """What the checklist is filled from: the law and its records, the runs' rows, the manifest."""
+
+    law: Any
+    frame: Any  # the run table's rows the law used (a DataFrame), or None
+    manifest: dict
+    checklist: dict  # the manifest's checklist record
+    options: dict
+    conventions: dict
+    data: dict
+
+
+def _data_items(r: _Recorded) -> list[dict]:
+    """Data: the data set, its sources and licences, size, dedup, tokenizer and hash: from the
+    manifest, else (where a column can say) the run table, else unknown."""
+    frame, m, mc = r.frame, r.manifest, r.checklist
+    size = f"{mc['train_tokens_after_dedup']:,}" if "train_tokens_after_dedup" in mc else None
+    recorded = {  # item: (label, the manifest's value, whether a run-table column may say it)
+        "data_name": ("data set", mc.get("data") or m.get("name"), True),
+        "data_sources": (
+            "sources and licences",
+            "; ".join(mc["sources"]) if mc.get("sources") else None,
+            False,
+        ),
+        "data_size": ("training data size (tokens)", size, False),
+        "dedup": ("deduplication", mc.get("dedup"), False),
+        "tokenizer": ("tokenizer", mc.get("tokenizer"), True),
+        "data_hash": ("data hash", mc.get("data_hash") or m.get("data_hash"), True),
+    }
+    items = []
+    for key, (label, value, column) in recorded.items():
+        if value:
+            items.append(_item("data", key, label, value, KNOWN, "data manifest"))
+        elif column:
+            items.append(_from_column(frame, "data", key, label, ""))
+        else:
+            items.append(_unknown("data", key, label, "not recorded: no data manifest"))
 
     per_recipe = data_by_recipe(frame, mc.get("data_hash") or m.get("data_hash"))
     if per_recipe is not None:  # the runs' data differs by recipe, or is not the manifest's
@@ -151,8 +128,14 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
                 items[i] = _item(
                     "data", it["item"], it["label"], per_recipe[it["item"]], KNOWN, where
                 )
+    return items
 
-    # -- model -----------------------------------------------------------------------------------
+
+def _model_items(r: _Recorded) -> list[dict]:
+    """Model: shapes, parameter and FLOP conventions, the embedding share."""
+    frame, conv = r.frame, r.conventions
+    items: list[dict] = []
+    add = items.append
     present = [
         c
         for c in SHAPE_COLUMNS
@@ -232,8 +215,14 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
                 "run table columns N_total, N",
             )
         )
+    return items
 
-    # -- training --------------------------------------------------------------------------------
+
+def _training_items(r: _Recorded) -> list[dict]:
+    """Training: optimiser, schedule, learning rate, batch, seeds, the loss, code."""
+    frame, opts = r.frame, r.options
+    items: list[dict] = []
+    add = items.append
     add(_from_column(frame, "training", "optimizer", "training optimiser", ""))
     add(_from_column(frame, "training", "schedule", "learning-rate schedule", ""))
     add(_from_column(frame, "training", "lr", "peak learning rate", ""))
@@ -275,8 +264,14 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
             )
         )
     add(_from_column(frame, "training", "code_version", "training code version", ""))
+    return items
 
-    # -- fit ---------------------------------------------------------------------------------------
+
+def _fit_method_items(r: _Recorded) -> list[dict]:
+    """Fit, how: the form, fitting loss, optimiser and initialisation."""
+    law, opts = r.law, r.options
+    items: list[dict] = []
+    add = items.append
     formula = (law.provenance or {}).get("formula", "")
     add(
         _item(
@@ -338,6 +333,14 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
         add(
             _unknown("fit", "init_grid", "initialisation", "the law records no initialisation grid")
         )
+    return items
+
+
+def _fit_record_items(r: _Recorded) -> list[dict]:
+    """Fit, on what: the runs included, the uncertainty and the code versions."""
+    law, opts, data = r.law, r.options, r.data
+    items: list[dict] = []
+    add = items.append
     if data.get("run_ids") is not None:
         ranges = data.get("ranges", {})
         text = (
@@ -419,6 +422,10 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
         )
     )
     return items
+
+
+GROUPS = (_data_items, _model_items, _training_items, _fit_method_items, _fit_record_items)
+"""The checklist's groups in order: each a function of the record returning its items."""
 
 
 def to_json(items: Sequence[dict]) -> dict:

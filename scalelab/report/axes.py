@@ -32,6 +32,7 @@ def log_axis(ax, which: str = "x") -> None:
         FuncFormatter,
         LogLocator,
         NullFormatter,
+        NullLocator,
     )
 
     lo, hi = ax.get_xlim() if which == "x" else ax.get_ylim()
@@ -55,6 +56,8 @@ def log_axis(ax, which: str = "x") -> None:
     axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=numticks))
     axis.set_major_formatter(FuncFormatter(compact))
     axis.set_minor_formatter(NullFormatter())
+    if decades > 4.5:  # labels every decade or more: unlabelled minor ticks add only clutter
+        axis.set_minor_locator(NullLocator())
 
 
 def data_ylim(ax, values: Sequence[float], margin: float = 0.06) -> tuple[float, float]:

@@ -297,6 +297,9 @@ def frontier_figure(
         ax.set_xlabel(LABELS["C"])
         ax.set_ylabel(f"compute-optimal {LABELS[key]}")
         ax.legend(fontsize=7.5, loc="upper left")
+    for ax in axes:
+        style.log_axis(ax, "x")
+        style.log_axis(ax, "y")
     axes[0].set_title(f"{title}: N_opt(C)")
     axes[1].set_title("D_opt(C)")
     return fig

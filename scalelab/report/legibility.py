@@ -120,8 +120,7 @@ def _drawn_tick_labels(ax) -> tuple[list, set[int]]:
     texts (drawn or not)."""
     drawn, every = [], set()
     for axis in (ax.xaxis, ax.yaxis):
-        ticks = axis.get_major_ticks() + axis.get_minor_ticks()
-        for t in ticks:
+        for t in list(axis.majorTicks) + list(axis.minorTicks):  # those made so far: no new ones
             every.update({id(t.label1), id(t.label2)})
         for t in axis._update_ticks():  # the ticks inside the view: the ones drawn
             drawn += [lab for lab in (t.label1, t.label2) if lab.get_visible()]

@@ -1,7 +1,8 @@
-"""Every figure of the report is legible (issue 23): on the demo ladder's runs (a recorded
-`scalelab demo` run table, tests/data/demo_runs.csv) and on each bundled example, the axes hold
-their data points and no law curve stretches the y range far beyond them, no text is cut by the
-figure's edge, and no two texts overlap (scalelab.report.legibility, from matplotlib's own extents).
+"""Every figure of the report is legible (issue 23), on the demo ladder's runs (the run table of
+a `scalelab demo` run, 2026-12-07, 2-vCPU machine: tests/data/demo_ladder_runs.csv, with learning
+curves and task rows) and on each bundled example: the axes hold their data points and no law curve
+stretches the y range far beyond them, no text is cut by the figure's edge, and no two texts
+overlap (scalelab.report.legibility, from matplotlib's own extents).
 
 The reports are built by the real `report.html.build` with a one-start fit grid, few bootstrap
 resamples and the SVG embedding skipped, so the check stays fast; the figures are the report's."""
@@ -19,7 +20,7 @@ from scalelab.runs.table import read_table
 
 pytest.importorskip("matplotlib")
 
-DEMO = Path(__file__).parent / "data" / "demo_runs.csv"
+DEMO = Path(__file__).parent / "data" / "demo_ladder_runs.csv"
 GRID = {"e": [0.5], "a": [6.0], "b": [8.0], "alpha": [0.4], "beta": [0.4]}
 PORIAN_CONFIG = "rw/tuned/short/const/standard/val"
 """Porian et al.'s example holds 15 configurations: the report is of one (``--where config=``)."""
@@ -33,6 +34,10 @@ def _table(name: str):
 
 
 CASES = ["demo", *examples.names()]
+UNION = "gadre2024-all"
+"""The union of the three Gadre et al. examples, each checked on its own in the default suite:
+checked by ``make test-all`` (it would take the default suite past ~20 s of CPU)."""
+PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n == UNION else n for n in CASES]
 
 
 @pytest.fixture
@@ -41,7 +46,7 @@ def no_svg(monkeypatch):
     monkeypatch.setattr(F, "data_uri", lambda fig, fmt="svg": "data:,")
 
 
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", PARAMS)
 def test_every_report_figure_is_legible(name, no_svg):
     rep = report_html.build(
         _table(name),
@@ -52,6 +57,9 @@ def test_every_report_figure_is_legible(name, no_svg):
     )
     try:
         assert len(rep.figures) >= 7, sorted(rep.figures)
+        if name == "demo":  # the annealing law's figure and the tasks' are checked too
+            assert {"curves", "learning_curves", "sensitivity"} <= set(rep.figures)
+            assert any(k.startswith("downstream_") for k in rep.figures)
         found = [p for key, fig in rep.figures.items() for p in legibility.problems(fig, key)]
     finally:
         rep.close()

@@ -41,19 +41,29 @@ def _is_content(artist) -> bool:
     return getattr(artist, "scalelab_role", None) == CONTENT
 
 
-def data_points(ax) -> np.ndarray:
-    """The axes' data points in data coordinates, (n, 2): scatter offsets, marker-only lines
-    (error-bar markers included) and lines marked :func:`content`."""
+def data_points(ax) -> tuple[np.ndarray, np.ndarray]:
+    """The axes' data points in data coordinates, (x values, y values): scatter offsets,
+    marker-only lines (error-bar markers included) and lines marked :func:`content` (a
+    horizontal reference such as chance accuracy gives y values only)."""
     from matplotlib.collections import PathCollection  # noqa: PLC0415 (lazy)
 
-    pts = []
+    xs, ys = [], []
     for c in ax.collections:
         if isinstance(c, PathCollection) and c.get_visible():
             if c.get_offset_transform() is ax.transData or _is_content(c):
                 off = np.asarray(c.get_offsets(), float).reshape(-1, 2)
-                pts.append(off)
+                ok = np.all(np.isfinite(off), axis=1)
+                xs.append(off[ok, 0])
+                ys.append(off[ok, 1])
     for line in ax.lines:
-        if not line.get_visible() or line.get_transform() is not ax.transData:
+        if not line.get_visible():
+            continue
+        x = np.asarray(line.get_xdata(), float)
+        y = np.asarray(line.get_ydata(), float)
+        if _is_content(line) and line.get_transform() == ax.get_yaxis_transform():
+            ys.append(y[np.isfinite(y)])  # a horizontal reference line: its y is data
+            continue
+        if line.get_transform() is not ax.transData:
             continue
         if line.get_marker() in CAPS and not _is_content(line):
             continue  # an error bar's caps: the ends of an interval, not data
@@ -61,14 +71,11 @@ def data_points(ax) -> np.ndarray:
             line.get_linestyle() in ("None", "", " ")
         )
         if marker_only or _is_content(line):
-            xy = np.column_stack(
-                [np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)]
-            )
-            pts.append(xy)
-    if not pts:
-        return np.empty((0, 2))
-    xy = np.concatenate(pts)
-    return xy[np.all(np.isfinite(xy), axis=1)]
+            ok = np.isfinite(x) & np.isfinite(y)
+            xs.append(x[ok])
+            ys.append(y[ok])
+    join = lambda parts: np.concatenate(parts) if parts else np.empty(0)  # noqa: E731
+    return join(xs), join(ys)
 
 
 def _scaled(axis, values: np.ndarray) -> np.ndarray:
@@ -81,11 +88,9 @@ def _scaled(axis, values: np.ndarray) -> np.ndarray:
 
 def _axes_problems(ax, name: str) -> list[str]:
     xy = data_points(ax)
-    if not len(xy):
-        return []
     out = []
     for k, axis, lim in ((0, ax.xaxis, ax.get_xlim()), (1, ax.yaxis, ax.get_ylim())):
-        v = _scaled(axis, xy[:, k])
+        v = _scaled(axis, xy[k])
         v = v[np.isfinite(v)]
         lo, hi = sorted(_scaled(axis, np.asarray(lim)))
         if not len(v):

@@ -113,6 +113,8 @@ def nearest_levels(values: Sequence[float], n: int = 3):
 def two_line_title(text: str) -> str:
     """A long title as two lines, broken before its parenthesis (``loss against D (chinchilla
     fit, ...)``), so it never runs past a figure's edge."""
+    if "\n" in text:
+        return text
     head, sep, tail = text.partition(" (")
     return f"{head}\n({tail}" if sep and len(text) > 48 else text
 

@@ -347,6 +347,8 @@ def residuals_figure(
         "color_label"}]``.
     """
     fig, axes = _figure(len(panels), width=4.8 * len(panels), height=4.0)
+    # room between a panel's colour bar (its label) and the next panel's axis label
+    fig.get_layout_engine().set(wspace=0.05)
     for ax, p in zip(axes, panels, strict=False):
         color = p.get("color")
         if color is not None:

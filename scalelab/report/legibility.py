@@ -7,8 +7,8 @@ reports for its own artists (``get_window_extent`` with the figure's renderer):
   most half the points' span (in the axis's own scale: decades on a log axis) beyond them;
 * **no clipped text**: no visible text (titles, axis and tick labels, annotations, legends,
   colour-bar labels) extends past the figure's edge;
-* **no overlapping text**: no two text boxes overlap, and no text of one panel reaches into
-  another panel.
+* **no overlapping text**: no two text boxes overlap, texts of two panels keep
+  :data:`PANEL_GAP_PX` apart, and no text of one panel reaches into another panel.
 
 :func:`problems` returns one line per failure (empty: legible); the report's test runs it on every
 figure of the report on the demo ladder and the bundled examples.
@@ -26,6 +26,9 @@ through the data points: it sets the axis range like a data point."""
 MAX_PAD = 0.5
 """How far (a fraction of the points' own span) the y limits may reach beyond the points."""
 SLACK_PX = 1.0
+PANEL_GAP_PX = 12.0
+"""Texts of two panels (a colour bar counts with its panel) keep a line of text apart: closer,
+they read as one label (the residual panels' colour-bar label against the next panel's)."""
 CAPS = ("_", "|", 0, 1, 2, 3)
 """Markers of error-bar caps (interval ends, not data points)."""
 """Overlaps and overshoots of up to this many pixels are rounding, not defects."""
@@ -154,19 +157,33 @@ def text_boxes(fig, renderer) -> list[tuple[str, Any, Any]]:
     for legend in fig.legends:
         boxes.append(("legend", legend.get_window_extent(renderer), None))
         skip |= {id(t) for t in legend.findobj(Text)}
+    owner = {}  # an axes' titles and axis labels belong to it (their own .axes may be None)
+    for ax in fig.axes:
+        for t in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label):
+            owner[id(t)] = ax
     for t in fig.findobj(Text):
         if id(t) in skip or not t.get_visible() or not t.get_text().strip():
             continue
         if t.get_figure(root=True) is None:
             continue
-        boxes.append((f"text '{t.get_text()[:40]}'", t.get_window_extent(renderer), t.axes))
+        label = f"text '{t.get_text()[:40]}'"
+        boxes.append((label, t.get_window_extent(renderer), owner.get(id(t), t.axes)))
     return boxes
 
 
-def _overlap(a, b) -> bool:
+def _overlap(a, b, slack: float = SLACK_PX) -> bool:
+    """Whether two boxes overlap by more than ``slack`` pixels both ways (a negative slack: come
+    closer than that)."""
     w = min(a.x1, b.x1) - max(a.x0, b.x0)
     h = min(a.y1, b.y1) - max(a.y0, b.y0)
-    return w > SLACK_PX and h > SLACK_PX
+    return w > slack and h > slack
+
+
+def _panel(ax):
+    """The panel an axes belongs to: a colour bar's is the panel it colours."""
+    cb = getattr(ax, "_colorbar", None)
+    parent = getattr(getattr(cb, "mappable", None), "axes", None)
+    return parent if parent is not None else ax
 
 
 def problems(fig, name: str = "figure") -> list[str]:
@@ -181,10 +198,12 @@ def problems(fig, name: str = "figure") -> list[str]:
     for label, bb, _ in boxes:
         if bb.x0 < -SLACK_PX or bb.y0 < -SLACK_PX or bb.x1 > W + SLACK_PX or bb.y1 > H + SLACK_PX:
             out.append(f"{name}: {label} is cut by the figure's edge")
-    for i, (la, a, _) in enumerate(boxes):
-        for lb, b, _ in boxes[i + 1 :]:
+    for i, (la, a, pa) in enumerate(boxes):
+        for lb, b, pb in boxes[i + 1 :]:
             if _overlap(a, b):
                 out.append(f"{name}: {la} overlaps {lb}")
+            elif _panel(pa) is not _panel(pb) and _overlap(a, b, -PANEL_GAP_PX):
+                out.append(f"{name}: {la} and {lb}, of two panels, nearly touch")
     panels = [ax for ax in fig.axes if ax.get_visible()]
     for label, bb, owner in boxes:
         for ax in panels:

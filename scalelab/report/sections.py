@@ -76,7 +76,7 @@ def figures_section(law: Law, table: RunTable) -> Section:
             continue
         band = (", " + F.band_label(law) if F.band_kind(law) else "") + ")"
         fig = F.loss_figure(
-            var, *data, title=f"loss against {F.LABELS[var]} ({law.form} fit" + band
+            var, *data, title=f"loss against {F.LABELS[var]}\n({law.form} fit" + band
         )
         figs[f"loss_vs_{var}"] = fig
         parts.append(

@@ -104,3 +104,21 @@ def test_a_legible_figure_passes():
         assert legibility.problems(fig, "ok") == []
     finally:
         plt.close(fig)
+
+
+def test_learning_curves_draw_the_law_only_where_it_was_fitted():
+    """The fit figures' learning curves: the law (fitted to final points) is drawn from the
+    smallest D it was fitted on, not down to the first evaluation's few thousand tokens."""
+    from scalelab.laws.options import FitOptions
+    from scalelab.laws.select import fit
+
+    table = _table("demo")
+    law = fit(table, "chinchilla", options=FitOptions(grid=GRID))
+    runs = F.learning_curve_data(law, table)
+    low = law.data["ranges"]["D"][0]
+    assert runs and all(r["pred"] is not None for r in runs)
+    for r in runs:
+        drawn = np.isfinite(r["pred"])
+        assert drawn.any() and np.all(r["x"][drawn] >= low * (1 - 1e-9))
+        assert not drawn[np.asarray(r["x"]) < low * 0.999].any()
+        assert (np.asarray(r["x"]) < low).any()  # there were evaluations below it

@@ -134,88 +134,60 @@ def _data_items(r: _Recorded) -> list[dict]:
 def _model_items(r: _Recorded) -> list[dict]:
     """Model: shapes, parameter and FLOP conventions, the embedding share."""
     frame, conv = r.frame, r.conventions
-    items: list[dict] = []
-    add = items.append
     present = [
         c
         for c in SHAPE_COLUMNS
         if frame is not None and c in frame.columns and frame[c].notna().any()
     ]
-    if present:
-        shapes = "; ".join(f"{c}: {_values(frame, c)}" for c in present)
-        if "d_model" in present and "n_layer" in present:
-            ratio = (frame["d_model"] / frame["n_layer"]).dropna()
-            shapes += f"; d_model/n_layer from {ratio.min():.3g} to {ratio.max():.3g}"
-        add(
-            _item(
-                "model",
-                "shapes",
-                "model shapes (layers, width, heads, context)",
-                shapes,
-                KNOWN,
-                "run table columns " + ", ".join(present),
-            )
-        )
-    else:
-        add(
-            _unknown(
-                "model",
-                "shapes",
-                "model shapes (layers, width, heads, context)",
-                "not recorded: the run table has no " + "/".join(SHAPE_COLUMNS) + " columns",
-            )
-        )
-    if conv.get("params"):
-        add(
-            _item(
-                "model",
-                "param_convention",
-                "parameter convention",
-                f"{conv['params']}: {conv.get('params_meaning', '')} (column "
-                f"{conv.get('params_column', '?')})",
-                KNOWN,
-                "the fit's conventions",
-            )
-        )
-    else:
-        add(
-            _unknown(
-                "model",
-                "param_convention",
-                "parameter convention",
-                "the law records no parameter convention",
-            )
-        )
-    if conv.get("flops"):
-        add(
-            _item(
-                "model",
-                "flop_convention",
-                "FLOP convention",
-                f"{conv['flops']}: {conv.get('flops_meaning', '')}",
-                KNOWN,
-                "the fit's conventions",
-            )
-        )
-    else:
-        add(
-            _unknown(
-                "model", "flop_convention", "FLOP convention", "the law records no FLOP convention"
-            )
-        )
+    shapes = "; ".join(f"{c}: {_values(frame, c)}" for c in present)
+    if "d_model" in present and "n_layer" in present:
+        ratio = (frame["d_model"] / frame["n_layer"]).dropna()
+        shapes += f"; d_model/n_layer from {ratio.min():.3g} to {ratio.max():.3g}"
+    params = conv.get("params") and (
+        f"{conv['params']}: {conv.get('params_meaning', '')} (column "
+        f"{conv.get('params_column', '?')})"
+    )
+    flops = conv.get("flops") and f"{conv['flops']}: {conv.get('flops_meaning', '')}"
+    items = [
+        _either(
+            ("model", "shapes", "model shapes (layers, width, heads, context)"),
+            shapes,
+            "run table columns " + ", ".join(present),
+            "not recorded: the run table has no " + "/".join(SHAPE_COLUMNS) + " columns",
+        ),
+        _either(
+            ("model", "param_convention", "parameter convention"),
+            params,
+            "the fit's conventions",
+            "the law records no parameter convention",
+        ),
+        _either(
+            ("model", "flop_convention", "FLOP convention"),
+            flops,
+            "the fit's conventions",
+            "the law records no FLOP convention",
+        ),
+    ]
     if frame is not None and "N_total" in frame.columns and conv.get("params") != "total":
         ratio = (frame["N_total"] / frame["N"]).dropna()
-        add(
+        share = f"{ratio.min():.3g} to {ratio.max():.3g}"
+        items.append(
             _item(
                 "model",
                 "embedding_share",
                 "total / non-embedding parameters",
-                f"{ratio.min():.3g} to {ratio.max():.3g}",
+                share,
                 KNOWN,
                 "run table columns N_total, N",
             )
         )
     return items
+
+
+def _either(what: tuple[str, str, str], value: Any, source: str, why: str) -> dict:
+    """``what`` = (group, item, label): known from ``source`` when ``value`` is there, else
+    unknown for ``why``."""
+    return _item(*what, value, KNOWN, source) if value else _unknown(*what, why)
 
 
 def _training_items(r: _Recorded) -> list[dict]:
@@ -339,79 +311,41 @@ def _fit_method_items(r: _Recorded) -> list[dict]:
 def _fit_record_items(r: _Recorded) -> list[dict]:
     """Fit, on what: the runs included, the uncertainty and the code versions."""
     law, opts, data = r.law, r.options, r.data
-    items: list[dict] = []
-    add = items.append
+    record = "the law's data record"
     if data.get("run_ids") is not None:
-        ranges = data.get("ranges", {})
         text = (
             f"{law.n_runs} runs, {law.n_points} points "
             f"({opts.get('points', '?')} evaluation of each run)"
         )
-        text += "".join(f"; {v} from {lo:.3g} to {hi:.3g}" for v, (lo, hi) in ranges.items())
+        text += "".join(
+            f"; {v} from {lo:.3g} to {hi:.3g}" for v, (lo, hi) in data.get("ranges", {}).items()
+        )
         if data.get("notes"):
             text += "; " + "; ".join(data["notes"])
-        add(
-            _item(
-                "fit",
-                "fit_range",
-                "fitting range (runs included)",
-                text,
-                KNOWN,
-                "the law's data record",
-            )
-        )
-        add(
-            _item(
-                "fit",
-                "runs_source",
-                "runs from",
-                data.get("source", UNKNOWN),
-                KNOWN,
-                "the law's data record",
-            )
-        )
+        items = [
+            _item("fit", "fit_range", "fitting range (runs included)", text, KNOWN, record),
+            _item("fit", "runs_source", "runs from", data.get("source", UNKNOWN), KNOWN, record),
+        ]
     else:
-        add(
-            _unknown("fit", "fit_range", "fitting range (runs included)", "the law records no runs")
-        )
+        why = "the law records no runs"
+        items = [_unknown("fit", "fit_range", "fitting range (runs included)", why)]
+    uncertainty = ("fit", "uncertainty", "uncertainty")
     if opts.get("bootstrap"):
         b = (law.starts or {}).get("bootstrap", {})
-        add(
-            _item(
-                "fit",
-                "uncertainty",
-                "uncertainty",
-                f"{opts['bootstrap']} run-level bootstrap resamples "
-                f"({b.get('failed', '?')} failed), {opts.get('level', 0.95):.0%} percentile "
-                "intervals",
-                KNOWN,
-                "the fit's options",
-            )
+        text = (
+            f"{opts['bootstrap']} run-level bootstrap resamples ({b.get('failed', '?')} failed), "
+            f"{opts.get('level', 0.95):.0%} percentile intervals"
         )
     else:
-        add(
-            _item(
-                "fit",
-                "uncertainty",
-                "uncertainty",
-                "none: fitted without bootstrap",
-                KNOWN,
-                "the fit's options",
-            )
-            if opts
-            else _unknown("fit", "uncertainty", "uncertainty", "the law records no fitting options")
-        )
-    add(
-        _item(
-            "fit",
-            "fit_code_version",
-            "fitting code version",
-            f"scalelab {law.version}",
-            KNOWN,
-            "the law",
-        )
+        text = "none: fitted without bootstrap" if opts else None
+    items.append(
+        _either(uncertainty, text, "the fit's options", "the law records no fitting options")
     )
-    add(
+    version = f"scalelab {law.version}"
+    items.append(
+        _item("fit", "fit_code_version", "fitting code version", version, KNOWN, "the law")
+    )
+    items.append(
         _item(
             "fit",
             "report_code_version",

@@ -11,6 +11,7 @@ from typing import Any, Optional
 import numpy as np
 
 from scalelab.errors import ScalelabError
+from scalelab.report import axes as style
 from scalelab.report import figures as F
 from scalelab.report import legibility
 from scalelab.report.section import Section, esc, figure_html, num, table_html
@@ -152,6 +153,7 @@ def chain_figure(chain: Chain, task: str, through: str):
     left.set_ylabel("accuracy")
     left.set_title(f"{task}: accuracy against compute")
     left.legend(fontsize=7)
+    style.log_axis(left, "x")  # compact labels (1e12), like every other log axis of the report
     x = pts["x"].to_numpy(float)
     right.scatter(x, pts["accuracy"], s=6, alpha=0.4, color=F.COLORS[0], label="every evaluation")
     grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 100)

@@ -141,6 +141,9 @@ def build(
     say = progress or (lambda _msg: None)
     table = as_table(runs)
     budget, origin = resolve_budget(opts, table)
+    if law is not None and origin != "asked" and law.options is not None:
+        # a given law's derived quantities are at its own budget: report that one
+        budget, origin = float(law.options.budget), "the given law's own budget"
     fopts = FitOptions.make(opts.fit, budget=budget)
     if law is None:
         say(

@@ -31,7 +31,10 @@ from scalelab.cli.common import (
 )
 from scalelab.cli.usage import PlainUsage
 
-BUDGET_HELP = "Budget C (FLOPs) for the plan and sensitivity (default: Chinchilla's, 5.76e23)."
+BUDGET_HELP = (
+    "Budget C (FLOPs) for the plan and sensitivity (default: 100x the runs' largest compute, "
+    "the farthest they speak to)."
+)
 
 
 def _report_input(
@@ -128,14 +131,9 @@ def report(
     fitted = _resolve_law(law) if law else None
     options = report_html.ReportOptions(
         form=form,
+        budget=asked,
         fit=FitOptions.make(
-            bootstrap=bootstrap,
-            seed=seed,
-            loss=loss,
-            delta=delta,
-            params=params,
-            flops=flops,
-            **_given(budget=asked),
+            bootstrap=bootstrap, seed=seed, loss=loss, delta=delta, params=params, flops=flops
         ),
         sensitivity=sensitivity_,
         fast=fast,

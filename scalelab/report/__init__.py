@@ -6,9 +6,11 @@ and a sensitivity analysis.
     >>> report.write("report.html", figures_dir="figures")    # doctest: +SKIP
 
 Modules: ``options`` (:class:`~scalelab.report.options.ReportOptions`), ``inputs`` (runs,
-manifest, backtest rows, catalog), ``page`` (the typed ``Section`` and the HTML page),
+manifest, backtest rows, catalog), ``section`` (the typed ``Section`` and HTML helpers),
+``page`` (every section declared once, ``REPORT``, the loop that builds them, the HTML page),
 ``sections`` and ``checks`` (one function per section), ``html`` (``build`` and ``Report``),
-``figures`` and ``figure_data``, ``checklist``, ``sensitivity``.
+``figures``, ``figure_data`` and ``axes``, ``legibility`` (the figures' legibility check),
+``checklist``, ``sensitivity``.
 
 This layer may import the laws, runs, data, ladder and plan layers; nothing below imports it.
 matplotlib is loaded only when a figure is drawn.

@@ -32,6 +32,7 @@ def log_axis(ax, which: str = "x") -> None:
         FuncFormatter,
         LogLocator,
         NullFormatter,
+        NullLocator,
     )
 
     lo, hi = ax.get_xlim() if which == "x" else ax.get_ylim()
@@ -55,6 +56,8 @@ def log_axis(ax, which: str = "x") -> None:
     axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=numticks))
     axis.set_major_formatter(FuncFormatter(compact))
     axis.set_minor_formatter(NullFormatter())
+    if decades > 4.5:  # labels every decade or more: unlabelled minor ticks add only clutter
+        axis.set_minor_locator(NullLocator())
 
 
 def data_ylim(ax, values: Sequence[float], margin: float = 0.06) -> tuple[float, float]:
@@ -105,3 +108,90 @@ def nearest_levels(values: Sequence[float], n: int = 3):
     levels = np.unique(np.exp(np.quantile(np.log(v), np.linspace(0.1, 0.9, n))))
     labels = np.argmin(np.abs(np.log(v)[:, None] - np.log(levels)[None, :]), axis=1)
     return labels, levels
+
+
+def two_line_title(text: str) -> str:
+    """A long title as two lines, broken before its parenthesis (``loss against D (chinchilla
+    fit, ...)``), so it never runs past a figure's edge."""
+    if "\n" in text:
+        return text
+    head, sep, tail = text.partition(" (")
+    return f"{head}\n({tail}" if sep and len(text) > 48 else text
+
+
+def short_labels(labels: Sequence[str]) -> list[str]:
+    """Labels without the prefix they all share up to a ``/`` (``rw/tuned/.../C=1e16/N=5e6`` ->
+    ``C=1e16/N=5e6``): what tells the points apart."""
+    labels = [str(s) for s in labels]
+    if len(labels) < 2:
+        return labels
+    prefix = labels[0]
+    for s in labels[1:]:
+        while not s.startswith(prefix):
+            prefix = prefix[:-1]
+    cut = prefix.rfind("/") + 1
+    return [s[cut:] or s for s in labels]
+
+
+LABEL_OFFSETS = ((4, 3), (4, -3), (-4, 3), (-4, -3), (0, 8), (0, -8), (8, 10), (-8, -10))
+"""Where a point's label may sit (points from the point; first that fits wins)."""
+
+
+def place_labels(ax, xs, ys, labels: Sequence[str], fontsize: float = 7.0) -> int:
+    """Label points without two labels overlapping, any label leaving the axes, or a label over
+    the legend: each label takes the first free place of :data:`LABEL_OFFSETS` around its point;
+    a label with no free place is left out (the figure's table names every point). Draws the
+    figure once to settle its layout (and fixes the legend where it was drawn). Returns how many
+    labels were left out."""
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = ax.get_legend()
+    taken = []
+    if legend is not None:
+        box = legend.get_window_extent(renderer)
+        corner = ax.transAxes.inverted().transform((box.x0, box.y0))
+        legend.set_loc(tuple(float(v) for v in corner))  # stays put whatever is added
+        taken.append(box)
+    frame = ax.bbox
+    left_out = 0
+    order = np.argsort(np.asarray(xs, float), kind="stable")
+    for i in order:
+        x, y, text = xs[i], ys[i], str(labels[i])
+        for dx, dy in LABEL_OFFSETS:
+            ann = ax.annotate(
+                text,
+                (x, y),
+                textcoords="offset points",
+                xytext=(dx, dy),
+                fontsize=fontsize,
+                ha="left" if dx >= 0 else "right",
+                va="bottom" if dy >= 0 else "top",
+                annotation_clip=False,
+            )
+            ann.set_in_layout(False)
+            box = ann.get_window_extent(renderer)
+            inside = (
+                box.x0 >= frame.x0
+                and box.x1 <= frame.x1
+                and box.y0 >= frame.y0
+                and box.y1 <= frame.y1
+            )
+            if inside and not any(_overlaps(box, b) for b in taken):
+                taken.append(box)
+                break
+            ann.remove()
+        else:
+            left_out += 1
+    return left_out
+
+
+def _overlaps(a, b, slack: float = 1.0) -> bool:
+    return (min(a.x1, b.x1) - max(a.x0, b.x0)) > -slack and (
+        min(a.y1, b.y1) - max(a.y0, b.y0)
+    ) > -slack
+
+
+def compact_colorbar(colorbar) -> None:
+    """A colour bar's ticks as compact numbers (``1e6``, ``3e5``), not ``3 x 10^5`` mathtext."""
+    log_axis(colorbar.ax, "y" if colorbar.orientation == "vertical" else "x")

@@ -16,7 +16,7 @@ from scalelab.errors import ScalelabError
 from scalelab.laws.batch import MIN_BATCHES, critical_batch
 from scalelab.report import axes as style
 from scalelab.report import figures as F
-from scalelab.report.page import Section, esc, figure_html, interval, num, table_html
+from scalelab.report.section import Section, esc, figure_html, interval, num, table_html
 from scalelab.runs.table import RunTable
 
 BOOTSTRAP = 100

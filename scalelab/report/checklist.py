@@ -14,6 +14,7 @@ is marked ``assumed`` and says which convention.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
@@ -68,80 +69,56 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
         used = frame[frame["run_id"].astype(str).isin(set(law.data["run_ids"]))]
         frame = used if len(used) else frame
     m = dict(manifest or {})
-    mc = dict(m.get("checklist") or {})
-    opts, conv, data = law.options_record(), law.conventions or {}, law.data or {}
-    items: list[dict] = []
-    add = items.append
+    record = _Recorded(
+        law=law,
+        frame=frame,
+        manifest=m,
+        checklist=dict(m.get("checklist") or {}),
+        options=law.options_record(),
+        conventions=law.conventions or {},
+        data=law.data or {},
+    )
+    return [item for group in GROUPS for item in group(record)]
 
-    # -- data ------------------------------------------------------------------------------------
-    if mc.get("data") or m.get("name"):
-        add(
-            _item(
-                "data",
-                "data_name",
-                "data set",
-                mc.get("data") or m.get("name"),
-                KNOWN,
-                "data manifest",
-            )
-        )
-    else:
-        add(_from_column(frame, "data", "data_name", "data set", ""))
-    if mc.get("sources"):
-        add(
-            _item(
-                "data",
-                "data_sources",
-                "sources and licences",
-                "; ".join(mc["sources"]),
-                KNOWN,
-                "data manifest",
-            )
-        )
-    else:
-        add(
-            _unknown(
-                "data", "data_sources", "sources and licences", "not recorded: no data manifest"
-            )
-        )
-    if "train_tokens_after_dedup" in mc:
-        add(
-            _item(
-                "data",
-                "data_size",
-                "training data size (tokens)",
-                f"{mc['train_tokens_after_dedup']:,}",
-                KNOWN,
-                "data manifest",
-            )
-        )
-    else:
-        add(
-            _unknown(
-                "data", "data_size", "training data size (tokens)", "not recorded: no data manifest"
-            )
-        )
-    if mc.get("dedup"):
-        add(_item("data", "dedup", "deduplication", mc["dedup"], KNOWN, "data manifest"))
-    else:
-        add(_unknown("data", "dedup", "deduplication", "not recorded: no data manifest"))
-    if mc.get("tokenizer"):
-        add(_item("data", "tokenizer", "tokenizer", mc["tokenizer"], KNOWN, "data manifest"))
-    else:
-        add(_from_column(frame, "data", "tokenizer", "tokenizer", ""))
-    if mc.get("data_hash") or m.get("data_hash"):
-        add(
-            _item(
-                "data",
-                "data_hash",
-                "data hash",
-                mc.get("data_hash") or m.get("data_hash"),
-                KNOWN,
-                "data manifest",
-            )
-        )
-    else:
-        add(_from_column(frame, "data", "data_hash", "data hash", ""))
+
+@dataclass(frozen=True)
+class _Recorded:
+    """What the checklist is filled from: the law and its records, the runs' rows, the manifest."""
+
+    law: Any
+    frame: Any  # the run table's rows the law used (a DataFrame), or None
+    manifest: dict
+    checklist: dict  # the manifest's checklist record
+    options: dict
+    conventions: dict
+    data: dict
+
+
+def _data_items(r: _Recorded) -> list[dict]:
+    """Data: the data set, its sources and licences, size, dedup, tokenizer and hash: from the
+    manifest, else (where a column can say) the run table, else unknown."""
+    frame, m, mc = r.frame, r.manifest, r.checklist
+    size = f"{mc['train_tokens_after_dedup']:,}" if "train_tokens_after_dedup" in mc else None
+    recorded = {  # item: (label, the manifest's value, whether a run-table column may say it)
+        "data_name": ("data set", mc.get("data") or m.get("name"), True),
+        "data_sources": (
+            "sources and licences",
+            "; ".join(mc["sources"]) if mc.get("sources") else None,
+            False,
+        ),
+        "data_size": ("training data size (tokens)", size, False),
+        "dedup": ("deduplication", mc.get("dedup"), False),
+        "tokenizer": ("tokenizer", mc.get("tokenizer"), True),
+        "data_hash": ("data hash", mc.get("data_hash") or m.get("data_hash"), True),
+    }
+    items = []
+    for key, (label, value, column) in recorded.items():
+        if value:
+            items.append(_item("data", key, label, value, KNOWN, "data manifest"))
+        elif column:
+            items.append(_from_column(frame, "data", key, label, ""))
+        else:
+            items.append(_unknown("data", key, label, "not recorded: no data manifest"))
 
     per_recipe = data_by_recipe(frame, mc.get("data_hash") or m.get("data_hash"))
     if per_recipe is not None:  # the runs' data differs by recipe, or is not the manifest's
@@ -151,89 +128,73 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
                 items[i] = _item(
                     "data", it["item"], it["label"], per_recipe[it["item"]], KNOWN, where
                 )
+    return items
 
-    # -- model -----------------------------------------------------------------------------------
+
+def _model_items(r: _Recorded) -> list[dict]:
+    """Model: shapes, parameter and FLOP conventions, the embedding share."""
+    frame, conv = r.frame, r.conventions
     present = [
         c
         for c in SHAPE_COLUMNS
         if frame is not None and c in frame.columns and frame[c].notna().any()
     ]
-    if present:
-        shapes = "; ".join(f"{c}: {_values(frame, c)}" for c in present)
-        if "d_model" in present and "n_layer" in present:
-            ratio = (frame["d_model"] / frame["n_layer"]).dropna()
-            shapes += f"; d_model/n_layer from {ratio.min():.3g} to {ratio.max():.3g}"
-        add(
-            _item(
-                "model",
-                "shapes",
-                "model shapes (layers, width, heads, context)",
-                shapes,
-                KNOWN,
-                "run table columns " + ", ".join(present),
-            )
-        )
-    else:
-        add(
-            _unknown(
-                "model",
-                "shapes",
-                "model shapes (layers, width, heads, context)",
-                "not recorded: the run table has no " + "/".join(SHAPE_COLUMNS) + " columns",
-            )
-        )
-    if conv.get("params"):
-        add(
-            _item(
-                "model",
-                "param_convention",
-                "parameter convention",
-                f"{conv['params']}: {conv.get('params_meaning', '')} (column "
-                f"{conv.get('params_column', '?')})",
-                KNOWN,
-                "the fit's conventions",
-            )
-        )
-    else:
-        add(
-            _unknown(
-                "model",
-                "param_convention",
-                "parameter convention",
-                "the law records no parameter convention",
-            )
-        )
-    if conv.get("flops"):
-        add(
-            _item(
-                "model",
-                "flop_convention",
-                "FLOP convention",
-                f"{conv['flops']}: {conv.get('flops_meaning', '')}",
-                KNOWN,
-                "the fit's conventions",
-            )
-        )
-    else:
-        add(
-            _unknown(
-                "model", "flop_convention", "FLOP convention", "the law records no FLOP convention"
-            )
-        )
+    shapes = "; ".join(f"{c}: {_values(frame, c)}" for c in present)
+    if "d_model" in present and "n_layer" in present:
+        ratio = (frame["d_model"] / frame["n_layer"]).dropna()
+        shapes += f"; d_model/n_layer from {ratio.min():.3g} to {ratio.max():.3g}"
+    params = conv.get("params") and (
+        f"{conv['params']}: {conv.get('params_meaning', '')} (column "
+        f"{conv.get('params_column', '?')})"
+    )
+    flops = conv.get("flops") and f"{conv['flops']}: {conv.get('flops_meaning', '')}"
+    items = [
+        _either(
+            ("model", "shapes", "model shapes (layers, width, heads, context)"),
+            shapes,
+            "run table columns " + ", ".join(present),
+            "not recorded: the run table has no " + "/".join(SHAPE_COLUMNS) + " columns",
+        ),
+        _either(
+            ("model", "param_convention", "parameter convention"),
+            params,
+            "the fit's conventions",
+            "the law records no parameter convention",
+        ),
+        _either(
+            ("model", "flop_convention", "FLOP convention"),
+            flops,
+            "the fit's conventions",
+            "the law records no FLOP convention",
+        ),
+    ]
     if frame is not None and "N_total" in frame.columns and conv.get("params") != "total":
         ratio = (frame["N_total"] / frame["N"]).dropna()
-        add(
+        share = f"{ratio.min():.3g} to {ratio.max():.3g}"
+        items.append(
             _item(
                 "model",
                 "embedding_share",
                 "total / non-embedding parameters",
-                f"{ratio.min():.3g} to {ratio.max():.3g}",
+                share,
                 KNOWN,
                 "run table columns N_total, N",
             )
         )
+    return items
 
-    # -- training --------------------------------------------------------------------------------
+
+def _either(what: tuple[str, str, str], value: Any, source: str, why: str) -> dict:
+    """``what`` = (group, item, label): known from ``source`` when ``value`` is there, else
+    unknown for ``why``."""
+    return _item(*what, value, KNOWN, source) if value else _unknown(*what, why)
+
+
+def _training_items(r: _Recorded) -> list[dict]:
+    """Training: optimiser, schedule, learning rate, batch, seeds, the loss, code."""
+    frame, opts = r.frame, r.options
+    items: list[dict] = []
+    add = items.append
     add(_from_column(frame, "training", "optimizer", "training optimiser", ""))
     add(_from_column(frame, "training", "schedule", "learning-rate schedule", ""))
     add(_from_column(frame, "training", "lr", "peak learning rate", ""))
@@ -275,8 +236,14 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
             )
         )
     add(_from_column(frame, "training", "code_version", "training code version", ""))
+    return items
 
-    # -- fit ---------------------------------------------------------------------------------------
+
+def _fit_method_items(r: _Recorded) -> list[dict]:
+    """Fit, how: the form, fitting loss, optimiser and initialisation."""
+    law, opts = r.law, r.options
+    items: list[dict] = []
+    add = items.append
     formula = (law.provenance or {}).get("formula", "")
     add(
         _item(
@@ -338,77 +305,47 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
         add(
             _unknown("fit", "init_grid", "initialisation", "the law records no initialisation grid")
         )
+    return items
+
+
+def _fit_record_items(r: _Recorded) -> list[dict]:
+    """Fit, on what: the runs included, the uncertainty and the code versions."""
+    law, opts, data = r.law, r.options, r.data
+    record = "the law's data record"
     if data.get("run_ids") is not None:
-        ranges = data.get("ranges", {})
         text = (
             f"{law.n_runs} runs, {law.n_points} points "
             f"({opts.get('points', '?')} evaluation of each run)"
         )
-        text += "".join(f"; {v} from {lo:.3g} to {hi:.3g}" for v, (lo, hi) in ranges.items())
+        text += "".join(
+            f"; {v} from {lo:.3g} to {hi:.3g}" for v, (lo, hi) in data.get("ranges", {}).items()
+        )
         if data.get("notes"):
             text += "; " + "; ".join(data["notes"])
-        add(
-            _item(
-                "fit",
-                "fit_range",
-                "fitting range (runs included)",
-                text,
-                KNOWN,
-                "the law's data record",
-            )
-        )
-        add(
-            _item(
-                "fit",
-                "runs_source",
-                "runs from",
-                data.get("source", UNKNOWN),
-                KNOWN,
-                "the law's data record",
-            )
-        )
+        items = [
+            _item("fit", "fit_range", "fitting range (runs included)", text, KNOWN, record),
+            _item("fit", "runs_source", "runs from", data.get("source", UNKNOWN), KNOWN, record),
+        ]
     else:
-        add(
-            _unknown("fit", "fit_range", "fitting range (runs included)", "the law records no runs")
-        )
+        why = "the law records no runs"
+        items = [_unknown("fit", "fit_range", "fitting range (runs included)", why)]
+    uncertainty = ("fit", "uncertainty", "uncertainty")
     if opts.get("bootstrap"):
         b = (law.starts or {}).get("bootstrap", {})
-        add(
-            _item(
-                "fit",
-                "uncertainty",
-                "uncertainty",
-                f"{opts['bootstrap']} run-level bootstrap resamples "
-                f"({b.get('failed', '?')} failed), {opts.get('level', 0.95):.0%} percentile "
-                "intervals",
-                KNOWN,
-                "the fit's options",
-            )
+        text = (
+            f"{opts['bootstrap']} run-level bootstrap resamples ({b.get('failed', '?')} failed), "
+            f"{opts.get('level', 0.95):.0%} percentile intervals"
         )
     else:
-        add(
-            _item(
-                "fit",
-                "uncertainty",
-                "uncertainty",
-                "none: fitted without bootstrap",
-                KNOWN,
-                "the fit's options",
-            )
-            if opts
-            else _unknown("fit", "uncertainty", "uncertainty", "the law records no fitting options")
-        )
-    add(
-        _item(
-            "fit",
-            "fit_code_version",
-            "fitting code version",
-            f"scalelab {law.version}",
-            KNOWN,
-            "the law",
-        )
+        text = "none: fitted without bootstrap" if opts else None
+    items.append(
+        _either(uncertainty, text, "the fit's options", "the law records no fitting options")
     )
-    add(
+    version = f"scalelab {law.version}"
+    items.append(
+        _item("fit", "fit_code_version", "fitting code version", version, KNOWN, "the law")
+    )
+    items.append(
         _item(
             "fit",
             "report_code_version",
@@ -419,6 +356,10 @@ def build(law, table=None, manifest: Optional[Mapping[str, Any]] = None) -> list
         )
     )
     return items
+
+
+GROUPS = (_data_items, _model_items, _training_items, _fit_method_items, _fit_record_items)
+"""The checklist's groups in order: each a function of the record returning its items."""
 
 
 def to_json(items: Sequence[dict]) -> dict:

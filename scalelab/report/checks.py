@@ -1,6 +1,6 @@
 """The report's sections that check and document the fit: backtest, published models, checklist,
 sensitivity, notes, reproduce and the summary. Each function returns one
-:class:`~scalelab.report.page.Section`.
+:class:`~scalelab.report.section.Section`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Optional
 
 import numpy as np
@@ -18,7 +18,7 @@ from scalelab.laws.law import Law
 from scalelab.report import checklist as checklist_mod
 from scalelab.report import figures as F
 from scalelab.report import sensitivity as sens
-from scalelab.report.page import SECTIONS, Section, esc, figure_html, interval, num, table_html
+from scalelab.report.section import Section, esc, figure_html, interval, num, table_html
 from scalelab.report.sections import frontier_line, is_nd
 from scalelab.runs.table import RunTable
 
@@ -236,13 +236,15 @@ def sensitivity_html(result: sens.SensitivityResult) -> str:
     )
 
 
-def notes_section(law: Law, table: RunTable) -> Section:
-    """The fit's warnings and the notes made reading the runs."""
+def notes_section(law: Law, table: RunTable, warnings: Sequence[str] = ()) -> Section:
+    """The report's own warnings (an extrapolated budget), the fit's, and the notes made reading
+    the runs."""
     notes = list(table.notes) + [n for n in law.data.get("notes", []) if n not in table.notes]
+    said = list(warnings) + [w for w in law.warnings if w not in warnings]
     warnings = (
-        "<ul>" + "".join(f"<li>{esc(w)}</li>" for w in law.warnings) + "</ul>"
-        if law.warnings
-        else "<p>The fit raised no warnings.</p>"
+        "<ul>" + "".join(f"<li>{esc(w)}</li>" for w in said) + "</ul>"
+        if said
+        else "<p>Neither the fit nor the report raised a warning.</p>"
     )
     read = (
         "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>" if notes else "<p>None.</p>"
@@ -278,10 +280,16 @@ def summary_section(
     table: RunTable,
     budget: float,
     result: Optional[sens.SensitivityResult],
-    sections: Sequence[Section],
+    sections: Sequence[tuple[str, str]],
+    warnings: Sequence[str] = (),
+    budget_origin: str = "asked",
 ) -> Section:
-    """What the report found, in a few lines, and which sections are not available."""
-    items = [
+    """What the report found, in a few lines, and which sections are not available.
+
+    ``sections``: (title, status) of the sections every report has, in page order; ``warnings``:
+    the report's own (an extrapolated budget), headlined before the numbers they qualify."""
+    items = [f'<li class="warn"><strong>Warning: {esc(w)}.</strong></li>' for w in warnings]
+    items += [
         f"<li>{num(law.n_runs)} runs ({num(law.n_points)} points) from "
         f"<code>{esc(table.source)}</code>, form <code>{esc(law.form)}</code>: "
         f"{esc(law.provenance.get('formula', ''))}</li>"
@@ -290,7 +298,9 @@ def summary_section(
     if "tokens_per_param" in d:
         ci = law.ci.get("tokens_per_param")
         items.append(
-            f"<li>At C = {budget:.3g} FLOPs: N_opt = {num(d['N_opt'], 3)}, "
+            f"<li>At C = {budget:.3g} FLOPs"
+            + ("" if budget_origin == "asked" else f" (the default budget: {esc(budget_origin)})")
+            + f": N_opt = {num(d['N_opt'], 3)}, "
             f"D_opt = {num(d['D_opt'], 3)}, "
             f"<strong>{num(d['tokens_per_param'], 3)} tokens/parameter</strong>"
             + (f" {interval(ci, 3)}" if ci else "")
@@ -298,8 +308,7 @@ def summary_section(
         )
     if result is not None:
         items.append(f"<li>Sensitivity: {esc(sens.headline(result))}.</li>")
-    status: Mapping[str, str] = {s.id: s.status for s in sections}
-    missing = [t.lower() for k, t in SECTIONS if status.get(k, "ok") != "ok"]
+    missing = [title.lower() for title, status in sections if status != "ok"]
     if missing:
         items.append(
             "<li>Not available here: " + esc(", ".join(missing)) + " (each section says why).</li>"

@@ -23,7 +23,7 @@ from scalelab.compare import shape as shape_mod
 from scalelab.errors import ScalelabError
 from scalelab.report import axes as style
 from scalelab.report import figures as F
-from scalelab.report.page import Section, esc, figure_html, interval, num, table_html
+from scalelab.report.section import Section, esc, figure_html, interval, num, table_html
 from scalelab.runs.table import RunTable
 
 COMPARE_BOOTSTRAP = 100

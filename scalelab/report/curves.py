@@ -14,8 +14,9 @@ import numpy as np
 
 from scalelab.errors import ScalelabError
 from scalelab.laws.curves import CurveLaw, fit_curves
+from scalelab.report import axes as style
 from scalelab.report import figures as F
-from scalelab.report.page import Section, esc, figure_html, interval, num, table_html
+from scalelab.report.section import Section, esc, figure_html, interval, num, table_html
 from scalelab.runs.curves import Curve, has_curves, learning_curves
 from scalelab.runs.table import RunTable
 
@@ -100,14 +101,26 @@ def curves_figure(law: CurveLaw, curves: list[Curve]):
         used = c.steps >= start  # points before the warm-up cut are drawn faint: not fitted
         ax.plot(c.steps[used], c.loss[used], "o", ms=3, color=col)
         ax.plot(c.steps[~used], c.loss[~used], "o", ms=3, color=col, alpha=0.25)
-        steps = np.unique(np.geomspace(start, c.final_step, 60).astype(int))
+        # the law only where it was fitted: from the first fitted evaluation, past the warm-up
+        # (before it the law's annealing term diverges and would set the axis to ~5,000 nats)
+        first = c.steps[used].min() if used.any() else start
+        warm = c.schedule.warmup_steps if c.schedule is not None else 0
+        begin = max(start, int(first), int(warm) + 1)
+        if begin >= c.final_step:
+            continue
+        steps = np.unique(np.geomspace(begin, c.final_step, 60).astype(int))
         centre, lo, hi = law.predict(c.N, c.lr, steps, band=True)
         ax.plot(steps, centre, "-", color=col, lw=1.0, label=f"N = {c.N:.3g}")
         ax.fill_between(steps, lo, hi, color=col, alpha=0.15, lw=0)
     ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel(F.LOSS_LABEL)
     ax.set_title("learning curves and the annealing law")
+    # y from the observed losses (faint ones too); the law's lines are clipped to them
+    style.data_ylim(ax, np.concatenate([np.asarray(c.loss, float) for c in curves]))
+    style.log_axis(ax, "x")
+    style.log_axis(ax, "y")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     ax.legend(unique.values(), unique.keys(), fontsize=7, loc="best")

@@ -11,8 +11,10 @@ from typing import Any, Optional
 import numpy as np
 
 from scalelab.errors import ScalelabError
+from scalelab.report import axes as style
 from scalelab.report import figures as F
-from scalelab.report.page import Section, esc, figure_html, num, table_html
+from scalelab.report import legibility
+from scalelab.report.section import Section, esc, figure_html, num, table_html
 from scalelab.runs.table import RunTable
 from scalelab.tasks import data as taskdata
 from scalelab.tasks.predict import Chain, fit_chain, variables_at
@@ -145,17 +147,18 @@ def chain_figure(chain: Chain, task: str, through: str):
     left.plot(C, centre, color=F.COLORS[1], lw=1.5, label="two-step chain")
     if band is not None:
         left.fill_between(C, band[0], band[1], color=F.COLORS[1], alpha=0.2, label="90% band")
-    left.axhline(chain.chance, color="0.5", ls=":", lw=1, label="chance")
+    legibility.content(left.axhline(chain.chance, color="0.5", ls=":", lw=1, label="chance"))
     left.set_xscale("log")
     left.set_xlabel("training compute C (FLOPs)")
     left.set_ylabel("accuracy")
     left.set_title(f"{task}: accuracy against compute")
     left.legend(fontsize=7)
+    style.log_axis(left, "x")  # compact labels (1e12), like every other log axis of the report
     x = pts["x"].to_numpy(float)
     right.scatter(x, pts["accuracy"], s=6, alpha=0.4, color=F.COLORS[0], label="every evaluation")
     grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 100)
     right.plot(grid, chain.link.predict(grid), color=F.COLORS[1], lw=1.5, label=chain.link.link)
-    right.axhline(chain.chance, color="0.5", ls=":", lw=1)
+    legibility.content(right.axhline(chain.chance, color="0.5", ls=":", lw=1))
     right.set_xlabel(through)
     right.set_ylabel("accuracy")
     right.set_title(f"{task}: step 2")

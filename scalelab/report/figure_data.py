@@ -273,6 +273,7 @@ def learning_curve_data(law, table, max_runs: int = 10) -> list[dict]:
     ]
     variables = law.law_form.variables
     xvar = "S" if "S" in variables else "D"
+    fitted = (law.data or {}).get("ranges", {}).get(xvar)  # the law is drawn only where fitted
     runs = []
     for rid in pick:
         r = frame[frame["run_id"] == rid].sort_values("_D")
@@ -286,6 +287,8 @@ def learning_curve_data(law, table, max_runs: int = 10) -> list[dict]:
                     if np.all(np.concatenate([a for a in args.values()]) > 0)
                     else None
                 )
+        if pred is not None and fitted:
+            pred = np.where(x >= float(fitted[0]) * (1 - 1e-9), pred, np.nan)
         runs.append(
             {
                 "label": f"{rid} (N={r['_N'].iloc[0]:.3g})",

@@ -29,6 +29,7 @@ import numpy as np
 
 from scalelab import atomic
 from scalelab.report import axes as style
+from scalelab.report import legibility
 from scalelab.report.figure_data import (  # the builders, re-exported: F.loss_data(...)
     COLORS,
     LABELS,
@@ -174,7 +175,7 @@ def loss_figure(
         sc = ax.scatter(
             x, y, c=color, cmap="viridis", norm=mcolors.LogNorm(), s=16, zorder=3, label="runs"
         )
-        fig.colorbar(sc, ax=ax, label=points.get("color_label", ""))
+        style.compact_colorbar(fig.colorbar(sc, ax=ax, label=points.get("color_label", "")))
     else:
         ax.scatter(x, y, s=16, color="0.3", zorder=3, label="runs")
     for i, c in enumerate(curves):
@@ -191,7 +192,7 @@ def loss_figure(
     ax.set_yscale("log")
     ax.set_xlabel(LABELS.get(var, var))
     ax.set_ylabel(LOSS_LABEL)
-    ax.set_title(title or f"loss against {LABELS.get(var, var)}")
+    ax.set_title(style.two_line_title(title or f"loss against {LABELS.get(var, var)}"))
     # y from the runs (and the law's lines near them), not from a band that runs off to 20 nats
     ys = np.concatenate([y] + [np.asarray(c["y"], float) for c in curves])
     ys = ys[np.isfinite(ys) & (ys > 0)]
@@ -266,7 +267,7 @@ def frontier_figure(
         col = line.get("color", COLORS[i % len(COLORS)])
         for ax, key in zip(axes, ("N", "D"), strict=False):
             y = np.asarray(line[f"{key}_opt"], float)
-            ax.plot(
+            (drawn,) = ax.plot(
                 C,
                 y,
                 line.get("style", "-"),
@@ -274,6 +275,7 @@ def frontier_figure(
                 lw=1.8 if i == 0 else 1.3,
                 label=line["label"],
             )
+            legibility.content(drawn)  # the frontiers are what the figure compares
             if line.get(f"{key}_lo") is not None:
                 ax.fill_between(
                     C, line[f"{key}_lo"], line[f"{key}_hi"], color=col, alpha=0.18, lw=0
@@ -295,6 +297,9 @@ def frontier_figure(
         ax.set_xlabel(LABELS["C"])
         ax.set_ylabel(f"compute-optimal {LABELS[key]}")
         ax.legend(fontsize=7.5, loc="upper left")
+    for ax in axes:
+        style.log_axis(ax, "x")
+        style.log_axis(ax, "y")
     axes[0].set_title(f"{title}: N_opt(C)")
     axes[1].set_title("D_opt(C)")
     return fig
@@ -315,7 +320,8 @@ def learning_curves_figure(
     cmap = plt.get_cmap("viridis")
     for i, r in enumerate(runs):
         col = cmap(0.9 * i / max(1, len(runs) - 1))
-        ax.plot(r["x"], r["loss"], "-", color=col, lw=1.4, label=r["label"])
+        (line,) = ax.plot(r["x"], r["loss"], "-", color=col, lw=1.4, label=r["label"])
+        legibility.content(line)  # the observed curve: data
         if r.get("pred") is not None:
             ax.plot(r["x"], r["pred"], "--", color=col, lw=1.0)
     ax.set_xscale("log")
@@ -341,6 +347,8 @@ def residuals_figure(
         "color_label"}]``.
     """
     fig, axes = _figure(len(panels), width=4.8 * len(panels), height=4.0)
+    # room between a panel's colour bar (its label) and the next panel's axis label
+    fig.get_layout_engine().set(wspace=0.05)
     for ax, p in zip(axes, panels, strict=False):
         color = p.get("color")
         if color is not None:
@@ -355,7 +363,8 @@ def residuals_figure(
                 s=14,
                 edgecolors="none",
             )
-            ax.figure.colorbar(sc, ax=ax, label=p.get("color_label", ""))
+            bar = ax.figure.colorbar(sc, ax=ax, label=p.get("color_label", ""), pad=0.02)
+            style.compact_colorbar(bar)
         else:
             ax.scatter(p["x"], p["residual"], s=14, color="0.3")
         ax.axhline(0.0, color="k", lw=0.8)
@@ -380,7 +389,7 @@ def backtest_figure(
     p, a = np.asarray(predicted, float), np.asarray(actual, float)
     if lo is not None and hi is not None:
         err = np.vstack([p - np.asarray(lo, float), np.asarray(hi, float) - p])
-        ax.errorbar(
+        bars = ax.errorbar(
             a,
             p,
             yerr=np.clip(err, 0, None),
@@ -391,19 +400,22 @@ def backtest_figure(
             capsize=3,
             label="prediction and interval",
         )
+        for cap in bars[1]:  # the intervals' ends belong in view, like the points
+            legibility.content(cap)
     else:
         ax.scatter(a, p, s=30, color=COLORS[0], label="prediction")
-    both = np.concatenate([p, a])
-    lim = [both.min() * 0.98, both.max() * 1.02]
+    both = np.concatenate([p, a] + [np.asarray(b, float) for b in (lo, hi) if b is not None])
+    both = both[np.isfinite(both)]
+    lim = [both.min() * 0.98, both.max() * 1.02]  # the points and their whole intervals
     ax.plot(lim, lim, "k--", lw=0.9, label="y = x")
-    for x, y, name in zip(a, p, labels or [], strict=False):
-        ax.annotate(str(name), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xlim(lim)
     ax.set_ylim(lim)
     ax.set_xlabel("actual held-out " + LOSS_LABEL)
     ax.set_ylabel("predicted " + LOSS_LABEL)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
+    if labels:  # the runs' names where they fit (the table below names every run)
+        style.place_labels(ax, a, p, style.short_labels(labels))
     return fig
 
 
@@ -419,7 +431,7 @@ def catalog_figure(
         frontier: ``{"C": [...], "tokens_per_param": [...], "label"}``.
     """
     fig, (ax,) = _figure(width=7.0, height=4.6)
-    ax.plot(
+    (line,) = ax.plot(
         frontier["C"],
         frontier["tokens_per_param"],
         "-",
@@ -427,12 +439,10 @@ def catalog_figure(
         lw=1.8,
         label=frontier.get("label", "compute-optimal"),
     )
-    for m in models:
-        C = 6.0 * m["N"] * m["D"]
-        ax.scatter([C], [m["D"] / m["N"]], s=26, color=COLORS[0], zorder=4)
-        ax.annotate(
-            m["name"], (C, m["D"] / m["N"]), textcoords="offset points", xytext=(4, 3), fontsize=7
-        )
+    legibility.content(line)  # the comparison itself: it sets the range like the models do
+    C = np.array([6.0 * m["N"] * m["D"] for m in models], float)
+    ratio = np.array([m["D"] / m["N"] for m in models], float)
+    ax.scatter(C, ratio, s=26, color=COLORS[0], zorder=4)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.margins(0.12)
@@ -442,6 +452,7 @@ def catalog_figure(
     ax.legend(fontsize=8)
     style.log_axis(ax, "x")
     style.log_axis(ax, "y")
+    style.place_labels(ax, C, ratio, [m["name"] for m in models])
     return fig
 
 

@@ -12,8 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import numpy as np
+
+from scalelab.errors import ScalelabError
+from scalelab.laws import forms
+from scalelab.laws.conventions import Conventions
+from scalelab.laws.guards import MAX_COMPUTE_RATIO
 from scalelab.laws.options import FitOptions
 from scalelab.report.sensitivity import FAST_GRID
+from scalelab.runs.table import RunTable
 
 REPORT_BOOTSTRAP = 200
 """Bootstrap resamples of a report's fit unless told otherwise (intervals on every figure)."""
@@ -29,7 +36,10 @@ class ReportOptions:
 
     Attributes:
         form: the form to fit (``auto`` chooses one); ignored when a fitted law is given.
-        fit: the fit's choices (its ``budget`` is the budget of the plan and sensitivity).
+        fit: the fit's choices.
+        budget: the budget C (FLOPs) of the plan, the derived quantities and the sensitivity
+            analysis; None: :func:`default_budget`, the farthest the runs speak to (a budget
+            set on ``fit`` is used when this is None).
         sensitivity: run the sensitivity analysis; fast: its refits start from
             :data:`~scalelab.report.sensitivity.FAST_GRID`; sensitivity_grid: any other grid.
         by: the column whose groups the comparison section compares (default: ``recipe`` when
@@ -41,6 +51,7 @@ class ReportOptions:
 
     form: str = "chinchilla"
     fit: FitOptions = field(default_factory=_default_fit)
+    budget: Optional[float] = None
     sensitivity: bool = True
     fast: bool = False
     sensitivity_grid: Optional[Mapping[str, Any]] = None
@@ -85,7 +96,10 @@ class ReportOptions:
             ("-o", self.output),
             ("--form", self.form if not self.law_file else None),
             ("--law", self.law_file),
-            ("--budget", _unless(f.budget, default.budget)),
+            (
+                "--budget",
+                self.budget if self.budget is not None else _unless(f.budget, default.budget),
+            ),
             ("--bootstrap", _unless(f.bootstrap, REPORT_BOOTSTRAP)),
             ("--seed", f.seed or None),
             ("--loss", _unless(f.loss, default.loss)),
@@ -102,6 +116,36 @@ class ReportOptions:
         if self.fast:
             words.append("--fast")
         return " ".join(words)
+
+
+def resolve_budget(options: ReportOptions, table: RunTable) -> tuple[float, str]:
+    """The report's budget and where it came from: the one asked for (``options.budget``, or a
+    budget set on its fit options), else :func:`default_budget` of the runs."""
+    if options.budget is not None:
+        return float(options.budget), "asked"
+    if options.fit.budget != FitOptions().budget:
+        return float(options.fit.budget), "asked"
+    return default_budget(table, options.fit, options.form)
+
+
+def default_budget(table: RunTable, fit: FitOptions, form: str) -> tuple[float, str]:
+    """:data:`~scalelab.laws.guards.MAX_COMPUTE_RATIO` (100) times the largest training compute
+    of the runs the law is fitted to (under the fit's conventions): the farthest a prediction goes
+    without an extrapolation warning, so the plan's headline is one the runs can speak to. Falls
+    back to Chinchilla's budget (5.76e23) when the runs' compute cannot be read."""
+    try:
+        points = fit.points or forms.get(form).points
+    except (ScalelabError, KeyError, ValueError):
+        points = "final"
+    try:
+        sel = table.select(eval_set=fit.eval_set, task=fit.task, points=points)
+        C = np.asarray(Conventions(fit.params, fit.flops).variables(sel)["C"], float)
+        largest = float(np.nanmax(C[np.isfinite(C) & (C > 0)]))
+    except (ScalelabError, KeyError, ValueError):
+        return float(fit.budget), "Chinchilla's budget (the runs' compute could not be read)"
+    return MAX_COMPUTE_RATIO * largest, (
+        f"{MAX_COMPUTE_RATIO:g}x the largest run's compute ({largest:.3g} FLOPs)"
+    )
 
 
 def _unless(value: Any, default: Any) -> Any:

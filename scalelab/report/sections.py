@@ -18,7 +18,15 @@ from scalelab.laws.conventions import Conventions
 from scalelab.laws.isoflop import IsoFLOPResult, isoflop_profiles
 from scalelab.laws.law import Law
 from scalelab.report import figures as F
-from scalelab.report.page import Section, esc, figure_html, interval, num, table_html, unavailable
+from scalelab.report.section import (
+    Section,
+    esc,
+    figure_html,
+    interval,
+    num,
+    table_html,
+    unavailable,
+)
 from scalelab.runs.table import RunTable
 
 PLAN_LAWS = ("chinchilla-2022", "besiroglu-2024", "kaplan-2020-nd")
@@ -68,7 +76,7 @@ def figures_section(law: Law, table: RunTable) -> Section:
             continue
         band = (", " + F.band_label(law) if F.band_kind(law) else "") + ")"
         fig = F.loss_figure(
-            var, *data, title=f"loss against {F.LABELS[var]} ({law.form} fit" + band
+            var, *data, title=f"loss against {F.LABELS[var]}\n({law.form} fit" + band
         )
         figs[f"loss_vs_{var}"] = fig
         parts.append(

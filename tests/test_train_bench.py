@@ -10,7 +10,7 @@ from scalelab.cli import main  # noqa: E402
 from scalelab.model import GPTConfig, full_training_flops_per_token  # noqa: E402
 from scalelab.train import peak as peak_mod  # noqa: E402
 from scalelab.train.bench import CUDA_BF16_PEAKS, bench_model, cuda_peak, run_bench  # noqa: E402
-from scalelab.train.peak import Peak, measure_peak, mfu  # noqa: E402
+from scalelab.train.peak import Peak, measure_peak, mfu, peak_for  # noqa: E402
 from scalelab.units import quantity  # noqa: E402
 
 
@@ -123,6 +123,15 @@ def test_a_peak_below_the_achieved_rate_is_flagged_not_silent(capsys):
     assert "understated" in r["mfu_cpu_time_note"]
     text = "\n".join(bench_lines(result))
     assert "(!)" in text and "above 100%" in text and "fp32 peak" in text
+
+
+def test_cuda_runs_use_the_datasheet_peak_of_their_precision():
+    p = peak_for("cuda", "bf16", "NVIDIA H100 PCIe")  # a table lookup: no GPU needed
+    assert p.flops == 756e12 and "datasheet" in p.source and p.samples == []
+    assert p.describe() == "bf16 756 TFLOP/s (datasheet dense bf16 peak for H100 PCIe)"
+    assert peak_for("cuda", "fp16", "NVIDIA A100-SXM4-80GB").flops == 312e12
+    with pytest.raises(ValueError, match="precision"):
+        peak_for("cpu", "fp8")
 
 
 def test_mfu_arithmetic_and_note():

@@ -75,17 +75,23 @@ class Peak:
         return _from_samples(self.precision, samples, self.source)
 
     def describe(self) -> str:
-        text = f"{self.precision} {self.flops / 1e9:,.0f} GFLOP/s ({self.source}"
+        text = f"{self.precision} {_rate(self.flops)} ({self.source}"
         if self.spread is not None:
             lo, hi = self.spread
             text += (
                 f"; best of {len(self.samples)} timings, repeats at {self.best_size}^3 spread "
-                f"{lo / 1e9:,.0f}-{hi / 1e9:,.0f}"
+                f"{_rate(lo, unit=False)}-{_rate(hi)}"
             )
         return text + ")"
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _rate(flops: float, unit: bool = True) -> str:
+    if flops >= 1e13:
+        return f"{flops / 1e12:,.0f}" + (" TFLOP/s" if unit else "")
+    return f"{flops / 1e9:,.0f}" + (" GFLOP/s" if unit else "")
 
 
 def cuda_peak(name: str) -> tuple[float, str]:

@@ -7,7 +7,8 @@ For the bench's ~5M model (L4 d320, vocab 4096, context 256) it prints:
 * tokens/s of one optimiser step (AdamW fused, clipping) by wall clock and by process CPU time for
   each variant: fp32; bf16 autocast with 16, 32 and 64 sequences per micro-batch (the trainer's
   path; it picks 32 at this vocabulary); pure-bf16 compute weights with fp32 master weights
-  (``pure32``: one cast of the weights per step, activations and gradients in bf16), each with the
+  (``pure32``: one cast of the weights per step, activations and gradients in bf16); on request
+  ``fp32-bf16math`` (fp32 with ``torch.set_float32_matmul_precision("medium")``); each with the
   measured bf16 (or fp32) matmul peak right before and after it, and the MFU by CPU time;
 * a torch.profiler breakdown of the autocast step by category (matmuls, attention, casts and
   copies, norms, activations, loss, optimiser, other).
@@ -135,8 +136,10 @@ def main() -> None:
     rows = []
     for rep in range(args.repeats):
         for kind in args.variants.split(","):
-            precision = "fp32" if kind == "fp32" else "bf16"
-            step = make_step(cfg, kind, args.batch_tokens)
+            precision = "fp32" if kind.startswith("fp32") else "bf16"
+            # fp32-bf16math: fp32 tensors, oneDNN's bf16 inner products for fp32 matmuls (AMX)
+            torch.set_float32_matmul_precision("medium" if kind.endswith("bf16math") else "highest")
+            step = make_step(cfg, kind.removesuffix("-bf16math"), args.batch_tokens)
             step()
             before = measure_peak("cpu", precision, repeats=1)
             t, c = time.perf_counter(), time.process_time()
@@ -163,6 +166,7 @@ def main() -> None:
                 f"({row['peak_gflops_cpu_time']:,.0f}); loss {loss:.4f}",
                 flush=True,
             )
+    torch.set_float32_matmul_precision("highest")
     breakdown = profile(make_step(cfg, "autocast32", args.batch_tokens))
     print("profile of the autocast32 step (share of self CPU time):")
     for k, v in breakdown.items():

@@ -121,14 +121,23 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _time_matmul(a, b, reps: int, device: str) -> tuple[float, Optional[float]]:
-    """(FLOP/s by wall time, by process CPU time / threads) of ``reps`` products ``a @ b``."""
+def _time_matmul(a, b, reps: int, seconds: float, device: str) -> tuple[float, Optional[float]]:
+    """(FLOP/s by wall time, by process CPU time / threads) of products ``a @ b``: on CPU as many
+    as fit in ``seconds`` (on a loaded machine one product can take far longer than the warm-up
+    one did), on CUDA ``reps`` of them (synchronised once)."""
     t, c = time.perf_counter(), time.process_time()
-    for _ in range(reps):
+    done = 0
+    while True:
         a @ b
+        done += 1
+        if device == "cuda":
+            if done >= reps:
+                break
+        elif time.perf_counter() - t >= seconds:
+            break
     _sync(device)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
-    flops = 2.0 * a.shape[0] ** 3 * reps
+    flops = 2.0 * a.shape[0] ** 3 * done
     by_cpu = flops / (cpu / torch.get_num_threads()) if device == "cpu" and cpu > 0 else None
     return flops / max(wall, 1e-9), by_cpu
 
@@ -169,7 +178,7 @@ def measure_peak(
     samples = []
     for _ in range(repeats):
         for n, (a, b, reps) in operands.items():
-            wall, cpu = _time_matmul(a, b, reps, device)
+            wall, cpu = _time_matmul(a, b, reps, seconds, device)
             samples.append({"n": n, "flops": wall, "flops_cpu_time": cpu})
     sizes_text = ",".join(str(n) for n in sizes)
     return _from_samples(precision, samples, f"measured {precision} matmuls, n = {sizes_text}")

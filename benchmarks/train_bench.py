@@ -4,7 +4,10 @@ Reports, for models of ~0.1M, ~1M and ~5M non-embedding parameters (vocab 4096, 
 16,384-token steps, by the shape rule):
 
 * tokens/s, achieved FLOP/s by the full count 6·(N + vocab·d_model) + 6·n_layer·n_ctx·d_model
-  per token, and MFU against both measured CPU peaks (large fp32 and bf16 matmuls);
+  per token, and MFU against the measured peak of the run's precision (bf16 runs against the bf16
+  matmul peak, fp32 runs against the fp32 one: :mod:`scalelab.train.peak`, best of 4 sizes x 3
+  repeats, measured before and after the models, spread printed), by wall-clock and by process CPU
+  time (the fairer figure on a loaded machine);
 * bf16 vs fp32 agreement of the training-loss curve over the first few hundred steps of a real run
   (synthetic Markov data, same seed, same batches);
 * peak resident memory of the process.
@@ -28,9 +31,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scalelab.train.bench import bench_model, bench_shape, measure_matmul_peak  # noqa: E402
+from scalelab.train.bench import bench_model, bench_shape  # noqa: E402
 from scalelab.train.config import config_from_dict  # noqa: E402
 from scalelab.train.loop import train  # noqa: E402
+from scalelab.train.peak import measure_peak, mfu  # noqa: E402
 
 
 def precision_agreement(steps: int, out: Path) -> dict:
@@ -87,26 +91,20 @@ def main() -> None:
     )
     ap.add_argument("--sizes", default="1e5,1e6,5e6")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile'd models")
+    ap.add_argument("--micro-batch", type=int, default=16, help="sequences per forward pass")
     ap.add_argument("--out", default="out")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_flush_denormal(True)
     t0 = time.time()
-    peaks = {
-        "fp32": max(measure_matmul_peak("cpu", torch.float32, n) for n in (2048, 4096)),
-        "bf16": max(measure_matmul_peak("cpu", torch.bfloat16, n) for n in (2048, 4096)),
-    }
+    variants = [("bf16", False), ("fp32", False)] + ([("bf16", True)] if args.compile else [])
+    before = {p: measure_peak("cpu", p) for p in ("fp32", "bf16")}
     print(
         f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
-        f"threads, torch {torch.__version__}"
-    )
-    print(
-        f"measured peaks: fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, "
-        f"bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s"
+        f"threads, torch {torch.__version__}; load average {os.getloadavg()}"
     )
     rows = []
-    variants = [("bf16", False), ("fp32", False)] + ([("bf16", True)] if args.compile else [])
     for n in [float(s) for s in args.sizes.split(",")]:
         cfg = bench_shape(n)
         for precision, comp in variants:
@@ -116,21 +114,29 @@ def main() -> None:
                 steps=args.steps,
                 warmup=3 if comp else 2,
                 compile=comp,
-                micro_batch=16,
+                micro_batch=args.micro_batch,
             )
             r["compile"] = comp
-            r["mfu_vs_fp32_peak"] = r["flops_per_s"] / peaks["fp32"]
-            r["mfu_vs_bf16_peak"] = r["flops_per_s"] / peaks["bf16"]
             rows.append(r)
-            print(
-                f"N={r['N']:>9,} (L{r['n_layer']} d{r['d_model']}) {precision}"
-                f"{' compiled' if comp else ''}: "
-                f"{r['tokens_per_s']:>8,.0f} tok/s {r['flops_per_s'] / 1e9:7.1f} GFLOP/s "
-                f"MFU {r['mfu_vs_fp32_peak']:.1%} of fp32 peak, "
-                f"{r['mfu_vs_bf16_peak']:.1%} of bf16 peak; "
-                f"by CPU time {r['tokens_per_s_cpu_time']:,.0f} tok/s",
-                flush=True,
-            )
+    peaks = {p: before[p].merge(measure_peak("cpu", p)) for p in before}  # the best of before/after
+    for p in peaks.values():
+        print(f"peak {p.describe()}; by CPU time {p.flops_cpu_time / 1e9:,.0f} GFLOP/s")
+    for r in rows:
+        peak = peaks[r["precision"]]
+        r.update(mfu(r["flops_per_s"], peak))
+        cpu_rate = r["tokens_per_s_cpu_time"] * r["flops_per_token_full"]
+        r["mfu_cpu_time"] = cpu_rate / peak.flops_cpu_time
+        print(
+            f"N={r['N']:>9,} (L{r['n_layer']} d{r['d_model']}) {r['precision']}"
+            f"{' compiled' if r['compile'] else ''}: "
+            f"{r['tokens_per_s']:>8,.0f} tok/s {r['flops_per_s'] / 1e9:7.1f} GFLOP/s "
+            f"MFU {r['mfu']:.1%} of the {r['precision']} peak{' (!)' if r['mfu_note'] else ''}; "
+            f"by CPU time {r['tokens_per_s_cpu_time']:,.0f} tok/s {cpu_rate / 1e9:.1f} GFLOP/s "
+            f"MFU {r['mfu_cpu_time']:.1%}",
+            flush=True,
+        )
+        if r["mfu_note"]:
+            print(f"  (!) {r['mfu_note']}")
     agree = precision_agreement(args.agree_steps, out)
     print(
         f"bf16 vs fp32 over {agree['steps']} steps: max rel. diff of smoothed loss "
@@ -146,7 +152,7 @@ def main() -> None:
         "machine": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "peaks": peaks,
+        "peaks": {p: v.to_dict() for p, v in peaks.items()},
         "models": rows,
         "precision_agreement": agree,
         "peak_rss_gib": rss_gib,

@@ -103,6 +103,8 @@ def demo(
     if json_out:
         emit_json(s)
         return
+    if s.get("precision"):
+        out.print(s["precision"]["line"], markup=False, highlight=False, soft_wrap=True)
     c = s["fits"].get("chinchilla", {})
     if "params" in c:
         ident = c["identifiable"]

@@ -128,7 +128,11 @@ def bench_cmd(
     steps: int = typer.Option(
         10, "--steps", min=1, max=10_000, help="timed training steps per model (after 2 untimed)"
     ),
-    precision: str = typer.Option("auto", "--precision", help="auto, bf16 or fp32"),
+    precision: str = typer.Option(
+        "auto",
+        "--precision",
+        help="auto, bf16, fp16 or fp32 (MFU is against the peak of this precision)",
+    ),
     batch_tokens: int = typer.Option(
         16384,
         "--batch-tokens",
@@ -139,15 +143,17 @@ def bench_cmd(
     compile_model: bool = Flag("--compile", help="torch.compile the models"),
     json_out: bool = Flag("--json", help="print the results as JSON"),
 ) -> None:
-    """Training throughput: tokens/s, achieved FLOP/s and MFU against the device's peak."""
+    """Training throughput: tokens/s, achieved FLOP/s and MFU against the peak of the run's
+    precision (CPU: measured before and after the models, best of several sizes, with its spread;
+    CUDA: the datasheet's dense bf16 peak)."""
     from scalelab.errors import InputError
     from scalelab.train.bench import run_bench
     from scalelab.units import quantity
 
     if device not in ("cpu", "cuda"):
         raise InputError(f"--device: expected cpu or cuda, got {device!r}")
-    if precision not in ("auto", "bf16", "fp32"):
-        raise InputError(f"--precision: expected auto, bf16 or fp32, got {precision!r}")
+    if precision not in ("auto", "bf16", "fp16", "fp32"):
+        raise InputError(f"--precision: expected auto, bf16, fp16 or fp32, got {precision!r}")
     if batch_tokens % 256:
         raise InputError(
             f"--batch-tokens: {batch_tokens} is not a multiple of the bench context (256)"
@@ -163,17 +169,42 @@ def bench_cmd(
     if json_out:
         emit_json(result)
         return
-    out.print(
-        f"{result['device_name']}: peak {result['peak_flops'] / 1e12:.3g} TFLOP/s "
-        f"({result['peak_source']})",
-        markup=False,
-        highlight=False,
-    )
+    for line in bench_lines(result):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def bench_lines(result: dict) -> list[str]:
+    """The text report of :func:`scalelab.train.bench.run_bench`'s result."""
+    import os
+
+    from scalelab.train.peak import Peak
+
+    peak = Peak(**result["peak"])
+    lines = [f"{result['device_name']}: peak {peak.describe()}"]
+    if peak.flops_cpu_time:
+        lines[0] += f"; by CPU time {peak.flops_cpu_time / 1e9:,.0f} GFLOP/s"
+    notes = []
     for r in result["models"]:
-        out.print(
+        line = (
             f"N={r['N']:>10,} L={r['n_layer']} d={r['d_model']} {r['precision']}: "
             f"{r['tokens_per_s']:>9,.0f} tok/s  {r['flops_per_s'] / 1e9:8.1f} GFLOP/s  "
-            f"MFU {r['mfu']:.1%}",
-            markup=False,
-            highlight=False,
+            f"MFU {r['mfu']:.1%} of {r['precision']} peak"
         )
+        if r["mfu_note"]:
+            line += " (!)"
+            notes.append(f"N={r['N']:,}: MFU {r['mfu']:.1%} is {r['mfu_note']}")
+        if r.get("mfu_cpu_time") is not None:
+            line += f"; by CPU time {r['tokens_per_s_cpu_time']:,.0f} tok/s, MFU {r['mfu_cpu_time']:.1%}"
+            if r["mfu_cpu_time_note"]:
+                line += " (!)"
+                notes.append(
+                    f"N={r['N']:,}: by CPU time, MFU {r['mfu_cpu_time']:.1%} is {r['mfu_cpu_time_note']}"
+                )
+        lines.append(line)
+    load = result.get("load_average")
+    if load and result["device"] == "cpu" and load[0] > 1.5 * max(1, os.cpu_count() or 1):
+        notes.append(
+            f"load average {load[0]:.1f} on {os.cpu_count()} CPUs: other processes "
+            "share the cores, so wall-clock rates are low; the CPU-time figures are the fairer ones"
+        )
+    return lines + [f"(!) {n}" if n.startswith("N=") else f"note: {n}" for n in notes]

@@ -28,7 +28,10 @@ choices (measured on the 2-core machine; README "The demo ladder"):
   E on its bound (0); a short context raises the floor within reach of these sizes, so E, alpha and
   beta are identified (E = 1.57 nats/byte);
 * 32-wide heads at every width: narrower heads (d = 16, 24) fall off the trend;
-* fp32: 1.4-2.2x faster than bf16 autocast for models this small on CPUs without AMX;
+* precision by measurement (:func:`demo_precision`, printed): a few steps of the largest shape in
+  fp32 and bf16, once per output folder; fp32 unless bf16 is >10% faster. fp32 won on both hosts
+  measured: 1.4-2.2x faster than bf16 autocast without AMX, 1.3-2.4x with AMX (these models are
+  too small for the bf16 matmul units to pay for the casts);
 * two single-thread worker processes, largest run first: two 1-thread processes each run at the
   speed of one alone, 1.2-1.4x one 2-thread process (``benchmarks/workers_bench.py``).
 """
@@ -269,8 +272,14 @@ def run_ladder_demo(
     largest first; their progress lines go to stderr unless ``quiet``.
     """
     t0 = time.perf_counter()
+    choice = None
     if spec is None:
         spec = spec_from_dict(DEMO_SPEC, "<embedded demo spec>")
+        plan = load_plan(spec, str(out) if out is not None else None)
+        choice = demo_precision(plan)
+        log(choice["line"])
+        if choice["precision"] != spec.precision:
+            spec = spec.model_copy(update={"precision": choice["precision"]})
     plan = load_plan(spec, str(out) if out is not None else None)
     workers = default_workers() if workers is None else workers
     runs_csv = plan.out_dir / "runs.csv"
@@ -303,6 +312,7 @@ def run_ladder_demo(
         train_wall_s=train_s,
         compute=plan.compute,
         task_eval=task_eval_seconds(plan.out_dir, train_s, workers),
+        precision=choice,
     )
     if report:
         command = (
@@ -323,6 +333,31 @@ def run_ladder_demo(
         plan.out_dir / "demo_summary.json", json.dumps(summary, indent=2, default=float) + "\n"
     )
     return summary
+
+
+PRECISION_FILE = "precision.json"
+
+
+def demo_precision(plan) -> dict:
+    """The demo's precision, measured (:func:`scalelab.train.bench.fastest_precision` on the
+    plan's largest run, with its threads) and kept in ``<out>/precision.json``, so a rerun or a
+    resume trains with the same one and does not measure again."""
+    path = Path(plan.out_dir) / PRECISION_FILE
+    if path.is_file():
+        try:
+            kept = json.loads(path.read_text())
+            if kept.get("precision") in ("fp32", "bf16"):
+                kept["line"] = f"{kept['line']} [kept from {path}]"
+                return kept
+        except (OSError, ValueError, AttributeError):
+            pass  # unreadable: measure again
+    from scalelab.train.bench import fastest_precision  # torch: only when the demo trains
+
+    largest = max(plan.jobs, key=lambda j: j.N)
+    choice = fastest_precision(largest.run_config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(path, json.dumps(choice, indent=2) + "\n")
+    return choice
 
 
 def task_eval_seconds(out_dir: Path, train_s: float, workers: int) -> dict:

@@ -2,15 +2,19 @@
 
 Achieved FLOP/s use the *full* training count per token,
 6·(N + vocab·d_model) + 6·n_layer·n_ctx·d_model (Kaplan's 6N plus the attention term plus the
-output head; :func:`full_training_flops_per_token`). MFU divides it by the device's peak: on CPU a
-*measured* large matmul (fp32 and bf16 are both measured; MFU is reported against each), on CUDA
-the datasheet dense bf16 peak looked up by device name (the highest variant when the name is
-ambiguous, so MFU is never overstated).
+output head; :func:`full_training_flops_per_token`). MFU divides it by the peak of the precision
+the run computes in (:mod:`scalelab.train.peak`): on CPU the best of several measured matmul sizes
+and repeats in that dtype, measured right before and right after the models (back to back in the
+same process, so a loaded machine slows both alike), with its spread; on CUDA the datasheet dense
+bf16 peak by device name for bf16/fp16 runs. A figure above 100% carries a note saying why.
+On CPU the same is also given by process CPU time (``mfu_cpu_time``): on a shared machine the
+figure our threads would have reached with the cores to themselves.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import time
 
@@ -25,72 +29,29 @@ from scalelab.model.counting import (
 )
 from scalelab.model.gpt import GPT
 from scalelab.model.shapes import shape_for
+from scalelab.train.peak import (  # noqa: F401 - CUDA_BF16_PEAKS and cuda_peak re-exported
+    CUDA_BF16_PEAKS,
+    DTYPES,
+    Peak,
+    cuda_peak,
+    measure_peak,
+    mfu,
+    peak_for,
+)
 from scalelab.train.plan import bf16_supported
-
-# Dense (no sparsity) bf16 tensor-core peaks, FLOP/s, from NVIDIA datasheets. Most specific first.
-CUDA_BF16_PEAKS = [
-    ("GB200", 2.5e15),
-    ("B200", 2.25e15),
-    ("B100", 1.75e15),
-    ("GH200", 989e12),
-    ("H200", 989e12),
-    ("H100 PCIe", 756e12),
-    ("H100 NVL", 835e12),
-    ("H100", 989e12),
-    ("H800", 989e12),
-    ("A100", 312e12),
-    ("A800", 312e12),
-    ("L40S", 362e12),
-    ("L40", 181e12),
-    ("L4", 121e12),
-    ("A10G", 70e12),
-    ("A10", 125e12),
-    ("RTX 4090", 165e12),
-    ("RTX 3090", 71e12),
-    ("V100", 125e12),
-    ("T4", 65e12),
-]
 
 BENCH_VOCAB = 4096
 BENCH_CTX = 256
 BENCH_BATCH_TOKENS = 16384
 
 
-def cuda_peak(name: str) -> tuple[float, str]:
-    for key, peak in CUDA_BF16_PEAKS:
-        if key.lower() in name.lower():
-            return peak, f"datasheet dense bf16 peak for {key}"
-    return measure_matmul_peak(
-        "cuda", torch.bfloat16
-    ), "measured bf16 matmul (device not in the table)"
-
-
 def measure_matmul_peak(
     device: str = "cpu", dtype: torch.dtype = torch.float32, n: int = 2048, seconds: float = 1.0
 ) -> float:
-    """Best observed FLOP/s of an n×n×n matmul in ``dtype`` (a few repetitions, best of 3
-    timings)."""
-    if device == "cpu":
-        torch.set_flush_denormal(True)
-    g = torch.Generator(device="cpu").manual_seed(0)
-    a = torch.randn(n, n, generator=g).to(device=device, dtype=dtype)
-    b = torch.randn(n, n, generator=g).to(device=device, dtype=dtype)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    a @ b
-    sync()
-    t = time.perf_counter()
-    a @ b
-    sync()
-    one = max(time.perf_counter() - t, 1e-6)
-    reps = max(1, int(seconds / 3 / one))
-    best = 0.0
-    for _ in range(3):
-        t = time.perf_counter()
-        for _ in range(reps):
-            a @ b
-        sync()
-        best = max(best, 2.0 * n**3 * reps / (time.perf_counter() - t))
-    return best
+    """Best observed FLOP/s of an n×n×n matmul in ``dtype`` (3 timings); prefer
+    :func:`scalelab.train.peak.measure_peak`, which takes the best of several sizes."""
+    precision = {v: k for k, v in DTYPES.items()}[dtype]
+    return measure_peak(device, precision, sizes=(n,), seconds=seconds / 3).flops
 
 
 def bench_model(
@@ -122,8 +83,8 @@ def bench_model(
     micro = micro_batch or seqs
     accum = max(1, seqs // micro)
     amp = (
-        (lambda: torch.autocast(device_type=device, dtype=torch.bfloat16))
-        if precision == "bf16"
+        (lambda: torch.autocast(device_type=device, dtype=DTYPES[precision]))
+        if precision in ("bf16", "fp16")
         else contextlib.nullcontext
     )
     g = torch.Generator().manual_seed(seed)
@@ -193,8 +154,13 @@ def run_bench(
     batch_tokens: int = BENCH_BATCH_TOKENS,
     micro_batch: int | None = None,
     compile: bool = False,
+    measure_peak_fn=None,
 ) -> dict:
-    """Peak(s) of the device, then tokens/s, FLOP/s and MFU for a model of each size."""
+    """The peak of the run's precision, tokens/s, FLOP/s and MFU for a model of each size, and
+    the peak again (its best over both measurements is the one MFU uses).
+
+    ``measure_peak_fn(device, precision, device_name)`` replaces :func:`peak_for` (tests fake a
+    peak with it)."""
     shapes = []
     for n in sizes:
         try:
@@ -205,39 +171,88 @@ def run_bench(
         if not torch.cuda.is_available():
             raise InputError("--device cuda: no CUDA device is available")
         name = torch.cuda.get_device_name()
-        peak, source = cuda_peak(name)
-        peaks = {"bf16": peak}
     else:
         name = (
             f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
         )
-        peaks = {
-            "fp32": measure_matmul_peak("cpu", torch.float32, 2048),
-            "bf16": measure_matmul_peak("cpu", torch.bfloat16, 2048),
-        }
-        peak, source = peaks["fp32"], "measured 2048^3 fp32 matmul"
     if precision == "auto":
         precision = "bf16" if bf16_supported(device) else "fp32"
+    measure = measure_peak_fn or peak_for
+    peak: Peak = measure(device, precision, name)
     models = []
     for cfg in shapes:
-        r = bench_model(
-            cfg,
-            device=device,
-            precision=precision,
-            steps=steps,
-            batch_tokens=batch_tokens,
-            micro_batch=micro_batch,
-            compile=compile,
+        models.append(
+            bench_model(
+                cfg,
+                device=device,
+                precision=precision,
+                steps=steps,
+                batch_tokens=batch_tokens,
+                micro_batch=micro_batch,
+                compile=compile,
+            )
         )
-        r["mfu"] = r["flops_per_s"] / peak
-        r["mfu_vs"] = {k: r["flops_per_s"] / v for k, v in peaks.items()}
-        models.append(r)
+    peak = peak.merge(measure(device, precision, name))  # back to back: the best of before, after
+    for r in models:
+        r.update(mfu(r["flops_per_s"], peak))
+        r["mfu_vs"] = {precision: r["mfu"]}
+        if device == "cpu" and peak.flops_cpu_time and r["tokens_per_s_cpu_time"]:
+            by_cpu = r["tokens_per_s_cpu_time"] * r["flops_per_token_full"]
+            r["flops_per_s_cpu_time"] = by_cpu
+            cpu_peak = Peak(precision, peak.flops_cpu_time, peak.source + ", by CPU time")
+            figure = mfu(by_cpu, cpu_peak)
+            r["mfu_cpu_time"], r["mfu_cpu_time_note"] = figure["mfu"], figure["mfu_note"]
     return {
         "device": device,
         "device_name": name,
-        "peak_flops": peak,
-        "peak_source": source,
-        "peaks": peaks,
+        "precision": precision,
+        "peak_flops": peak.flops,
+        "peak_source": peak.source,
+        "peak": peak.to_dict(),
+        "peaks": {precision: peak.flops},
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "flops_convention": "6*(N + vocab*d_model) + 6*n_layer*n_ctx*d_model per trained token",
         "models": models,
     }
+
+
+def fastest_precision(cfg, steps: int = 8, warmup: int = 2, margin: float = 0.1) -> dict:
+    """Time a few optimiser steps of the run ``cfg`` (a :class:`RunConfig`: its shape, batch,
+    micro-batch and threads) in fp32 and, where the device supports it, bf16; return
+    ``{"precision", "rates", "line"}`` with the faster one (by process CPU time, which other load
+    on a shared machine disturbs least). bf16 must win by ``margin`` (10%) to be chosen: within
+    the noise, fp32 (the exact one) stays. Chosen by measurement, not by CPU name: on CPUs without
+    AMX bf16 autocast is slower than fp32 for small models, and even with AMX it can be."""
+    from scalelab.train.plan import plan_run
+
+    plan = plan_run(cfg.model_copy(update={"precision": "fp32"}))
+    before = torch.get_num_threads()
+    candidates = ["fp32"] + (["bf16"] if bf16_supported(plan.device) else [])
+    rates = {}
+    try:
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        for precision in candidates:
+            r = bench_model(
+                plan.gpt,
+                device=plan.device,
+                precision=precision,
+                batch_tokens=plan.batch_tokens,
+                micro_batch=plan.micro_batch,
+                steps=steps,
+                warmup=warmup,
+            )
+            by_cpu = r["tokens_per_s_cpu_time"]
+            rates[precision] = by_cpu if plan.device == "cpu" and by_cpu else r["tokens_per_s"]
+    finally:
+        torch.set_num_threads(before)
+    best = "fp32"
+    if "bf16" in rates and rates["bf16"] > (1 + margin) * rates["fp32"]:
+        best = "bf16"
+    shown = ", ".join(f"{p} {v:,.0f}" for p, v in rates.items())
+    why = "bf16 not supported here" if len(rates) == 1 else f"tokens/s by CPU time: {shown}"
+    line = (
+        f"precision: {best} (measured on N = {plan.counts.non_embedding:,}, "
+        f"{plan.batch_tokens}-token steps: {why})"
+    )
+    return {"precision": best, "rates": rates, "line": line}

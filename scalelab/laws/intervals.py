@@ -14,10 +14,21 @@ scale, where all three are nearly normal:
 (c) the disagreement between the forms tied with the chosen one by ``fit --form auto``: the
     root-mean-square distance between their log-predictions and the centre.
 
-The interval is centre * exp(+-t * sqrt(a^2 + b^2 + c^2)), t the Student quantile with the
+(d) the form's own extrapolation error, calibrated on held-out refits (:mod:`scalelab.laws.misspec`):
+    each held-out run's |log error| divided by 1 + d (d its distance beyond the fold's fitted
+    runs in decades), and the split-conformal quantile q of those scores at the level (the k-th
+    smallest of n, k = ceil((n + 1) level); the largest when n is too small for the level).
+
+With the calibration (at least :data:`~scalelab.laws.misspec.MIN_CALIBRATION` held-out runs) the
+interval is centre * exp(+-sqrt((q (1 + d))^2 + (t c)^2)): the held-out errors already carry the
+folds' parameter error and each held-out run's own scatter, so (a) and (b) are not added again
+(``log_components`` reports the calibrated width's excess over them as the misspecification
+part). Without it (too few runs to hold out) it is centre * exp(+-t * sqrt(a^2 + b^2 + c^2 +
+m^2)), m = tau (1 + d) the moment estimate of the form's error, t the Student quantile with the
 residual degrees of freedom. Its centre is the law's prediction, or the mean log-prediction of the
 tied forms when the selection stacked them. Everything a law needs travels in ``law.scatter``
-(sigma, how it was measured, degrees of freedom, the covariance) and ``law.options.auto``.
+(sigma, how it was measured, degrees of freedom, the covariance, the held-out scores) and
+``law.options.auto``.
 """
 
 from __future__ import annotations
@@ -99,8 +110,12 @@ def _tied(law) -> tuple[list[tuple[str, dict]], bool]:
     )
 
 
-def log_components(law, variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Centre (log), and the three standard deviations (a), (b), (c) at the given variables."""
+def log_components(
+    law, variables: Mapping[str, Any], level: Optional[float] = None
+) -> dict[str, Any]:
+    """Centre (log), the standard deviations (a), (b), (c) and the misspecification part at the
+    given variables; ``scale`` is the calibrated standard deviation q (1 + d) / t and
+    ``calibrated`` whether the law carries the held-out calibration (module doc)."""
     from scalelab.laws import forms
 
     form = law.law_form
@@ -127,11 +142,18 @@ def log_components(law, variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
         s_param = np.zeros(shape)
     s_noise = np.full(shape, float(info.get("sigma", 0.0)))
     s_mis = np.zeros(shape)
+    scale = None
     mis = info.get("misspecification") or {}
-    if mis.get("tau") and info.get("max_log"):
+    if info.get("max_log") and (mis.get("scores") or mis.get("tau")):
         flat = {k: np.broadcast_to(v, shape) for k, v in logx.items()}
-        s_mis = float(mis["tau"]) * (1.0 + misspec.distance(flat, info["max_log"]))
-        s_mis = np.broadcast_to(s_mis, shape)
+        g = np.broadcast_to(misspec.growth(misspec.distance(flat, info["max_log"])), shape)
+        if mis.get("scores"):  # calibrated: q (1 + d) on the log scale (module doc)
+            q = misspec.quantile(mis["scores"], level or law.level)["q"]
+            t = _quantile(0.5 + float(level or law.level) / 2, int(info.get("dof", 0)))
+            scale = q * g / t  # the calibrated standard deviation
+            s_mis = np.sqrt(np.maximum(scale**2 - s_param**2 - s_noise**2, 0.0))
+        else:  # a law file from before the calibration: tau (1 + d) added in quadrature
+            s_mis = float(mis["tau"]) * g
     centre = mu
     s_forms = np.zeros(shape)
     tied, stacked = _tied(law)
@@ -154,6 +176,8 @@ def log_components(law, variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
         "noise": s_noise,
         "forms": s_forms,
         "misspecification": s_mis,
+        "scale": np.ones(shape) if scale is None else scale,
+        "calibrated": scale is not None,
     }
 
 
@@ -166,13 +190,17 @@ def prediction_interval(law, variables: Mapping[str, Any], level: Optional[float
             f"law '{law.form}' has neither bootstrap samples nor a measured run scatter: "
             "no prediction interval (fit it, or fit with bootstrap > 0)"
         )
-    c = log_components(law, variables)
-    total = np.sqrt(
-        c["param"] ** 2 + c["noise"] ** 2 + c["forms"] ** 2 + c["misspecification"] ** 2
-    )
+    c = log_components(law, variables, level)
     dof = int((law.scatter or {}).get("dof", 0))
-    q = _quantile(0.5 + level / 2, dof)
-    lo, hi = np.exp(c["centre"] - q * total), np.exp(c["centre"] + q * total)
+    t = _quantile(0.5 + level / 2, dof)
+    if c["calibrated"]:
+        # the held-out calibration q (1 + d) (as an sd: / t), the tied forms added
+        total = np.sqrt(c["scale"] ** 2 + c["forms"] ** 2)
+    else:
+        total = np.sqrt(
+            c["param"] ** 2 + c["noise"] ** 2 + c["forms"] ** 2 + c["misspecification"] ** 2
+        )
+    lo, hi = np.exp(c["centre"] - t * total), np.exp(c["centre"] + t * total)
     if np.ndim(lo) == 0:
         return [float(lo), float(hi)]
     return lo, hi

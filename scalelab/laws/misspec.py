@@ -7,19 +7,29 @@ the two alone under-covers exactly where a law is used. This module measures tha
 law's own runs, as the selection does (:data:`scalelab.laws.select.FOLDS`): the law is refitted
 with the largest size held out, the two largest, and the runs above the largest compute / 10 and
 / 100 (each refit warm-started from the fit's minima, all folds in one batched minimisation like
-the run bootstrap), each held-out run's final point is predicted, and the excess of its squared
-log-error over what the fold's own interval expects (run scatter sigma_k^2 plus delta-method
-parameter variance) is attributed to the form:
-
-    e_i^2 = sigma_k^2 + s_param,i^2 + tau^2 (1 + d_i)^2,
-
+the run bootstrap) and each held-out run's final point is predicted: log error e_i,
 d_i the distance of the prediction beyond the fold's fitted runs in decades (the largest of
 log10(x / max fitted x) over the form's variables and, for an (N, D) form, over N*D; 0 inside
-the range). The method-of-moments estimate tau^2 = max(0, sum(e^2 - s^2) / sum((1 + d)^2))
-pools every fold; a prediction at distance d then gets the extra standard deviation
-tau (1 + d) on the log scale. A correctly specified form gives tau near 0 (its held-out errors are
-what the scatter predicts); nothing is estimated with fewer than :data:`MIN_HELDOUT` held-out
-predictions.
+the range). The interval uses the errors themselves, not a model of them (split-conformal,
+calibrated): each held-out run gets the score |e_i| / (1 + d_i) -- its largest over the folds that
+held it out, so that the runs, not (fold, run) pairs, are the units --, and a prediction at
+distance d gets the log half-width q (1 + d), q the k-th smallest of the n scores with
+k = ceil((n + 1) level) (:func:`quantile`). With n too small for the level (k > n) q is the
+largest score, which covers a new run with probability n / (n + 1) under exchangeability, not
+``level``: the law records which (``quantile(...)["guaranteed"]``). The held-out errors carry the
+folds' parameter error and the held-out runs' own scatter, so the calibrated width replaces the
+model-based one (:mod:`scalelab.laws.intervals`). A correctly specified form gets scores near its
+scatter; a form that misses a term, scores that grow with the distance.
+
+With fewer than :data:`MIN_CALIBRATION` held-out runs (9: the largest of 9 covers >= 90%) nothing
+is calibrated and the method of moments of the earlier versions stands in: the excess of the
+squared log-error over what the fold's interval expects,
+e_i^2 = sigma_k^2 + s_param,i^2 + tau^2 (1 + d_i)^2, pooled over the folds,
+tau^2 = max(0, sum(e^2 - s^2) / sum((1 + d)^2)), added as the standard deviation tau (1 + d).
+Nothing is estimated with fewer than :data:`MIN_HELDOUT` held-out predictions. The folds'
+errors overlap (a run held out by the size folds is often held out by the compute folds too) and
+are few: the quantile is a calibration on the data at hand, not a guarantee far beyond the
+distances the folds reached.
 """
 
 from __future__ import annotations
@@ -36,6 +46,9 @@ from scalelab.laws.objective import Objective
 
 MIN_HELDOUT = 3
 MIN_FIT_DOF = 3  # fitted runs beyond the parameter count each fold needs
+MIN_CALIBRATION = 9  # held-out runs for a calibrated quantile: the largest of 9 covers >= 90%
+GROWTH = "1 + d, d = decades beyond the fitted runs (N, D, N*D or C)"
+SCORE = "|log error| / (1 + d) of each held-out run's final point (its largest over the folds)"
 SCALE_VARIABLES = ("N", "D", "C")
 
 
@@ -106,7 +119,7 @@ def heldout(
     D: Optional[np.ndarray] = None,
     max_iter: int = 1000,
 ) -> Optional[dict[str, Any]]:
-    """Refit on each fold's runs, predict the held-out final points, estimate tau (module doc).
+    """Refit on each fold's runs, predict the held-out final points, score them (module doc).
     ``starts`` are the full fit's minima (S, P); a run's final point is its largest ``D`` (its
     last row without D). Returns None when no fold can be refitted."""
     final = final_rows(np.asarray(run_ids), D)
@@ -142,17 +155,20 @@ def heldout(
     )
     fun = np.where(np.isfinite(res.fun), res.fun, np.inf).reshape(len(plans), s)
     pick = np.argmin(fun, axis=1)
-    excess, spread, rows_out = [], [], []
+    excess, spread, rows_out, scores, score_runs = [], [], [], [], []
     for k, (name, fit_rows, held) in enumerate(plans):
         if not np.isfinite(fun[k, pick[k]]):
             continue
         theta = res.x[k * s + pick[k]]
-        got = _fold_terms(form, theta, logx, logy, fit_rows, final, held & ~fit_rows)
+        out_rows = held & ~fit_rows
+        got = _fold_terms(form, theta, logx, logy, fit_rows, final, out_rows)
         if got is None:
             continue
         e, s2, d = got
         excess.append(e**2 - s2)
         spread.append((1.0 + d) ** 2)
+        scores.append((e, s2, d))
+        score_runs.append(codes[out_rows])
         rows_out.append(
             {
                 "fold": name,
@@ -166,12 +182,51 @@ def heldout(
         return None
     excess, spread = np.concatenate(excess), np.concatenate(spread)
     tau2 = max(float(np.sum(excess) / np.sum(spread)), 0.0) if excess.size >= MIN_HELDOUT else 0.0
-    return {
-        "tau": float(np.sqrt(tau2)),
+    e, s2, d = (np.concatenate(x) for x in zip(*scores))
+    # one score per held-out run: its largest over the folds that held it out (the runs, not the
+    # (fold, run) pairs, are the exchangeable units: a run held out by several folds counts once,
+    # at its worst)
+    r = np.abs(e) / growth(d)
+    per_run = np.sort(pd.Series(r).groupby(np.concatenate(score_runs)).max().to_numpy())
+    out: dict[str, Any] = {
         "n_heldout": int(excess.size),
         "folds": rows_out,
-        "growth": "tau * (1 + d), d = decades beyond the fitted runs",
         "source": "held-out refits over the selection's folds",
+        "tau_moments": float(np.sqrt(tau2)),
+    }
+    if per_run.size >= MIN_CALIBRATION and np.all(np.isfinite(per_run)):
+        out["method"] = "calibrated"
+        out["scores"] = [float(x) for x in per_run]
+        out["score"] = SCORE
+        out["growth"] = GROWTH
+    else:  # too few held-out runs to calibrate: the moment estimate, added as a variance
+        out["method"] = "moments"
+        out["tau"] = float(np.sqrt(tau2))
+        out["growth"] = "tau * (1 + d), d = decades beyond the fitted runs"
+    return out
+
+
+def growth(d: np.ndarray) -> np.ndarray:
+    """How the error of an extrapolation is assumed to grow with its distance d (decades beyond
+    the fitted runs in N, D or compute): 1 + d."""
+    return 1.0 + np.asarray(d, dtype=float)
+
+
+def quantile(scores, level: float) -> dict[str, Any]:
+    """The split-conformal quantile of sorted ``scores`` at ``level``: the k-th smallest of the
+    n scores, k = ceil((n + 1) level). With too few scores for the level (k > n) it is the
+    largest, which covers a new run with probability at least n / (n + 1) (not ``level``);
+    ``guaranteed`` says which."""
+    r = np.sort(np.asarray(scores, dtype=float))
+    n = int(r.size)
+    k = int(np.ceil((n + 1) * float(level) - 1e-9))
+    rank = min(max(k, 1), n)
+    return {
+        "q": float(r[rank - 1]),
+        "rank": rank,
+        "n": n,
+        "guaranteed": float(min(float(level), n / (n + 1.0))),
+        "enough": k <= n,
     }
 
 

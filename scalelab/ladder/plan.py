@@ -23,16 +23,9 @@ from scalelab.data.tokenize import token_dtype
 from scalelab.errors import InputError
 from scalelab.ladder.batches import plan_batches
 from scalelab.ladder.configure import base_config, job_config
-from scalelab.ladder.spec import (
-    DEFAULT_FLOPS_PER_S,
-    DataPlan,
-    Job,
-    LadderPlan,
-    LadderSpec,
-    Point,
-)
+from scalelab.ladder.jobs import DEFAULT_FLOPS_PER_S, DataPlan, Job, LadderPlan, Point
+from scalelab.ladder.spec import LadderSpec
 from scalelab.ladder.variants import plan_variants
-from scalelab.model.config import GPTConfig
 from scalelab.model.counting import count_params, full_training_flops_per_token
 from scalelab.model.shapes import shape_family, shape_for
 from scalelab.train import hparams
@@ -183,15 +176,7 @@ def _plan_one(
         raise InputError([f"{source}: out_dir: {p}" for p in exc.problems]) from None
     data = data or _data_plan(spec, source)
     m, g, h, t = spec.model, spec.grid, spec.hparams, spec.train
-    base = GPTConfig(
-        vocab_size=data.vocab_size,
-        n_ctx=m.n_ctx,
-        mlp=m.mlp,
-        positions=m.positions,
-        tie_embeddings=m.tie_embeddings,
-        n_expert=m.n_expert,
-        top_k=m.top_k,
-    )
+    base = m.gpt_config(vocab_size=data.vocab_size)  # no shape yet: the grid gives it
     base_cfg = base_config(spec, data)
     problems: list[str] = []
     notes: list[str] = []
@@ -360,16 +345,8 @@ def _plan_one(
                 )
                 jobs.append(
                     Job(
-                        run_id=run_id,
-                        seed=seed,
                         N=n,
                         N_total=counts.total,
-                        n_layer=s.n_layer,
-                        d_model=s.d_model,
-                        n_head=s.n_head,
-                        d_ff=s.ff,
-                        batch_tokens=batch,
-                        lr=lr,
                         steps=steps,
                         D=steps * batch,
                         flops_per_token=fpt,

@@ -70,7 +70,9 @@ def _start(config: Path, *extra) -> subprocess.Popen:
     )
 
 
-def _wait_for_checkpoint(proc: subprocess.Popen, path: Path, timeout: float = 60.0) -> None:
+def _wait_for_checkpoint(proc: subprocess.Popen, path: Path, timeout: float = 300.0) -> None:
+    """Until the run's first checkpoint appears (the timeout only guards a hang: on a loaded 2-core
+    machine, importing torch and training 10 bf16 steps took over 60 s)."""
     start = time.time()
     while not path.exists():
         if proc.poll() is not None:

@@ -17,6 +17,28 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def synthetic_docs(tmp_path_factory) -> Path:
+    """The synthetic document language, 200 documents, bytes tokenizer, prepared once per session
+    (task-set generation, batched task scoring, a ladder evaluating tasks): read it, never write."""
+    from task_helpers import synthetic_corpus
+
+    return synthetic_corpus(tmp_path_factory.mktemp("synthetic-docs"), docs=200)
+
+
+@pytest.fixture(scope="session")
+def tiny_ladder(tmp_path_factory):
+    """The tiny ladder of ``ladder_helpers`` (2 sizes x 2 budgets, WSD: 2 jobs, 4 points), trained
+    once per session by ``scalelab ladder run`` in a subprocess, as a user runs it: (spec file,
+    ladder folder, the finished process). Tests read it (a rerun that finds nothing to do is a
+    read); a test that would change it makes its own ladder."""
+    from ladder_helpers import cli, ladder_dict, write_spec
+
+    tmp = tmp_path_factory.mktemp("tiny-ladder")
+    spec = write_spec(tmp / "l.toml", ladder_dict(out_dir=str(tmp / "lad")))
+    return spec, tmp / "lad", cli("ladder", "run", str(spec), "--quiet")
+
+
 @pytest.fixture(autouse=True)
 def _denormals_restored():
     """Training calls ``torch.set_flush_denormal(True)`` (fast on CPU) and that is process-wide

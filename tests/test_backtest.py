@@ -71,18 +71,20 @@ def test_wrong_form_extrapolates_worse(runs):
     assert bad > 3 * good
 
 
+# small start grids for every --form auto candidate (the default grids cost ~10 s here)
+AUTO_GRIDS = {
+    "chinchilla": GRID,
+    "chinchilla-tied": {"e": [0.5], "a": [5.0, 10.0], "b": [5.0, 10.0], "alpha": [0.5]},
+    "kaplan-nd": {"n_c": [10.0, 30.0], "d_c": [10.0, 30.0], "alpha_N": [0.1], "alpha_D": [0.1]},
+    "power-offset:C": {"e": [0.0, 0.5], "a": [5.0, 10.0], "alpha": [0.5]},
+}
+
+
 def test_select_form_and_fit_auto(runs):
     choice = select_form(runs, ["chinchilla", "power:C", "power:N"], grids={"chinchilla": GRID})
     assert choice["chosen"] == "chinchilla"
     assert set(choice["errors"]) == {"chinchilla", "power:C", "power:N"}
-    law = laws.fit(
-        runs,
-        "auto",
-        grid={
-            "chinchilla": GRID,
-            "chinchilla-tied": {"e": [0.5], "a": [5.0, 10.0], "b": [5.0, 10.0], "alpha": [0.5]},
-        },
-    )
+    law = laws.fit(runs, "auto", grid=AUTO_GRIDS)
     assert law.form in ("chinchilla", "chinchilla-tied")
     auto = law.options["auto"]
     assert auto["chosen"] == law.form and auto["split"] == "size"

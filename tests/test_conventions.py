@@ -47,9 +47,10 @@ def test_table_convention_needs_a_given_count():
 
 def test_parameter_convention_changes_the_fit_and_is_recorded():
     table = examples.load("gadre2024")
-    kaplan, hoffmann = (
-        fit(table, "chinchilla", params="non-embedding"),
-        fit(table, "chinchilla", params="total"),
+    grid = {"e": [0.5], "a": [5.0, 10.0], "b": [5.0, 10.0], "alpha": [0.5], "beta": [0.5]}
+    kaplan, hoffmann = (  # a small start grid: the conventions, not the grid, are under test
+        fit(table, "chinchilla", params="non-embedding", grid=grid),
+        fit(table, "chinchilla", params="total", grid=grid),
     )
     assert (
         kaplan.conventions["params"] == "non-embedding"

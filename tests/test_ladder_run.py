@@ -31,19 +31,18 @@ def _done_once(reg: Registry) -> None:
     assert all(p["status"] == "done" for p in reg.points())
 
 
-def test_ladder_end_to_end_and_fit_reads_export(tmp_path):
-    spec = write_spec(tmp_path / "l.toml", ladder_dict(out_dir=str(tmp_path / "lad")))
-    r = cli("ladder", "run", str(spec), "--quiet")
+def test_ladder_end_to_end_and_fit_reads_export(tmp_path, tiny_ladder):
+    spec, lad, r = tiny_ladder  # `scalelab ladder run l.toml --quiet`, once per session
     assert r.returncode == 0, r.stderr
-    with Registry.open(tmp_path / "lad") as reg:
+    with Registry.open(lad) as reg:
         _done_once(reg)
         assert len(reg.points()) == 4
     # a second run skips everything
     r = cli("ladder", "run", str(spec), "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["counts"]["done"] == 2
-    with Registry.open(tmp_path / "lad") as reg:
+    with Registry.open(lad) as reg:
         assert len(reg.events("claim")) == 2
-    r = cli("ladder", "status", str(tmp_path / "lad"), "--json")
+    r = cli("ladder", "status", str(lad), "--json")
     rows = json.loads(r.stdout)["runs"]
     assert [x["status"] for x in rows] == ["done", "done"] and all(x["val_loss"] for x in rows)
     r = cli("ladder", "export", str(spec), "-o", str(tmp_path / "runs.csv"))

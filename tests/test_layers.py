@@ -148,3 +148,16 @@ def test_core_imports_without_torch():
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]", f"the core imported {r.stdout.strip()}"
+
+
+def test_the_architecture_doc_states_the_ranks_this_test_enforces():
+    """docs/architecture.md's layer table is RANK: every part once, at its rank."""
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = doc.split("| rank | parts |", 1)[1].split("\n\n", 1)[0]
+    stated = {}
+    for row in table.splitlines()[2:]:
+        rank, parts = row.split("|")[1:3]
+        for part in parts.replace("`", "").split(","):
+            assert part.strip() not in stated, f"{part.strip()} is in the table twice"
+            stated[part.strip()] = float(rank)
+    assert stated == RANK

@@ -132,9 +132,20 @@ def test_grouping_finds_a_shape_family_only():
     assert cmp.grouping(RunTable(recipes), "shape") == "shape"
 
 
+GRID = {"e": [0.5], "a": [5.0, 10.0], "b": [5.0, 10.0], "alpha": [0.5], "beta": [0.5]}
+"""A small start grid for the report's own fit (the shape figure, not that fit, is under test)."""
+
+
 def _build(frame, **kw):
     return report_html.build(
-        frame, bootstrap=20, sensitivity=False, backtest=None, catalog=None, form="chinchilla", **kw
+        frame,
+        bootstrap=20,
+        sensitivity=False,
+        backtest=None,
+        catalog=None,
+        form="chinchilla",
+        grid=GRID,
+        **kw,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from ladder_helpers import cli, ladder_dict, write_spec
+from ladder_helpers import cli
 
 from scalelab import laws
 from scalelab.ladder.registry import Registry
@@ -26,11 +26,10 @@ START_LOSS = 4.16  # ln(64): a tiny model starts near the uniform loss, far belo
 
 
 # -- the checklist of a ladder scalelab trained -----------------------------------------------
-def test_checklist_of_a_tiny_ladder_knows_optimizer_data_and_code(tmp_path):
-    spec = write_spec(tmp_path / "l.toml", ladder_dict(out_dir=str(tmp_path / "lad")))
-    r = cli("ladder", "run", str(spec), "--quiet")
+def test_checklist_of_a_tiny_ladder_knows_optimizer_data_and_code(tmp_path, tiny_ladder):
+    spec, lad, r = tiny_ladder  # `scalelab ladder run l.toml --quiet`, once per session
     assert r.returncode == 0, r.stderr
-    with Registry.open(tmp_path / "lad") as reg:
+    with Registry.open(lad) as reg:
         table = reg.table()
     frame = table.data
     assert frame["optimizer"].str.startswith("AdamW (beta1=0.9, beta2=0.95, eps=1e-08").all()

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 from ladder_helpers import cli, ladder_dict, write_spec
-from task_helpers import counting_corpus, synthetic_corpus
+from task_helpers import counting_corpus
 
 from scalelab.cli import main
 from scalelab.data.taskfile import TaskSet
@@ -32,9 +32,9 @@ TASK_COLUMNS = {"task", "bucket", "accuracy", "chance", "task_loss", "task_loss_
                 "task_nats_per_char", "task_bits_per_byte", "n_examples"}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def syn(tmp_path_factory):
-    return synthetic_corpus(tmp_path_factory.mktemp("syn"), docs=200)
+@pytest.fixture
+def syn(synthetic_docs):
+    return synthetic_docs  # prepared once per session (conftest)
 
 
 def _model(n_ctx: int, seed: int = 0) -> GPT:
@@ -142,7 +142,7 @@ def _run_cfg(data, out, steps, tasks, examples, d_model=32, n_ctx=32, lr=1e-2):
 
 
 SHORT = 30  # steps of the run the fast tests share
-LONG = 500  # steps of the run that must beat chance (about 10 s on 2 cores)
+LONG = 500  # steps of the run that must beat chance (about 10 s on 2 cores; a slow test)
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +178,7 @@ def test_trainer_writes_task_rows_at_every_evaluation(counting_run):
     assert info["evaluations"] == 2 and info["seconds"] > 0
 
 
+@pytest.mark.slow  # ~10 s; default suite: task losses fall with training (the rows test above)
 def test_trained_model_beats_chance_on_the_easiest_cloze_bucket(counting_data, tmp_path):
     cfg = _run_cfg(counting_data, tmp_path / "run", LONG, ["cloze"], 80, d_model=64)
     train(cfg, log=lambda m: None)

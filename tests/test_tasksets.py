@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from task_helpers import synthetic_corpus
 
 from scalelab.cli import main
 from scalelab.data.taskfile import manifest_path, read_task_file, write_task_set
@@ -14,9 +13,9 @@ from scalelab.data.tasksets import make_task_set
 from scalelab.errors import InputError
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return synthetic_corpus(tmp_path_factory.mktemp("tasks"), docs=200)
+@pytest.fixture
+def corpus(synthetic_docs):
+    return synthetic_docs  # prepared once per session (conftest)
 
 
 def _texts(corpus, splits):

@@ -99,12 +99,10 @@ def plan_batches(spec, source: str, flops_per_s, plan_one, max_jobs: int):
 def _rename(job, suffix: str, lr: float, source: str) -> None:
     """``job`` (its points and run config) as the sweep's: ``<id><suffix>``, peak lr ``lr``."""
     old = job.run_id
-    job.run_id = old + suffix
+    job.run_config = retarget(job.run_config, run_id=old + suffix, source=source, lr=lr)
     for p in job.points:
         p.run_id = job.run_id + p.run_id[len(old) :]
         p.job = job.run_id
-    job.lr = lr
-    job.run_config = retarget(job.run_config, run_id=job.run_id, source=source, lr=lr)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 
 from scalelab.errors import InputError
-from scalelab.ladder.spec import DataPlan, LadderSpec
+from scalelab.ladder.jobs import DataPlan
+from scalelab.ladder.spec import LadderSpec
 from scalelab.schema import validate
 from scalelab.train.config import (
     CheckpointSection,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-from scalelab.ladder.spec import LadderPlan
+from scalelab.ladder.jobs import LadderPlan
 
 MAX_TIMED_FLOPS = 2e12
 """A shape whose timed steps would cost more FLOPs than this (minutes on a CPU), or whose model

@@ -18,9 +18,10 @@ from typing import Optional
 
 from scalelab.errors import InputError
 from scalelab.ladder.executors import EXECUTORS, run_pool, run_ray, run_sequential
+from scalelab.ladder.jobs import LadderPlan
 from scalelab.ladder.registry import DEFAULT_LEASE_S
 from scalelab.ladder.runner import Interrupted, init_ladder, load_plan, prepare_data
-from scalelab.ladder.spec import LadderPlan, LadderSpec
+from scalelab.ladder.spec import LadderSpec
 from scalelab.ladder.status import ladder_state
 
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import threading
 import time
 import traceback
@@ -36,9 +34,10 @@ from scalelab.data.prepare import ensure_prepared
 from scalelab.data.spec import DataSpec
 from scalelab.errors import InputError
 from scalelab.ladder.datamix import build_mix
+from scalelab.ladder.jobs import LadderPlan
 from scalelab.ladder.plan import plan_ladder
 from scalelab.ladder.registry import DB_NAME, DEFAULT_LEASE_S, Registry
-from scalelab.ladder.spec import LadderPlan, LadderSpec, load_spec
+from scalelab.ladder.spec import LadderSpec, load_spec
 
 RUNS_DIR = "runs"
 
@@ -184,16 +183,6 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=30)
 
 
-def _stop_engine() -> bool:
-    """SIGTERM this process if (and only if) the engine's checkpoint-and-stop handler is
-    installed (:class:`scalelab.train.trainer._StopFlag`)."""
-    handler = signal.getsignal(signal.SIGTERM)
-    if type(getattr(handler, "__self__", None)).__name__ != "_StopFlag":
-        return False  # not inside the training loop (yet): try again at the next heartbeat
-    os.kill(os.getpid(), signal.SIGTERM)
-    return True
-
-
 def _read_rows(out: Path) -> list[dict]:
     path = out / "runs.csv"
     if not path.is_file():
@@ -220,6 +209,7 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
     # the training layer imports torch: only a worker that runs a job pays for it
     from scalelab.train.config import config_from_dict  # noqa: PLC0415
     from scalelab.train.loop import CHECKPOINT, SUMMARY, train  # noqa: PLC0415
+    from scalelab.train.trainer import request_stop  # noqa: PLC0415
 
     run_id, token = job["run_id"], job["claim"]
     out = reg.path.parent / RUNS_DIR / run_id
@@ -246,12 +236,13 @@ def run_job(reg: Registry, job: dict, *, log: Callable[[str], None] = lambda m: 
         return True
 
     # If our claim is lost (our lease expired and another worker took the run over), stop training:
-    # SIGTERM makes the engine checkpoint and return. Any checkpoint of a run is a valid resume
+    # the engine checkpoints and returns (request_stop: False until the loop runs, then the
+    # heartbeat tries again). Any checkpoint of a run is a valid resume
     # point (batches and schedule are functions of the step), so two writers cannot corrupt it.
     if nproc > 1:
         on_lost = _stop_launch
     elif threading.current_thread() is threading.main_thread():
-        on_lost = _stop_engine
+        on_lost = request_stop
     else:
         on_lost = None
     hb = _Heartbeat(reg.path, run_id, token, progress, reg.lease_s, on_lost)

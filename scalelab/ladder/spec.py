@@ -1,4 +1,5 @@
-"""The ladder spec: a grid of training runs in one TOML file, validated; the plan types it becomes.
+"""The ladder spec: a grid of training runs in one TOML file, validated (what it becomes, the plan's
+types: :mod:`scalelab.ladder.jobs`).
 
 A ladder spec *is* a run config (:mod:`scalelab.train.config`, the one run schema) plus what only
 a ladder has. Its top-level ``device``, ``precision``, ``compile`` and ``threads`` and its
@@ -59,10 +60,7 @@ rate: ``lr_scale ×`` the DeepSeek rule at 20 tokens/parameter
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -71,6 +69,13 @@ from pydantic import Field, model_validator
 from scalelab import tomlfile
 from scalelab.data.spec import MAX_SYNTHETIC_DOCS
 from scalelab.errors import InputError
+from scalelab.ladder.jobs import (  # noqa: F401 - the plan's types, importable from here as before
+    DEFAULT_FLOPS_PER_S,
+    DataPlan,
+    Job,
+    LadderPlan,
+    Point,
+)
 from scalelab.ladder.variants import Variant
 from scalelab.ladder.variants import check as check_variants
 from scalelab.schema import Schema, Seed, validate
@@ -79,13 +84,9 @@ from scalelab.train.config import (
     CheckpointSection,
     EvalSection,
     ModelSection,
-    RunConfig,
     RunSettings,
     TrainSection,
 )
-
-DEFAULT_FLOPS_PER_S = 2.0e9
-"""Assumed training throughput (full FLOPs per second) when the spec gives none: a 2-core CPU."""
 
 SHAPE_KEYS = ("n_layer", "d_model", "n_head", "d_ff", "n_params")
 """``[model]`` keys a ladder sets per job from its ``[grid]``."""
@@ -362,138 +363,3 @@ def load_spec(path: str | Path) -> LadderSpec:
     """Read and validate a ladder spec (relative data paths resolve against its folder)."""
     path = Path(path)
     return spec_from_dict(tomlfile.read(path, "ladder spec"), str(path), path.resolve().parent)
-
-
-# ------------------------------------------------------------------------------------------------
-# what a spec becomes: the plan's types (scalelab.ladder.plan makes them)
-# ------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class DataPlan:
-    """Where the runs read their tokens: run-config ``[data]`` fields, what to prepare first."""
-
-    train: str  # token file, or "synthetic"
-    eval: dict[str, str]  # {eval set: token file}
-    dtype: str
-    vocab_size: int
-    prepare_dir: Optional[str] = None  # a scalelab data folder to (re)build before training
-    prepare_spec: Optional[dict] = None
-    synthetic_tokens: int = 1_000_000
-    train_tokens: Optional[int] = None  # unique training tokens, when known
-    mix: Optional[dict] = None  # a [[variants]] data.mix to build (scalelab.ladder.datamix)
-
-
-@dataclass
-class Point:
-    run_id: str
-    N: int
-    D: int
-    C: float
-    steps: int
-    seed: int
-    job: str
-
-
-@dataclass
-class Job:
-    run_id: str
-    seed: int
-    N: int  # active non-embedding parameters
-    N_total: int
-    n_layer: int
-    d_model: int
-    n_head: int
-    d_ff: int
-    batch_tokens: int
-    lr: float
-    steps: int
-    D: int
-    flops_per_token: float  # full training FLOPs per token (throughput convention)
-    compute: float  # full FLOPs this job spends (trunk + branch cool-downs)
-    points: list[Point]
-    run_config: RunConfig  # the trainer's own config of this job (out_dir set at run time)
-    recipe: Optional[str] = None  # the [[variants]] name (run-table column recipe)
-    shape: Optional[str] = None  # L{n_layer}-d{d_model} in a shape-family grid (column shape)
-
-    @property
-    def C(self) -> float:
-        return 6.0 * self.N * self.D
-
-    @property
-    def config(self) -> dict:
-        """The job's run config as JSON data (what the registry stores and a worker trains)."""
-        return self.run_config.model_dump(mode="json")
-
-
-@dataclass
-class LadderPlan:
-    spec: LadderSpec
-    data: DataPlan
-    jobs: list[Job]
-    notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    flops_per_s: float = DEFAULT_FLOPS_PER_S
-    flops_per_s_source: str = "assumed"
-    tokens_per_s: dict[str, float] = field(default_factory=dict)  # per job (ladder.estimate)
-    variant_data: dict[str, DataPlan] = field(default_factory=dict)  # [[variants]] data.mix
-
-    @property
-    def points(self) -> list[Point]:
-        return [p for j in self.jobs for p in j.points]
-
-    @property
-    def compute(self) -> float:
-        return sum(j.compute for j in self.jobs)
-
-    def estimate_s(self, job: Job) -> float:
-        """Estimated wall time: timed tokens/s of the job's shape if known, else
-        FLOPs / flops_per_s."""
-        tps = self.tokens_per_s.get(job.run_id)
-        if not tps:
-            return job.compute / self.flops_per_s
-        trained = job.compute / job.flops_per_token  # trunk + cool-down tokens
-        n_evals = self.spec.eval.points + len(job.points) - 1
-        evals = n_evals * self.spec.eval.tokens * max(1, len(self.data.eval))
-        return (trained + evals / 3.0) / tps  # a forward pass is about 1/3 of a training step
-
-    @property
-    def out_dir(self) -> Path:
-        return Path(self.spec.out_dir).expanduser()
-
-    def spec_hash(self) -> str:
-        blob = json.dumps([j.config for j in self.jobs], sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.spec.name,
-            "out_dir": str(self.out_dir),
-            "flops_per_s": self.flops_per_s,
-            "flops_per_s_source": self.flops_per_s_source,
-            "compute": self.compute,
-            "estimated_s": sum(self.estimate_s(j) for j in self.jobs),
-            "notes": self.notes,
-            "tokens_per_s": dict(self.tokens_per_s),
-            "warnings": self.warnings,
-            "jobs": [self._job_dict(j) for j in self.jobs],
-            **(
-                {"variant_data": {k: asdict(d) for k, d in self.variant_data.items()}}
-                if self.variant_data
-                else {}
-            ),
-        }
-
-    def _job_dict(self, j: Job) -> dict:
-        skip = ("run_config", "points")
-        labels = ("recipe", "shape")  # only when set: a plain ladder's plan is as before
-        return {
-            **{
-                f.name: getattr(j, f.name)
-                for f in fields(j)
-                if f.name not in skip and not (f.name in labels and getattr(j, f.name) is None)
-            },
-            "C": j.C,
-            "estimated_s": self.estimate_s(j),
-            "points": [asdict(p) for p in j.points],
-        }

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from scalelab.errors import InputError
 from scalelab.ladder.configure import retarget
-from scalelab.ladder.spec import Job, LadderPlan, Point
+from scalelab.ladder.jobs import Job, LadderPlan, Point
 
 DEFAULT_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
 
@@ -45,8 +45,6 @@ def sweep_plan(plan: LadderPlan, sizes: int = 2, scales=DEFAULT_SCALES) -> Ladde
             jobs.append(
                 replace(
                     base,
-                    run_id=run_id,
-                    lr=base.lr * s,
                     steps=mid.steps,
                     D=mid.D,
                     compute=mid.D * base.flops_per_token,

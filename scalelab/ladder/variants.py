@@ -191,10 +191,8 @@ def merge_plans(spec, plans: list, max_jobs: int, source: str, data=None):
 
 def rename(job, variant: str) -> None:
     """``job`` (and its points and run config) as the variant's: ids prefixed, recipe set."""
-    old = job.run_id
-    job.run_id = f"{variant}-{old}"
+    job.run_config = job.run_config.model_copy(update={"run_id": f"{variant}-{job.run_id}"})
     job.recipe = variant
     for p in job.points:
         p.run_id = f"{variant}-{p.run_id}"
         p.job = job.run_id
-    job.run_config = job.run_config.model_copy(update={"run_id": job.run_id})

@@ -29,12 +29,12 @@ import numpy as np
 import pandas as pd
 
 from scalelab.errors import InputError
-from scalelab.model.config import GPTConfig
 from scalelab.model.counting import count_params
 from scalelab.model.shapes import shape_for
 from scalelab.plan.watch import Watch, read_curve, watch
 from scalelab.plan.watch_forecast import forecast_final
 from scalelab.runs.table import RunTable
+from scalelab.train.config import GPT_FIELDS, ModelSection
 
 TRAIN_LOG, RUNS, SUMMARY, CONFIG = "train_log.csv", "runs.csv", "summary.json", "config.json"
 FINISHED = ("done", "diverged", "interrupted")
@@ -133,18 +133,14 @@ def _run_n(folder: Path, N: Optional[float]) -> tuple[str, float]:
         return run_id, float(summary["N"])
     m = config.get("model") or {}
     try:
-        base = {
-            k: m[k]
-            for k in GPTConfig.__dataclass_fields__
-            if k in m and m[k] is not None and k != "init_std"
-        }
+        section = ModelSection.model_construct(**{k: m[k] for k in GPT_FIELDS if k in m})
         if m.get("n_params"):
-            base.pop("d_ff", None)
-            gpt = shape_for(float(m["n_params"]), GPTConfig(**base), aspect=m.get("aspect", 64.0))
-        else:
-            gpt = GPTConfig(**base)
-        if {"n_layer", "d_model", "n_head"} <= set(base) or m.get("n_params"):
+            gpt = shape_for(
+                float(m["n_params"]), section.gpt_config(d_ff=0), aspect=m.get("aspect", 64.0)
+            )
             return run_id, float(count_params(gpt).non_embedding)
+        if all(m.get(k) is not None for k in ("n_layer", "d_model", "n_head")):
+            return run_id, float(count_params(section.gpt_config()).non_embedding)
     except (TypeError, ValueError):
         pass
     raise InputError(

@@ -20,6 +20,7 @@ from pydantic import Field, model_validator
 
 from scalelab import tomlfile
 from scalelab.errors import InputError
+from scalelab.model.config import GPTConfig
 from scalelab.schema import Schema, Seed, validate
 
 # Upper limits of a run config's numbers (documented in docs/training.md): beyond them a setting is
@@ -77,6 +78,32 @@ class ModelSection(Schema):
         if self.n_expert >= 2 and self.top_k > self.n_expert:
             raise ValueError(f"top_k ({self.top_k}) must be <= n_expert ({self.n_expert})")
         return self
+
+    def gpt_config(self, **overrides) -> GPTConfig:
+        """This section as the model's own :class:`~scalelab.model.config.GPTConfig`, with
+        ``overrides`` (e.g. the data's ``vocab_size``, or ``d_ff=0`` for the shape rule). A shape
+        field left out (a ladder's ``[model]``, or ``n_params`` given) takes GPTConfig's default:
+        a base that :func:`scalelab.model.shapes.shape_for` gives its shape. ValueError (one
+        ``; ``-joined message) on an impossible shape."""
+        given = {k: getattr(self, k, None) for k in GPT_FIELDS}
+        return GPTConfig(**{**{k: v for k, v in given.items() if v is not None}, **overrides})
+
+
+GPT_FIELDS = (
+    "vocab_size",
+    "n_ctx",
+    "n_layer",
+    "d_model",
+    "n_head",
+    "d_ff",
+    "mlp",
+    "positions",
+    "tie_embeddings",
+    "n_expert",
+    "top_k",
+)
+"""The ``[model]`` fields a :class:`~scalelab.model.config.GPTConfig` takes (``aspect``, ``n_params``
+and ``moe_aux_weight`` are the shape rule's and the trainer's)."""
 
 
 class DataSection(Schema):

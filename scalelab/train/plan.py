@@ -69,24 +69,13 @@ def bf16_supported(device: str) -> bool:
 def _shape(cfg: RunConfig, source: str, notes: list[str]) -> GPTConfig:
     """The model's shape: given, or chosen by the shape rule for ``[model] n_params``."""
     m = cfg.model
-    base = dict(
-        vocab_size=m.vocab_size,
-        n_ctx=m.n_ctx,
-        d_ff=m.d_ff,
-        mlp=m.mlp,
-        positions=m.positions,
-        tie_embeddings=m.tie_embeddings,
-        n_expert=m.n_expert,
-        top_k=m.top_k,
-    )
     if m.n_params is None:
-        kwargs = {**base, "n_layer": m.n_layer, "d_model": m.d_model, "n_head": m.n_head}
         try:
-            return GPTConfig(**kwargs)
+            return m.gpt_config()
         except ValueError as exc:
             raise InputError([f"{source}: [model] {p}" for p in str(exc).split("; ")]) from None
     try:
-        gpt = shape_for(m.n_params, GPTConfig(**{**base, "d_ff": 0}), aspect=m.aspect)
+        gpt = shape_for(m.n_params, m.gpt_config(d_ff=0), aspect=m.aspect)
     except ValueError as exc:
         raise InputError(f"{source}: [model] n_params: {exc}") from None
     if m.d_ff:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import signal
 import threading
 import time
@@ -56,7 +57,7 @@ from scalelab.train.tokens import TokenSource, eval_windows, open_data
 class _StopFlag:
     """SIGTERM/SIGINT set a flag the loop checks after each step (then checkpoints and stops).
 
-    The ladder's worker recognises this handler by its class name (``_stop_engine``)."""
+    Another thread of the process stops the loop the same way with :func:`request_stop`."""
 
     def __init__(self):
         self.signum: Optional[int] = None
@@ -75,6 +76,21 @@ class _StopFlag:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         return False
+
+
+def stop_flag_installed() -> bool:
+    """Whether a training loop of this process has its checkpoint-and-stop handler installed."""
+    return isinstance(getattr(signal.getsignal(signal.SIGTERM), "__self__", None), _StopFlag)
+
+
+def request_stop() -> bool:
+    """Make the training loop of this process checkpoint and stop, as SIGTERM does (the ladder's
+    worker calls it when its claim on the run is lost). False, and nothing done, when no loop has
+    its handler installed (not inside the loop yet): call it again later."""
+    if not stop_flag_installed():
+        return False
+    os.kill(os.getpid(), signal.SIGTERM)
+    return True
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float):

@@ -154,6 +154,8 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
     assert not (tmp_path / "lad").exists()
 
 
+# slow (make test-all): SIGTERM + resume stays in the default suite for one process: test_checkpoint_resume
+@pytest.mark.slow
 def test_sigterm_stops_both_processes_at_one_step_and_resume_matches(tmp_path):
     """SIGTERM to `scalelab train --nproc 2`: the processes agree on a step, rank 0 checkpoints, exit
     143; the run resumes in one process (the data does not depend on the process count)."""
@@ -201,6 +203,8 @@ def _ladder_here(spec: Path) -> None:
         torch.set_num_threads(before)
 
 
+# slow (make test-all): two processes = one stays in the default suite: test_two_processes_give_the_single_process_run
+@pytest.mark.slow
 def test_ladder_with_two_processes_per_run_matches_one(tmp_path):
     losses = {}
     for nproc in (1, 2):

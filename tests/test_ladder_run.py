@@ -68,6 +68,8 @@ def _wait_mid_run(out: Path, proc, timeout: float = 120.0) -> str:
     raise AssertionError("no checkpoint appeared")
 
 
+# slow (make test-all): resume after SIGKILL stays in the default suite: test_checkpoint_resume (one run, bitwise)
+@pytest.mark.slow
 def test_sigkill_and_restart_resumes_exactly(tmp_path):
     raw = ladder_dict(
         grid={**ladder_dict()["grid"], "tokens_per_param": [4, 40]}, checkpoint={"every_steps": 25}
@@ -137,6 +139,8 @@ def test_ctrl_c_stops_a_worker_pool_cleanly_and_it_resumes(tmp_path):
         _done_once(reg)
 
 
+# slow (make test-all): claims never duplicated stays in the default suite: test_ladder_registry
+@pytest.mark.slow
 def test_two_ladder_processes_never_run_a_run_twice(tmp_path):
     raw = ladder_dict(out_dir=str(tmp_path / "lad"), train={"schedule": "cosine"})
     spec = write_spec(tmp_path / "l.toml", raw)

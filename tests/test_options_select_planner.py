@@ -80,6 +80,8 @@ def test_fit_options_validate_once():
         FitOptions.make(bogus=1)
 
 
+# slow (make test-all): selection of the true form stays in the default suite: test_extrapolation
+@pytest.mark.slow
 def test_select_chooses_the_true_form():
     """Runs from a power law with an irreducible term: the form with the floor extrapolates to the
     held-out largest size, the pure power law does not."""

@@ -11,9 +11,9 @@ parameter (D/N) all groups share there, the one closest to 20 preferred. Two way
   the target's (N, D); r grows from 2 rungs to all sizes below the target.
 
 Accuracy is the share of group pairs ordered as at the target (pairs tied at the target are left
-out). Rung fits start from a small initialisation grid (two values per parameter, 32 starts for
-``chinchilla``, at most 300 iterations) fitted to the rung's rows only: nothing of the larger
-runs leaks into them.
+out). Rung fits start from the user's initialisation grid, or else a small one (two values per
+parameter, 32 starts for ``chinchilla``), at most 300 iterations, fitted to the rung's rows only:
+nothing of the larger runs leaks into them.
 """
 
 from __future__ import annotations
@@ -161,7 +161,9 @@ def decision_accuracy(
         )
     if not extrapolate:
         return result
-    coarse = options.replace(grid={p.name: list(p.grid[::2]) for p in form.params}, bootstrap=0)
+    # the user's grid if one was given, else every other value of the form's default grid
+    grid = options.grid or {p.name: list(p.grid[::2]) for p in form.params}
+    coarse = options.replace(grid=grid, bootstrap=0)
     for r in range(2, len(sizes)):
         top = float(sizes[r - 1])
         subset = [g.subset(g.X["N"] <= top * (1 + SIZE_RTOL)) for g in groups]

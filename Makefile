@@ -27,8 +27,9 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/scalelab demo
 
+# Two pytest workers (pytest-xdist): CI has 2 cores, and most tests are single-threaded fits.
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # Style is enforced: ruff's linter and formatter (configured in pyproject.toml) must both pass.
 lint: $(STAMP)

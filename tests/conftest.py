@@ -1,7 +1,13 @@
+import os
 import sys
 from pathlib import Path
 
 import pytest
+
+# pytest-xdist's workers set COLUMNS=80, which the CLI's tables honour ("COLUMNS wins"); the tests
+# print into a pipe as a user's script would, with no width of its own. Before any CLI import.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -3,6 +3,7 @@ prepared data, the process pool and Ray. Tiny models, a few seconds per run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import time
@@ -56,12 +57,29 @@ def test_ladder_end_to_end_and_fit_reads_export(tmp_path, tiny_ladder):
     assert r.returncode == 0, r.stderr
 
 
-def _wait_mid_run(out: Path, proc, timeout: float = 120.0) -> str:
+def _queued(out: Path) -> int:
+    """Runs not yet claimed (read-only: the ladder under test holds the database)."""
+    import sqlite3
+
+    db = out / "ladder.db"
+    if not db.is_file():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as c:
+            return c.execute("SELECT COUNT(*) FROM runs WHERE status = 'queued'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _wait_mid_run(out: Path, proc, timeout: float = 120.0, queued: bool = False) -> str:
+    """A run with a checkpoint and no summary yet (and, with ``queued``, a run still waiting, so
+    that a signal sent now cannot arrive after the whole ladder finished on a loaded machine)."""
     t0 = time.time()
     while time.time() - t0 < timeout:
         for run in sorted((out / "runs").glob("*")) if (out / "runs").is_dir() else []:
             if (run / "checkpoint.pt").is_file() and not (run / "summary.json").is_file():
-                return run.name
+                if not queued or _queued(out):
+                    return run.name
         if proc.poll() is not None:
             raise AssertionError(f"ladder finished before it could be killed: {proc.stderr.read()}")
         time.sleep(0.01)
@@ -104,7 +122,13 @@ def test_ctrl_c_stops_a_worker_pool_cleanly_and_it_resumes(tmp_path):
     import sys
 
     raw = ladder_dict(
-        grid={**ladder_dict()["grid"], "tokens_per_param": [4, 40]}, checkpoint={"every_steps": 25}
+        grid={
+            **ladder_dict()["grid"],
+            "tokens_per_param": [4, 40],
+            # a third run, so that one still waits in the queue when Ctrl-C comes (2 workers)
+            "shapes": [{"n_layer": n, "d_model": 16, "n_head": 2} for n in (1, 2, 3)],
+        },
+        checkpoint={"every_steps": 25},
     )
     spec = write_spec(tmp_path / "l.toml", {**raw, "out_dir": str(tmp_path / "lad")})
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
@@ -126,7 +150,7 @@ def test_ctrl_c_stops_a_worker_pool_cleanly_and_it_resumes(tmp_path):
         text=True,
         start_new_session=True,
     )
-    _wait_mid_run(tmp_path / "lad", proc)
+    _wait_mid_run(tmp_path / "lad", proc, queued=True)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole process group gets SIGINT
     _, errtext = proc.communicate(timeout=120)
     assert proc.returncode == 130, errtext

@@ -168,4 +168,4 @@ def test_report_reproduce_command_from_its_options():
         "--bootstrap 50 --where dataset=c4 --fast"
     )
     assert ReportOptions().command() == "scalelab report RUNS -o report.html --form chinchilla"
-    assert ReportOptions.make(budget=1e23, form="auto").fit.budget == 1e23
+    assert ReportOptions.make(budget=1e23, form="auto").budget == 1e23  # the report's own budget

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.errors import InputError, NumericalError
-from scalelab.laws import lbfgs
+from scalelab.laws import curve_fit
 from scalelab.laws.curve_decay import AUTO, choose_decay
 from scalelab.laws.curve_forms import DECAY, LAWS, Features, curve_features, form, params
 from scalelab.laws.objective import Objective
@@ -85,6 +85,13 @@ class CurveLaw:
         if d.get("law") not in LAWS or not isinstance(d.get("params"), dict):
             raise InputError(f"law file: expected a learning-curve law ({', '.join(LAWS)})")
         keep = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        ps = keep["params"]
+        if keep["law"] == "multipower" and "B_d" in ps and "Bbeta_d" not in ps:
+            # a law file written before the decay amplitude was fitted as B_d·beta_d
+            keep["params"] = {**ps, "Bbeta_d": ps["B_d"] * ps["beta_d"]}
+            keep["params"].pop("B_d")
+            keep["samples"] = []
+            keep["ci"] = {}
         return cls(**keep)
 
     # -- prediction -------------------------------------------------------------------------------
@@ -287,7 +294,7 @@ def _fit_points(curves, law, skip_first, decay, loss, delta, max_iter):
         )
     x0 = _starts(law, joint, x, np.exp(logy))
     obj = Objective(f, x, logy, None, loss, delta)
-    res = lbfgs.minimize(obj.value_grad, x0, f.lower, f.upper, max_iter=max_iter)
+    res = curve_fit.minimize(obj.value_grad, x0, f, x, np.eye(len(f.params)), max_iter=max_iter)
     ok = np.isfinite(res.fun)
     if not ok.any():
         raise NumericalError(f"fit of '{law}' failed: no start reached a finite objective")
@@ -327,8 +334,8 @@ def _starts(law: str, joint: bool, x: dict, loss: np.ndarray) -> np.ndarray:
             axes.append(gap + 0.5 * np.log(s1) + (0.15 * logN if joint else 0.0))
         elif p.name == "C":
             axes.append(np.log(np.array([0.01, 0.1]) * lo / s2))
-        elif p.name == "B_d":
-            axes.append(np.log(np.array([30.0, 300.0]) * lo))
+        elif p.name == "Bbeta_d":
+            axes.append(np.log(np.array([15.0, 150.0]) * lo))
         elif p.name == "C_d":
             axes.append([0.0, 2.0])
         elif p.name == "beta_d":
@@ -348,8 +355,8 @@ def _bootstrap(out: CurveLaw, f, obj: Objective, theta, ids, n: int, seed: int, 
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(len(unique), np.full(len(unique), 1 / len(unique)), size=n)
     boot = Objective(f, obj.logx, obj.logy, counts[:, codes].astype(float), obj.loss, obj.delta)
-    res = lbfgs.minimize(
-        boot.value_grad, np.tile(theta, (n, 1)), f.lower, f.upper, max_iter=max_iter
+    res = curve_fit.minimize(
+        boot.value_grad, np.tile(theta, (n, 1)), f, obj.logx, max_iter=max_iter
     )
     ok = np.isfinite(res.fun) & res.converged
     samples = res.x[ok]

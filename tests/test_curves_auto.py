@@ -1,0 +1,81 @@
+"""The multi-power law's analytic gradient and fast fit, ``curves --law auto``, and curve bands
+that hold at a held-out larger size (issue 22, items 2-4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_curves import synth_rows
+
+from scalelab.laws.curve_forms import curve_features, form
+from scalelab.laws.curves import fit_curves
+from scalelab.runs.schedules import Schedule, lr_sequence
+from scalelab.runs.table import RunTable
+
+MPL = {
+    "E": 1.8,
+    "B": 30.0,
+    "beta": 0.35,
+    "A": 3.0,
+    "nu": 0.1,
+    "alpha": 0.5,
+    "Bbeta_d": 150.0,
+    "C_d": 2.0,
+    "beta_d": 0.6,
+    "gamma_d": 0.5,
+}
+
+
+def _features():
+    parts = []
+    for N, total in ((1e5, 300), (3e5, 400), (1e6, 500)):
+        for kind in ("cosine", "wsd"):
+            s = Schedule(kind, 3e-3, total, warmup_steps=20)
+            parts.append(curve_features(np.array(lr_sequence(s)), np.arange(40, total + 1, 40), N))
+    return {k: np.concatenate([p.as_dict()[k] for p in parts]) for k in parts[0].as_dict()}
+
+
+@pytest.mark.parametrize("joint", [True, False])
+@pytest.mark.parametrize("beta_d", [0.6, 0.0])
+def test_multipower_gradient_equals_finite_differences(joint, beta_d):
+    f = form("multipower", joint)
+    x = _features()
+    params = dict(MPL, beta_d=beta_d) if joint else {
+        "L0": 2.5, "A": 0.5, "alpha": 0.5, "Bbeta_d": 150.0, "C_d": 2.0, "beta_d": beta_d,
+        "gamma_d": 0.5,
+    }  # fmt: skip
+    theta = f.internal(params)[None]
+    y, pullback = f.forward(theta, x)
+    assert np.allclose(y, f.log_predict(theta, x), rtol=0, atol=1e-13)
+    v = np.random.default_rng(0).normal(size=y.shape)
+    g = pullback(v)[0]
+    h = 1e-6
+    for i in range(theta.shape[1]):
+        e = np.zeros_like(theta)
+        e[0, i] = h
+        # one-sided at the beta_d = 0 bound (the law is only defined for beta_d >= 0)
+        lo = theta if (beta_d == 0 and f.params[i].name == "beta_d") else theta - e
+        fd = (
+            (f.log_predict(theta + e, x) - f.log_predict(lo, x)) / ((theta + e - lo)[0, i]) * v
+        ).sum()
+        assert g[i] == pytest.approx(fd, rel=2e-3 if lo is theta else 1e-5, abs=1e-8)
+
+
+@pytest.mark.slow  # about 8 s idle, 20 s on the loaded 2-core machine
+def test_fast_multipower_fit_recovers_known_parameters():
+    rows = synth_rows(
+        kinds=("cosine", "wsd"), sizes=(1e5, 3e5, 1e6), total=500, noise=0.001,
+        law="multipower", params=MPL,
+    )  # fmt: skip
+    law = fit_curves(RunTable.from_records(rows), "multipower", bootstrap=0, misspec=False)
+    assert law.joint and law.data["converged"]
+    assert not [w for w in law.warnings if "iteration limit" in w]
+    assert law.params["alpha"] == pytest.approx(MPL["alpha"], abs=0.05)
+    assert law.params["nu"] == pytest.approx(MPL["nu"], abs=0.05)
+    assert law.sigma < 0.0015
+    # the decay term: an unseen schedule's final loss at a larger size
+    unseen = Schedule("wsd", 3e-3, 1500, warmup_steps=20, cooldown_frac=0.1)
+    f = form("multipower", True)
+    x = curve_features(np.array(lr_sequence(unseen)), [1500], 3e6).as_dict()
+    truth = float(np.exp(f.log_predict(f.internal(MPL)[None], x))[0, 0])
+    assert law.final(3e6, unseen)["loss"] == pytest.approx(truth, rel=0.01)

@@ -9,6 +9,7 @@ from test_curves import synth_rows
 
 from scalelab.laws.curve_forms import curve_features, form
 from scalelab.laws.curves import fit_curves
+from scalelab.runs.curves import learning_curves
 from scalelab.runs.schedules import Schedule, lr_sequence
 from scalelab.runs.table import RunTable
 
@@ -79,3 +80,52 @@ def test_fast_multipower_fit_recovers_known_parameters():
     x = curve_features(np.array(lr_sequence(unseen)), [1500], 3e6).as_dict()
     truth = float(np.exp(f.log_predict(f.internal(MPL)[None], x))[0, 0])
     assert law.final(3e6, unseen)["loss"] == pytest.approx(truth, rel=0.01)
+
+
+def _misspecified_rows(sizes, seed, total=400):
+    """Annealing-law curves whose loss drifts above the law as N grows (a shape the joint law
+    cannot follow): what a held-out larger size meets."""
+    rows = synth_rows(kinds=("cosine", "wsd", "constant"), sizes=sizes, total=total, seed=seed)
+    for r in rows:
+        r["loss"] *= np.exp(0.006 * np.log10(r["N"] / 1e5) ** 2)
+    return rows
+
+
+@pytest.mark.slow  # about 15 s on the loaded 2-core machine
+def test_band_covers_a_held_out_size_2_5x_larger():
+    """Fitted on 4 sizes, the band at 2.5x the largest covers >= 90% of the held-out finals
+    (3 seeds x 3 schedules x 2 lengths) once the held-out-fold misspecification is in it."""
+    covered, covered_without, n = 0, 0, 0
+    for seed in range(3):
+        table = RunTable.from_records(_misspecified_rows((1e5, 2e5, 4e5, 8e5), seed))
+        law = fit_curves(table, "annealing", bootstrap=30, seed=seed)
+        assert law.misspec["n"] >= 3 and law.misspec["tau"] > 0
+        plain = fit_curves(table, "annealing", bootstrap=30, seed=seed, misspec=False)
+        for total in (400, 1000):
+            held = RunTable.from_records(_misspecified_rows((2e6,), seed + 10, total))
+            for c in learning_curves(held):
+                for fitted, hit in ((law, True), (plain, False)):
+                    _, lo, hi = fitted.predict(c.N, c.lr, [c.final_step], band=True)
+                    inside = bool(lo[0] <= c.loss[-1] <= hi[0])
+                    if hit:
+                        covered += inside
+                    else:
+                        covered_without += inside
+                n += 1
+    assert covered / n >= 0.9
+    assert covered_without < covered  # the measured misspecification is what makes it cover
+
+
+@pytest.mark.slow  # about 60 s on the loaded 2-core machine (5 candidate laws, twice)
+@pytest.mark.parametrize("truth", ["annealing", "multipower"])
+def test_auto_picks_the_law_that_made_the_curves(truth):
+    params = MPL if truth == "multipower" else None
+    kw = {"law": "multipower", "params": MPL} if params else {}
+    rows = synth_rows(
+        kinds=("cosine", "wsd"), sizes=(1e5, 2e5, 4e5, 8e5), total=500, noise=0.002, **kw
+    )
+    law = fit_curves(RunTable.from_records(rows), "auto", bootstrap=0)
+    auto = law.data["auto"]
+    assert law.law == truth, auto
+    assert auto["runner_up"] and auto["method"].startswith("held-out")
+    assert len(auto["candidates"]) == 5

@@ -290,7 +290,9 @@ def fit_curves(
     if not res.converged[best]:
         out.warnings.append(f"the best start stopped at the iteration limit ({max_iter})")
     for p, value in zip(f.params, theta, strict=True):
-        if min(value - p.lower, p.upper - value) <= 1e-6 * (p.upper - p.lower):
+        if p.name == "beta_d" and value - p.lower <= 1e-6 * (p.upper - p.lower):
+            out.data["decay_form"] = "log limit: Bbeta_d·log(1 + C_d·x)"  # a law, not a failure
+        elif min(value - p.lower, p.upper - value) <= 1e-6 * (p.upper - p.lower):
             out.warnings.append(
                 f"parameter {p.name} sits on a bound ({p.to_natural(value):.4g}): these curves "
                 "do not identify it"
@@ -303,6 +305,7 @@ def fit_curves(
         out.misspec = _misspec(curves, law, skip_first, decay, loss, delta, max_iter, theta, joint)
     if bootstrap:
         _bootstrap(out, f, obj, theta, np.array(ids), bootstrap, seed, max_iter)
+    _advise(out, logy.size, len(f.params))
     out.fit_s = time.perf_counter() - t0
     return out
 
@@ -339,6 +342,23 @@ def _fit_points(curves, law, skip_first, decay, loss, delta, max_iter, x0=None):
         raise NumericalError(f"fit of '{law}' failed: no start reached a finite objective")
     best = int(np.argmin(np.where(ok, res.fun, np.inf)))
     return x, logy, ids, sizes, joint, f, obj, res, best
+
+
+def _advise(out: CurveLaw, n_points: int, n_params: int) -> None:
+    """What to do when the curves do not pin the law (a parameter on its bound, refits that did
+    not converge): the usual cause is too few evaluations per run after the warm-up cut."""
+    trouble = [w for w in out.warnings if "bound" in w or "did not converge" in w]
+    if not trouble:
+        return
+    per_run = n_points / max(1, out.n_runs)
+    out.warnings.append(
+        f"what to do: {n_points} points ({per_run:.1f} per run after the first "
+        f"{out.skip_first:.0%} of its steps) pin {n_params} parameters loosely, so the "
+        "parameters above are not meaningful one by one and the band is wide; the predictions "
+        "near the fitted runs still hold. Evaluate each run more often (e.g. [eval] points = 24 "
+        "in the ladder spec), compare the laws on held-out runs with --law auto, and check a "
+        "prediction beyond the fitted sizes with scalelab backtest"
+    )
 
 
 def _misspec(curves, law, skip_first, decay, loss, delta, max_iter, theta, joint) -> dict:

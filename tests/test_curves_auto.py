@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_curves import synth_rows
+from test_curves import TRUE, synth_rows
 
 from scalelab.laws.curve_forms import curve_features, form
-from scalelab.laws.curves import fit_curves
+from scalelab.laws.curves import CurveLaw, fit_curves
 from scalelab.runs.curves import learning_curves
 from scalelab.runs.schedules import Schedule, lr_sequence
 from scalelab.runs.table import RunTable
@@ -129,3 +129,35 @@ def test_auto_picks_the_law_that_made_the_curves(truth):
     assert law.law == truth, auto
     assert auto["runner_up"] and auto["method"].startswith("held-out")
     assert len(auto["candidates"]) == 5
+
+
+def test_misspecification_folds_and_tau():
+    from scalelab.laws import curve_misspec as cm
+
+    table = RunTable.from_records(_misspecified_rows((1e5, 2e5, 4e5, 8e5), 0, total=200))
+    curves = learning_curves(table)
+    folds = {f.name: f for f in cm.folds(curves)}
+    assert set(folds) == {"largest size", "compute/3", "compute/10"}
+    assert {c.N for c in folds["largest size"].held} == {8e5}
+    assert max(c.N for c in folds["largest size"].fit) == 4e5
+    cut = folds["compute/3"]
+    assert all(cm.compute(c, c.final_step) <= cut.C_max for c in cut.fit)
+    # tau: the excess of the squared errors over the scatter, per (1 + distance)^2
+    errs = [{"error": e, "sigma": 0.01, "distance": 0.3} for e in (0.03, -0.03, 0.03)]
+    assert cm.summarise(errs)["tau"] == pytest.approx(np.sqrt(0.0009 - 0.0001) / 1.3)
+    assert cm.summarise(errs[:2])["tau"] == 0.0  # fewer than 3: not measured
+    assert cm.distance(2e6, 1.0, 8e5, 10.0) == pytest.approx(np.log10(2.5))
+
+
+def test_band_widens_with_distance_by_tau():
+    law = CurveLaw(law="annealing", joint=True, params=dict(TRUE), sigma=0.005)
+    s = Schedule("cosine", 3e-3, 200, warmup_steps=30)
+    lr = lr_sequence(s)
+    _, lo0, hi0 = law.predict(4e6, lr, [200], band=True)
+    law.misspec = {"tau": 0.01, "N_max": 4e5, "C_max": 4e5 * 200, "tokens_per_step": 1.0}
+    _, lo1, hi1 = law.predict(4e6, lr, [200], band=True)
+    _, lo2, hi2 = law.predict(4e5, lr, [200], band=True)  # inside: tau·(1 + 0)
+    w0, w1, w2 = (np.log(hi / lo)[0] for lo, hi in ((lo0, hi0), (lo1, hi1), (lo2, hi2)))
+    z = w0 / (2 * law.sigma)
+    assert w1 / 2 / z == pytest.approx(np.hypot(law.sigma, 0.01 * 2.0), rel=1e-6)  # d = 1 decade
+    assert w2 / 2 / z == pytest.approx(np.hypot(law.sigma, 0.01), rel=1e-6)

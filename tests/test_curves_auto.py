@@ -116,7 +116,7 @@ def test_band_covers_a_held_out_size_2_5x_larger():
     assert covered_without < covered  # the measured misspecification is what makes it cover
 
 
-@pytest.mark.slow  # about 60 s on the loaded 2-core machine (5 candidate laws, twice)
+@pytest.mark.slow  # 60-120 s each on the loaded 2-core machine (5 candidate laws + refit)
 @pytest.mark.parametrize("truth", ["annealing", "multipower"])
 def test_auto_picks_the_law_that_made_the_curves(truth):
     params = MPL if truth == "multipower" else None

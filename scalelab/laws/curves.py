@@ -7,7 +7,9 @@ steps, and minimises the engine's objective -- Huber (delta 1e-3) on log-loss re
 (:mod:`scalelab.laws.objective`) -- with the batched L-BFGS (:mod:`scalelab.laws.lbfgs`) from a
 grid of starts scaled to the data. Intervals: a bootstrap over runs (all points of a run go
 together), percentile intervals of every parameter; prediction bands add the residual scatter of
-single points (``sigma``).
+single points (``sigma``) and the law's misspecification measured on held-out folds of its own
+runs, growing with the distance beyond them (:mod:`scalelab.laws.curve_misspec`).
+``law="auto"`` chooses the law and lambda by those folds (:mod:`scalelab.laws.curve_auto`).
 
 Predictions (:class:`CurveLaw`): ``predict(N, lr)`` a whole curve for a size and a learning-rate
 sequence; ``final(N, schedule)`` the final, annealed loss of a run under another schedule or

@@ -39,15 +39,20 @@ def synth_rows(
     points=25,
     noise=NOISE,
     decay=DECAY,
+    law="annealing",
+    params=TRUE,
+    peak=3e-3,
 ):
-    """Run-table rows of noisy curves from the annealing law (``TRUE``, momentum ``decay``)."""
+    """Run-table rows of noisy curves from the annealing law (``TRUE``, momentum ``decay``), or
+    from ``law`` with ``params``."""
     rng = np.random.default_rng(seed)
     rows = []
     for N in sizes:
         for kind in kinds:
-            s = Schedule(kind, 3e-3, total, warmup_steps=warmup, cooldown_frac=cooldown)
+            s = Schedule(kind, peak, total, warmup_steps=warmup, cooldown_frac=cooldown)
             steps = np.unique(np.linspace(20, total, points).astype(int))
-            loss = law_loss(N, s, steps, decay=decay) * np.exp(rng.normal(0, noise, len(steps)))
+            truth = law_loss(N, s, steps, params, law, decay)
+            loss = truth * np.exp(rng.normal(0, noise, len(steps)))
             for st, lo in zip(steps, loss, strict=True):
                 rows.append(
                     {
@@ -57,7 +62,7 @@ def synth_rows(
                         "loss": lo,
                         "step": int(st),
                         "schedule": kind,
-                        "lr": 3e-3,
+                        "lr": peak,
                         **schedule_columns(s, int(st)),
                     }
                 )

@@ -30,7 +30,10 @@ from scalelab.cli.usage import PlainUsage
 def curves(
     runs: Optional[str] = RunsArg,
     law: str = typer.Option(
-        "annealing", "--law", help="annealing (Tissue et al. 2024) or multipower (Luo et al. 2025)."
+        "annealing",
+        "--law",
+        help="annealing (Tissue et al. 2024), multipower (Luo et al. 2025), or auto: the law "
+        "and lambda that extrapolated best on held-out folds of these runs.",
     ),
     predict: Optional[list[str]] = typer.Option(
         None,
@@ -98,6 +101,16 @@ def curves(
             f"{fitted.sigma:.4f} (log), fit {fitted.fit_s:.1f} s",
             markup=False,
         )
+        auto = fitted.data.get("auto")
+        if auto:
+            out.print(f"--law auto chose {auto['reason']} ({auto['method']})", markup=False)
+        tau = fitted.misspec.get("tau")
+        if tau:
+            out.print(
+                f"misspecification from {fitted.misspec['n']} held-out runs: tau {tau:.4f} (log) "
+                "per (1 + decades beyond the fitted runs), in the prediction bands",
+                markup=False,
+            )
         for name, value in fitted.params.items():
             out.print(f"  {name:8s} {_fmt(value)}  {_interval(fitted.ci.get(name))}", markup=False)
         for p in predictions:

@@ -155,6 +155,10 @@ def fit(
         _print_law(law, budget)
         if law.options.auto:
             print_selection(law.options.auto)
+            sched = law.options.auto.get("schedule_aware")
+            if sched:  # a table with learning-rate schedules (laws/schedule_select.py)
+                text = sched.get("why") or sched.get("skipped")
+                out.print(f"schedule-aware laws: {text}", markup=False, highlight=False)
         if output:
             out.print(f"law written to {output}")
     for note in law.data.get("notes", []):

@@ -9,7 +9,12 @@ annealing).
 **multipower** (Luo et al. 2025, arXiv:2503.12811): ``L(t) = L0 + A·(S1(t))^(-alpha) - LD(t)``,
 ``LD(t) = B·sum_{k<=t} (eta_{k-1} - eta_k)·G(eta_k^(-gamma)·S_k(t))``, ``G(x) = 1 - (C·x +
 1)^(-beta)``, ``S_k(t) = sum_{k<=tau<=t} eta_tau`` (S1 includes the warm-up area, the paper's
-``S_W``). The sum over k is taken over at most ``SEGMENTS`` blocks of steps per run (each block
+``S_W``). Fitted as ``Bbeta_d = B·beta`` with ``LD = Bbeta_d·sum (eta_{k-1} - eta_k)·(1 -
+(C·x + 1)^(-beta))/beta``: the same law, but smooth where the curves cannot tell ``beta`` from 0
+(``B`` then grows as ``1/beta`` and the fit crawled along that valley to its iteration limit;
+the reparametrised law has the limit ``Bbeta_d·log(1 + C·x)`` at ``beta = 0``). Its gradient is
+analytic, on the live (point, block) pairs only. The sum over k is taken over at most
+``SEGMENTS`` blocks of steps per run (each block
 of decreasing steps summed; exact for WSD and step schedules, a fine quadrature for cosine).
 
 Fitted jointly across model sizes (both papers scale their constants with N): the floor is
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scalelab.laws.formkit import Form, Param
+from scalelab.laws.formkit import Form, Param, _derived
 
 LAWS = ("annealing", "multipower")
 DECAY = 0.999
@@ -121,7 +126,7 @@ def params(law: str, joint: bool) -> tuple[Param, ...]:
     head += (_expo("alpha"),)
     if law == "annealing":
         return head + (_coef("C"),)
-    return head + (_coef("B_d"), _coef("C_d"), _expo("beta_d", 0.0, 5.0), _expo("gamma_d"))
+    return head + (_coef("Bbeta_d"), _coef("C_d"), _expo("beta_d", 0.0, 5.0), _expo("gamma_d"))
 
 
 def form(law: str, joint: bool) -> Form:
@@ -134,8 +139,8 @@ def form(law: str, joint: bool) -> Form:
 
     formula = {
         "annealing": "L = L0(N) + A(N)·S1^-alpha - C·S2",
-        "multipower": "L = L0(N) + A(N)·S1^-alpha - B_d·sum (eta_{k-1}-eta_k)"
-        "·(1-(C_d·eta_k^-gamma_d·S_k+1)^-beta_d)",
+        "multipower": "L = L0(N) + A(N)·S1^-alpha - Bbeta_d·sum (eta_{k-1}-eta_k)"
+        "·(1-(C_d·eta_k^-gamma_d·S_k+1)^-beta_d)/beta_d",
     }[law]
     if joint:
         formula += "; L0(N) = E + B·N^-beta, A(N) = A·N^-nu"
@@ -145,7 +150,7 @@ def form(law: str, joint: bool) -> Form:
         variables=("N", "S1", "S2"),
         params=ps,
         log_predict=log_predict,
-        forward=_annealing_forward(joint) if law == "annealing" else None,
+        forward=_annealing_forward(joint) if law == "annealing" else _multipower_forward(joint),
         points="all",
         reference=REFERENCES[law],
     )
@@ -184,6 +189,94 @@ def _annealing_forward(joint: bool):
     return forward
 
 
+def _multipower_forward(joint: bool):
+    """log L and its pullback for the multi-power law, analytic (the numerical gradient cost
+    2P + 1 = 21 evaluations of the (K, n, SEGMENTS) decay term per step of the fit).
+
+    With v = C_d·eta^-gamma_d·S_k, l = log(1 + v), H = exp(-beta_d·l), q = (1 - H)/beta_d, the
+    decay term LD = Bbeta_d·sum d·q has d LD/d log Bbeta_d = LD, d LD/d log C_d =
+    Bbeta_d·sum d·H·v/(1+v), d LD/d gamma_d = -Bbeta_d·sum d·H·v/(1+v)·log eta and
+    d LD/d beta_d = Bbeta_d·sum d·(l·H - q)/beta_d (-l²/2 at beta_d = 0)."""
+    head = 6 if joint else 3
+
+    def forward(theta, x):
+        logN, logS1 = x["logN"][None, :], x["logS1"][None, :]
+        _, d, log_eta, log_sk, d_log_eta, _ = _derived(x, "multipower", lambda: _decay_inputs(x))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if joint:
+                E = np.exp(theta[:, 0, None])
+                Bn = np.exp(theta[:, 1, None] - theta[:, 2, None] * logN)
+                F = np.exp(theta[:, 3, None] - theta[:, 4, None] * logN - theta[:, 5, None] * logS1)
+                head_parts = (E, Bn, -Bn * logN, F, -F * logN, -F * logS1)
+                T0 = E + Bn + F
+            else:
+                L0 = np.exp(theta[:, 0, None])
+                F = np.exp(theta[:, 1, None] - theta[:, 2, None] * logS1)
+                head_parts = (L0, F, -F * logS1)
+                T0 = L0 + F
+            bb = np.exp(theta[:, head])[:, None]
+            logc = theta[None, :, head + 1]
+            beta = theta[None, :, head + 2]
+            gamma = theta[None, :, head + 3]
+            beta = np.maximum(beta, BETA_FLOOR)
+            l, H, q, r = _decay_kernel(logc, beta, gamma, log_eta, log_sk)
+            Hr = H * r
+            LD = bb * _to_points(q, d)
+            g_logc = bb * _to_points(Hr, d)
+            g_gamma = -bb * _to_points(Hr, d_log_eta)
+            g_beta = bb * _to_points((l * H - q) / beta, d)
+            T = T0 - LD
+            y = np.log(T)
+        parts = head_parts + (-LD, -g_logc, -g_beta, -g_gamma)
+
+        def pullback(w):
+            w = w / T
+            return np.stack(
+                [np.einsum("kn,kn->k", w, np.broadcast_to(p, w.shape)) for p in parts], 1
+            )
+
+        return y, pullback
+
+    return forward
+
+
+BETA_FLOOR = 1e-9  # beta_d below it is computed as this (q = log u to 1e-9 relative)
+
+
+def _decay_kernel(logc, beta, gamma, log_eta, log_sk):
+    """(l, H, q, r) of the multi-power decay on the live (point, block) pairs, (nnz, K) each:
+    l = log(1 + v), v = C_d·eta^-gamma_d·S_k, H = (1 + v)^-beta_d, q = (1 - H)/beta_d and
+    r = v/(1 + v)."""
+    v = np.exp(np.minimum(logc - gamma * log_eta[:, None] + log_sk[:, None], 700.0))
+    l = np.log1p(v)
+    em = np.expm1(-beta * l)
+    return l, 1.0 + em, -em / beta, v / (1.0 + v)
+
+
+def _to_points(a, d):
+    """(nnz, K) per live pair -> (K, n) per point, weighted by the sparse (n, nnz) ``d``."""
+    return np.asarray(d @ a).T
+
+
+def _decay_inputs(x):
+    """The live (point, block) pairs -- a block the lr decreased in before the point -- as flat
+    arrays (nnz,): the block's decrease summed to its point by the sparse ``d`` (n, nnz), its
+    log lr and log area, and ``d·log eta``."""
+    from scipy import sparse  # noqa: PLC0415 - paid by a multi-power fit only
+
+    dd = np.asarray(x["d"], float)
+    live = (dd != 0) & (x["Sk"] > 0)
+    rows, cols = np.nonzero(live)
+    n = dd.shape[0]
+    log_eta = np.log(np.maximum(x["eta"][rows, cols], 1e-300))
+    log_sk = np.log(x["Sk"][rows, cols])
+    d = sparse.csr_matrix((dd[rows, cols], (rows, np.arange(rows.size))), shape=(n, rows.size))
+    d_log_eta = sparse.csr_matrix(
+        (dd[rows, cols] * log_eta, (rows, np.arange(rows.size))), shape=(n, rows.size)
+    )
+    return live, d, log_eta, log_sk, d_log_eta, n
+
+
 def loss_terms(law, joint, theta, x, index) -> np.ndarray:
     """Predicted loss (K, n) for internal parameters theta (K, P)."""
 
@@ -200,11 +293,11 @@ def loss_terms(law, joint, theta, x, index) -> np.ndarray:
         forward = np.exp(p("A") - p("alpha") * logS1)
     if law == "annealing":
         return floor + forward - np.exp(p("C")) * x["S2"][None, :]
-    K = theta.shape[0]
-    cd = np.exp(theta[:, index["C_d"]]).reshape(K, 1, 1)
-    beta_d = theta[:, index["beta_d"]].reshape(K, 1, 1)
-    gamma_d = theta[:, index["gamma_d"]].reshape(K, 1, 1)
-    arg = cd * x["eta"][None] ** (-gamma_d) * x["Sk"][None] + 1.0
-    G = 1.0 - arg ** (-beta_d)
-    LD = np.exp(p("B_d")) * np.einsum("knm,nm->kn", G, x["d"])
+    _, d, log_eta, log_sk, _, _ = _derived(x, "multipower", lambda: _decay_inputs(x))
+    beta = np.maximum(theta[None, :, index["beta_d"]], BETA_FLOOR)
+    with np.errstate(over="ignore", invalid="ignore"):
+        _, _, q, _ = _decay_kernel(
+            theta[None, :, index["C_d"]], beta, theta[None, :, index["gamma_d"]], log_eta, log_sk
+        )
+    LD = np.exp(p("Bbeta_d")) * _to_points(q, d)
     return floor + forward - LD

@@ -7,7 +7,9 @@ steps, and minimises the engine's objective -- Huber (delta 1e-3) on log-loss re
 (:mod:`scalelab.laws.objective`) -- with the batched L-BFGS (:mod:`scalelab.laws.lbfgs`) from a
 grid of starts scaled to the data. Intervals: a bootstrap over runs (all points of a run go
 together), percentile intervals of every parameter; prediction bands add the residual scatter of
-single points (``sigma``).
+single points (``sigma``) and the law's misspecification measured on held-out folds of its own
+runs, growing with the distance beyond them (:mod:`scalelab.laws.curve_misspec`).
+``law="auto"`` chooses the law and lambda by those folds (:mod:`scalelab.laws.curve_auto`).
 
 Predictions (:class:`CurveLaw`): ``predict(N, lr)`` a whole curve for a size and a learning-rate
 sequence; ``final(N, schedule)`` the final, annealed loss of a run under another schedule or
@@ -27,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab.errors import InputError, NumericalError
-from scalelab.laws import lbfgs
+from scalelab.laws import curve_fit, curve_misspec
 from scalelab.laws.curve_decay import AUTO, choose_decay
 from scalelab.laws.curve_forms import DECAY, LAWS, Features, curve_features, form, params
 from scalelab.laws.objective import Objective
@@ -57,6 +59,7 @@ class CurveLaw:
     fit_s: float = 0.0
     warnings: list = field(default_factory=list)
     data: dict = field(default_factory=dict)
+    misspec: dict = field(default_factory=dict)  # held-out refits (curve_misspec): tau, folds
 
     # -- plain data --------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -78,6 +81,7 @@ class CurveLaw:
             "fit_s": self.fit_s,
             "warnings": self.warnings,
             "data": self.data,
+            "misspec": self.misspec,
         }
 
     @classmethod
@@ -85,6 +89,13 @@ class CurveLaw:
         if d.get("law") not in LAWS or not isinstance(d.get("params"), dict):
             raise InputError(f"law file: expected a learning-curve law ({', '.join(LAWS)})")
         keep = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        ps = keep["params"]
+        if keep["law"] == "multipower" and "B_d" in ps and "Bbeta_d" not in ps:
+            # a law file written before the decay amplitude was fitted as B_d·beta_d
+            keep["params"] = {**ps, "Bbeta_d": ps["B_d"] * ps["beta_d"]}
+            keep["params"].pop("B_d")
+            keep["samples"] = []
+            keep["ci"] = {}
         return cls(**keep)
 
     # -- prediction -------------------------------------------------------------------------------
@@ -107,9 +118,18 @@ class CurveLaw:
         centre = np.exp(f.log_predict(self.theta[None, :], x)[0])
         if not band:
             return centre
-        return (centre, *self._band(f, x, centre))
+        return (centre, *self._band(f, x, centre, d=self.distance(N, steps)))
 
-    def _band(self, f, x, centre, offsets=None):
+    def distance(self, N: float, steps) -> np.ndarray:
+        """Decades beyond the fitted runs in N or compute (0 inside), at ``steps`` of a run of
+        size N with the fitted runs' tokens per step."""
+        m = self.misspec
+        if not m.get("N_max"):
+            return np.zeros(np.size(steps))
+        C = N * np.asarray(steps, float) * m.get("tokens_per_step", 1.0)
+        return curve_misspec.distance(N, C, m["N_max"], m["C_max"])
+
+    def _band(self, f, x, centre, offsets=None, d=None):
         logc = np.log(centre)
         s_param = np.zeros_like(logc)
         if len(self.samples):
@@ -120,7 +140,9 @@ class CurveLaw:
             vals[~np.isfinite(vals)] = np.nan
             lo, hi = np.nanpercentile(vals, [15.87, 84.13], axis=0)
             s_param = np.nan_to_num((hi - lo) / 2.0)
-        total = np.sqrt(s_param**2 + self.sigma**2)
+        tau = float(self.misspec.get("tau", 0.0) or 0.0)
+        extra = (tau * (1.0 + d)) ** 2 if d is not None else 0.0
+        total = np.sqrt(s_param**2 + self.sigma**2 + extra)
         z = _z(0.5 + self.level / 2)
         return np.exp(logc - z * total), np.exp(logc + z * total)
 
@@ -201,13 +223,33 @@ def fit_curves(
     delta: float = 1e-3,
     max_iter: int = 2000,
     curves: Optional[list[Curve]] = None,
+    misspec: bool = True,
 ) -> CurveLaw:
     """Fit ``law`` (``annealing`` or ``multipower``) to every point of every run's curve.
 
     ``decay="auto"`` chooses the annealing law's lambda by profile likelihood on
-    :data:`DECAY_GRID` (:mod:`scalelab.laws.curve_decay`): blind to any held-out run."""
+    :data:`DECAY_GRID` (:mod:`scalelab.laws.curve_decay`): blind to any held-out run.
+    ``law="auto"`` chooses the law and lambda by held-out backtest
+    (:mod:`scalelab.laws.curve_auto`)."""
+    if law == AUTO:
+        from scalelab.laws.curve_auto import fit_auto  # noqa: PLC0415
+
+        if curves is None:
+            curves = learning_curves(as_table(runs), eval_set)
+        return fit_auto(
+            curves,
+            lambda **kw: fit_curves(runs, **kw),
+            bootstrap=bootstrap,
+            skip_first=skip_first,
+            seed=seed,
+            level=level,
+            loss=loss,
+            delta=delta,
+            max_iter=max_iter,
+            misspec=misspec,
+        )
     if law not in LAWS:
-        raise InputError(f"--law: expected one of {', '.join(LAWS)}, got {law!r}")
+        raise InputError(f"--law: expected one of {', '.join(LAWS)} or auto, got {law!r}")
     if not 0 <= skip_first < 1:
         raise InputError(f"skip_first: expected a fraction in [0, 1), got {skip_first}")
     if decay != AUTO and not (isinstance(decay, (int, float)) and 0 < decay <= 1):
@@ -250,7 +292,9 @@ def fit_curves(
     if not res.converged[best]:
         out.warnings.append(f"the best start stopped at the iteration limit ({max_iter})")
     for p, value in zip(f.params, theta, strict=True):
-        if min(value - p.lower, p.upper - value) <= 1e-6 * (p.upper - p.lower):
+        if p.name == "beta_d" and value - p.lower <= 1e-6 * (p.upper - p.lower):
+            out.data["decay_form"] = "log limit: Bbeta_d·log(1 + C_d·x)"  # a law, not a failure
+        elif min(value - p.lower, p.upper - value) <= 1e-6 * (p.upper - p.lower):
             out.warnings.append(
                 f"parameter {p.name} sits on a bound ({p.to_natural(value):.4g}): these curves "
                 "do not identify it"
@@ -259,14 +303,18 @@ def fit_curves(
         out.warnings.append(
             f"{sizes.size} model sizes: the joint law needs at least 3; fitted one law for all"
         )
+    if misspec:
+        out.misspec = _misspec(curves, law, skip_first, decay, loss, delta, max_iter, theta, joint)
     if bootstrap:
         _bootstrap(out, f, obj, theta, np.array(ids), bootstrap, seed, max_iter)
+    _advise(out, logy.size, len(f.params))
     out.fit_s = time.perf_counter() - t0
     return out
 
 
-def _fit_points(curves, law, skip_first, decay, loss, delta, max_iter):
-    """The points after the warm-up cut, their features, and the fit from the grid of starts."""
+def _fit_points(curves, law, skip_first, decay, loss, delta, max_iter, x0=None):
+    """The points after the warm-up cut, their features, and the fit from the grid of starts
+    (or from ``x0``)."""
     feats, y, ids = [], [], []
     for c in curves:
         total = c.schedule.total_steps if c.schedule is not None else c.final_step
@@ -285,14 +333,79 @@ def _fit_points(curves, law, skip_first, decay, loss, delta, max_iter):
         raise NumericalError(
             f"too few points to fit '{law}': {logy.size} for {len(f.params)} parameters"
         )
-    x0 = _starts(law, joint, x, np.exp(logy))
+    if x0 is None or np.shape(x0)[-1] != len(f.params):
+        x0 = _starts(law, joint, x, np.exp(logy))
     obj = Objective(f, x, logy, None, loss, delta)
-    res = lbfgs.minimize(obj.value_grad, x0, f.lower, f.upper, max_iter=max_iter)
+    res = curve_fit.minimize(
+        obj.value_grad, np.atleast_2d(x0), f, x, np.eye(len(f.params)), max_iter=max_iter
+    )
     ok = np.isfinite(res.fun)
     if not ok.any():
         raise NumericalError(f"fit of '{law}' failed: no start reached a finite objective")
     best = int(np.argmin(np.where(ok, res.fun, np.inf)))
     return x, logy, ids, sizes, joint, f, obj, res, best
+
+
+def _advise(out: CurveLaw, n_points: int, n_params: int) -> None:
+    """What to do when the curves do not pin the law (a parameter on its bound, refits that did
+    not converge): the usual cause is too few evaluations per run after the warm-up cut."""
+    trouble = [w for w in out.warnings if "bound" in w or "did not converge" in w]
+    if not trouble:
+        return
+    per_run = n_points / max(1, out.n_runs)
+    out.warnings.append(
+        f"what to do: {n_points} points ({per_run:.1f} per run after the first "
+        f"{out.skip_first:.0%} of its steps) pin {n_params} parameters loosely, so the "
+        "parameters above are not meaningful one by one and the band is wide; the predictions "
+        "near the fitted runs still hold. Evaluate each run more often (e.g. [eval] points = 24 "
+        "in the ladder spec), compare the laws on held-out runs with --law auto, and check a "
+        "prediction beyond the fitted sizes with scalelab backtest"
+    )
+
+
+def _misspec(curves, law, skip_first, decay, loss, delta, max_iter, theta, joint) -> dict:
+    """Refit on each held-out fold (from the whole fit's minimum) and measure tau
+    (:mod:`scalelab.laws.curve_misspec`)."""
+    N_max, C_max = curve_misspec.extent(curves)
+    tps = [c.tokens_per_step for c in curves if c.tokens_per_step]
+    errors, notes = [], []
+    for fold in curve_misspec.folds(curves):
+        try:
+            x, logy, _, sizes, fjoint, f, _, res, best = _fit_points(
+                fold.fit, law, skip_first, decay, loss, delta, max_iter, x0=theta
+            )
+        except (InputError, NumericalError) as exc:
+            notes.append(f"{fold.name}: {exc}")
+            continue
+        if fjoint != joint:
+            notes.append(f"{fold.name}: too few sizes left for the joint law")
+            continue
+        th = res.x[best]
+        resid = logy - f.log_predict(th[None, :], x)[0]
+        sigma = float(np.sqrt(np.sum(resid**2) / max(1, resid.size - len(f.params))))
+        for c in fold.held:
+            xf = curve_features(c.lr, [c.final_step], c.N, decay).as_dict()
+            pred = float(f.log_predict(th[None, :], xf)[0, 0])
+            C = float(curve_misspec.compute(c, c.final_step))
+            errors.append(
+                {
+                    "fold": fold.name,
+                    "run_id": c.run_id,
+                    "N": float(c.N),
+                    "error": float(np.log(c.loss[-1]) - pred),
+                    "sigma": sigma,
+                    "distance": float(curve_misspec.distance(c.N, C, fold.N_max, fold.C_max)),
+                }
+            )
+    out = curve_misspec.summarise(errors)
+    out.update(
+        N_max=float(N_max),
+        C_max=float(C_max),
+        tokens_per_step=float(np.median(tps)) if tps else 1.0,
+        errors=[{k: v for k, v in e.items()} for e in errors],
+        notes=notes,
+    )
+    return out
 
 
 def _fit_rss(curves, law, skip_first, decay, loss, delta, max_iter) -> tuple[float, int]:
@@ -327,8 +440,8 @@ def _starts(law: str, joint: bool, x: dict, loss: np.ndarray) -> np.ndarray:
             axes.append(gap + 0.5 * np.log(s1) + (0.15 * logN if joint else 0.0))
         elif p.name == "C":
             axes.append(np.log(np.array([0.01, 0.1]) * lo / s2))
-        elif p.name == "B_d":
-            axes.append(np.log(np.array([30.0, 300.0]) * lo))
+        elif p.name == "Bbeta_d":
+            axes.append(np.log(np.array([15.0, 150.0]) * lo))
         elif p.name == "C_d":
             axes.append([0.0, 2.0])
         elif p.name == "beta_d":
@@ -348,8 +461,8 @@ def _bootstrap(out: CurveLaw, f, obj: Objective, theta, ids, n: int, seed: int, 
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(len(unique), np.full(len(unique), 1 / len(unique)), size=n)
     boot = Objective(f, obj.logx, obj.logy, counts[:, codes].astype(float), obj.loss, obj.delta)
-    res = lbfgs.minimize(
-        boot.value_grad, np.tile(theta, (n, 1)), f.lower, f.upper, max_iter=max_iter
+    res = curve_fit.minimize(
+        boot.value_grad, np.tile(theta, (n, 1)), f, obj.logx, max_iter=max_iter
     )
     ok = np.isfinite(res.fun) & res.converged
     samples = res.x[ok]

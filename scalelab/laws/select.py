@@ -242,6 +242,7 @@ def fit_auto(
     tie: str = "irreducible",
     scheme: Optional[Sequence[tuple[str, dict]]] = None,
     options: Optional[FitOptions] = None,
+    schedule_aware: bool = True,
     **overrides,
 ) -> Law:
     """``fit(form="auto")``: choose the form by backtests on the runs (:func:`select_form`), fit
@@ -287,6 +288,14 @@ def fit_auto(
             continue
         tied_params[name] = other.params
     choice["tied_params"] = tied_params
+    if schedule_aware:  # tables with learning-rate schedules only (curves branch, issue 22 item 5)
+        from scalelab.laws.schedule_select import schedule_aware as _schedule_aware
+
+        record = _schedule_aware(
+            table, chosen, lambda t: fit_form(t, chosen, options=selecting.replace(grid=None))
+        )
+        if record is not None:
+            choice["schedule_aware"] = record
     law.options = law.options.replace(auto=choice)
     law.provenance["selection"] = (
         f"form chosen automatically among {', '.join(candidates)} by the lowest "
@@ -299,4 +308,9 @@ def fit_auto(
 def backtest(runs, form: str, **kwargs):
     """:func:`scalelab.laws.backtest.backtest` for any form, ``"auto"`` included: the automatic
     choice is then made afresh on each fold's fitting runs (:func:`fit_auto`)."""
-    return _backtest(runs, form, auto_fitter=fit_auto, **kwargs)
+    return _backtest(runs, form, auto_fitter=_fit_auto_plain, **kwargs)
+
+
+def _fit_auto_plain(runs, **kwargs):
+    """:func:`fit_auto` inside a backtest's folds: without the schedule-aware comparison."""
+    return fit_auto(runs, schedule_aware=False, **kwargs)

@@ -97,6 +97,8 @@ def _plt():
             "figure.dpi": 100,
             "axes.spines.top": False,
             "axes.spines.right": False,
+            # a report holds its figures until the page is written, then closes them all
+            "figure.max_open_warning": 0,
         }
     )
     return plt

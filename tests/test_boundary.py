@@ -7,17 +7,14 @@ The default profile runs a modest number of examples; ``-m slow`` runs the ``tho
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 
 import pandas as pd
 import pytest
+from cli_helpers import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from scalelab.cli import main
 
 settings.register_profile(
     "boundary", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -43,13 +40,6 @@ def _finite_everywhere(value) -> bool:
     if isinstance(value, list):
         return all(_finite_everywhere(v) for v in value)
     return True
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def check_outcome(code: int, stdout: str, stderr: str, *, json_out: bool = True) -> None:

@@ -11,21 +11,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import run_cli
 
-from scalelab.cli import main
 from scalelab.compare.multiplier import verdict
 from scalelab.laws import Law
 from scalelab.laws.guards import derived_warnings
 from scalelab.plan import watch_source as ws
 
 TRUTH = Law("chinchilla", {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.35, "beta": 0.37})
-
-
-def run_cli(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def error_lines(stderr: str) -> list[str]:

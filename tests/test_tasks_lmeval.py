@@ -4,8 +4,6 @@ tasks of unknown chance skipped in ``--task all``, and the errors (one line, exi
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 from pathlib import Path
@@ -13,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import run_cli
 
-from scalelab.cli import main
 from scalelab.errors import InputError
 from scalelab.runs.chance import chance_of
 from scalelab.runs.lmeval import lm_eval_metrics, step_of
@@ -24,13 +22,6 @@ from scalelab.tasks import synthetic
 PYTHIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pythia_evals"
 BUNDLED_MAP = Path(__file__).resolve().parents[1] / "scalelab" / "examples" / "pythia_lm_eval.toml"
 TOKENS_PER_STEP = 2097152
-
-
-def run_cli(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def error_lines(stderr: str) -> list[str]:

@@ -3,30 +3,21 @@ per problem, exit status 2 through the CLI)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scalelab.cli import main
 from scalelab.errors import InputError
 from scalelab.runs.table import RunTable
 from scalelab.runs.tasktable import read_lm_eval, read_tasks, read_wide, wide_columns
 
 BASE = {"run_id": "r1", "N": 1e6, "D": 2e7, "step": 10, "task": "hellaswag"}
-
-
-def run_cli(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def error_lines(stderr: str) -> list[str]:

@@ -12,12 +12,8 @@ from scalelab.cli.common import (
     ColumnOpt,
     ExampleOpt,
     Flag,
-    FlopsOpt,
     JsonOpt,
-    LevelOpt,
-    ParamsOpt,
     RunsArg,
-    SeedOpt,
     WhereOpt,
     _count,
     _interval,
@@ -29,6 +25,7 @@ from scalelab.cli.common import (
     json_text,
     out,
 )
+from scalelab.cli.options import option
 from scalelab.cli.selection import compare_forms
 from scalelab.cli.usage import PlainUsage
 
@@ -36,8 +33,8 @@ from scalelab.cli.usage import PlainUsage
 @app.command(cls=PlainUsage)
 def backtest(
     runs: Optional[str] = RunsArg,
-    form: str = typer.Option(
-        "chinchilla", "--form", help="Functional form to backtest (see `scalelab forms`)."
+    form: str = option(
+        "--form", "backtest", help="Functional form to backtest (see `scalelab forms`)."
     ),
     split: str = typer.Option(
         "compute",
@@ -58,17 +55,19 @@ def backtest(
     compare: bool = Flag(
         "--compare", help="Score every form over the selection's folds (fit --form auto)."
     ),
-    points: Optional[str] = typer.Option(None, "--points", help="final or all."),
-    skip_first: float = typer.Option(
-        0.0, "--skip-first", help="With --points all: drop each run's first fraction of tokens."
+    points: Optional[str] = option("--points", "backtest", help="final or all."),
+    skip_first: float = option(
+        "--skip-first",
+        "backtest",
+        help="With --points all: drop each run's first fraction of tokens.",
     ),
-    bootstrap: int = typer.Option(
-        100, "--bootstrap", help="Bootstrap resamples for prediction intervals (0: none)."
+    bootstrap: int = option(
+        "--bootstrap", "backtest", help="Bootstrap resamples for prediction intervals (0: none)."
     ),
-    seed: int = SeedOpt,
-    level: float = LevelOpt,
-    params: str = ParamsOpt,
-    flops: str = FlopsOpt,
+    seed: int = option("--seed", "backtest"),
+    level: float = option("--level", "backtest"),
+    params: str = option("--params", "backtest"),
+    flops: str = option("--flops", "backtest"),
     output: Optional[str] = typer.Option(
         None, "-o", "--output", help="Write the backtest as JSON here."
     ),

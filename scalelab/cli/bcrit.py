@@ -12,9 +12,7 @@ from scalelab.cli.common import (
     ColumnOpt,
     ExampleOpt,
     JsonOpt,
-    LevelOpt,
     RunsArg,
-    SeedOpt,
     WhereOpt,
     _interval,
     _load_runs,
@@ -24,6 +22,7 @@ from scalelab.cli.common import (
     err,
     out,
 )
+from scalelab.cli.options import option
 from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError
 
@@ -41,14 +40,12 @@ def bcrit(
     min_batches: int = typer.Option(
         3, "--min-batches", help="Fewest batch sizes that must reach a loss."
     ),
-    eval_set: Optional[str] = typer.Option(
-        None, "--eval-set", help="Evaluation set (default: val)."
+    eval_set: Optional[str] = option("--eval-set", "bcrit", help="Evaluation set (default: val)."),
+    bootstrap: int = option(
+        "--bootstrap", "bcrit", help="Resamples of runs (within each size) for the intervals."
     ),
-    bootstrap: int = typer.Option(
-        200, "--bootstrap", help="Resamples of runs (within each size) for the intervals."
-    ),
-    seed: int = SeedOpt,
-    level: float = LevelOpt,
+    seed: int = option("--seed", "bcrit"),
+    level: float = option("--level", "bcrit"),
     output: Optional[str] = typer.Option(
         None, "-o", "--output", help="Write the fit as JSON (for fit --bcrit, [hparams] bcrit)."
     ),

@@ -138,16 +138,6 @@ def Flag(*names: str, help: str, default: bool = False):  # noqa: N802 - reads l
 
 
 JsonOpt = Flag("--json", help="Print one JSON object instead of tables.")
-ParamsOpt = typer.Option(
-    "non-embedding",
-    "--params",
-    help="Parameter convention: non-embedding, total or active (the run table's N, N_total or "
-    "N_active column).",
-)
-FlopsOpt = typer.Option("6ND", "--flops", help="FLOP convention: 6ND, 6ND+attention, table.")
-SeedOpt = typer.Option(0, "--seed", help="Seed of the bootstrap.")
-LevelOpt = typer.Option(0.95, "--level", help="Confidence level of intervals (between 0 and 1).")
-DeltaOpt = typer.Option(1e-3, "--delta", help="Huber delta (a positive number).")
 LawOpt = typer.Option(
     ..., "--law", metavar="LAW", help="A law JSON file (from fit -o) or a published law name."
 )

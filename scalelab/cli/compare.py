@@ -20,6 +20,7 @@ from scalelab.cli.common import (
     err,
     out,
 )
+from scalelab.cli.options import option
 from scalelab.cli.usage import PlainUsage
 
 
@@ -45,14 +46,14 @@ def compare_cmd(
     group: Optional[list[str]] = typer.Option(
         None, "--group", help="Compare only these groups (repeatable)."
     ),
-    form: str = typer.Option("chinchilla", "--form", help="Functional form of each group's law."),
-    bootstrap: int = typer.Option(200, "--bootstrap", help="Run-level resamples per group."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
-    level: float = typer.Option(0.95, "--level", help="Confidence level of intervals."),
-    loss: str = typer.Option("huber", "--loss", help="Fitting loss on log residuals."),
-    params: str = typer.Option("non-embedding", "--params", help="Parameter convention."),
-    flops: str = typer.Option("6ND", "--flops", help="FLOP convention."),
-    eval_set: Optional[str] = typer.Option(None, "--eval-set", help="Evaluation set to fit."),
+    form: str = option("--form", "compare", help="Functional form of each group's law."),
+    bootstrap: int = option("--bootstrap", "compare", help="Run-level resamples per group."),
+    seed: int = option("--seed", "compare", help="Seed of the bootstrap."),
+    level: float = option("--level", "compare", help="Confidence level of intervals."),
+    loss: str = option("--loss", "compare", help="Fitting loss on log residuals."),
+    params: str = option("--params", "compare", help="Parameter convention."),
+    flops: str = option("--flops", "compare", help="FLOP convention."),
+    eval_set: Optional[str] = option("--eval-set", "compare", help="Evaluation set to fit."),
     no_tests: bool = Flag("--no-tests", help="Skip the tests of sharing (shared vs free)."),
     no_decision: bool = Flag("--no-decision", help="Skip decision accuracy across scales."),
     example: Optional[str] = ExampleOpt,

@@ -12,7 +12,6 @@ from scalelab.cli.common import (
     ExampleOpt,
     JsonOpt,
     RunsArg,
-    SeedOpt,
     WhereOpt,
     _fmt,
     _interval,
@@ -23,6 +22,7 @@ from scalelab.cli.common import (
     json_text,
     out,
 )
+from scalelab.cli.options import option
 from scalelab.cli.usage import PlainUsage
 
 
@@ -44,11 +44,11 @@ def curves(
         "(also lr, warmup, min_lr_ratio, cooldown_frac, cooldown_shape; the rest from the "
         "largest run). Repeatable.",
     ),
-    bootstrap: int = typer.Option(
-        100, "--bootstrap", min=0, max=10_000, help="Bootstrap resamples over runs."
+    bootstrap: int = option(
+        "--bootstrap", "curves", min=0, max=10_000, help="Bootstrap resamples over runs."
     ),
-    skip_first: float = typer.Option(
-        0.1, "--skip-first", help="Drop each run's first fraction of steps (warm-up cut)."
+    skip_first: float = option(
+        "--skip-first", "curves", help="Drop each run's first fraction of steps (warm-up cut)."
     ),
     decay: str = typer.Option(
         "0.999",
@@ -56,10 +56,10 @@ def curves(
         help="Momentum lambda of the annealing area S2 (0 < lambda <= 1), or 'auto': chosen "
         "by profile likelihood on the fitted curves.",
     ),
-    eval_set: Optional[str] = typer.Option(
-        None, "--eval-set", help="Evaluation set to fit (default: val)."
+    eval_set: Optional[str] = option(
+        "--eval-set", "curves", help="Evaluation set to fit (default: val)."
     ),
-    seed: int = SeedOpt,
+    seed: int = option("--seed", "curves"),
     output: Optional[str] = typer.Option(
         None, "-o", "--output", help="Write the law as JSON here (for watch --forecast)."
     ),

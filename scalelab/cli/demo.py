@@ -14,6 +14,7 @@ from scalelab.cli.common import (
     err,
     out,
 )
+from scalelab.cli.options import option
 from scalelab.cli.usage import PlainUsage
 from scalelab.ladder import Interrupted
 from scalelab.ladder.status import LiveProgress
@@ -40,9 +41,9 @@ def demo(
         help="instead, the fitting-only demo on the bundled "
         "published runs (a few seconds, no training)",
     ),
-    bootstrap: int = typer.Option(
-        200,
+    bootstrap: int = option(
         "--bootstrap",
+        "demo",
         min=0,
         max=10_000,
         metavar="B",

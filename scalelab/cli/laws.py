@@ -11,15 +11,10 @@ from scalelab.atomic import check_file
 from scalelab.cli.common import (
     BudgetOpt,
     ColumnOpt,
-    DeltaOpt,
     ExampleOpt,
-    FlopsOpt,
     JsonOpt,
     LawOpt,
-    LevelOpt,
-    ParamsOpt,
     RunsArg,
-    SeedOpt,
     WhereOpt,
     _count,
     _fmt,
@@ -34,6 +29,7 @@ from scalelab.cli.common import (
     json_text,
     out,
 )
+from scalelab.cli.options import option
 from scalelab.cli.selection import print_selection
 from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError, NumericalError
@@ -45,31 +41,27 @@ BUDGET_HELP = "Budget C (FLOPs) for derived quantities (default: Chinchilla's, 5
 @app.command(cls=PlainUsage)
 def fit(
     runs: Optional[str] = RunsArg,
-    form: str = typer.Option(
-        "chinchilla",
+    form: str = option(
         "--form",
+        "fit",
         help="Functional form (see `scalelab forms`), or auto: "
         "choose by out-of-sample error over four held-out folds (largest size, two largest, "
         "runs above max C/10 and above max C/100).",
     ),
-    bootstrap: int = typer.Option(
-        0, "--bootstrap", help="Run-level bootstrap resamples for intervals."
+    bootstrap: int = option(
+        "--bootstrap", "fit", help="Run-level bootstrap resamples for intervals."
     ),
-    seed: int = SeedOpt,
-    loss: str = typer.Option(
-        "huber", "--loss", help="Fitting loss on log residuals: huber or mse."
+    seed: int = option("--seed", "fit"),
+    loss: str = option("--loss", "fit", help="Fitting loss on log residuals: huber or mse."),
+    delta: float = option("--delta", "fit"),
+    params: str = option("--params", "fit"),
+    flops: str = option("--flops", "fit"),
+    eval_set: Optional[str] = option(
+        "--eval-set", "fit", help="Evaluation set to fit (default: val)."
     ),
-    delta: float = DeltaOpt,
-    params: str = ParamsOpt,
-    flops: str = FlopsOpt,
-    eval_set: Optional[str] = typer.Option(
-        None, "--eval-set", help="Evaluation set to fit (default: val)."
-    ),
-    points: Optional[str] = typer.Option(
-        None, "--points", help="final (each run's last point) or all."
-    ),
-    skip_first: float = typer.Option(
-        0.0, "--skip-first", help="With --points all: drop each run's first fraction of tokens."
+    points: Optional[str] = option("--points", "fit", help="final (each run's last point) or all."),
+    skip_first: float = option(
+        "--skip-first", "fit", help="With --points all: drop each run's first fraction of tokens."
     ),
     bcrit: str = typer.Option(
         "kaplan-2020",
@@ -77,11 +69,11 @@ def fit(
         help="kaplan-ns: S_min = S/(1 + B_crit(L)/B) with B_crit from kaplan-2020 (published), "
         "B*,alpha_B, a `scalelab bcrit -o` file, or none (steps are S_min).",
     ),
-    tie: str = typer.Option(
-        "irreducible", "--tie", help="--form auto, tied forms: irreducible (prefer E) or stack."
+    tie: str = option(
+        "--tie", "fit", help="--form auto, tied forms: irreducible (prefer E) or stack."
     ),
     budget: Optional[str] = BudgetOpt(BUDGET_HELP),
-    level: float = LevelOpt,
+    level: float = option("--level", "fit"),
     output: Optional[str] = typer.Option(
         None, "-o", "--output", help="Write the law as JSON here."
     ),
@@ -303,13 +295,13 @@ def isoflop(
     approach: int = typer.Option(
         2, "--approach", help="1: minimum-loss envelope; 2: IsoFLOP parabolas."
     ),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for intervals."),
-    seed: int = SeedOpt,
+    bootstrap: int = option("--bootstrap", "isoflop", help="Bootstrap resamples for intervals."),
+    seed: int = option("--seed", "isoflop"),
     rtol: float = typer.Option(
         1e-6, "--rtol", help="Rows whose C agree within this relative tolerance share a budget."
     ),
-    params: str = ParamsOpt,
-    flops: str = FlopsOpt,
+    params: str = option("--params", "isoflop"),
+    flops: str = option("--flops", "isoflop"),
     window: str = typer.Option(
         "parabola",
         "--window",

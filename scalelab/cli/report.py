@@ -9,13 +9,9 @@ import typer
 from scalelab.cli.common import (
     BudgetOpt,
     ColumnOpt,
-    DeltaOpt,
     ExampleOpt,
     Flag,
-    FlopsOpt,
     JsonOpt,
-    ParamsOpt,
-    SeedOpt,
     WhereOpt,
     _count,
     _given,
@@ -29,6 +25,7 @@ from scalelab.cli.common import (
     json_text,
     out,
 )
+from scalelab.cli.options import option
 from scalelab.cli.usage import PlainUsage
 
 BUDGET_HELP = (
@@ -75,9 +72,7 @@ def report(
         metavar="RUNS",
     ),
     output: str = typer.Option("report.html", "-o", "--output", help="The HTML file to write."),
-    form: str = typer.Option(
-        "chinchilla", "--form", help="Functional form to fit (see `scalelab forms`)."
-    ),
+    form: str = option("--form", "report", help="Functional form to fit (see `scalelab forms`)."),
     law: Optional[str] = typer.Option(
         None,
         "--law",
@@ -85,14 +80,14 @@ def report(
         help="Report this law (a JSON file from fit -o, or a published name) instead of fitting.",
     ),
     budget: Optional[str] = BudgetOpt(BUDGET_HELP),
-    bootstrap: int = typer.Option(
-        200, "--bootstrap", help="Run-level bootstrap resamples for intervals."
+    bootstrap: int = option(
+        "--bootstrap", "report", help="Run-level bootstrap resamples for intervals."
     ),
-    seed: int = SeedOpt,
-    loss: str = typer.Option("huber", "--loss", help="Fitting loss: huber or mse."),
-    delta: float = DeltaOpt,
-    params: str = ParamsOpt,
-    flops: str = FlopsOpt,
+    seed: int = option("--seed", "report"),
+    loss: str = option("--loss", "report", help="Fitting loss: huber or mse."),
+    delta: float = option("--delta", "report"),
+    params: str = option("--params", "report"),
+    flops: str = option("--flops", "report"),
     sensitivity_: bool = Flag(
         "--sensitivity/--no-sensitivity", default=True, help="Include the sensitivity analysis."
     ),
@@ -193,21 +188,21 @@ def sensitivity(
         show_default=False,
         metavar="RUNS",
     ),
-    form: str = typer.Option(
-        "chinchilla", "--form", help="Baseline functional form (a law in N and D)."
+    form: str = option(
+        "--form", "sensitivity", help="Baseline functional form (a law in N and D)."
     ),
     budget: Optional[str] = BudgetOpt(
         "Budget C (FLOPs) at which tokens/parameter is compared (default: Chinchilla's, 5.76e23)."
     ),
-    loss: str = typer.Option("huber", "--loss", help="Baseline fitting loss: huber or mse."),
-    delta: float = typer.Option(1e-3, "--delta", help="Baseline Huber delta (positive)."),
-    params: str = typer.Option(
-        "non-embedding",
+    loss: str = option("--loss", "sensitivity", help="Baseline fitting loss: huber or mse."),
+    delta: float = option("--delta", "sensitivity", help="Baseline Huber delta (positive)."),
+    params: str = option(
         "--params",
+        "sensitivity",
         help="Baseline parameter convention: non-embedding, total or active.",
     ),
-    flops: str = typer.Option(
-        "6ND", "--flops", help="Baseline FLOP convention: 6ND, 6ND+attention, table."
+    flops: str = option(
+        "--flops", "sensitivity", help="Baseline FLOP convention: 6ND, 6ND+attention, table."
     ),
     fast: bool = Flag("--fast", help="Refit from a reduced start grid (108 starts)."),
     example: Optional[str] = ExampleOpt,

@@ -11,8 +11,6 @@ import typer
 from scalelab.cli import tasks_eval
 from scalelab.cli.common import (
     JsonOpt,
-    LevelOpt,
-    SeedOpt,
     _count,
     _interval,
     _real,
@@ -21,6 +19,7 @@ from scalelab.cli.common import (
     err,
     out,
 )
+from scalelab.cli.options import option
 from scalelab.cli.tasks_read import RunsArg, TaskReading, print_warnings, reads_tasks
 from scalelab.cli.usage import PlainGroup, PlainUsage
 from scalelab.errors import InputError
@@ -38,31 +37,7 @@ tasks_eval.register(tasks_app)  # `scalelab tasks make` and `scalelab tasks eval
 TaskOpt = typer.Option(
     ["all"], "--task", metavar="TASK", help="A task to predict (repeatable), or all."
 )
-ThroughOpt = typer.Option(
-    "task_loss", "--through", help="The intermediate: task_loss (the task's own) or loss."
-)
-LinkOpt = typer.Option(
-    "auto",
-    "--link",
-    help="Step 2: auto (chosen per task by backtest over held-out sizes), sigmoid (pinned at "
-    "chance and at the top accuracy for zero loss), olmo (Bhagia, with the ideal point), exp "
-    "(Gadre), sigmoid-free.",
-)
-FormOpt = typer.Option(
-    "auto", "--form", help="Step 1's law form: auto (as `fit --form auto`) or see `scalelab forms`."
-)
-SmoothOpt = typer.Option(
-    5, "--smooth", help="Step 2: moving average over this many checkpoints of each run."
-)
-Step1PointsOpt = typer.Option(
-    "auto",
-    "--step1-points",
-    help="Step 1's points: all (every checkpoint after --skip), final (each run's last), auto "
-    "(final with cool-down branches, else all).",
-)
-SkipOpt = typer.Option(
-    0.1, "--skip", help="Step 2: skip this fraction of each run's tokens (warm-up)."
-)
+FORM_HELP = "Step 1's law form: auto (as `fit --form auto`) or see `scalelab forms`."
 AverageOpt = typer.Option(
     None, "--average", metavar="T1,T2,..", help="Also predict the mean accuracy of these tasks."
 )
@@ -98,19 +73,21 @@ def predict_cmd(
     task: list[str] = TaskOpt,
     n: str = typer.Option(..., "--N", metavar="N", help="Target parameters (7B, 1.3e9)."),
     d: str = typer.Option(..., "--D", metavar="D", help="Target tokens (2T, 1.4e12)."),
-    through: str = ThroughOpt,
-    link: str = LinkOpt,
-    form: str = FormOpt,
+    through: str = option("--through", "tasks predict"),
+    link: str = option("--link", "tasks predict"),
+    form: str = option("--form", "tasks predict", help=FORM_HELP),
     average: Optional[str] = AverageOpt,
     bucket: Optional[list[str]] = typer.Option(
         None, "--bucket", help="Also predict this difficulty bucket (repeatable)."
     ),
-    bootstrap: int = typer.Option(200, "--bootstrap", help="Resamples of runs for intervals."),
-    smooth: int = SmoothOpt,
-    skip: float = SkipOpt,
-    step1_points: str = Step1PointsOpt,
-    seed: int = SeedOpt,
-    level: float = LevelOpt,
+    bootstrap: int = option(
+        "--bootstrap", "tasks predict", help="Resamples of runs for intervals."
+    ),
+    smooth: int = option("--smooth", "tasks predict"),
+    skip: float = option("--skip", "tasks predict"),
+    step1_points: str = option("--step1-points", "tasks predict"),
+    seed: int = option("--seed", "tasks predict"),
+    level: float = option("--level", "tasks predict"),
     as_json: bool = JsonOpt,
     reading: TaskReading = None,
 ) -> None:
@@ -182,18 +159,20 @@ def backtest_cmd(
     ratio: float = typer.Option(
         10.0, "--ratio", help="Without --max-flops: threshold = largest run's C / ratio."
     ),
-    through: str = ThroughOpt,
-    link: str = LinkOpt,
-    form: str = FormOpt,
+    through: str = option("--through", "tasks backtest"),
+    link: str = option("--link", "tasks backtest"),
+    form: str = option("--form", "tasks backtest", help=FORM_HELP),
     average: Optional[str] = AverageOpt,
-    bootstrap: int = typer.Option(
-        100, "--bootstrap", help="Resamples of both steps' parameters in the intervals."
+    bootstrap: int = option(
+        "--bootstrap",
+        "tasks backtest",
+        help="Resamples of both steps' parameters in the intervals.",
     ),
-    smooth: int = SmoothOpt,
-    skip: float = SkipOpt,
-    step1_points: str = Step1PointsOpt,
-    seed: int = SeedOpt,
-    level: float = LevelOpt,
+    smooth: int = option("--smooth", "tasks backtest"),
+    skip: float = option("--skip", "tasks backtest"),
+    step1_points: str = option("--step1-points", "tasks backtest"),
+    seed: int = option("--seed", "tasks backtest"),
+    level: float = option("--level", "tasks backtest"),
     as_json: bool = JsonOpt,
     reading: TaskReading = None,
 ) -> None:
@@ -259,9 +238,9 @@ def backtest_cmd(
 def rank_cmd(
     runs: str = RunsArg,
     task: list[str] = TaskOpt,
-    through: str = ThroughOpt,
-    link: str = LinkOpt,
-    form: str = FormOpt,
+    through: str = option("--through", "tasks rank"),
+    link: str = option("--link", "tasks rank"),
+    form: str = option("--form", "tasks rank", help=FORM_HELP),
     as_json: bool = JsonOpt,
     reading: TaskReading = None,
 ) -> None:

@@ -18,6 +18,7 @@ from scalelab.cli.common import (
     err,
     out,
 )
+from scalelab.cli.options import option
 from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError
 from scalelab.plan import watch_source as ws
@@ -55,8 +56,8 @@ def watch(
     run_id: Optional[str] = typer.Option(
         None, "--run", metavar="ID", help="Which run, when the table has several."
     ),
-    eval_set: Optional[str] = typer.Option(
-        None, "--eval-set", metavar="NAME", help="Evaluation set to judge (default: val)."
+    eval_set: Optional[str] = option(
+        "--eval-set", "watch", metavar="NAME", help="Evaluation set to judge (default: val)."
     ),
     tolerance: float = typer.Option(
         DEFAULT_TOLERANCE,
@@ -82,14 +83,14 @@ def watch(
         metavar="POINTS",
         help="Consecutive points outside the band that make a departure.",
     ),
-    params: str = typer.Option(
-        "non-embedding",
+    params: str = option(
         "--params",
+        "watch",
         metavar="CONVENTION",
         help="Parameter convention of the law: non-embedding, total, active.",
     ),
-    flops: str = typer.Option(
-        "6ND", "--flops", metavar="CONVENTION", help="FLOP convention: 6ND, 6ND+attention, table."
+    flops: str = option(
+        "--flops", "watch", metavar="CONVENTION", help="FLOP convention: 6ND, 6ND+attention, table."
     ),
     n_params: Optional[str] = typer.Option(
         None,

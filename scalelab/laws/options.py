@@ -28,6 +28,13 @@ from scalelab.laws.objective import LOSSES
 CHINCHILLA_BUDGET = 5.76e23
 """Gopher's (and Chinchilla's) training budget in FLOPs: the default budget of derived
 quantities."""
+DEFAULT_FORM = "chinchilla"
+"""The form a fit, a backtest, a report and a comparison fit when none is named."""
+INTERVAL_BOOTSTRAP = 200
+"""Run-level resamples of a command whose product is an interval (a report, a comparison, a
+B_crit fit); a plain fit's default is none (``FitOptions.bootstrap``)."""
+TIES = ("irreducible", "stack")
+"""How ``form="auto"`` settles tied forms: prefer the one with an irreducible loss, or average."""
 OPTIMIZER = "L-BFGS (batched, projected)"
 """The optimiser every fit uses (recorded in the law's options)."""
 
@@ -56,6 +63,9 @@ class FitOptions:
         max_iter: L-BFGS iteration limit.
         skip_first: with ``points="all"``, drop each run's points before this fraction of its
             tokens (warm-up; Choshen et al. 2024 drop the first ~10%).
+        tie: for ``form="auto"``: how tied forms are settled, ``irreducible`` (prefer E) or
+            ``stack`` (their geometric mean); not part of the saved record (the ``auto`` record
+            keeps the tie it used).
         auto: for a form chosen by ``form="auto"``: the selection's record (chosen, criterion,
             split, candidates, errors); None otherwise.
     """
@@ -76,10 +86,13 @@ class FitOptions:
     auto: Optional[dict] = None
     skip_first: float = 0.0
     bcrit: str = "kaplan-2020"
+    tie: str = "irreducible"
 
     def __post_init__(self):
         conv = Conventions(self.params, self.flops, self.bcrit)  # validates the conventions
         object.__setattr__(self, "bcrit", conv.bcrit)  # a B_crit fit file, as its numbers
+        if self.tie not in TIES:
+            raise InputError(f"tie: expected one of {TIES}, got {self.tie!r}")
         if self.loss not in LOSSES:
             raise InputError(f"fitting loss: expected one of {LOSSES}, got {self.loss!r}")
         if self.loss == "huber" and not (self.delta is not None and self.delta > 0):

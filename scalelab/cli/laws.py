@@ -108,6 +108,7 @@ def fit(
         points=points,
         skip_first=skip_first,
         bcrit=bcrit,
+        tie=tie,
         **_given(budget=asked),
     )
     with err.status(
@@ -117,7 +118,7 @@ def fit(
         if form == "auto":
             from scalelab.laws.select import fit_auto
 
-            law = fit_auto(table, tie=tie, options=options)
+            law = fit_auto(table, tie=options.tie, options=options)
         else:
             law = laws.fit(table, form, options=options)
     budget = law.options.budget

@@ -80,3 +80,21 @@ def test_defaults_come_from_the_typed_classes():
     assert _defaults()["--through"] == {
         c: TaskOptions().through for c in ("tasks predict", "tasks backtest", "tasks rank")
     }
+
+
+def test_task_options_match_the_task_api():
+    """The Python API (``tasks.predict``, ``tasks.backtest``, ``tasks.predictability``) and the
+    command line take the same defaults (a task backtest's API bootstrap is none, the command's
+    100: see DEFAULT_OVERRIDES)."""
+    import inspect
+
+    from scalelab import tasks
+
+    for function in (tasks.predict, tasks.backtest, tasks.predictability):
+        params = inspect.signature(function).parameters
+        for name in ("through", "link", "form", "seed", "level", "smooth", "skip", "step1_points"):
+            if name in params:
+                assert params[name].default == getattr(TaskOptions, name), (function, name)
+    assert inspect.signature(tasks.predict).parameters["bootstrap"].default == (
+        TaskOptions.bootstrap
+    )

@@ -51,3 +51,15 @@ def test_fold_fits_skip_the_misspecification_refits_and_the_interval_is_unchange
     N, D = np.array([2e10, 8e10]), np.array([4e11, 2e12])
     assert np.array_equal(law.interval(N=N, D=D), old.interval(N=N, D=D))
     assert np.array_equal(law.predict(N=N, D=D), old.predict(N=N, D=D))
+
+
+def test_step2_value_and_jacobian_together_are_the_same_numbers():
+    from scalelab.tasks import links
+
+    rng = np.random.default_rng(0)
+    L = np.linspace(0.2, 3.0, 40)
+    for link in links.LINKS:
+        theta = rng.normal(0.0, 1.0, (7, len(links.PARAMS[link])))
+        acc, jac = links.raw_and_jacobian(link, theta, L, 0.25, 0.9)
+        assert np.array_equal(acc, links.raw(link, theta, L, 0.25, 0.9), equal_nan=True)
+        assert np.array_equal(jac, links.jacobian(link, theta, L, 0.25, 0.9), equal_nan=True)

@@ -177,8 +177,11 @@ def demo_backtest(demo: Path) -> dict:
 # predict: the time of `scalelab tasks predict`
 
 
-def bench_predict(runs: int = 16, points: int = 100, tasks: int = 8, bootstrap: int = 200) -> dict:
-    """Seconds of one ``scalelab tasks predict`` process over a synthetic table."""
+def bench_predict(
+    runs: int = 16, points: int = 100, tasks: int = 8, bootstrap: int = 200, form: str = "auto"
+) -> dict:
+    """Seconds of one ``scalelab tasks predict`` process over a synthetic table (step 1's
+    ``--form``: ``auto``, the default, or a named form)."""
     sizes = [1e6 * 2 ** (i / 2) for i in range(runs // 2)]
     specs = {
         f"task{i}": {"chance": 0.25, "ceiling": 0.9, "k": 3.0 + i / 2, "L0": 2.4 + i / 20}
@@ -194,7 +197,7 @@ def bench_predict(runs: int = 16, points: int = 100, tasks: int = 8, bootstrap: 
         frame.to_csv(path, index=False)
         command = [
             sys.executable, "-m", "scalelab.cli", "tasks", "predict", str(path), "--task", "all",
-            "--N", "1B", "--D", "20B", "--bootstrap", str(bootstrap), "--json",
+            "--N", "1B", "--D", "20B", "--bootstrap", str(bootstrap), "--form", form, "--json",
         ]  # fmt: skip
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
@@ -211,6 +214,7 @@ def bench_predict(runs: int = 16, points: int = 100, tasks: int = 8, bootstrap: 
         "points": points,
         "tasks": tasks,
         "bootstrap": bootstrap,
+        "form": form,
         "seconds": round(seconds, 2),
         "seconds_per_task": round(seconds / tasks, 2),
         "cpu_seconds": round(cpu, 2),
@@ -237,6 +241,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--demo", default="out/demo", help="a finished demo folder (demo, backtest)")
     ap.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates (predict)")
+    ap.add_argument("--form", default="auto", help="step 1's form (predict): auto or a named form")
     ap.add_argument("--out", default="out/tasks_bench.json")
     a = ap.parse_args()
     result = {
@@ -251,10 +256,11 @@ def main() -> int:
     if "backtest" in a.only:
         result["backtest"] = demo_backtest(Path(a.demo))
     if "predict" in a.only:
-        result["predict"] = bench_predict(bootstrap=a.bootstrap)
+        result["predict"] = bench_predict(bootstrap=a.bootstrap, form=a.form)
         p = result["predict"]
         print(
-            f"tasks predict: {p['rows']} rows, bootstrap {p['bootstrap']}: {p['seconds']:.2f} s "
+            f"tasks predict: {p['rows']} rows, --form {p['form']}, bootstrap {p['bootstrap']}: "
+            f"{p['seconds']:.2f} s "
             f"({p['seconds_per_task']:.2f} s per task), CPU {p['cpu_seconds']:.2f} s "
             f"({p['cpu_seconds_per_task']:.2f} s per task), load average {p['load_average']}"
         )

@@ -30,11 +30,17 @@ Nothing is estimated with fewer than :data:`MIN_HELDOUT` held-out predictions. T
 errors overlap (a run held out by the size folds is often held out by the compute folds too) and
 are few: the quantile is a calibration on the data at hand, not a guarantee far beyond the
 distances the folds reached.
+
+A fit made only to score a form (the selection's fold fits, :func:`scalelab.laws.select.select_form`:
+point predictions, no interval) does not need this term: inside :func:`skipped` :func:`heldout`
+returns None without refitting. :data:`CALLS` counts the refits made (what the tests check).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextvars
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Optional
 
 import numpy as np
@@ -50,6 +56,20 @@ MIN_CALIBRATION = 9  # held-out runs for a calibrated quantile: the largest of 9
 GROWTH = "1 + d, d = decades beyond the fitted runs (N, D, N*D or C)"
 SCORE = "|log error| / (1 + d) of each held-out run's final point (its largest over the folds)"
 SCALE_VARIABLES = ("N", "D", "C")
+CALLS = {"heldout": 0, "skipped": 0}
+"""How many times :func:`heldout` refitted, and how many it was skipped (:func:`skipped`)."""
+_SKIP = contextvars.ContextVar("scalelab_misspec_skip", default=False)
+
+
+@contextmanager
+def skipped() -> Iterator[None]:
+    """Within the block, :func:`heldout` makes no refits and returns None: for fits used only
+    to score point predictions (the form selection's folds), whose laws carry no interval."""
+    token = _SKIP.set(True)
+    try:
+        yield
+    finally:
+        _SKIP.reset(token)
 
 
 def distance(logx: Mapping[str, np.ndarray], max_logx: Mapping[str, float]) -> np.ndarray:
@@ -121,7 +141,11 @@ def heldout(
 ) -> Optional[dict[str, Any]]:
     """Refit on each fold's runs, predict the held-out final points, score them (module doc).
     ``starts`` are the full fit's minima (S, P); a run's final point is its largest ``D`` (its
-    last row without D). Returns None when no fold can be refitted."""
+    last row without D). Returns None when no fold can be refitted, or inside :func:`skipped`."""
+    if _SKIP.get():
+        CALLS["skipped"] += 1
+        return None
+    CALLS["heldout"] += 1
     final = final_rows(np.asarray(run_ids), D)
     logx = {v: np.asarray(objective.logx[v], dtype=float) for v in form.variables}
     logy = np.asarray(objective.logy, dtype=float)

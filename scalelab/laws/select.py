@@ -30,7 +30,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from scalelab.errors import InputError, NumericalError
-from scalelab.laws import forms
+from scalelab.laws import forms, misspec
 from scalelab.laws.backtest import DEFAULT_RATIO
 from scalelab.laws.backtest import backtest as _backtest
 from scalelab.laws.fit import fit_form
@@ -137,15 +137,16 @@ def select_form(
         per_fold, why = {}, []
         for fold_split, kwargs in scheme:
             fold = _fold_name(fold_split, kwargs)
-            try:
-                per_fold[fold] = _backtest(
-                    table,
-                    name,
-                    split=fold_split,
-                    predictive=False,
-                    options=opts.replace(grid=(grids or {}).get(name), bootstrap=0),
-                    **kwargs,
-                )
+            try:  # point predictions only: the fold fits need no misspecification refits
+                with misspec.skipped():
+                    per_fold[fold] = _backtest(
+                        table,
+                        name,
+                        split=fold_split,
+                        predictive=False,
+                        options=opts.replace(grid=(grids or {}).get(name), bootstrap=0),
+                        **kwargs,
+                    )
             except (NumericalError, InputError) as exc:
                 why.append(f"{fold}: " + "; ".join(exc.problems))
         if per_fold:
@@ -282,8 +283,9 @@ def fit_auto(
     for name in choice["tied"]:
         if name == chosen:
             continue
-        try:
-            other = fit_form(table, name, options=selecting.replace(grid=per_form.get(name)))
+        try:  # only its parameters are kept: no misspecification refits
+            with misspec.skipped():
+                other = fit_form(table, name, options=selecting.replace(grid=per_form.get(name)))
         except (NumericalError, InputError):
             continue
         tied_params[name] = other.params

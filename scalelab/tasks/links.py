@@ -108,6 +108,34 @@ def jacobian(link: str, theta: np.ndarray, L: np.ndarray, chance: float, top: fl
         return np.stack([(1 - chance) * su * (1 - su) * S, -span * dS * z, span * dS * k], axis=-1)
 
 
+def raw_and_jacobian(link: str, theta: np.ndarray, L: np.ndarray, chance: float, top: float = TOP):
+    """:func:`raw` and :func:`jacobian` together, sharing their intermediate terms: the same
+    expressions, so the same numbers bit for bit, in about half the work (the fits' inner loop)."""
+    L = np.asarray(L, dtype=float)[None, :]
+    t = np.atleast_2d(theta)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        if link == "sigmoid":
+            k, L0 = np.exp(t[:, 0:1]), t[:, 1:2]
+            z = k * (L - L0)
+            log_ratio = np.logaddexp(0.0, -k * L0) - np.logaddexp(0.0, z)
+            scale = (top - chance) * np.exp(np.minimum(log_ratio, 0.0))
+            s0, s1 = _sig(-k * L0), _sig(z)
+            d_logk = k * (-L0 * s0 - (L - L0) * s1)
+            d_L0 = k * (s1 - s0)
+            return chance + scale, np.stack([scale * d_logk, scale * d_L0], axis=-1)
+        if link == "olmo":
+            a, L0, k, b = t[:, 0:1], t[:, 1:2], np.exp(t[:, 2:3]), t[:, 3:4]
+            u = k * (L - L0)
+            S = _sig(u)
+            dS = a * S * (1 - S)
+            return a * S + b, np.stack([S, -k * dS, u * dS, np.ones_like(S)], axis=-1)
+        if link == "exp":
+            eps, gamma = t[:, 0:1], np.exp(t[:, 2:3])
+            e = np.exp(t[:, 1:2] - gamma * L)
+            return 1.0 - eps + e, np.stack([-np.ones_like(e), e, -e * gamma * L], axis=-1)
+    return raw(link, theta, L[0], chance, top), jacobian(link, theta, L[0], chance, top)
+
+
 def natural(link: str, theta: np.ndarray, chance: float, top: float = TOP) -> dict:
     """Published parameters of each row of theta (K, P)."""
     t = np.atleast_2d(theta)
@@ -222,14 +250,13 @@ class _Objective:
         return np.where(np.isfinite(f), f, np.inf)
 
     def __call__(self, theta: np.ndarray, rows: np.ndarray):
-        r = raw(self.link, theta, self.L, self.chance, self.top) - self.acc[None, :]
+        acc, jac = raw_and_jacobian(self.link, theta, self.L, self.chance, self.top)
+        r = acc - self.acc[None, :]
         w = 1.0 if self.weights is None else self.weights[rows]
         with np.errstate(over="ignore", invalid="ignore"):
             wr = w * r
             f = 0.5 * np.sum(wr * r, axis=1)
-            g = np.einsum(
-                "kn,knp->kp", wr, jacobian(self.link, theta, self.L, self.chance, self.top)
-            )
+            g = np.einsum("kn,knp->kp", wr, jac)
         f = np.where(np.isfinite(f), f, np.inf)
         g[~np.isfinite(g)] = 0.0
         return f, g

@@ -115,12 +115,7 @@ def fit(
         f"fitting {form} to {len(table)} rows"
         + (f", {bootstrap} bootstrap resamples" if bootstrap else "")
     ):
-        if form == "auto":
-            from scalelab.laws.select import fit_auto
-
-            law = fit_auto(table, tie=options.tie, options=options)
-        else:
-            law = laws.fit(table, form, options=options)
+        law = laws.fit(table, form, options=options)  # form auto: the tie rule is in options
     budget = law.options.budget
     unavailable = law.not_computed()
     if asked is not None and unavailable:

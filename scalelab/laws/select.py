@@ -75,7 +75,7 @@ def fit(
     """
     opts = FitOptions.make(options, **overrides)
     if isinstance(form, str) and form == "auto":
-        return fit_auto(runs, options=opts)
+        return fit_auto(runs, tie=opts.tie, options=opts)
     return fit_form(runs, form, options=opts)
 
 

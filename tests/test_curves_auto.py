@@ -190,3 +190,22 @@ def test_bootstrap_from_polished_minimum_matches_the_slow_path(monkeypatch):
     assert np.allclose(f_c, s_c, rtol=1e-6)
     half = (s_hi - s_lo) / 2
     assert np.all(np.abs(f_lo - s_lo) <= 0.1 * half) and np.all(np.abs(f_hi - s_hi) <= 0.1 * half)
+
+
+def test_multipower_kernel_in_row_blocks_gives_the_same_fit(monkeypatch):
+    """The decay kernel evaluated one row at a time (curve_forms.KERNEL_ELEMENTS, the fast path
+    on large data) gives the fit of all rows at once, to 1e-6."""
+    import scalelab.laws.curve_forms as cf
+
+    rows = synth_rows(
+        kinds=("cosine", "wsd"), sizes=(1e5, 1e6), total=300, points=12, noise=0.002,
+        law="multipower", params=MPL,
+    )  # fmt: skip
+    table = RunTable.from_records(rows)
+    fits = []
+    for elements in (1, 10**9):  # one row per block; every row in one block
+        monkeypatch.setattr(cf, "KERNEL_ELEMENTS", elements)
+        fits.append(fit_curves(table, "multipower", bootstrap=0, misspec=False))
+    assert fits[0].data["converged"]
+    for name, value in fits[1].params.items():
+        assert fits[0].params[name] == pytest.approx(value, rel=1e-6, abs=1e-9)

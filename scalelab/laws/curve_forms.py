@@ -249,11 +249,14 @@ def _decay_terms(th, d, log_eta, log_sk, d_log_eta):
         bb = np.exp(t[:, 0])[:, None]
         beta = np.maximum(t[None, :, 2], BETA_FLOOR)
         l, H, q, r = _decay_kernel(t[None, :, 1], beta, t[None, :, 3], log_eta, log_sk)
-        Hr = H * r
         out[0, a : a + step] = bb * _to_points(q, d)
-        out[1, a : a + step] = bb * _to_points(Hr, d)
-        out[3, a : a + step] = -bb * _to_points(Hr, d_log_eta)
-        out[2, a : a + step] = bb * _to_points((l * H - q) / beta, d)
+        l *= H  # in place from here: (l·H - q)/beta and H·r, the same values
+        l -= q
+        l /= beta
+        out[2, a : a + step] = bb * _to_points(l, d)
+        r *= H
+        out[1, a : a + step] = bb * _to_points(r, d)
+        out[3, a : a + step] = -bb * _to_points(r, d_log_eta)
     return out[0], out[1], out[2], out[3]
 
 

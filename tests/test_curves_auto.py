@@ -161,3 +161,51 @@ def test_band_widens_with_distance_by_tau():
     z = w0 / (2 * law.sigma)
     assert w1 / 2 / z == pytest.approx(np.hypot(law.sigma, 0.01 * 2.0), rel=1e-6)  # d = 1 decade
     assert w2 / 2 / z == pytest.approx(np.hypot(law.sigma, 0.01), rel=1e-6)
+
+
+def test_bootstrap_from_polished_minimum_matches_the_slow_path(monkeypatch):
+    """The bootstrap refits start from the whole data's minimum (curves._polish), not from the
+    grid's best start: the fit itself is untouched, the intervals agree with refits started
+    from the grid's best start, and the common start is no worse than that start."""
+    import scalelab.laws.curves as curves_mod
+
+    rows = synth_rows(
+        kinds=("cosine", "wsd"), sizes=(1e5, 1e6), total=300, points=12, noise=0.002,
+        law="multipower", params=MPL,
+    )  # fmt: skip
+    table = RunTable.from_records(rows)
+    fast = fit_curves(table, "multipower", bootstrap=16, seed=3, misspec=False)
+    plain = curves_mod._bootstrap
+    monkeypatch.setattr(curves_mod, "_bootstrap", lambda *a, **k: plain(*a, **k, polish=False))
+    slow = fit_curves(table, "multipower", bootstrap=16, seed=3, misspec=False)
+    for name, value in slow.params.items():
+        assert fast.params[name] == pytest.approx(value, rel=1e-6, abs=1e-9)
+    # the bootstrap spread of the predictions: each run's final loss and a 3x larger size
+    spreads = []
+    for law in (fast, slow):
+        band = [law.predict(N, lr_sequence(s), [300], band=True) for N in (1e5, 1e6, 3e6)
+                for s in (Schedule(k, 3e-3, 300, warmup_steps=30) for k in ("cosine", "wsd"))]  # fmt: skip
+        spreads.append(np.array([[c[0], lo[0], hi[0]] for c, lo, hi in band]))
+    (f_c, f_lo, f_hi), (s_c, s_lo, s_hi) = spreads[0].T, spreads[1].T
+    assert np.allclose(f_c, s_c, rtol=1e-6)
+    half = (s_hi - s_lo) / 2
+    assert np.all(np.abs(f_lo - s_lo) <= 0.1 * half) and np.all(np.abs(f_hi - s_hi) <= 0.1 * half)
+
+
+def test_multipower_kernel_in_row_blocks_gives_the_same_fit(monkeypatch):
+    """The decay kernel evaluated one row at a time (curve_forms.KERNEL_ELEMENTS, the fast path
+    on large data) gives the fit of all rows at once, to 1e-6."""
+    import scalelab.laws.curve_forms as cf
+
+    rows = synth_rows(
+        kinds=("cosine", "wsd"), sizes=(1e5, 1e6), total=300, points=12, noise=0.002,
+        law="multipower", params=MPL,
+    )  # fmt: skip
+    table = RunTable.from_records(rows)
+    fits = []
+    for elements in (1, 10**9):  # one row per block; every row in one block
+        monkeypatch.setattr(cf, "KERNEL_ELEMENTS", elements)
+        fits.append(fit_curves(table, "multipower", bootstrap=0, misspec=False))
+    assert fits[0].data["converged"]
+    for name, value in fits[1].params.items():
+        assert fits[0].params[name] == pytest.approx(value, rel=1e-6, abs=1e-9)

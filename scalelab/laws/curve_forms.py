@@ -214,17 +214,9 @@ def _multipower_forward(joint: bool):
                 F = np.exp(theta[:, 1, None] - theta[:, 2, None] * logS1)
                 head_parts = (L0, F, -F * logS1)
                 T0 = L0 + F
-            bb = np.exp(theta[:, head])[:, None]
-            logc = theta[None, :, head + 1]
-            beta = theta[None, :, head + 2]
-            gamma = theta[None, :, head + 3]
-            beta = np.maximum(beta, BETA_FLOOR)
-            l, H, q, r = _decay_kernel(logc, beta, gamma, log_eta, log_sk)
-            Hr = H * r
-            LD = bb * _to_points(q, d)
-            g_logc = bb * _to_points(Hr, d)
-            g_gamma = -bb * _to_points(Hr, d_log_eta)
-            g_beta = bb * _to_points((l * H - q) / beta, d)
+            LD, g_logc, g_beta, g_gamma = _decay_terms(
+                theta[:, head:], d, log_eta, log_sk, d_log_eta
+            )
             T = T0 - LD
             y = np.log(T)
         parts = head_parts + (-LD, -g_logc, -g_beta, -g_gamma)
@@ -240,6 +232,34 @@ def _multipower_forward(joint: bool):
     return forward
 
 
+KERNEL_ELEMENTS = 16384  # (pair, row) elements per kernel block: ~128 KiB temporaries, in L2
+
+
+def _decay_terms(th, d, log_eta, log_sk, d_log_eta):
+    """LD and its derivatives in log C_d, beta_d and gamma_d (over Bbeta_d), per point (K, n)
+    each, for the decay parameters ``th`` (K, 4: log Bbeta_d, log C_d, beta_d, gamma_d). Computed in
+    blocks of rows whose (pairs, rows) temporaries stay in cache: on the OLMo rungs' 15,507
+    live pairs one row at a time took 0.53 ms per row against 0.9 ms 21 rows at a time (each
+    row's values are the same either way)."""
+    K = th.shape[0]
+    step = max(1, KERNEL_ELEMENTS // max(1, log_eta.size))
+    out = np.empty((4, K, d.shape[0]))
+    for a in range(0, K, step):
+        t = th[a : a + step]
+        bb = np.exp(t[:, 0])[:, None]
+        beta = np.maximum(t[None, :, 2], BETA_FLOOR)
+        l, H, q, r = _decay_kernel(t[None, :, 1], beta, t[None, :, 3], log_eta, log_sk)
+        out[0, a : a + step] = bb * _to_points(q, d)
+        l *= H  # in place from here: (l·H - q)/beta and H·r, the same values
+        l -= q
+        l /= beta
+        out[2, a : a + step] = bb * _to_points(l, d)
+        r *= H
+        out[1, a : a + step] = bb * _to_points(r, d)
+        out[3, a : a + step] = -bb * _to_points(r, d_log_eta)
+    return out[0], out[1], out[2], out[3]
+
+
 BETA_FLOOR = 1e-9  # beta_d below it is computed as this (q = log u to 1e-9 relative)
 
 
@@ -247,10 +267,22 @@ def _decay_kernel(logc, beta, gamma, log_eta, log_sk):
     """(l, H, q, r) of the multi-power decay on the live (point, block) pairs, (nnz, K) each:
     l = log(1 + v), v = C_d·eta^-gamma_d·S_k, H = (1 + v)^-beta_d, q = (1 - H)/beta_d and
     r = v/(1 + v)."""
-    v = np.exp(np.minimum(logc - gamma * log_eta[:, None] + log_sk[:, None], 700.0))
+    # in place where a temporary would be thrown away (bitwise the same values, fewer
+    # (nnz, K) allocations: this kernel is most of a multi-power fit's time)
+    v = gamma * log_eta[:, None]
+    np.subtract(logc, v, out=v)
+    v += log_sk[:, None]
+    np.minimum(v, 700.0, out=v)
+    np.exp(v, out=v)
     l = np.log1p(v)
-    em = np.expm1(-beta * l)
-    return l, 1.0 + em, -em / beta, v / (1.0 + v)
+    em = np.multiply(-beta, l)
+    np.expm1(em, out=em)
+    q = np.divide(em, beta)
+    np.negative(q, out=q)
+    r = 1.0 + v
+    np.divide(v, r, out=r)
+    em += 1.0
+    return l, em, q, r
 
 
 def _to_points(a, d):

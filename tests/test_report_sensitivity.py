@@ -152,3 +152,25 @@ def test_chinchilla_full_grid_numbers(shared_data):
     assert rows["drop largest 10 of 40 sizes"] == pytest.approx(5.5, abs=0.1)
     assert rows["drop smallest 10 of 40 sizes"] == pytest.approx(36.3, abs=0.2)
     assert rows["MSE"] == pytest.approx(14.3, abs=0.1)
+
+
+def test_cli_sensitivity_default_budget_is_the_reports(tmp_path, capsys, monkeypatch):
+    table = synthetic.simulate(TRUTH, N=SIZES[:6], D=TOKENS[:4], noise=0.002)
+    path = table.write(tmp_path / "runs.csv")
+    # one variant (the baseline) is enough to see the budget: the rule is under test, not fits
+    only_baseline = [sens.Variant("baseline", "baseline")]
+    monkeypatch.setattr(sens, "default_variants", lambda *a, **k: only_baseline)
+    assert main(["sensitivity", str(path), "--fast", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    largest = float(np.max(6.0 * table["N"] * table["D"]))  # C = 6ND, the default convention
+    assert result["budget"] == pytest.approx(100.0 * largest, rel=1e-9)
+    assert "100x the largest run's compute" in result["budget_origin"]
+    # the same rule as the report's (scalelab report's default budget on the same runs)
+    from scalelab.report.options import ReportOptions, resolve_budget
+
+    assert resolve_budget(ReportOptions(), table)[0] == result["budget"]
+    assert result["baseline"]["tokens_per_param"] is not None
+    # an asked budget is kept, and said to be asked
+    assert main(["sensitivity", str(path), "--fast", "--budget", "1e22", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["budget"] == 1e22 and result["budget_origin"] == "asked"

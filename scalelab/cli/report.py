@@ -192,7 +192,8 @@ def sensitivity(
         "--form", "sensitivity", help="Baseline functional form (a law in N and D)."
     ),
     budget: Optional[str] = BudgetOpt(
-        "Budget C (FLOPs) at which tokens/parameter is compared (default: Chinchilla's, 5.76e23)."
+        "Budget C (FLOPs) at which tokens/parameter is compared (default: as report's, 100x "
+        "the runs' largest compute)."
     ),
     loss: str = option("--loss", "sensitivity", help="Baseline fitting loss: huber or mse."),
     delta: float = option("--delta", "sensitivity", help="Baseline Huber delta (positive)."),
@@ -227,7 +228,11 @@ def sensitivity(
     )
     with err.status("refitting") as status:
         result = sens.analyse(
-            table, form, options=options, progress=lambda n: status.update(f"refitting: {n}")
+            table,
+            form,
+            options=options,
+            progress=lambda n: status.update(f"refitting: {n}"),
+            budget_from_runs=asked is None,
         )
     if as_json:
         emit_json(result.to_dict())
@@ -238,7 +243,8 @@ def sensitivity(
     t = Table(
         title=f"sensitivity of {form} on {table.source}; tokens/param and N_opt at C = "
         f"{result.budget:.3g} "
-        "(red: highest, blue: lowest in each column)",
+        + ("" if result.budget_origin == "asked" else f"({result.budget_origin}) ")
+        + "(red: highest, blue: lowest in each column)",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),

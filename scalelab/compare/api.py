@@ -42,7 +42,7 @@ from scalelab.compare.joint import (
 )
 from scalelab.errors import InputError
 from scalelab.laws import forms
-from scalelab.laws.options import FitOptions
+from scalelab.laws.options import DEFAULT_FORM, FitOptions
 from scalelab.runs.table import Runs, as_table
 from scalelab.units import quantity
 
@@ -111,7 +111,7 @@ def compare(
     runs: Runs,
     by: str = "recipe",
     *,
-    form: str = "chinchilla",
+    form: str = DEFAULT_FORM,
     shared: Union[str, Sequence[str], None] = None,
     budgets: Optional[Sequence[Union[float, str]]] = None,
     reference: Optional[str] = None,

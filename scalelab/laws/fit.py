@@ -29,7 +29,7 @@ from scalelab.laws import forms, guards, intervals, lbfgs, misspec, optimal, poi
 from scalelab.laws.formkit import Form, _numeric_jacobian
 from scalelab.laws.law import Law, _percentiles
 from scalelab.laws.objective import Objective
-from scalelab.laws.options import CHINCHILLA_BUDGET, FitOptions
+from scalelab.laws.options import CHINCHILLA_BUDGET, DEFAULT_FORM, FitOptions
 from scalelab.runs.table import Runs, as_table
 
 __all__ = ["CHINCHILLA_BUDGET", "fit_form"]
@@ -45,7 +45,7 @@ BOOTSTRAP_STARTS = 4
 
 def fit_form(
     runs: Runs,
-    form: Union[str, Form] = "chinchilla",
+    form: Union[str, Form] = DEFAULT_FORM,
     *,
     options: Optional[FitOptions] = None,
     **overrides,

@@ -107,6 +107,15 @@ class Form:
         points: which evaluation points a fit uses by default: ``final`` (each run's last) or
         ``all``.
         reference: where the form comes from.
+        auto: a candidate of ``fit --form auto`` (:func:`scalelab.laws.forms.candidates`, in
+            the order the forms were registered).
+        family: forms of one family are alternatives for the same question (``L(N, D)``: the
+            laws that give a compute-optimal allocation); the sensitivity analysis refits its
+            baseline as each other form of the baseline's family
+            (:func:`scalelab.laws.forms.neighbours`). None: a family of its own.
+        quick_grid: a reduced initialisation grid {internal parameter: values} for quick refits
+            (the sensitivity analysis's ``--fast``; axes it leaves out keep the full grid);
+            None: the full grid.
     """
 
     name: str
@@ -120,6 +129,15 @@ class Form:
     points: str = "final"
     reference: str = ""
     extra: dict = field(default_factory=dict)
+    auto: bool = False
+    family: Optional[str] = None
+    quick_grid: Optional[Mapping[str, Sequence[float]]] = None
+
+    def __post_init__(self):
+        if self.quick_grid is not None:
+            self.grid(self.quick_grid)  # its axes must be the form's parameters
+            quick = {k: tuple(float(x) for x in v) for k, v in self.quick_grid.items()}
+            object.__setattr__(self, "quick_grid", quick)
 
     # -- parameter spaces -----------------------------------------------------------------------
     @property
@@ -215,6 +233,8 @@ class Form:
             "closed_form_frontier": self.frontier is not None,
             "points": self.points,
             "reference": self.reference,
+            "auto": self.auto,
+            "family": self.family,
         }
 
 

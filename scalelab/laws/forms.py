@@ -23,9 +23,19 @@ Register a new form in a few lines::
 
 Any other shape of formula can be a plain :class:`Form` with a ``log_predict`` function; without
 an analytic Jacobian the fitter differentiates it numerically.
+
+What the rest of the package needs of a form is declared on it, and read from the registry,
+never from a list of names kept elsewhere: ``auto=True`` makes it a candidate of ``fit --form
+auto`` (:func:`candidates`); ``family`` makes it an alternative the sensitivity analysis refits
+(:func:`neighbours`); ``quick_grid`` is its start grid for quick refits (:func:`quick_grids`); a
+closed-form ``frontier`` lets the report's comparison section draw it (:func:`with_frontier`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Optional
 
 import numpy as np
 
@@ -46,6 +56,7 @@ from scalelab.laws.formkit import (  # the building blocks, re-exported: forms.l
 )
 
 __all__ = [
+    "ND",
     "Form",
     "Forward",
     "LogPredict",
@@ -53,13 +64,20 @@ __all__ = [
     "Param",
     "Term",
     "_numeric_jacobian",
+    "candidates",
     "chinchilla_frontier",
     "exponent",
     "get",
+    "grid_for",
     "log_param",
     "lse_form",
     "names",
+    "neighbours",
+    "quick_grids",
     "register",
+    "registered",
+    "unregister",
+    "with_frontier",
 ]
 
 # -- the registry ----------------------------------------------------------------------------------
@@ -87,45 +105,77 @@ def get(name: str) -> Form:
     raise InputError(f"unknown form '{name}'; known forms: {', '.join(names())}")
 
 
+def unregister(name: str) -> Form:
+    """Remove a form from the registry and return it."""
+    if name not in _REGISTRY:
+        raise InputError(f"unknown form '{name}'; known forms: {', '.join(names())}")
+    return _REGISTRY.pop(name)
+
+
+@contextmanager
+def registered(form: Form) -> Iterator[Form]:
+    """``with forms.registered(my_form):`` the form is registered inside the block only."""
+    register(form)
+    try:
+        yield form
+    finally:
+        _REGISTRY.pop(form.name, None)
+
+
 def names() -> list[str]:
     return sorted(_REGISTRY)
+
+
+# -- what the other modules ask of the registry ----------------------------------------------------
+def candidates() -> tuple[str, ...]:
+    """The forms ``fit --form auto`` chooses among (``auto=True``), in the order registered."""
+    return tuple(name for name, form in _REGISTRY.items() if form.auto)
+
+
+def neighbours(name: str) -> tuple[str, ...]:
+    """The other forms of ``name``'s family, in the order registered: the alternatives the
+    sensitivity analysis refits a baseline of form ``name`` as (none for a form of no family)."""
+    family = get(name).family
+    if family is None:
+        return ()
+    return tuple(n for n, f in _REGISTRY.items() if f.family == family and n != name)
+
+
+def with_frontier() -> tuple[str, ...]:
+    """The forms with a closed-form compute-optimal frontier, in the order registered."""
+    return tuple(name for name, form in _REGISTRY.items() if form.frontier is not None)
+
+
+def quick_grids() -> dict[str, dict[str, tuple[float, ...]]]:
+    """{form name: its reduced start grid} for every form that declares one (``quick_grid``):
+    the sensitivity analysis's ``--fast`` refits, as a per-form grid (:func:`grid_for`)."""
+    return {name: dict(form.quick_grid) for name, form in _REGISTRY.items() if form.quick_grid}
+
+
+def grid_for(grid: Optional[Mapping[str, Any]], form: Form) -> Optional[dict[str, Any]]:
+    """One form's part of a grid override: ``grid`` is either per form ({form name: {parameter:
+    values}}, as :func:`quick_grids` and ``fit --form auto`` take it) or per parameter
+    ({parameter: values}, the axes ``form`` lacks left out). None when nothing applies."""
+    if not grid:
+        return None
+    if set(grid) <= set(_REGISTRY):
+        return dict(grid[form.name]) if grid.get(form.name) else None
+    return {k: v for k, v in grid.items() if k in form.param_names} or None
 
 
 def _coef(name, natural, grid=CHINCHILLA_COEF_GRID):
     return log_param(name, natural, *LOGCOEF_BOUNDS, grid)
 
 
+ND = "L(N, D)"
+"""The family of the laws in N and D, which give a compute-optimal allocation."""
+_QUICK_COEF = (0.0, 10.0, 20.0)
+_QUICK_EXPONENT = (0.5, 1.0)
+
+
 def _builtin() -> None:
-    for var in ("N", "D", "C"):
-        register(
-            lse_form(
-                f"power:{var}",
-                f"L = A * {var}^-alpha",
-                (var,),
-                [
-                    _coef("a", "A", (0.0, 2.0, 5.0, 10.0, 20.0)),
-                    exponent("alpha", (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)),
-                ],
-                [("a", "alpha", var)],
-                reference="Kaplan et al. 2020, Eqs. (1.1)-(1.3) (L = (X_c/X)^alpha, A = X_c^alpha)",
-            )
-        )
-        register(
-            lse_form(
-                f"power-offset:{var}",
-                f"L = E + A * {var}^-alpha",
-                (var,),
-                [
-                    log_param("e", "E", *E_BOUNDS, CHINCHILLA_E_GRID),
-                    _coef("a", "A"),
-                    exponent("alpha", CHINCHILLA_EXPONENT_GRID),
-                ],
-                [("a", "alpha", var), ("e", None, None)],
-                irreducible="E",
-                reference="Power law with an irreducible term (Henighan et al. 2020; OpenAI 2023 "
-                "for L(C))",
-            )
-        )
+    """The built-in forms. The order is the registry's: ``fit --form auto`` tries its candidates
+    (chinchilla, chinchilla-tied, kaplan-nd, power-offset:C, power:C) in it."""
     register(
         lse_form(
             "chinchilla",
@@ -142,6 +192,15 @@ def _builtin() -> None:
             irreducible="E",
             frontier=chinchilla_frontier,
             reference="Hoffmann et al. 2022, Eq. (2) and approach 3 (§3.3, Appendix D.2)",
+            auto=True,
+            family=ND,
+            quick_grid={  # 108 starts
+                "e": (-1.0, 0.0, 1.0),
+                "a": _QUICK_COEF,
+                "b": _QUICK_COEF,
+                "alpha": _QUICK_EXPONENT,
+                "beta": _QUICK_EXPONENT,
+            },
         )
     )
     register(
@@ -159,10 +218,53 @@ def _builtin() -> None:
             irreducible="E",
             frontier=chinchilla_frontier,
             reference="Gadre et al. 2024, Eq. (1): Chinchilla's form with alpha = beta",
+            auto=True,
+            family=ND,
+            quick_grid={
+                "e": (-1.0, 0.0, 1.0),
+                "a": _QUICK_COEF,
+                "b": _QUICK_COEF,
+                "alpha": _QUICK_EXPONENT,
+            },
         )
     )
     register(_kaplan_ns())
     register(_kaplan_nd())
+    for var in ("N", "D", "C"):
+        register(
+            lse_form(
+                f"power-offset:{var}",
+                f"L = E + A * {var}^-alpha",
+                (var,),
+                [
+                    log_param("e", "E", *E_BOUNDS, CHINCHILLA_E_GRID),
+                    _coef("a", "A"),
+                    exponent("alpha", CHINCHILLA_EXPONENT_GRID),
+                ],
+                [("a", "alpha", var), ("e", None, None)],
+                irreducible="E",
+                reference="Power law with an irreducible term (Henighan et al. 2020; OpenAI 2023 "
+                "for L(C))",
+                auto=var == "C",
+                family=f"L({var})",
+            )
+        )
+    for var in ("N", "D", "C"):
+        register(
+            lse_form(
+                f"power:{var}",
+                f"L = A * {var}^-alpha",
+                (var,),
+                [
+                    _coef("a", "A", (0.0, 2.0, 5.0, 10.0, 20.0)),
+                    exponent("alpha", (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)),
+                ],
+                [("a", "alpha", var)],
+                reference="Kaplan et al. 2020, Eqs. (1.1)-(1.3) (L = (X_c/X)^alpha, A = X_c^alpha)",
+                auto=var == "C",
+                family=f"L({var})",
+            )
+        )
 
 
 def _kaplan_ns() -> Form:
@@ -258,6 +360,14 @@ def _kaplan_nd() -> Form:
         forward,
         reference="Kaplan et al. 2020, Eq. (1.5) / (4.1); over-fitting governed by "
         "N^(alpha_N/alpha_D)/D",
+        auto=True,
+        family=ND,
+        quick_grid={  # 16 starts
+            "n_c": (20.0, 40.0),
+            "d_c": (20.0, 40.0),
+            "alpha_N": (0.1, 0.4),
+            "alpha_D": (0.1, 0.4),
+        },
     )
 
 

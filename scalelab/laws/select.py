@@ -36,11 +36,9 @@ from scalelab.laws.backtest import backtest as _backtest
 from scalelab.laws.fit import fit_form
 from scalelab.laws.formkit import Form
 from scalelab.laws.law import Law
-from scalelab.laws.options import FitOptions
+from scalelab.laws.options import DEFAULT_FORM, FitOptions
 from scalelab.runs.table import Runs, as_table
 
-AUTO_CANDIDATES = ("chinchilla", "chinchilla-tied", "kaplan-nd", "power-offset:C", "power:C")
-"""Forms ``fit --form auto`` chooses among (those whose variables the table has)."""
 CRITERION = "mean_abs_rel_error"
 FOLDS = (
     ("size", {"folds": 1}),
@@ -53,9 +51,18 @@ TIES = ("irreducible", "stack")
 MIN_WEIGHT = 0.25
 
 
+def __getattr__(name: str):
+    """``AUTO_CANDIDATES``: the forms ``fit --form auto`` chooses among (those whose variables
+    the table has), read from the registry when asked (:func:`scalelab.laws.forms.candidates`:
+    the forms registered with ``auto=True``)."""
+    if name == "AUTO_CANDIDATES":
+        return forms.candidates()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def fit(
     runs: Runs,
-    form: Union[str, Form] = "chinchilla",
+    form: Union[str, Form] = DEFAULT_FORM,
     *,
     options: Optional[FitOptions] = None,
     **overrides,
@@ -65,8 +72,9 @@ def fit(
     Args:
         runs: a run table (RunTable, DataFrame or path).
         form: a registered form name (``chinchilla``, ``power:N``, ...), a :class:`Form`, or
-            ``auto``: choose among :data:`AUTO_CANDIDATES` by out-of-sample error over several
-            folds (:func:`fit_auto`; then ``grid`` is {form name: {parameter: values}}).
+            ``auto``: choose among the registry's candidates (:func:`forms.candidates`) by
+            out-of-sample error over several folds (:func:`fit_auto`; then ``grid`` is {form
+            name: {parameter: values}}).
         options: the fit's choices, :class:`~scalelab.laws.options.FitOptions`: loss (``huber``
             with ``delta``, or ``mse``), grid, bootstrap (run-level resamples), seed, level,
             params and flops (conventions), budget (FLOPs of the derived quantities), eval_set,
@@ -92,7 +100,7 @@ def _weights(preds: list[dict]) -> np.ndarray:
 
 def select_form(
     runs: Runs,
-    candidates: Sequence[str] = AUTO_CANDIDATES,
+    candidates: Optional[Sequence[str]] = None,
     *,
     split: str = "size",
     folds: int = 1,
@@ -107,6 +115,7 @@ def select_form(
 ) -> dict[str, Any]:
     """Backtest every candidate form on ``runs`` over several folds and choose (module doc).
 
+    ``candidates``: the forms to compare, by default the registry's (:func:`forms.candidates`).
     Only ``runs`` are used (the runs the final law will be fitted to). ``scheme`` lists the folds
     as (split, backtest arguments), default :data:`FOLDS`; ``split``/``folds``/``ratio``/
     ``threshold`` given explicitly (not their defaults) make a single-fold scheme, as before.
@@ -117,6 +126,7 @@ def select_form(
     summary}} or {"error": why}}}.
     """
     opts = FitOptions.make(options, **overrides)
+    candidates = forms.candidates() if candidates is None else tuple(candidates)
     if tie not in TIES:
         raise InputError(f"tie: expected one of {', '.join(TIES)}, got {tie!r}")
     if scheme is None:
@@ -237,7 +247,7 @@ def select_form(
 def fit_auto(
     runs: Runs,
     *,
-    candidates: Sequence[str] = AUTO_CANDIDATES,
+    candidates: Optional[Sequence[str]] = None,
     split: str = "size",
     folds: int = 1,
     tie: str = "irreducible",
@@ -250,23 +260,14 @@ def fit_auto(
     it (and the forms tied with it) to all of them, record why. ``options.grid``, if given, is
     {form name: {parameter: values}}."""
     opts = FitOptions.make(options, **overrides)
+    candidates = forms.candidates() if candidates is None else tuple(candidates)
     table = as_table(runs)
     if opts.grid is not None and not set(opts.grid) <= set(forms.names()):
         raise InputError("fit --form auto: give grid as {form name: {parameter: values}}")
     per_form = dict(opts.grid or {})
-    # The selection's backtests: the conventions, rows and fitting loss of the final fit, without
-    # its bootstrap (the comparison is of point predictions) and with each form's own points.
-    selecting = FitOptions(
-        params=opts.params,
-        flops=opts.flops,
-        eval_set=opts.eval_set,
-        task=opts.task,
-        points=opts.points,
-        skip_first=opts.skip_first,
-        loss=opts.loss,
-        delta=opts.delta,
-        max_iter=opts.max_iter,
-    )
+    # The selection's backtests: the final fit's options (conventions, rows, fitting loss), without
+    # its bootstrap (the comparison is of point predictions), each form with its own start grid.
+    selecting = opts.replace(grid=None, bootstrap=0, auto=None)
     choice = select_form(
         table,
         candidates,

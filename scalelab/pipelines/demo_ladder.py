@@ -54,7 +54,6 @@ from scalelab.errors import InputError, ScalelabError
 from scalelab.ladder import Interrupted, load_plan, spec_from_dict
 from scalelab.ladder import run as run_ladder
 from scalelab.report import html as report_html
-from scalelab.report.sensitivity import FAST_GRID
 from scalelab.runs.table import read_table
 
 DEMO_SPEC = {
@@ -398,7 +397,7 @@ def write_report(
         bootstrap=bootstrap,
         manifest=manifest,
         sensitivity=True,
-        sensitivity_grid=FAST_GRID,
+        sensitivity_grid=laws.forms.quick_grids(),
         command=command,
         title=f"scalelab demo: the training ladder '{plan.spec.name}'",
         progress=log,

@@ -21,6 +21,8 @@ from scalelab.compare import compare
 from scalelab.compare import multiplier as mult
 from scalelab.compare import shape as shape_mod
 from scalelab.errors import ScalelabError
+from scalelab.laws import forms
+from scalelab.laws.options import DEFAULT_FORM
 from scalelab.report import axes as style
 from scalelab.report import figures as F
 from scalelab.report.section import Section, esc, figure_html, interval, num, table_html
@@ -28,7 +30,6 @@ from scalelab.runs.table import RunTable
 
 COMPARE_BOOTSTRAP = 100
 """Most bootstrap resamples of the section's joint fits (a comparison refits every group)."""
-FORMS = ("chinchilla", "chinchilla-tied")
 
 
 def grouping(table: RunTable, by: Optional[str]) -> Optional[str]:
@@ -57,9 +58,11 @@ def shape_family(table: RunTable) -> bool:
 
 
 def analyse(table: RunTable, by: str, form: str, bootstrap: int, seed: int = 0):
-    """(Comparison, offsets per group or {}, "ok"), or (None, None, why)."""
+    """(Comparison, offsets per group or {}, "ok"), or (None, None, why). The groups are fitted
+    with ``form`` when it has a closed-form frontier (:func:`scalelab.laws.forms.with_frontier`:
+    L*(C) is drawn for every bootstrap sample), else with the default form."""
     b = max(mult_min(), min(bootstrap or COMPARE_BOOTSTRAP, COMPARE_BOOTSTRAP))
-    form = form if form in FORMS else "chinchilla"
+    form = form if form in forms.with_frontier() else DEFAULT_FORM
     try:
         result = compare(table, by, form=form, bootstrap=b, seed=seed, tests=False)
     except ScalelabError as exc:

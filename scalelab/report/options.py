@@ -18,8 +18,7 @@ from scalelab.errors import ScalelabError
 from scalelab.laws import forms
 from scalelab.laws.conventions import Conventions
 from scalelab.laws.guards import MAX_COMPUTE_RATIO
-from scalelab.laws.options import FitOptions
-from scalelab.report.sensitivity import FAST_GRID
+from scalelab.laws.options import DEFAULT_FORM, FitOptions
 from scalelab.runs.table import RunTable
 
 REPORT_BOOTSTRAP = 200
@@ -40,8 +39,9 @@ class ReportOptions:
         budget: the budget C (FLOPs) of the plan, the derived quantities and the sensitivity
             analysis; None: :func:`default_budget`, the farthest the runs speak to (a budget
             set on ``fit`` is used when this is None).
-        sensitivity: run the sensitivity analysis; fast: its refits start from
-            :data:`~scalelab.report.sensitivity.FAST_GRID`; sensitivity_grid: any other grid.
+        sensitivity: run the sensitivity analysis; fast: its refits start from each form's
+            quick grid (:func:`scalelab.laws.forms.quick_grids`); sensitivity_grid: any other
+            grid.
         by: the column whose groups the comparison section compares (default: ``recipe`` when
             the table has several recipes).
         runs, example, columns, where, law_file, manifest, output: the inputs as the user named
@@ -49,7 +49,7 @@ class ReportOptions:
             ``--manifest``, ``-o``), for the reproduce command.
     """
 
-    form: str = "chinchilla"
+    form: str = DEFAULT_FORM
     fit: FitOptions = field(default_factory=_default_fit)
     budget: Optional[float] = None
     sensitivity: bool = True
@@ -81,7 +81,7 @@ class ReportOptions:
         """The initialisation grid of the sensitivity refits (None: each form's full grid)."""
         if self.sensitivity_grid is not None:
             return self.sensitivity_grid
-        return FAST_GRID if self.fast else None
+        return forms.quick_grids() if self.fast else None
 
     def command(self) -> str:
         """The ``scalelab report`` command line that makes this report again."""

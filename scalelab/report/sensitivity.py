@@ -5,8 +5,8 @@ Li, Kudugunta and Zettlemoyer 2025 ("(Mis)Fitting") show that published scaling 
 refits one run table under each alternative choice, one at a time, everything else held at the
 baseline:
 
-* **form**: the baseline form against its neighbours (``chinchilla``, ``chinchilla-tied``,
-  ``kaplan-nd``);
+* **form**: the baseline form against the other forms of its family
+  (:func:`scalelab.laws.forms.neighbours`: ``chinchilla``, ``chinchilla-tied``, ``kaplan-nd``);
 * **fitting loss**: Huber with other deltas, and mean squared error;
 * **initialisation**: a coarse grid (the two end values of each axis) and a single start;
 * **fitting range**: dropping the smallest quarter of the model sizes, or the largest quarter;
@@ -37,29 +37,25 @@ from scalelab.laws.conventions import FLOP_CONVENTIONS, PARAM_CONVENTIONS, Conve
 from scalelab.laws.fit import fit_form
 from scalelab.laws.isoflop import group_budgets
 from scalelab.laws.optimal import require_nd
-from scalelab.laws.options import FitOptions
+from scalelab.laws.options import DEFAULT_FORM, FitOptions
+from scalelab.report.options import default_budget
 from scalelab.runs.table import Runs, RunTable, as_table
 
 METRICS = ("alpha", "beta", "E", "a", "b", "N_opt", "D_opt", "tokens_per_param")
-NEIGHBOUR_FORMS = ("chinchilla", "chinchilla-tied", "kaplan-nd")
 HUBER_DELTAS = (1e-4, 1e-2)
 RANGE_FRACTION = 0.25
 SCAN_HALF_WIDTH = 30.0
 SCAN_POINTS = 3001
 SIZE_RTOL = 0.02
-FAST_GRID = {
-    "e": [-1.0, 0.0, 1.0],
-    "a": [0.0, 10.0, 20.0],
-    "b": [0.0, 10.0, 20.0],
-    "alpha": [0.5, 1.0],
-    "beta": [0.5, 1.0],
-    "n_c": [20.0, 40.0],
-    "d_c": [20.0, 40.0],
-    "alpha_N": [0.1, 0.4],
-    "alpha_D": [0.1, 0.4],
-}
-"""A reduced initialisation grid (108 starts for ``chinchilla``, 16 for ``kaplan-nd``) for quick
-analyses (``--fast``); each form takes the axes it has."""
+
+
+def __getattr__(name: str):
+    """``FAST_GRID``: the reduced start grids of quick analyses (``--fast``), one per form that
+    declares one (``quick_grid``: 108 starts for ``chinchilla``, 16 for ``kaplan-nd``), read from
+    the registry when asked (:func:`scalelab.laws.forms.quick_grids`)."""
+    if name == "FAST_GRID":
+        return form_registry.quick_grids()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -84,6 +80,7 @@ class SensitivityResult:
     rows: list[dict]
     spread: dict[str, dict]
     source: str = ""
+    budget_origin: str = "asked"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,7 +113,7 @@ def _restrict_sizes(column: str, keep: Callable[[np.ndarray], np.ndarray], what:
 
 
 def default_variants(
-    table: RunTable, form: str = "chinchilla", *, options: Optional[FitOptions] = None, **overrides
+    table: RunTable, form: str = DEFAULT_FORM, *, options: Optional[FitOptions] = None, **overrides
 ) -> list[Variant]:
     """The alternative choices of the module docstring, for this table and baseline (``options``,
     or keyword arguments of FitOptions' names)."""
@@ -125,9 +122,8 @@ def default_variants(
     base_form = form_registry.get(form)
     out: list[Variant] = [Variant("baseline", "baseline")]
 
-    for other in NEIGHBOUR_FORMS:
-        if other != base_form.name:
-            out.append(Variant(f"form {other}", "form", {"form": other}))
+    for other in form_registry.neighbours(base_form.name):
+        out.append(Variant(f"form {other}", "form", {"form": other}))
 
     if loss == "huber":
         for d in HUBER_DELTAS:
@@ -137,7 +133,8 @@ def default_variants(
     else:
         out.append(Variant("Huber delta=1e-3", "fitting loss", {"loss": "huber", "delta": 1e-3}))
 
-    axes = {p.name: list((grid or {}).get(p.name, p.grid)) for p in base_form.params}
+    own = form_registry.grid_for(grid, base_form) or {}
+    axes = {p.name: list(own.get(p.name, p.grid)) for p in base_form.params}
     coarse = {k: sorted({v[0], v[-1]}) for k, v in axes.items()}
     single = {k: [v[len(v) // 2]] for k, v in axes.items()}
     n_coarse = int(np.prod([len(v) for v in coarse.values()]))
@@ -320,11 +317,12 @@ def _row(variant: Variant, law, budget: float, knots, n_rows: int) -> dict:
 
 def analyse(
     runs: Runs,
-    form: str = "chinchilla",
+    form: str = DEFAULT_FORM,
     *,
     options: Optional[FitOptions] = None,
     variants: Optional[Sequence[Variant]] = None,
     progress: Optional[Callable[[str], None]] = None,
+    budget_from_runs: bool = False,
     **overrides,
 ) -> SensitivityResult:
     """Refit ``runs`` under each variant and summarise the spread.
@@ -335,14 +333,21 @@ def analyse(
         options: the baseline's fit (:class:`~scalelab.laws.options.FitOptions`; keyword
             arguments of its names replace fields): its conventions and fitting loss; its
             ``budget``, the C (FLOPs) at which N_opt, D_opt and tokens/parameter are compared;
-            its ``grid``, an override of the initialisation grid for every variant (keys a form
-            lacks are ignored per form; small grids make the analysis fast).
+            its ``grid``, an override of the initialisation grid for every variant, per
+            parameter (keys a form lacks are ignored per form) or per form ({form name:
+            {parameter: values}}, as :data:`FAST_GRID`); small grids make the analysis fast.
         variants: the variants to run (default :func:`default_variants`).
         progress: called with each variant's name before it is fitted.
+        budget_from_runs: compare at the report's default budget instead of ``options.budget``
+            (:func:`scalelab.report.options.default_budget`: 100x the largest run's compute).
     """
     opts = FitOptions.make(options, **overrides)
     table = as_table(runs)
     require_nd(form_registry.get(form))
+    origin = "asked"
+    if budget_from_runs:
+        budget, origin = default_budget(table, opts, form)
+        opts = opts.replace(budget=budget)
     budget = opts.budget
     variants = (
         list(variants) if variants is not None else default_variants(table, form, options=opts)
@@ -364,9 +369,7 @@ def analyse(
             continue
         changes = dict(v.fit_kwargs)
         vform = form_registry.get(changes.pop("form", form))
-        g = changes.pop("grid", opts.grid)
-        if g is not None:
-            g = {n: vals for n, vals in g.items() if n in vform.param_names} or None
+        g = form_registry.grid_for(changes.pop("grid", opts.grid), vform)
         try:
             t = v.select(table) if v.select else table
             vopts = opts.replace(grid=g, **changes)
@@ -397,6 +400,7 @@ def analyse(
         rows=rows,
         spread=spread(rows, baseline),
         source=table.source,
+        budget_origin=origin,
     )
 
 

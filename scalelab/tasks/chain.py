@@ -40,11 +40,12 @@ SMOOTH = 5
 SKIP = 0.1
 """Fraction of each run's tokens skipped by step 2 as warm-up (OLMo ladder: ``--skip_perc 0.1``)."""
 N_ONLY = ("power-offset:N", "power:N")
+"""Step 1's candidates when every run has the same D (C is then proportional to N: the laws in N
+alone); otherwise the registry's ``--form auto`` candidates (:func:`scalelab.laws.forms.candidates`)."""
 STEP1_POINTS = ("auto", "all", "final")
 """Step 1's points: ``all`` (every checkpoint after the warm-up skip), ``final`` (each run's last
 point), ``auto`` (the default: ``final`` for a ladder with cool-down branches, whose trunks'
 checkpoints are not annealed and whose branches end annealed; else ``all``)."""
-"""Step 1's candidates when every run has the same D."""
 STEP1_MAX_ITER = 300
 COARSE = 2
 AUTO_COARSE = 3
@@ -142,7 +143,7 @@ def fit_step1(points: pd.DataFrame, form: str, bootstrap: int, seed: int, level:
     if step1_points == "all":
         common.update(points="all", skip_first=skip)
     if form == "auto":
-        names = N_ONLY if one_d else laws.select.AUTO_CANDIDATES
+        names = N_ONLY if one_d else laws.forms.candidates()
         grid = {name: coarse_grid(name, AUTO_COARSE) for name in names}
         law = laws.select.fit_auto(step1, candidates=names, grid=grid, **common)
     else:

@@ -110,41 +110,45 @@ def gadre_table(evals_root: Path) -> pd.DataFrame:
 METHODS = {"paper": None, "ours": {"form": "auto", "link": "auto"}}
 
 
-def run_method(frame, name, paper, through, threshold, tasks, bootstrap):
+def run_method(frame, name, paper, through, threshold, tasks, bootstrap, average=None):
     kwargs = dict(METHODS[name]) if name == "ours" else dict(paper)
     cpu = time.process_time()
     out = backtest(RunTable.from_frame(frame, name), tasks, through=through, split="size",
-                   threshold=threshold, bootstrap=bootstrap, **kwargs)  # fmt: skip
+                   threshold=threshold, bootstrap=bootstrap, average=average,
+                   average_name="mmlu_avg", **kwargs)  # fmt: skip
     return out, time.process_time() - cpu
 
 
-def report(label, frame, paper, through, threshold, tasks, bootstrap):
+def report(label, frame, paper, through, threshold, tasks, bootstrap, average=None):
     summary = {}
     for method in METHODS:
-        results, cpu = run_method(frame, method, paper, through, threshold, tasks, bootstrap)
+        results, cpu = run_method(frame, method, paper, through, threshold, tasks, bootstrap,
+                                  average)  # fmt: skip
         print(f"\n{label} [{method}] through {through}, held out N > {threshold:.3g}; "
               f"{cpu:.0f} s CPU")  # fmt: skip
         print(f"  {'task':22s} {'step1':>7s} {'step2':>7s} {'chain':>7s} {'chain rel':>9s} "
-              f"{'cover':>6s} {'width':>6s}  link / form")  # fmt: skip
-        errs, rels, cov = [], [], []
+              f"{'cover':>6s} {'width':>6s} {'single':>7s}  link / form")  # fmt: skip
+        errs, rels, cov, singles = [], [], [], []
         for r in results:
             if not r.predictable:
                 print(f"  {r.task:22s} not predictable: {r.reason}")
                 continue
             # relative to accuracy (OLMo's tables) or to error, 1 - accuracy (Gadre's)
             base = (lambda x: 1 - x["accuracy"]) if through == "loss" else (lambda x: x["accuracy"])
+            single = r.single_step_error
+            singles.append(single)
             rel = float(np.mean([abs(x["chain_error"]) / base(x) for x in r.runs]))
             covered = [x["covered"] for x in r.runs if x.get("covered") is not None]
             errs.append(r.chain_error)
             rels.append(rel)
             cov += covered
             print(f"  {r.task:22s} {r.step1_rel_error:7.2%} {r.step2_error:7.3f} "
-                  f"{r.chain_error:7.3f} {rel:9.2%} {np.mean(covered):6.0%} {r.width:6.3f}  "
-                  f"{r.link} / {r.form}")  # fmt: skip
+                  f"{r.chain_error:7.3f} {rel:9.2%} {np.mean(covered):6.0%} {r.width:6.3f} "
+                  f"{'' if single is None else f'{single:7.3f}':>7s}  {r.link} / {r.form}")  # fmt: skip
         if errs:
             print(f"  {'mean':22s} {'':7s} {'':7s} {np.mean(errs):7.3f} {np.mean(rels):9.2%} "
                   f"{np.mean(cov):6.0%} ({sum(cov)}/{len(cov)} held-out runs covered)")  # fmt: skip
-        summary[method] = {"chain": errs, "rel": rels, "covered": cov}
+        summary[method] = {"chain": errs, "rel": rels, "covered": cov, "single": singles}
     return summary
 
 
@@ -155,11 +159,20 @@ def olmo(bootstrap):
                   list(OLMO_TASKS), bootstrap)  # fmt: skip
 
 
+PYTHIA_TASKS = ["piqa", "arc_easy", "arc_challenge", "winogrande", "sciq", "logiqa", "wsc"]
+"""The Pythia files' tasks without a loss of their own (besides the 57 MMLU subjects, averaged)."""
+PYTHIA_PROXY = "task_loss:lambada_openai"
+
+
 def pythia(bootstrap):
     frame = pythia_table()
     paper = {"form": "power-offset:N", "link": "olmo", "step1_points": "final"}
-    return report("Pythia <= 2.8B -> 6.9B, 12B", frame, paper, "task_loss", 3e9,
-                  ["lambada_openai"], bootstrap)  # fmt: skip
+    first = report("Pythia <= 2.8B -> 6.9B, 12B", frame, paper, "task_loss", 3e9,
+                   ["lambada_openai"], bootstrap)  # fmt: skip
+    mmlu = sorted(t for t in frame["task"].unique() if str(t).startswith("hendrycksTest-"))
+    rest = report(f"Pythia <= 2.8B -> 6.9B, 12B, other tasks, through {PYTHIA_PROXY}", frame,
+                  paper, PYTHIA_PROXY, 3e9, PYTHIA_TASKS, bootstrap, average=mmlu)  # fmt: skip
+    return {m: {k: first[m][k] + rest[m][k] for k in first[m]} for m in first}
 
 
 def gadre(bootstrap, evals_root):

@@ -1,5 +1,5 @@
 """Two-step task predictions backtested on real ladders (not a test):
-`python benchmarks/tasks_real_bench.py [olmo] [pythia] [gadre]`.
+`python benchmarks/tasks_real_bench.py [olmo] [pythia] [gadre] [pythia-curves]`.
 
 For each data set, per task: step 1 alone (|relative error| of the held-out intermediate),
 step 2 alone (|error| of accuracy from the true intermediate), the chain (|error| and |relative
@@ -175,6 +175,51 @@ def pythia(bootstrap):
     return {m: {k: first[m][k] + rest[m][k] for k in first[m]} for m in first}
 
 
+PYTHIA_PEAK_LR = {"pythia-70m": 1e-3, "pythia-160m": 6e-4, "pythia-410m": 3e-4, "pythia-1b": 3e-4,
+                  "pythia-1.4b": 2e-4, "pythia-2.8b": 1.6e-4, "pythia-6.9b": 1.2e-4,
+                  "pythia-12b": 1.2e-4}  # fmt: skip
+"""Peak learning rates (../shared/data/pythia_evals/README.md, from the Pythia paper): with the
+schedule (warm-up 1%, cosine to 10% at step 143000) what the lm-eval files do not say."""
+
+
+def pythia_curves(bootstrap):
+    """Step 1 of LAMBADA by the schedule-aware learning-curve law (``scalelab.laws.fit_curves``,
+    ``annealing``, defaults) on every checkpoint of the <= 2.8B runs with Pythia's published
+    schedule, then step 2 as ``ours`` (the default link, fitted to the same runs)."""
+    from scalelab.laws.curves import fit_curves  # noqa: PLC0415
+    from scalelab.runs.schedules import Schedule  # noqa: PLC0415
+    from scalelab.runs.tasktable import task_table  # noqa: PLC0415
+    from scalelab.tasks import data as taskdata  # noqa: PLC0415
+    from scalelab.tasks.chain import fit_chain  # noqa: PLC0415
+
+    frame = pythia_table()
+    pts = taskdata.task_points(task_table(frame, "pythia"), "lambada_openai", "task_loss")
+    cpu = time.process_time()
+    curves = pts[["run_id", "N", "D", "step"]].assign(
+        loss=pts["x"], schedule="cosine", lr=pts["run_id"].map(PYTHIA_PEAK_LR), total_steps=143000,
+        warmup_steps=1430, min_lr_ratio=0.1, tokens_per_step=2097152,
+    )  # fmt: skip
+    small = pts["N"] < 3e9
+    law = fit_curves(curves[small], law="annealing", bootstrap=bootstrap)
+    chain = fit_chain(pts[small], 0.0)
+    final = taskdata.finals(pts[~small])
+    print(f"\nPythia LAMBADA, step 1 by the annealing law on every checkpoint (<= 2.8B, peak lr "
+          f"and cosine schedule from the README) -> 6.9B, 12B; link {chain.link.link}")  # fmt: skip
+    rels = []
+    for r in final.itertuples():
+        sched = Schedule(kind="cosine", peak_lr=PYTHIA_PEAK_LR[r.run_id], total_steps=143000,
+                         warmup_steps=1430, min_lr_ratio=0.1)  # fmt: skip
+        x = float(law.final(r.N, sched)["loss"])
+        acc = float(chain.link.predict([x])[0])
+        rels.append(abs(acc - r.accuracy) / r.accuracy)
+        print(f"  {r.run_id:12s} loss {x:.3f} (true {r.x:.3f}, {(x - r.x) / r.x:+.2%}); accuracy "
+              f"{acc:.3f} (true {r.accuracy:.3f}, chain rel {rels[-1]:.2%}; step 2 alone "
+              f"{abs(float(chain.link.predict([r.x])[0]) - r.accuracy):.3f})")  # fmt: skip
+    print(f"  mean chain rel {np.mean(rels):.2%}; {time.process_time() - cpu:.0f} s CPU; law "
+          f"params {', '.join(f'{k} {v:.3g}' for k, v in law.params.items())}")  # fmt: skip
+    return {}
+
+
 def gadre(bootstrap, evals_root):
     try:
         frame = gadre_table(evals_root)
@@ -200,7 +245,8 @@ def main() -> None:
         if which == "gadre":
             parts = gadre(args.bootstrap, args.gadre_evals).values()
         else:
-            parts = [{"olmo": olmo, "pythia": pythia}[which](args.bootstrap)]
+            runner = {"olmo": olmo, "pythia": pythia, "pythia-curves": pythia_curves}[which]
+            parts = [runner(args.bootstrap)]
         for part in parts:
             for m in METHODS:
                 covered[m] += part.get(m, {}).get("covered", [])

@@ -49,6 +49,8 @@ def test_the_intermediate_is_the_other_tasks_loss_at_the_same_points():
         taskdata.task_points(table, "mute", "task_loss")
     with pytest.raises(InputError, match="no task 'nothing'"):
         taskdata.task_points(table, "mute", "task_loss:nothing")
+    with pytest.raises(InputError, match="'mute' has no task loss to lend"):
+        taskdata.task_points(table, "proxy", "task_loss:mute")
     with pytest.raises(InputError, match="task_loss:TASK"):
         taskdata.task_points(table, "mute", "task_los")
 

@@ -127,7 +127,13 @@ def _through_proxy(table: RunTable, task: str, proxy: str, bucket: Optional[str]
         raise InputError(
             f"{table.source}: --through {PROXY}{proxy}: no task {proxy!r} in the table"
         )
-    other = task_points(table, proxy, "task_loss")
+    try:
+        other = task_points(table, proxy, "task_loss")
+    except InputError as exc:
+        raise InputError(
+            f"{table.source}: --through {PROXY}{proxy}: task {proxy!r} has no task loss to "
+            "lend; name a task that has one"
+        ) from exc
     data = table.data
     keys = ["run_id", "D"] + (["step"] if "step" in data.columns else [])
     lookup = other[keys + ["x"]].dropna().drop_duplicates(keys).rename(columns={"x": "task_loss"})

@@ -1,5 +1,5 @@
 """Two-step task predictions backtested on real ladders (not a test):
-`python benchmarks/tasks_real_bench.py [olmo] [pythia] [gadre]`.
+`python benchmarks/tasks_real_bench.py [olmo] [pythia] [gadre] [pythia-curves]`.
 
 For each data set, per task: step 1 alone (|relative error| of the held-out intermediate),
 step 2 alone (|error| of accuracy from the true intermediate), the chain (|error| and |relative
@@ -110,41 +110,45 @@ def gadre_table(evals_root: Path) -> pd.DataFrame:
 METHODS = {"paper": None, "ours": {"form": "auto", "link": "auto"}}
 
 
-def run_method(frame, name, paper, through, threshold, tasks, bootstrap):
+def run_method(frame, name, paper, through, threshold, tasks, bootstrap, average=None):
     kwargs = dict(METHODS[name]) if name == "ours" else dict(paper)
     cpu = time.process_time()
     out = backtest(RunTable.from_frame(frame, name), tasks, through=through, split="size",
-                   threshold=threshold, bootstrap=bootstrap, **kwargs)  # fmt: skip
+                   threshold=threshold, bootstrap=bootstrap, average=average,
+                   average_name="mmlu_avg", **kwargs)  # fmt: skip
     return out, time.process_time() - cpu
 
 
-def report(label, frame, paper, through, threshold, tasks, bootstrap):
+def report(label, frame, paper, through, threshold, tasks, bootstrap, average=None):
     summary = {}
     for method in METHODS:
-        results, cpu = run_method(frame, method, paper, through, threshold, tasks, bootstrap)
+        results, cpu = run_method(frame, method, paper, through, threshold, tasks, bootstrap,
+                                  average)  # fmt: skip
         print(f"\n{label} [{method}] through {through}, held out N > {threshold:.3g}; "
               f"{cpu:.0f} s CPU")  # fmt: skip
         print(f"  {'task':22s} {'step1':>7s} {'step2':>7s} {'chain':>7s} {'chain rel':>9s} "
-              f"{'cover':>6s} {'width':>6s}  link / form")  # fmt: skip
-        errs, rels, cov = [], [], []
+              f"{'cover':>6s} {'width':>6s} {'single':>7s}  link / form")  # fmt: skip
+        errs, rels, cov, singles = [], [], [], []
         for r in results:
             if not r.predictable:
                 print(f"  {r.task:22s} not predictable: {r.reason}")
                 continue
             # relative to accuracy (OLMo's tables) or to error, 1 - accuracy (Gadre's)
             base = (lambda x: 1 - x["accuracy"]) if through == "loss" else (lambda x: x["accuracy"])
+            single = r.single_step_error
+            singles.append(single)
             rel = float(np.mean([abs(x["chain_error"]) / base(x) for x in r.runs]))
             covered = [x["covered"] for x in r.runs if x.get("covered") is not None]
             errs.append(r.chain_error)
             rels.append(rel)
             cov += covered
             print(f"  {r.task:22s} {r.step1_rel_error:7.2%} {r.step2_error:7.3f} "
-                  f"{r.chain_error:7.3f} {rel:9.2%} {np.mean(covered):6.0%} {r.width:6.3f}  "
-                  f"{r.link} / {r.form}")  # fmt: skip
+                  f"{r.chain_error:7.3f} {rel:9.2%} {np.mean(covered):6.0%} {r.width:6.3f} "
+                  f"{'' if single is None else f'{single:7.3f}':>7s}  {r.link} / {r.form}")  # fmt: skip
         if errs:
             print(f"  {'mean':22s} {'':7s} {'':7s} {np.mean(errs):7.3f} {np.mean(rels):9.2%} "
                   f"{np.mean(cov):6.0%} ({sum(cov)}/{len(cov)} held-out runs covered)")  # fmt: skip
-        summary[method] = {"chain": errs, "rel": rels, "covered": cov}
+        summary[method] = {"chain": errs, "rel": rels, "covered": cov, "single": singles}
     return summary
 
 
@@ -155,11 +159,65 @@ def olmo(bootstrap):
                   list(OLMO_TASKS), bootstrap)  # fmt: skip
 
 
+PYTHIA_TASKS = ["piqa", "arc_easy", "arc_challenge", "winogrande", "sciq", "logiqa", "wsc"]
+"""The Pythia files' tasks without a loss of their own (besides the 57 MMLU subjects, averaged)."""
+PYTHIA_PROXY = "task_loss:lambada_openai"
+
+
 def pythia(bootstrap):
     frame = pythia_table()
     paper = {"form": "power-offset:N", "link": "olmo", "step1_points": "final"}
-    return report("Pythia <= 2.8B -> 6.9B, 12B", frame, paper, "task_loss", 3e9,
-                  ["lambada_openai"], bootstrap)  # fmt: skip
+    first = report("Pythia <= 2.8B -> 6.9B, 12B", frame, paper, "task_loss", 3e9,
+                   ["lambada_openai"], bootstrap)  # fmt: skip
+    mmlu = sorted(t for t in frame["task"].unique() if str(t).startswith("hendrycksTest-"))
+    rest = report(f"Pythia <= 2.8B -> 6.9B, 12B, other tasks, through {PYTHIA_PROXY}", frame,
+                  paper, PYTHIA_PROXY, 3e9, PYTHIA_TASKS, bootstrap, average=mmlu)  # fmt: skip
+    return {m: {k: first[m][k] + rest[m][k] for k in first[m]} for m in first}
+
+
+PYTHIA_PEAK_LR = {"pythia-70m": 1e-3, "pythia-160m": 6e-4, "pythia-410m": 3e-4, "pythia-1b": 3e-4,
+                  "pythia-1.4b": 2e-4, "pythia-2.8b": 1.6e-4, "pythia-6.9b": 1.2e-4,
+                  "pythia-12b": 1.2e-4}  # fmt: skip
+"""Peak learning rates (../shared/data/pythia_evals/README.md, from the Pythia paper): with the
+schedule (warm-up 1%, cosine to 10% at step 143000) what the lm-eval files do not say."""
+
+
+def pythia_curves(bootstrap):
+    """Step 1 of LAMBADA by the schedule-aware learning-curve law (``scalelab.laws.fit_curves``,
+    ``annealing``, defaults) on every checkpoint of the <= 2.8B runs with Pythia's published
+    schedule, then step 2 as ``ours`` (the default link, fitted to the same runs)."""
+    from scalelab.laws.curves import fit_curves  # noqa: PLC0415
+    from scalelab.runs.schedules import Schedule  # noqa: PLC0415
+    from scalelab.runs.tasktable import task_table  # noqa: PLC0415
+    from scalelab.tasks import data as taskdata  # noqa: PLC0415
+    from scalelab.tasks.chain import fit_chain  # noqa: PLC0415
+
+    frame = pythia_table()
+    pts = taskdata.task_points(task_table(frame, "pythia"), "lambada_openai", "task_loss")
+    cpu = time.process_time()
+    curves = pts[["run_id", "N", "D", "step"]].assign(
+        loss=pts["x"], schedule="cosine", lr=pts["run_id"].map(PYTHIA_PEAK_LR), total_steps=143000,
+        warmup_steps=1430, min_lr_ratio=0.1, tokens_per_step=2097152,
+    )  # fmt: skip
+    small = pts["N"] < 3e9
+    law = fit_curves(curves[small], law="annealing", bootstrap=bootstrap)
+    chain = fit_chain(pts[small], 0.0)
+    final = taskdata.finals(pts[~small])
+    print(f"\nPythia LAMBADA, step 1 by the annealing law on every checkpoint (<= 2.8B, peak lr "
+          f"and cosine schedule from the README) -> 6.9B, 12B; link {chain.link.link}")  # fmt: skip
+    rels = []
+    for r in final.itertuples():
+        sched = Schedule(kind="cosine", peak_lr=PYTHIA_PEAK_LR[r.run_id], total_steps=143000,
+                         warmup_steps=1430, min_lr_ratio=0.1)  # fmt: skip
+        x = float(law.final(r.N, sched)["loss"])
+        acc = float(chain.link.predict([x])[0])
+        rels.append(abs(acc - r.accuracy) / r.accuracy)
+        print(f"  {r.run_id:12s} loss {x:.3f} (true {r.x:.3f}, {(x - r.x) / r.x:+.2%}); accuracy "
+              f"{acc:.3f} (true {r.accuracy:.3f}, chain rel {rels[-1]:.2%}; step 2 alone "
+              f"{abs(float(chain.link.predict([r.x])[0]) - r.accuracy):.3f})")  # fmt: skip
+    print(f"  mean chain rel {np.mean(rels):.2%}; {time.process_time() - cpu:.0f} s CPU; law "
+          f"params {', '.join(f'{k} {v:.3g}' for k, v in law.params.items())}")  # fmt: skip
+    return {}
 
 
 def gadre(bootstrap, evals_root):
@@ -187,7 +245,8 @@ def main() -> None:
         if which == "gadre":
             parts = gadre(args.bootstrap, args.gadre_evals).values()
         else:
-            parts = [{"olmo": olmo, "pythia": pythia}[which](args.bootstrap)]
+            runner = {"olmo": olmo, "pythia": pythia, "pythia-curves": pythia_curves}[which]
+            parts = [runner(args.bootstrap)]
         for part in parts:
             for m in METHODS:
                 covered[m] += part.get(m, {}).get("covered", [])

@@ -107,7 +107,8 @@ SHARED: dict[str, Shared] = {
             ("--through",),
             TaskOptions.through,
             "TaskOptions.through",
-            "The intermediate: task_loss (the task's own) or loss.",
+            "The intermediate: task_loss (the task's own), loss (the general held-out loss) or "
+            "task_loss:TASK (another task's loss at the same points, for tasks without one).",
         ),
         Shared(
             ("--link",),

@@ -180,9 +180,14 @@ def warnings_of(result: Any) -> list[str]:
 
 
 def print_warnings(results: Iterable[Any]) -> None:
-    """One ``warning: TASK: ...`` line on stderr per warning of each result (table mode; the
-    JSON carries them in its objects)."""
+    """One ``warning: TASK: ...`` line on stderr per distinct warning (table mode; the JSON
+    carries them in its objects); a warning several tasks share (one step-1 law fitted once for
+    all of them, ``--through loss``) is printed once, naming the tasks."""
+    seen: dict[str, list[str]] = {}
     for r in results:
         name = getattr(r, "task", "") + (f" [{r.bucket}]" if getattr(r, "bucket", None) else "")
         for line in warnings_of(r):
-            err.print(f"warning: {name}: {line}", highlight=False, markup=False, soft_wrap=True)
+            seen.setdefault(line, []).append(name)
+    for line, names in seen.items():
+        who = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        err.print(f"warning: {who}: {line}", highlight=False, markup=False, soft_wrap=True)

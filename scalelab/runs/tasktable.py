@@ -145,7 +145,15 @@ def fittable(table: RunTable, through: str = "task_loss") -> RunTable:
     drop: dict[str, list[str]] = {}
     checks = [("chance", "no chance accuracy (give --chance TASK=P)"), ("accuracy", "no accuracy")]
     if through == "task_loss":
-        checks.append(("task_loss", "no task loss (try --through loss)"))
+        checks.append(("task_loss", f"no task loss (try {_loss_hint(data)})"))
+    elif through.startswith("task_loss:"):  # another task's loss: that task must have one
+        proxy = through.split(":", 1)[1]
+        has = "task_loss" in data.columns and data.loc[task == proxy, "task_loss"].notna().any()
+        if not has:
+            raise InputError(
+                f"{table.source}: --through {through}: task {proxy!r} has no task loss"
+                + ("" if (task == proxy).any() else " (no such task)")
+            )
     gone = pd.Series(False, index=data.index)
     for column, why in checks:
         if column in data.columns:
@@ -168,6 +176,18 @@ def fittable(table: RunTable, through: str = "task_loss") -> RunTable:
     kept = table.with_data(data[~gone])
     kept.notes.extend(notes)
     return kept
+
+
+def _loss_hint(data: pd.DataFrame) -> str:
+    """What to pass instead of ``--through task_loss``: the general loss if the table has one,
+    else the loss of a task that has one (the Pythia files' LAMBADA), as the intermediate."""
+    if "loss" in data.columns and data["loss"].notna().any():
+        return "--through loss"
+    if "task_loss" in data.columns:
+        with_loss = data.loc[data["task_loss"].notna(), "task"].dropna().astype(str)
+        if len(with_loss):
+            return f"--through task_loss:{sorted(with_loss.unique())[0]}, another task's loss"
+    return "--through loss"
 
 
 # -- wide tables -----------------------------------------------------------------------------------

@@ -3,7 +3,9 @@ ones, and report three errors per task, since errors of the two steps can cancel
 
 * step 1 alone: the relative error of the predicted intermediate, (predicted - true) / true;
 * step 2 alone: the link fed the held-out run's *true* intermediate, minus its true accuracy;
-* the chain: the link fed step 1's prediction, minus the true accuracy.
+* the chain: the link fed step 1's prediction, minus the true accuracy;
+
+and, for comparison, the single-step fit's error (accuracy against -log10 C, no intermediate).
 
 Accuracy errors are absolute (fractions); each is the mean over held-out runs of its final point,
 with the per-run values kept. Every held-out run also gets the chain's interval at ``level``
@@ -23,7 +25,14 @@ import pandas as pd
 from scalelab.errors import InputError, NumericalError
 from scalelab.runs.table import Runs, as_table
 from scalelab.tasks import data as taskdata
-from scalelab.tasks.chain import SKIP, SMOOTH, STEP1_POINTS, chain_prediction, fit_chain
+from scalelab.tasks.chain import (
+    SKIP,
+    SMOOTH,
+    STEP1_POINTS,
+    chain_prediction,
+    fit_chain,
+    flops,
+)
 from scalelab.tasks.links import TOP
 
 SPLITS = ("size", "compute")
@@ -40,6 +49,7 @@ class TaskBacktest:
     step1_rel_error: Optional[float] = None
     step2_error: Optional[float] = None
     chain_error: Optional[float] = None
+    single_step_error: Optional[float] = None
     coverage: Optional[float] = None
     level: Optional[float] = None
     width: Optional[float] = None
@@ -109,6 +119,7 @@ def backtest(
     if average:
         tasks = taskdata.resolve_tasks(table, list(average))
         jobs.append((average_name, taskdata.averaged(table, tasks, through, average_name)))
+    cache: dict = {}  # step-1 laws by input: tasks sharing an intermediate fit it once
     return [
         backtest_points(
             pts,
@@ -126,6 +137,7 @@ def backtest(
             skip=skip,
             top=top,
             step1_points=step1_points,
+            cache=cache,
         )  # fmt: skip
         for name, pts in jobs
     ]
@@ -148,8 +160,10 @@ def backtest_points(
     skip: float = SKIP,
     top: float = TOP,
     step1_points: str = STEP1_POINTS[0],
+    cache: Optional[dict] = None,
 ) -> TaskBacktest:
-    """One task's backtest from its points."""
+    """One task's backtest from its points (``cache``: step-1 laws by input, as in
+    :func:`scalelab.tasks.chain.fit_chain`)."""
     held, what = held_out_mask(points, split, threshold, ratio)
     result = TaskBacktest(task, what, True)
     if held.all() or not held.any():
@@ -176,6 +190,7 @@ def backtest_points(
             skip=skip,
             top=top,
             step1_points=step1_points,
+            cache=cache,
         )
     except NumericalError as exc:
         result.predictable = False
@@ -195,6 +210,11 @@ def backtest_points(
     result.step1_rel_error = float(np.mean(np.abs(step1)))
     result.step2_error = float(np.mean(np.abs(step2)))
     result.chain_error = float(np.mean(np.abs(whole)))
+    single = np.full(len(final), np.nan)
+    if chain.single is not None:  # the single-step fit, accuracy against -log10(C), compared
+        c = flops(chain.law, final["N"].to_numpy(float), final["D"].to_numpy(float))["C"]
+        single = chain.single.predict(-np.log10(c)) - acc_true
+        result.single_step_error = float(np.mean(np.abs(single)))
     result.runs = [
         {
             "run_id": str(r),
@@ -206,8 +226,9 @@ def backtest_points(
             "step1_rel_error": float(e1),
             "step2_error": float(e2),
             "chain_error": float(e3),
+            "single_step_error": float(e4) if np.isfinite(e4) else None,
         }
-        for r, n, d, xt, xp, at, e1, e2, e3 in zip(
+        for r, n, d, xt, xp, at, e1, e2, e3, e4 in zip(
             final["run_id"],
             final["N"],
             final["D"],
@@ -217,6 +238,7 @@ def backtest_points(
             step1,
             step2,
             whole,
+            single,
             strict=True,
         )
     ]

@@ -1,7 +1,9 @@
 """The points a task prediction is fitted to, taken from a task table.
 
 :func:`task_points` gives one frame per (task, bucket): ``run_id, N, D, C, step, x`` (the
-intermediate: ``task_loss`` or the general ``loss``), ``accuracy``, ``chance``. :func:`averaged`
+intermediate: ``task_loss``, the general ``loss``, or ``task_loss:OTHER``, the task loss of another
+task at the same evaluation points, for tasks with no loss of their own), ``accuracy``,
+``chance``. :func:`averaged`
 builds a named average of tasks (Gadre's averaged error). :func:`signal_noise` measures how far
 above chance the runs reach and how noisy accuracy is over each run's last evaluation points.
 """
@@ -19,6 +21,9 @@ from scalelab.errors import InputError
 from scalelab.runs.table import RunTable
 
 THROUGH = ("task_loss", "loss")
+PROXY = "task_loss:"
+"""``through="task_loss:OTHER"``: the intermediate is task OTHER's task loss at the same (run,
+evaluation point), e.g. LAMBADA's for the Pythia files' PIQA or ARC, which carry no loss."""
 LAST_POINTS = 5
 """Evaluation points at the end of each run over which accuracy noise is measured (OLMo)."""
 MIN_SIGNAL = 0.02
@@ -56,12 +61,25 @@ def buckets_of(table: RunTable, task: str) -> list[str]:
     return sorted(set(rows["bucket"].dropna().astype(str)) - {"all"})
 
 
+def check_through(through: str) -> Optional[str]:
+    """Validate ``through``; the other task named by ``task_loss:OTHER`` (else None)."""
+    if through in THROUGH:
+        return None
+    if isinstance(through, str) and through.startswith(PROXY) and through[len(PROXY) :].strip():
+        return through[len(PROXY) :].strip()
+    raise InputError(
+        f"through: expected one of {', '.join(THROUGH)} or task_loss:TASK (another task's loss), "
+        f"got {through!r}"
+    )
+
+
 def task_points(
     table: RunTable, task: str, through: str = "task_loss", bucket: Optional[str] = None
 ) -> pd.DataFrame:
     """Rows of one task (and bucket: ``None`` = the whole task) with the intermediate as ``x``."""
-    if through not in THROUGH:
-        raise InputError(f"through: expected one of {', '.join(THROUGH)}, got {through!r}")
+    proxy = check_through(through)
+    if proxy is not None:
+        return _through_proxy(table, task, proxy, bucket)
     data = table.data
     rows = data[data["task"].astype(str) == task]
     if "bucket" in rows.columns:
@@ -100,6 +118,35 @@ def task_points(
             )
         out.attrs["unit"] = units[0] if len(units) else "as given"
     return out
+
+
+def _through_proxy(table: RunTable, task: str, proxy: str, bucket: Optional[str]) -> pd.DataFrame:
+    """The task's points with ``x`` the whole-task ``task_loss`` of task ``proxy`` at the same
+    (run, D, step): the evaluation points both have."""
+    if proxy not in tasks_of(table):
+        raise InputError(
+            f"{table.source}: --through {PROXY}{proxy}: no task {proxy!r} in the table"
+        )
+    try:
+        other = task_points(table, proxy, "task_loss")
+    except InputError as exc:
+        raise InputError(
+            f"{table.source}: --through {PROXY}{proxy}: task {proxy!r} has no task loss to "
+            "lend; name a task that has one"
+        ) from exc
+    data = table.data
+    keys = ["run_id", "D"] + (["step"] if "step" in data.columns else [])
+    lookup = other[keys + ["x"]].dropna().drop_duplicates(keys).rename(columns={"x": "task_loss"})
+    mine = data[data["task"].astype(str) == task]
+    mine = mine.drop(columns=[c for c in ("task_loss", "task_loss_unit") if c in mine.columns])
+    both = mine.merge(lookup, on=keys, how="inner")
+    if len(both) == 0:
+        raise InputError(
+            f"{table.source}: task {task!r} shares no evaluation point (run, D, step) with "
+            f"{proxy!r}, whose loss --through {PROXY}{proxy} takes"
+        )
+    both["task_loss_unit"] = other.attrs.get("unit", "as given")
+    return task_points(table.with_data(both), task, "task_loss", bucket)
 
 
 def _general_loss(data: pd.DataFrame, rows: pd.DataFrame, source: str) -> Optional[pd.DataFrame]:

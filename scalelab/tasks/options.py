@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from scalelab.errors import InputError
 from scalelab.tasks.chain import SKIP, SMOOTH, STEP1_POINTS
-from scalelab.tasks.data import THROUGH
+from scalelab.tasks.data import THROUGH, check_through
 from scalelab.tasks.links import LINKS
 from scalelab.tasks.predict import DEFAULT_BOOTSTRAP
 
@@ -25,7 +25,8 @@ class TaskOptions:
     """The choices of a task prediction.
 
     Attributes:
-        through: the intermediate of step 1, ``task_loss`` (the task's own) or ``loss``.
+        through: the intermediate of step 1, ``task_loss`` (the task's own), ``loss`` (the
+            general held-out loss) or ``task_loss:OTHER`` (task OTHER's loss at the same points).
         link: step 2's link, ``auto`` (chosen per task by backtest over held-out sizes) or one of
             :data:`scalelab.tasks.links.LINKS`.
         form: step 1's law form, ``auto`` (as ``fit --form auto``) or a registered form.
@@ -46,8 +47,7 @@ class TaskOptions:
     step1_points: str = STEP1_POINTS[0]
 
     def __post_init__(self):
-        if self.through not in THROUGH:
-            raise InputError(f"through: expected one of {THROUGH}, got {self.through!r}")
+        check_through(self.through)
         if self.link != "auto" and self.link not in LINKS:
             raise InputError(f"link: expected auto or one of {LINKS}, got {self.link!r}")
         if self.step1_points not in STEP1_POINTS:

@@ -6,13 +6,18 @@ are at least 4 sizes, the largest size is held out, and both the chosen final-po
 smaller sizes' final points) and the annealing law (on every checkpoint of the smaller sizes,
 :func:`scalelab.laws.curves.fit_curves`, no bootstrap) predict the held-out runs' final losses.
 The record (``law.options.auto["schedule_aware"]``) names the winner by mean absolute relative
-error and says why; the law that ``fit`` returns stays the final-point form (``predict`` and the
-report use it as before): the schedule-aware law is fitted with ``scalelab curves``. A table
-without schedules gets no record, and ``fit --form auto`` is unchanged.
+error and says why, and keeps the largest run's schedule (``reference``: the defaults of a target
+schedule) and the fitted runs' tokens per step. When the annealing law wins, it is fitted to every
+checkpoint of every run (with the fit's bootstrap, level and seed, and its held-out-fold
+misspecification) and saved in the record (``law``): ``predict`` then uses it, with the target's
+schedule or an annealed end (:mod:`scalelab.laws.schedule_predict`). The law's own parameters
+stay the final-point form's (the allocation, the report's figures). A table without schedules
+gets no record, and ``fit --form auto`` is unchanged.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Optional
 
 import numpy as np
@@ -25,9 +30,18 @@ MIN_SIZES = 4
 LAW = "annealing"
 
 
-def schedule_aware(table: RunTable, chosen: str, fit_final) -> Optional[dict]:
+def schedule_aware(
+    table: RunTable,
+    chosen: str,
+    fit_final,
+    *,
+    bootstrap: int = 0,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Optional[dict]:
     """The comparison record, or None when the table carries no schedules. ``fit_final(table)``
-    fits the chosen final-point form to a table's final points."""
+    fits the chosen final-point form to a table's final points; ``bootstrap``, ``seed`` and
+    ``level`` are the winning curve law's (fitted to every run)."""
     if not has_curves(table):
         return None
     from scalelab.laws.curves import fit_curves  # noqa: PLC0415 - same layer, paid only here
@@ -54,14 +68,15 @@ def schedule_aware(table: RunTable, chosen: str, fit_final) -> Optional[dict]:
         why = "; ".join(exc.problems)
         return {"skipped": f"{chosen} on the smaller sizes: {why}"}
     try:
-        cl = fit_curves(small, LAW, curves=[c for c in curves if c.N < top], bootstrap=0)
+        small_curves = [c for c in curves if c.N < top]
+        cl = fit_curves(small, LAW, curves=small_curves, bootstrap=0, misspec=False)
         pred = np.array([cl.predict(c.N, c.lr, [c.final_step])[0] for c in held])
         errors[LAW] = float(np.mean(np.abs(pred / truth - 1)))
     except (InputError, NumericalError) as exc:
         return {"skipped": f"{LAW} law on the smaller sizes: " + "; ".join(exc.problems)}
     winner = min(errors, key=lambda k: errors[k])
     other = next(k for k in errors if k != winner)
-    return {
+    record = {
         "fold": f"largest size held out (N = {top:.4g}, {len(held)} runs)",
         "mean_abs_rel_error": errors,
         "winner": winner,
@@ -69,14 +84,48 @@ def schedule_aware(table: RunTable, chosen: str, fit_final) -> Optional[dict]:
             f"{winner} predicted the held-out size's final losses within {errors[winner]:.2%} "
             f"(mean), {other} within {errors[other]:.2%}"
             + (
-                "; fit every checkpoint with scalelab curves --law auto"
+                "; predict uses the annealing law fitted to every checkpoint (the target's "
+                "schedule with --schedule, else an annealed end)"
                 if winner == LAW
-                else "; the final-point form is kept"
+                else "; the final-point form is kept (its predictions assume an annealed end)"
             )
         ),
+        "reference": reference(table, curves),
     }
+    if winner == LAW:
+        try:
+            full = fit_curves(
+                table, LAW, curves=curves, bootstrap=bootstrap, seed=seed, level=level
+            )
+        except (InputError, NumericalError) as exc:
+            record["why"] += f"; but its fit to every run failed ({'; '.join(exc.problems)})"
+            record["winner"] = chosen
+            return record
+        record["law"] = full.to_dict()
+    return record
+
+
+def reference(table: RunTable, curves) -> dict:
+    """The largest run's schedule (the longest of the largest size) and the runs' median tokens
+    per step: what a target schedule leaves out is taken from them."""
+    scheduled = [c for c in curves if c.schedule is not None]
+    ref = max(scheduled, key=lambda c: (c.N, c.final_step), default=None)
+    tps = [_tokens(table, c) / c.final_step for c in curves]
+    out = {"tokens_per_step": float(np.median(tps)), "N": float(max(c.N for c in curves))}
+    if ref is not None:
+        out["schedule"] = asdict(ref.schedule)
+        out["run_id"] = ref.run_id
+    return out
 
 
 def _tokens(table: RunTable, c) -> float:
     rows = table.data[table.data["run_id"].astype(str) == c.run_id]
     return float(rows.loc[rows["step"] == c.final_step, "D"].iloc[0])
+
+
+def summarised(record: dict) -> dict:
+    """The record as ``fit --json`` prints it: the curve law's bootstrap samples counted."""
+    if "law" not in record:
+        return record
+    law = dict(record["law"], samples=len(record["law"].get("samples") or []))
+    return {**record, "law": law}

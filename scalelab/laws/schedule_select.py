@@ -1,9 +1,10 @@
 """``fit --form auto`` on a table that carries learning-rate schedules: the schedule-aware laws
-backtested beside the chosen final-point form (issue 22, item 5, a first step).
+backtested beside the chosen final-point form (issue 22, item 5).
 
-When every run of the table has a schedule (:func:`scalelab.runs.curves.has_curves`) and there
-are at least 4 sizes, the largest size is held out, and both the chosen final-point form (on the
-smaller sizes' final points) and the annealing law (on every checkpoint of the smaller sizes,
+When every run of the table has a schedule (:func:`scalelab.runs.curves.has_curves`), the
+largest size is held out (4 sizes or more; with 3, the runs above the largest run's compute / 10,
+the selection's compute fold, if the runs left still span 3 sizes), and both the chosen
+final-point form (on the held-in runs' final points) and the annealing law (on every checkpoint of the held-in runs,
 :func:`scalelab.laws.curves.fit_curves`, no bootstrap) predict the held-out runs' final losses.
 The record (``law.options.auto["schedule_aware"]``) names the winner by mean absolute relative
 error and says why, and keeps the largest run's schedule (``reference``: the defaults of a target
@@ -27,6 +28,8 @@ from scalelab.runs.curves import has_curves, learning_curves
 from scalelab.runs.table import RunTable
 
 MIN_SIZES = 4
+MIN_HELD_IN_SIZES = 3
+COMPUTE_RATIO = 10.0
 LAW = "annealing"
 
 
@@ -50,38 +53,36 @@ def schedule_aware(
         curves = learning_curves(table)
     except InputError as exc:
         return {"skipped": "the schedules do not give learning curves: " + "; ".join(exc.problems)}
-    sizes = sorted({c.N for c in curves})
-    if len(sizes) < MIN_SIZES:
-        return {"skipped": f"{len(sizes)} sizes: the held-out-size comparison needs {MIN_SIZES}"}
-    top = sizes[-1]
-    held = [c for c in curves if c.N == top]
-    small = table.with_data(table.data[table.data["N"] < top])
+    fold, held, kept = _fold(table, curves)
+    if fold is None:
+        return {"skipped": held}
+    ids = {c.run_id for c in kept}
+    small = table.with_data(table.data[table.data["run_id"].astype(str).isin(ids)])
     truth = np.array([c.loss[-1] for c in held])
     errors = {}
     try:
         law = fit_final(small)
-        D = np.array([_tokens(table, c) for c in held])
-        pred = law.predict(N=np.array([c.N for c in held]), D=D)
+        names = law.law_form.variables
+        pred = law.predict(**{k: v for k, v in _variables(table, held).items() if k in names})
         errors[chosen] = float(np.mean(np.abs(pred / truth - 1)))
     except (InputError, NumericalError) as exc:
-        errors[chosen] = None
-        why = "; ".join(exc.problems)
-        return {"skipped": f"{chosen} on the smaller sizes: {why}"}
+        return {"skipped": f"{chosen} on the held-in runs: " + "; ".join(exc.problems)}
     try:
-        small_curves = [c for c in curves if c.N < top]
-        cl = fit_curves(small, LAW, curves=small_curves, bootstrap=0, misspec=False)
+        cl = fit_curves(small, LAW, curves=kept, bootstrap=0, misspec=False)
         pred = np.array([cl.predict(c.N, c.lr, [c.final_step])[0] for c in held])
         errors[LAW] = float(np.mean(np.abs(pred / truth - 1)))
     except (InputError, NumericalError) as exc:
-        return {"skipped": f"{LAW} law on the smaller sizes: " + "; ".join(exc.problems)}
+        return {"skipped": f"{LAW} law on the held-in runs: " + "; ".join(exc.problems)}
+    if not all(np.isfinite(v) for v in errors.values()):
+        return {"skipped": "a prediction of the held-out runs is not finite"}
     winner = min(errors, key=lambda k: errors[k])
     other = next(k for k in errors if k != winner)
     record = {
-        "fold": f"largest size held out (N = {top:.4g}, {len(held)} runs)",
+        "fold": fold,
         "mean_abs_rel_error": errors,
         "winner": winner,
         "why": (
-            f"{winner} predicted the held-out size's final losses within {errors[winner]:.2%} "
+            f"{winner} predicted the held-out runs' final losses within {errors[winner]:.2%} "
             f"(mean), {other} within {errors[other]:.2%}"
             + (
                 "; predict uses the annealing law fitted to every checkpoint (the target's "
@@ -116,6 +117,49 @@ def reference(table: RunTable, curves) -> dict:
         out["schedule"] = asdict(ref.schedule)
         out["run_id"] = ref.run_id
     return out
+
+
+def _fold(table: RunTable, curves):
+    """(description, held-out curves, held-in curves): the largest size held out when there are
+    4 sizes or more, else the runs above the largest run's compute / 10 (the selection's compute
+    fold) when the held-in runs still span 3 sizes (the joint law); (None, why, None) else."""
+    sizes = sorted({c.N for c in curves})
+    if len(sizes) >= MIN_SIZES:
+        held = [c for c in curves if c.N == sizes[-1]]
+        kept = [c for c in curves if c.N < sizes[-1]]
+        return f"largest size held out (N = {sizes[-1]:.4g}, {len(held)} runs)", held, kept
+    C = dict(zip((c.run_id for c in curves), _variables(table, curves)["C"], strict=True))
+    limit = max(C.values()) / COMPUTE_RATIO
+    held = [c for c in curves if C[c.run_id] > limit * (1 + 1e-9)]
+    kept = [c for c in curves if C[c.run_id] <= limit * (1 + 1e-9)]
+    if len({c.N for c in kept}) < MIN_HELD_IN_SIZES or not held:
+        return (
+            None,
+            f"{len(sizes)} sizes, and the runs up to the largest compute / {COMPUTE_RATIO:g} "
+            f"span {len({c.N for c in kept})}: the held-out comparison needs {MIN_SIZES} sizes "
+            f"or {MIN_HELD_IN_SIZES} held-in sizes",
+            None,
+        )
+    return (
+        f"runs above the largest compute / {COMPUTE_RATIO:g} held out (C > {limit:.3g}, "
+        f"{len(held)} runs)",
+        held,
+        kept,
+    )
+
+
+def _variables(table: RunTable, held) -> dict:
+    """N, D, C (the table's, else 6ND) and S of the held-out runs' final points."""
+    N = np.array([c.N for c in held])
+    D = np.array([_tokens(table, c) for c in held])
+    C = np.array([_final(table, c, "C") for c in held]) if "C" in table.data else 6 * N * D
+    S = np.array([float(c.final_step) for c in held])
+    return {"N": N, "D": D, "C": C, "S": S}
+
+
+def _final(table: RunTable, c, column: str) -> float:
+    rows = table.data[table.data["run_id"].astype(str) == c.run_id]
+    return float(rows.loc[rows["step"] == c.final_step, column].iloc[0])
 
 
 def _tokens(table: RunTable, c) -> float:

@@ -106,6 +106,8 @@ def test_predict_uses_the_curve_law_and_recovers_the_truth(law):
     # D in tokens is turned into steps with the fitted runs' tokens per step
     by_tokens = schedule_predict.predict(law, {"N": N, "D": S * 1024})
     assert by_tokens["steps"] == S and by_tokens["loss"] == pytest.approx(annealed["loss"])
+    spelled = schedule_predict.predict(law, {"N": N}, f"kind=cosine,steps={S},warmup=30")
+    assert spelled["D"] == S * 1024 and spelled["loss"] == pytest.approx(annealed["loss"])
 
 
 def test_predict_cli(law, tmp_path, capsys):
@@ -191,3 +193,10 @@ def test_backtest_reports_the_schedule_aware_law(table):
     assert errors["chinchilla"] == pytest.approx(np.mean(np.abs(finals)))
     assert record["winner"] == "annealing" and errors["annealing"] < errors["chinchilla"]
     assert 0 <= record["coverage"] <= 1
+
+
+def test_report_states_the_comparison(law):
+    from scalelab.report.sections import law_section
+
+    body = law_section(law, 1e20).body
+    assert "Schedule-aware laws" in body and "annealing predicted" in body

@@ -104,6 +104,7 @@ def predict(
     if final["loss"] is None:
         raise NumericalError(f"predict: the {curve.law} law's loss at N={N:.4g} is not finite")
     interval = [final["lo"], final["hi"]] if None not in (final["lo"], final["hi"]) else None
+    steps = target.total_steps
     D = steps * tps
     point = float(law.predict(N=N, D=D)) if set(law.law_form.variables) == {"N", "D"} else None
     return {

@@ -35,7 +35,6 @@ from scalelab.cli.selection import print_selection
 from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws import guards
-from scalelab.laws.schedule_select import summarised
 
 BUDGET_HELP = "Budget C (FLOPs) for derived quantities (default: Chinchilla's, 5.76e23)."
 
@@ -91,6 +90,7 @@ def fit(
 ) -> None:
     """Fit a scaling law to a run table (Chinchilla approach 3 by default)."""
     from scalelab import laws
+    from scalelab.laws.schedule_select import summarised
     from scalelab.report import checklist
 
     asked = _count(budget, "--budget")

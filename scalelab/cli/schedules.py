@@ -17,7 +17,7 @@ def print_comparison(record: Optional[dict]) -> None:
     if "law" in record:
         law = record["law"]
         out.print(
-            f"the law file carries the {law['law']} law fitted to every checkpoint "
+            f"the law carries the {law['law']} law fitted to every checkpoint "
             f"({law['n_points']} points of {law['n_runs']} runs): predict uses it",
             markup=False,
             highlight=False,

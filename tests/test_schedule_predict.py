@@ -200,3 +200,12 @@ def test_report_states_the_comparison(law):
 
     body = law_section(law, 1e20).body
     assert "Schedule-aware laws" in body and "annealing predicted" in body
+
+
+def test_fit_json_counts_the_curve_law_samples(law):
+    from scalelab.laws.schedule_select import summarised
+
+    record = law.options.auto["schedule_aware"]
+    shown = summarised(record)
+    assert shown["law"]["samples"] == len(record["law"]["samples"]) > 0
+    assert isinstance(record["law"]["samples"], list)  # the law's own record is untouched

@@ -193,6 +193,11 @@ def test_backtest_reports_the_schedule_aware_law(table):
     assert errors["chinchilla"] == pytest.approx(np.mean(np.abs(finals)))
     assert record["winner"] == "annealing" and errors["annealing"] < errors["chinchilla"]
     assert 0 <= record["coverage"] <= 1
+    from scalelab.report.checks import backtest_section
+    from scalelab.report.inputs import backtest_rows
+
+    body = backtest_section(backtest_rows(result), "ok", record).body
+    assert "Schedule-aware law (annealing on every checkpoint" in body and record["why"] in body
 
 
 def test_report_states_the_comparison(law):

@@ -214,3 +214,13 @@ def test_fit_json_counts_the_curve_law_samples(law):
     shown = summarised(record)
     assert shown["law"]["samples"] == len(record["law"]["samples"]) > 0
     assert isinstance(record["law"]["samples"], list)  # the law's own record is untouched
+
+
+def test_damaged_record_is_one_line_exit_2(law, tmp_path, capsys):
+    doc = law.to_dict()
+    del doc["options"]["auto"]["schedule_aware"]["law"]["params"]
+    path = tmp_path / "damaged.json"
+    path.write_text(json.dumps(doc, default=float))
+    code = main(["predict", "--law", str(path), "--N", "1e6", "--S", "900"])
+    res = capsys.readouterr()
+    assert code == 2 and len(res.err.strip().splitlines()) == 1, res.err

@@ -82,7 +82,13 @@ def predict(
         raise InputError("predict: the schedule-aware law needs --N (parameters)")
     N = float(variables["N"])
     ref = rec.get("reference", {})
-    base = Schedule(**ref["schedule"]) if "schedule" in ref else Schedule("cosine", 1e-3, 1)
+    try:
+        base = Schedule(**ref["schedule"]) if "schedule" in ref else Schedule("cosine", 1e-3, 1)
+        curve = CurveLaw.from_dict(rec["law"])
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise InputError(
+            f"law file: options.auto.schedule_aware: not a schedule-aware record ({exc})"
+        ) from None
     tps = batch_tokens or ref.get("tokens_per_step") or 1.0
     if batch_tokens is not None and not (batch_tokens > 0 and math.isfinite(batch_tokens)):
         raise InputError(f"--batch-tokens: expected a positive number, got {batch_tokens:g}")
@@ -99,7 +105,6 @@ def predict(
             "final-point law predicts"
         )
     target = target_schedule(items, base, steps, where)
-    curve = CurveLaw.from_dict(rec["law"])
     final = curve.final(N, target)
     if final["loss"] is None:
         raise NumericalError(f"predict: the {curve.law} law's loss at N={N:.4g} is not finite")

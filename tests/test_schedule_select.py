@@ -37,4 +37,5 @@ def test_schedule_aware_law_wins_on_cosine_curves():
     record = schedule_aware(RunTable.from_records(rows), "chinchilla", _final_fit("chinchilla"))
     assert record["winner"] == "annealing", record
     assert set(record["mean_abs_rel_error"]) == {"chinchilla", "annealing"}
-    assert "scalelab curves" in record["why"]
+    assert "predict uses the annealing law" in record["why"]
+    assert record["law"]["law"] == "annealing"

@@ -26,6 +26,7 @@ from scalelab.cli.common import (
     out,
 )
 from scalelab.cli.options import option
+from scalelab.cli.schedules import print_backtest
 from scalelab.cli.selection import compare_forms
 from scalelab.cli.usage import PlainUsage
 
@@ -80,7 +81,7 @@ def backtest(
     compute ratio."""
     from scalelab import atomic
     from scalelab.laws import FitOptions
-    from scalelab.laws.select import backtest as run_backtest
+    from scalelab.laws.schedule_backtest import backtest as run_backtest
 
     threshold = _count(max_flops, "--max-flops (compute threshold)")
     _real(ratio, "--ratio", 1.0)
@@ -99,7 +100,7 @@ def backtest(
     if compare:
         return compare_forms(table, options, as_json, output)
     with err.status(f"backtesting {form} ({split} split)"):
-        result = run_backtest(
+        result, scheduled = run_backtest(
             table,
             form,
             split=split,
@@ -109,6 +110,8 @@ def backtest(
             options=options,
         )
     d = result.to_dict()
+    if scheduled is not None:  # a table with learning-rate schedules
+        d["schedule_aware"] = scheduled
     if output:
         atomic.write_text(output, json_text(d))
     if as_json:
@@ -150,6 +153,7 @@ def backtest(
             + f"; up to {s['max_compute_ratio']:.3g}x the largest fitted compute",
             highlight=False,
         )
+        print_backtest(scheduled)
     for fold in result.folds:
         for warning in fold.warnings:
             err.print(f"warning ({fold.held_out}): {warning}", markup=False, highlight=False)

@@ -30,6 +30,7 @@ from scalelab.cli.common import (
     out,
 )
 from scalelab.cli.options import option
+from scalelab.cli.schedules import print_comparison, print_prediction
 from scalelab.cli.selection import print_selection
 from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError, NumericalError
@@ -89,6 +90,7 @@ def fit(
 ) -> None:
     """Fit a scaling law to a run table (Chinchilla approach 3 by default)."""
     from scalelab import laws
+    from scalelab.laws.schedule_select import summarised
     from scalelab.report import checklist
 
     asked = _count(budget, "--budget")
@@ -131,6 +133,10 @@ def fit(
 
         atomic.write_text(checklist_out, json_text(checklist.to_json(items)))
     summary = law.summary()
+    if law.options is not None and law.options.auto and "schedule_aware" in law.options.auto:
+        summary["options"]["auto"]["schedule_aware"] = summarised(
+            law.options.auto["schedule_aware"]
+        )
     summary["checklist"] = checklist.to_json(items)
     summary["optimal"] = {
         k: law.derived[k]
@@ -143,10 +149,7 @@ def fit(
         _print_law(law, budget)
         if law.options.auto:
             print_selection(law.options.auto)
-            sched = law.options.auto.get("schedule_aware")
-            if sched:  # a table with learning-rate schedules (laws/schedule_select.py)
-                text = sched.get("why") or sched.get("skipped")
-                out.print(f"schedule-aware laws: {text}", markup=False, highlight=False)
+            print_comparison(law.options.auto.get("schedule_aware"))
         if output:
             out.print(f"law written to {output}")
     for note in law.data.get("notes", []):
@@ -236,14 +239,37 @@ def predict(
     D: Optional[str] = typer.Option(None, "--D", metavar="COUNT", help="Training tokens: 1.4T."),
     C: Optional[str] = typer.Option(None, "--C", metavar="FLOPS", help="Training FLOPs: 1e23."),
     S: Optional[str] = typer.Option(None, "--S", metavar="COUNT", help="Optimiser steps: 100k."),
+    schedule: Optional[str] = typer.Option(
+        None,
+        "--schedule",
+        metavar="SPEC",
+        help="The target's learning-rate schedule, for a law whose fit --form auto chose the "
+        "schedule-aware law: kind=cosine|wsd|constant, and optionally steps, lr (peak), warmup, "
+        "min_lr_ratio, cooldown_frac, cooldown_shape (the rest from the largest fitted run). "
+        "Without it: an annealed end, said so.",
+    ),
+    batch_tokens: Optional[str] = typer.Option(
+        None,
+        "--batch-tokens",
+        metavar="COUNT",
+        help="Tokens per step turning --D into steps for a target schedule (default: the fitted "
+        "runs').",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Predicted loss (nats/token), its prediction interval (a new run's loss) and the law's
     parameter (confidence) interval at a point."""
+    from scalelab.laws import schedule_predict
+
     given = {"N": N, "D": D, "C": C, "S": S}
     variables = {k: _count(v, f"--{k}") for k, v in given.items() if v is not None}
+    tokens = _count(batch_tokens, "--batch-tokens")
     fitted = _resolve_law(law)
+    scheduled = schedule_predict.predict(fitted, variables, schedule, tokens)
+    if scheduled is not None:  # the schedule-aware law won fit --form auto's comparison
+        return print_prediction(law, scheduled, as_json)
     variables, notes = guards.resolve_variables(fitted, variables)
+    notes += [n for n in [schedule_predict.annealed_note(fitted)] if n]
     loss = float(fitted.predict(**variables))
     interval = ci = None
     if fitted.samples is not None and len(fitted.samples):

@@ -157,6 +157,11 @@ DEFAULT_OVERRIDES: dict[tuple[str, str], tuple[Any, str]] = {
         "each resample refits the curve law to every run's whole curve (the slowest fit in the "
         "house: 100 multi-power refits take about 50 s CPU on the OLMo ladder, benchmarks.md)",
     ),
+    ("predict", "--batch-tokens"): (
+        None,
+        "the target's tokens per step for a schedule-aware law: by default the fitted runs' "
+        "(recorded in the law file), not the bench's batch",
+    ),
     ("bcrit", "--bootstrap"): (INTERVAL_BOOTSTRAP, _INTERVALS),
     ("report", "--bootstrap"): (INTERVAL_BOOTSTRAP, _INTERVALS),
     ("compare", "--bootstrap"): (INTERVAL_BOOTSTRAP, _INTERVALS + " per group"),

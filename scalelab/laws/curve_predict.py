@@ -15,7 +15,7 @@ import numpy as np
 
 from scalelab.errors import InputError
 from scalelab.laws.curves import CurveLaw, fit_curves
-from scalelab.runs.curves import KINDS, SHAPES, Curve, learning_curves
+from scalelab.runs.curves import KINDS, MAX_STEPS, SHAPES, Curve, learning_curves
 from scalelab.runs.schedules import Schedule
 from scalelab.runs.table import Runs, as_table
 from scalelab.units import quantity
@@ -26,20 +26,46 @@ KEYS = ("N", "kind", "steps", "lr", "warmup", "min_lr_ratio", "cooldown_frac", "
 def parse_schedule(text: str, curves: list[Curve]) -> tuple[float, Schedule]:
     """``N=400k,kind=cosine,steps=3000`` -> (N, Schedule); defaults from the largest run."""
     where = f"--predict {text!r}"
-    items: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or key.strip() not in KEYS:
-            raise InputError(f"{where}: expected KEY=VALUE with KEY one of {', '.join(KEYS)}")
-        items[key.strip()] = value.strip()
+    items = spec_items(text, where, KEYS)
     missing = [k for k in ("N", "steps") if k not in items]
     if missing:
         raise InputError(f"{where}: missing {', '.join(missing)}")
-    ref = max((c for c in curves if c.schedule is not None), key=lambda c: c.N, default=None)
-    base = ref.schedule if ref is not None else Schedule("cosine", 1e-3, 1)
     try:
         N = float(quantity(items["N"], "N"))
-        steps = int(quantity(items["steps"], "steps"))
+    except ValueError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    sched = target_schedule(items, reference(curves), None, where)
+    if not N > 0:
+        raise InputError(f"{where}: expected N > 0, steps >= 1, lr > 0, 0 <= warmup < steps")
+    return N, sched
+
+
+def spec_items(text: str, where: str, keys=KEYS) -> dict[str, str]:
+    """``KEY=VALUE,...`` -> {key: value}; an unknown key or a part without ``=`` is an error."""
+    items: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or key.strip() not in keys:
+            raise InputError(f"{where}: expected KEY=VALUE with KEY one of {', '.join(keys)}")
+        items[key.strip()] = value.strip()
+    return items
+
+
+def reference(curves: list[Curve]) -> Schedule:
+    """The schedule of the largest run (the defaults of a target schedule)."""
+    ref = max((c for c in curves if c.schedule is not None), key=lambda c: c.N, default=None)
+    return ref.schedule if ref is not None else Schedule("cosine", 1e-3, 1)
+
+
+def target_schedule(
+    items: dict[str, str], base: Schedule, steps: Optional[int], where: str
+) -> Schedule:
+    """A target schedule from spec items (:data:`KEYS`) over ``base``; ``steps`` is used where
+    the items give none. The warm-up, when not given, keeps the base's fraction of the steps."""
+    if "steps" not in items and steps is None:
+        raise InputError(f"{where}: missing steps")
+    try:
+        steps = int(quantity(items["steps"], "steps")) if "steps" in items else steps
         kind = items.get("kind", base.kind)
         warm = base.warmup_steps / max(1, base.total_steps)
         sched = replace(
@@ -54,18 +80,22 @@ def parse_schedule(text: str, curves: list[Curve]) -> tuple[float, Schedule]:
         )
     except ValueError as exc:
         raise InputError(f"{where}: {exc}") from None
+    except InputError as exc:
+        raise InputError(f"{where}: {exc.problems[0]}") from None
     problems = []
     if kind not in KINDS:
         problems.append(f"{where}: kind: expected one of {', '.join(KINDS)}, got {kind!r}")
     if sched.cooldown_shape not in SHAPES:
         problems.append(f"{where}: cooldown_shape: expected one of {', '.join(SHAPES)}")
-    if not (N > 0 and steps >= 1 and sched.peak_lr > 0 and 0 <= sched.warmup_steps < steps):
-        problems.append(f"{where}: expected N > 0, steps >= 1, lr > 0, 0 <= warmup < steps")
+    if not (1 <= steps <= MAX_STEPS and sched.peak_lr > 0 and 0 <= sched.warmup_steps < steps):
+        problems.append(
+            f"{where}: expected N > 0, steps 1..{MAX_STEPS:,}, lr > 0, 0 <= warmup < steps"
+        )
     if not (0 <= sched.min_lr_ratio <= 1 and 0 < sched.cooldown_frac <= 1):
         problems.append(f"{where}: expected min_lr_ratio in [0, 1], cooldown_frac in (0, 1]")
     if problems:
         raise InputError(problems)
-    return N, sched
+    return sched
 
 
 def curves_analysis(

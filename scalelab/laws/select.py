@@ -295,7 +295,12 @@ def fit_auto(
         from scalelab.laws.schedule_select import schedule_aware as _schedule_aware
 
         record = _schedule_aware(
-            table, chosen, lambda t: fit_form(t, chosen, options=selecting.replace(grid=None))
+            table,
+            chosen,
+            lambda t: fit_form(t, chosen, options=selecting.replace(grid=None)),
+            bootstrap=opts.bootstrap,
+            seed=opts.seed,
+            level=opts.level,
         )
         if record is not None:
             choice["schedule_aware"] = record

@@ -26,8 +26,12 @@ VERSIONED = ("scipy", "pandas", "matplotlib")
 """Libraries whose versions the reproduce section records (beside Python and NumPy)."""
 
 
-def backtest_section(rows: Optional[list[dict]], why: str) -> Section:
-    """Held-out runs: predicted against actual loss, with intervals and compute ratios."""
+def backtest_section(
+    rows: Optional[list[dict]], why: str, scheduled: Optional[dict] = None
+) -> Section:
+    """Held-out runs: predicted against actual loss, with intervals and compute ratios; on runs
+    with schedules, one line on the schedule-aware law (``scheduled``,
+    :mod:`scalelab.laws.schedule_backtest`)."""
     if not rows:
         return Section.unavailable("backtest", why)
     fig = F.backtest_figure(
@@ -73,10 +77,23 @@ def backtest_section(rows: Optional[list[dict]], why: str) -> Section:
     )
     body = (
         summary
+        + _scheduled(scheduled)
         + figure_html(fig, "Held-out runs: predicted against actual loss" + _bars(rows), "backtest")
         + table
     )
     return Section("backtest", body, figures={"backtest": fig})
+
+
+def _scheduled(record: Optional[dict]) -> str:
+    if not record:
+        return ""
+    if "skipped" in record:
+        return f"<p>Schedule-aware law: not compared ({esc(record['skipped'])}).</p>"
+    return (
+        f"<p>Schedule-aware law ({esc(record['law'])} on every checkpoint of the fitting runs, "
+        f"each held-out run under its own schedule): {esc(record['why'])}; its "
+        f"{record['level']:.0%} band held {record['coverage']:.0%} of them.</p>"
+    )
 
 
 def _bars(rows: list[dict]) -> str:

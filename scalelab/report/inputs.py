@@ -137,11 +137,33 @@ def auto_backtest(
     """Rows of :func:`scalelab.laws.backtest.backtest` (compute split: fit on the runs with at most
     a tenth of the largest run's compute, predict the rest) and ``"ok"``; or None and why not.
     ``options`` (or keyword arguments: ``bootstrap``, ``params``, ``flops``) are the folds' fit."""
+    rows, why, _ = auto_schedule_backtest(
+        table, form, options=options, schedules=False, **overrides
+    )
+    return rows, why
+
+
+def auto_schedule_backtest(
+    table: RunTable,
+    form: str,
+    *,
+    options: Optional[FitOptions] = None,
+    schedules: bool = True,
+    **overrides,
+) -> tuple[Optional[list[dict]], str, Optional[dict]]:
+    """:func:`auto_backtest`, and on a table with learning-rate schedules the schedule-aware
+    law on the same held-out runs (:mod:`scalelab.laws.schedule_backtest`; None without)."""
+    from scalelab.laws import schedule_backtest  # noqa: PLC0415 - paid only by a report
+
+    opts = FitOptions.make(options, **overrides)
     try:
-        result = select.backtest(table, form, options=FitOptions.make(options, **overrides))
+        if schedules:
+            result, record = schedule_backtest.backtest(table, form, options=opts)
+        else:
+            result, record = select.backtest(table, form, options=opts), None
     except ScalelabError as exc:
-        return None, "backtest failed: " + "; ".join(exc.problems)
-    return backtest_rows(result), "ok"
+        return None, "backtest failed: " + "; ".join(exc.problems), None
+    return backtest_rows(result), "ok", record
 
 
 # -- catalog ---------------------------------------------------------------------------------------

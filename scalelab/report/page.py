@@ -23,7 +23,12 @@ from scalelab.report import checks, comparison, downstream
 from scalelab.report import sections as fit_sections
 from scalelab.report import sensitivity as sens
 from scalelab.report.curves import CURVE_BOOTSTRAP, curves_section
-from scalelab.report.inputs import auto_backtest, auto_catalog, backtest_rows, catalog_models
+from scalelab.report.inputs import (
+    auto_catalog,
+    auto_schedule_backtest,
+    backtest_rows,
+    catalog_models,
+)
 from scalelab.report.options import ReportOptions
 from scalelab.report.section import NOT_AVAILABLE, Section, esc, unavailable
 from scalelab.runs.curves import has_curves
@@ -105,7 +110,8 @@ def _backtest(ctx: Context) -> Section:
         ctx.say("backtest: predicting the largest runs from the smaller ones")
         boot = min(ctx.law.options.bootstrap if ctx.law.options else 0, BACKTEST_BOOTSTRAP)
         folds = FitOptions.make(ctx.options.fit, bootstrap=boot, params=ctx.params, flops=ctx.flops)
-        rows, why = auto_backtest(ctx.table, ctx.law.form, options=folds)
+        rows, why, scheduled = auto_schedule_backtest(ctx.table, ctx.law.form, options=folds)
+        return checks.backtest_section(rows, why, scheduled)
     elif ctx.backtest is None:
         rows, why = None, "not requested"
     else:

@@ -61,9 +61,19 @@ def law_section(law: Law, budget: float) -> Section:
         "starts reached the best objective. "
         f"Conventions: {esc(law.conventions.get('params', '?'))} parameters, "
         f"{esc(law.conventions.get('flops', '?'))} FLOPs.</p>"
+        + _schedule_aware(law)
         + "".join(f'<p class="warn">warning: {esc(w)}</p>' for w in law.warnings)
     )
     return Section("law", body)
+
+
+def _schedule_aware(law: Law) -> str:
+    """``fit --form auto`` on runs with schedules: which law won the held-out comparison, why."""
+    record = (law.options.auto or {}).get("schedule_aware") if law.options else None
+    if not record:
+        return ""
+    text = record.get("why") or record.get("skipped", "")
+    return f"<p>Schedule-aware laws ({esc(record.get('fold', 'not compared'))}): {esc(text)}.</p>"
 
 
 def figures_section(law: Law, table: RunTable) -> Section:

@@ -134,7 +134,9 @@ def minimize(
         sy = np.einsum("kp,kp->k", s_k, y_k)
         yy = np.einsum("kp,kp->k", y_k, y_k)
         # curvature condition; also drop pairs too small to invert (1/sy would overflow to inf)
-        good = moved & (sy > 1e-10 * yy) & (sy > 1e-200) & np.isfinite(sy) & np.isfinite(yy)
+        good = (
+            moved & (sy > 1e-10 * yy) & (sy > 1e-200) & (yy > 0) & np.isfinite(sy) & np.isfinite(yy)
+        )
         S[:, head] = np.where(good[:, None], s_k, 0.0)
         Y[:, head] = np.where(good[:, None], y_k, 0.0)
         rho[:, head] = np.where(good, 1.0 / np.where(good, sy, 1.0), 0.0)

@@ -163,7 +163,7 @@ def test_fit_where_equals_fitting_the_filtered_file(tmp_path):
     common = ["--form", "chinchilla-tied", "--bootstrap", "0", "--seed", "1", "--json"]
     code, out, err = run_cli("fit", whole, "--where", "N<=0.5B", *common)
     assert code == 0, err
-    assert "note: rows where N<=0.5B (15 of 25 rows)" in err
+    assert "note: rows where N<=0.5B (15 of 25 rows, 15 of 25 runs)" in err
     code2, out2, err2 = run_cli("fit", tmp_path / "small.csv", *common)
     assert code2 == 0, err2
     filtered, direct = json.loads(out), json.loads(out2)
@@ -225,4 +225,4 @@ def test_tasks_predict_on_pythia_up_to_3e9():
     result = result[0] if isinstance(result, list) else result
     assert result["step1"]["n_runs"] == len(small)
     assert 0 < result["accuracy"] < 1
-    assert "note: rows where N<=3e9 (" in err
+    assert f"rows, {len(small)} of {len(mapping['run'])} runs)" in err, err

@@ -111,7 +111,10 @@ class RunTable:
         if not parsed:
             return self
         kept = apply(self.data, parsed, self.source)
-        return self.with_data(kept, f"{describe(parsed)} ({len(kept)} of {len(self.data)} rows)")
+        counts = f"{len(kept)} of {len(self.data)} rows"
+        if self.has("run_id"):
+            counts += f", {kept['run_id'].nunique()} of {self.n_runs} runs"
+        return self.with_data(kept, f"{describe(parsed)} ({counts})")
 
     # -- selection ----------------------------------------------------------------------------
     def select(

@@ -127,8 +127,10 @@ ColumnOpt = typer.Option(
 WhereOpt = typer.Option(
     None,
     "--where",
-    metavar="COLUMN=VALUE",
-    help="Keep rows whose column equals a value: dataset=c4 (repeatable).",
+    metavar="CONDITION",
+    help="Keep the rows that meet a condition: dataset=c4, N<=2.8B, D>=10B, C<1e21, "
+    "recipe!=base (=, !=, <, <=, >, >=; sizes as 27B/14T/1e21; < and > on numeric columns "
+    "only). Repeatable: all must hold.",
 )
 
 
@@ -164,6 +166,14 @@ def _pairs(items: Optional[list[str]], option: str) -> dict[str, str]:
     return out
 
 
+def _conditions(where: Optional[list[str]]):
+    """``--where`` as parsed conditions (syntax errors before any file is read); a table applies
+    them with ``RunTable.filter``."""
+    from scalelab.runs.conditions import parse_conditions
+
+    return parse_conditions(where, "--where")
+
+
 def _load_runs(
     runs: Optional[str],
     example: Optional[str],
@@ -175,10 +185,9 @@ def _load_runs(
 
     if (runs is None) == (example is None):
         raise InputError("give a run table (RUNS) or --example NAME, not both or neither")
-    columns, conditions = _pairs(column, "--column"), _pairs(where, "--where")
+    columns, conditions = _pairs(column, "--column"), _conditions(where)
     table = examples.load(example, columns) if example is not None else read_table(runs, columns)
-    if conditions:
-        table = table.where(**conditions)
+    table = table.filter(conditions)
     for note in table.notes:
         err.print(f"note: {note}", highlight=False, markup=False)
     return table

@@ -13,8 +13,8 @@ from scalelab.cli.common import (
     JsonOpt,
     RunsArg,
     WhereOpt,
+    _conditions,
     _load_runs,
-    _pairs,
     app,
     emit_json,
     err,
@@ -106,9 +106,7 @@ def _runs(runs, example, column, where):
     if column:
         raise InputError("--column maps the columns of a table file, not of a ladder directory")
     table = load_input(runs)[0]
-    if where:
-        table = table.where(**_pairs(where, "--where"))
-    return table
+    return table.filter(_conditions(where))
 
 
 def _g(x) -> str:

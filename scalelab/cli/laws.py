@@ -16,6 +16,7 @@ from scalelab.cli.common import (
     LawOpt,
     RunsArg,
     WhereOpt,
+    _conditions,
     _count,
     _fmt,
     _given,
@@ -445,7 +446,7 @@ def _one_configuration(table, example: Optional[str], where: Optional[list[str]]
     from scalelab import examples as ex
 
     e = ex.EXAMPLES.get(example or "")
-    picked = {item.partition("=")[0].strip() for item in where or []}
+    picked = {c.column for c in _conditions(where) if c.op == "="}
     if e is None or e.choose is None or e.choose in picked:
         return table
     err.print(

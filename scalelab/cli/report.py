@@ -13,10 +13,10 @@ from scalelab.cli.common import (
     Flag,
     JsonOpt,
     WhereOpt,
+    _conditions,
     _count,
     _given,
     _load_runs,
-    _pairs,
     _real,
     _resolve_law,
     app,
@@ -49,9 +49,7 @@ def _report_input(
     found = None
     if runs is not None and example is None and Path(runs).is_dir():
         table, found, what = inputs.load_input(runs)
-        conditions = _pairs(where, "--where")
-        if conditions:
-            table = table.where(**conditions)
+        table = table.filter(_conditions(where))
     else:
         table = _load_runs(runs, example, column, where)
         found = inputs.manifest_for(table)

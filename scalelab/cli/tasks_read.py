@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import typer
 
-from scalelab.cli.common import ColumnOpt, WhereOpt, _pairs, err
+from scalelab.cli.common import ColumnOpt, WhereOpt, _conditions, _pairs, err
 from scalelab.errors import InputError
 
 RunsArg = typer.Argument(
@@ -105,7 +105,7 @@ class TaskReading:
             chance=chances(self.chance),
             metric=self.metric,
             columns=_pairs(self.column, "--column") or None,
-            where=_pairs(self.where, "--where") or None,
+            where=_conditions(self.where) or None,
         )
         if task is not None and list(task) in (["all"], []):
             table = fittable(table, through)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from scalelab import atomic
 from scalelab.errors import InputError
+from scalelab.runs.conditions import Conditions, apply, describe, parse_conditions
 from scalelab.runs.read import TEXT_COLUMNS, read_frame  # noqa: F401 - TEXT_COLUMNS re-exported
 from scalelab.runs.validate import (  # noqa: F401 - the schema's names, re-exported
     MAX_PROBLEM_LINES,
@@ -95,24 +96,25 @@ class RunTable:
         return RunTable(data.reset_index(drop=True), self.source, notes, self.derived)
 
     def where(self, **conditions) -> RunTable:
-        """Rows whose columns equal the given values (compared as text), e.g.
-        ``where(dataset="c4")``."""
-        data = self.data
-        for column, value in conditions.items():
-            if column not in data.columns:
-                raise InputError(
-                    f"{self.source}: no column '{column}' to filter on; columns are "
-                    f"{list(data.columns)}"
-                )
-            data = data[data[column].astype(str) == str(value)]
-        if len(data) == 0:
-            raise InputError(
-                f"{self.source}: no rows where "
-                + ", ".join(f"{k}={v}" for k, v in conditions.items())
-            )
-        return self.with_data(
-            data, "rows where " + ", ".join(f"{k}={v}" for k, v in conditions.items())
-        )
+        """Rows whose columns equal the given values (compared as text; on a numeric column a
+        value that reads as a number also matches that number), e.g. ``where(dataset="c4")``.
+        Comparisons: :meth:`filter`."""
+        return self.filter(conditions)
+
+    def filter(self, conditions: Conditions) -> RunTable:
+        """Rows every condition keeps: ``filter(["N<=2.8B", "dataset=c4"])`` (text as
+        ``--where`` takes it, :class:`~scalelab.runs.conditions.Condition` objects, or a
+        {column: value} mapping of equalities). The syntax and the matching:
+        :mod:`scalelab.runs.conditions`. An unknown column, a comparison on a text column, a bad
+        number or a condition that leaves no row is an :class:`InputError` naming it."""
+        parsed = parse_conditions(conditions)
+        if not parsed:
+            return self
+        kept = apply(self.data, parsed, self.source)
+        counts = f"{len(kept)} of {len(self.data)} rows"
+        if self.has("run_id"):
+            counts += f", {kept['run_id'].nunique()} of {self.n_runs} runs"
+        return self.with_data(kept, f"{describe(parsed)} ({counts})")
 
     # -- selection ----------------------------------------------------------------------------
     def select(

@@ -31,6 +31,7 @@ import pandas as pd
 
 from scalelab.errors import InputError
 from scalelab.runs.chance import KNOWN_CHANCE, chance_of
+from scalelab.runs.conditions import Conditions
 from scalelab.runs.lmeval import lm_eval_rows
 from scalelab.runs.lmeval import read_raw as _read_raw
 from scalelab.runs.table import RunTable
@@ -115,12 +116,13 @@ def read_tasks(
     chance: Optional[Mapping[str, float]] = None,
     metric: str = "acc",
     columns: Optional[Mapping[str, str]] = None,
-    where: Optional[Mapping[str, str]] = None,
+    where: Optional[Conditions] = None,
 ) -> RunTable:
     """Read a task table: long (the default), ``wide`` (one column per task), or lm-eval result
     files (``lm_eval_map``: ``path`` is then a results JSON file, a folder of them or a glob).
     ``columns`` maps schema names to the file's columns ({"loss": "loss_c4"}); ``where`` keeps
-    the rows whose columns equal the given values (compared as text; the mapping's columns too)."""
+    the rows meeting the conditions (``["N<=3e9"]``, or {column: value} equalities; the mapping's
+    columns too; :meth:`RunTable.filter`)."""
     if lm_eval_map is not None:
         table = read_lm_eval(path, lm_eval_map, metric=metric, chance=chance, columns=columns)
     elif wide or task_columns:
@@ -130,7 +132,7 @@ def read_tasks(
     else:
         path = Path(path)
         table = task_table(_read_raw(path), str(path), unit, chance, columns)
-    return table.where(**where) if where else table
+    return table.filter(where) if where else table
 
 
 def fittable(table: RunTable, through: str = "task_loss") -> RunTable:

@@ -33,7 +33,6 @@ from scalelab.cli.options import option
 from scalelab.cli.selection import print_selection
 from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError, NumericalError
-from scalelab.laws import guards
 
 BUDGET_HELP = "Budget C (FLOPs) for derived quantities (default: Chinchilla's, 5.76e23)."
 
@@ -199,6 +198,8 @@ def optimal(
     as_json: bool = JsonOpt,
 ) -> None:
     """Compute-optimal N, D, tokens/parameter and loss for a budget."""
+    from scalelab.laws import guards
+
     budgets = [_count(c, "--flops (budget C)") for c in flops]
     fitted = _resolve_law(law)
     allocations = [guards.with_allocation_warnings(fitted, fitted.optimal(c)) for c in budgets]
@@ -240,6 +241,8 @@ def predict(
 ) -> None:
     """Predicted loss (nats/token), its prediction interval (a new run's loss) and the law's
     parameter (confidence) interval at a point."""
+    from scalelab.laws import guards
+
     given = {"N": N, "D": D, "C": C, "S": S}
     variables = {k: _count(v, f"--{k}") for k, v in given.items() if v is not None}
     fitted = _resolve_law(law)

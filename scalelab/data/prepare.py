@@ -28,7 +28,6 @@ Output directory::
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -43,7 +42,8 @@ from scalelab.atomic import atomic_dir, check_writable
 from scalelab.data.corpora import SourceStats, describe_source, iter_source
 from scalelab.data.dedup import CONTAMINATED, Deduplicator
 from scalelab.data.docsplit import split_documents
-from scalelab.data.manifest import FORMAT, info, read_manifest
+from scalelab.data.manifest import info, read_manifest
+from scalelab.data.manifest_record import manifest_record
 from scalelab.data.spec import DataSpec
 from scalelab.data.tokenize import ByteTokenizer, load_tokenizer_file, token_dtype, train_bpe
 from scalelab.errors import InputError
@@ -98,7 +98,7 @@ def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -
         shards = _encode(spec, read.docs, split_names, tok, dtype, again, tick, tmp)
         tok_file = tok.save(tmp)
         _write_documents(tmp / "documents.tsv", spec, read.docs)
-        manifest = _manifest(
+        manifest = manifest_record(
             spec,
             read.docs,
             read.stats,
@@ -293,134 +293,6 @@ def _write_documents(path: Path, spec: DataSpec, docs: list[_Doc]) -> None:
                 f"{spec.sources[d.source].name}\t{key}\t{d.status}\t{d.dup_of or ''}\t"
                 f"{d.split or ''}\t{d.bytes}\t{d.offset}\t{d.tokens}\n"
             )
-
-
-def _manifest(
-    spec,
-    docs,
-    stats,
-    pool,
-    eval_dedup,
-    tok,
-    tok_file,
-    dtype,
-    split_names,
-    counts,
-    ndocs,
-    nbytes,
-    hashes,
-    trained_bytes,
-    trained_docs,
-    n_pool,
-) -> dict[str, Any]:
-    from scalelab import __version__
-
-    sources = []
-    for i, s in enumerate(spec.sources):
-        d = describe_source(s)
-        d["read"] = stats[i].as_dict()
-        sources.append(d)
-    splits: dict[str, Any] = {}
-    for s in split_names:
-        role = "train" if s == "train" else "heldout" if s in ("validation", "test") else "ood"
-        splits[s] = {
-            "file": f"{s}.bin",
-            "role": role,
-            "docs": ndocs[s],
-            "tokens": counts[s],
-            "bytes": nbytes[s],
-            "sha256": hashes[s].hexdigest(),
-        }
-    train_tpb = counts["train"] / max(1, nbytes["train"])
-    pool_stats = pool.stats.as_dict()
-    pool_stats["tokens_removed_estimate"] = int(round(pool.stats.bytes_removed * train_tpb))
-    tok_info = {
-        "kind": tok.kind,
-        "vocab_size": tok.vocab_size,
-        "eot_id": tok.eot_id,
-        "eot_token": getattr(tok, "eot_token", "\\x03"),
-        "hash": tok.hash,
-        "file": tok_file,
-        "dtype": str(dtype),
-    }
-    if tok.kind == "bpe":
-        tok_info.update(
-            min_frequency=spec.tokenizer.min_frequency,
-            trained_on_bytes=trained_bytes,
-            trained_on_docs=trained_docs,
-            trained_on="train split only",
-        )
-    if tok.kind == "file":
-        tok_info["source_path"] = str(Path(spec.tokenizer.path).expanduser().resolve())
-    data_hash = hashlib.sha256(
-        json.dumps(
-            {"tokenizer": tok.hash, "splits": {s: splits[s]["sha256"] for s in split_names}},
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()
-    warnings = []
-    for src, st in zip(spec.sources, stats):
-        if st.replaced:
-            warnings.append(
-                f"source {src.name!r}: {st.replaced} undecodable byte(s) replaced by U+FFFD "
-                f"in {len(st.replaced_files)} file(s)"
-            )
-    d = spec.dedup
-    near = (
-        f"MinHash LSH J>={d.threshold}, {d.shingle}-word shingles, {d.num_perm} perms"
-        if d.near
-        else "off"
-    )
-    dedup_desc = (
-        f"exact={'on' if d.exact else 'off'}, near={near}; "
-        f"removed {pool.stats.exact} exact + {pool.stats.near} near of {pool.stats.docs_in} pool documents"
-    )
-    return {
-        "format": FORMAT,
-        "name": spec.name,
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "scalelab_version": __version__,
-        "data_hash": data_hash,
-        "spec": spec.resolved(),
-        "sources": sources,
-        "tokenizer": tok_info,
-        "dtype": str(dtype),
-        "splits": splits,
-        "split_assignment": {
-            "method": (
-                "by document, stratified by source: a seeded permutation of each training "
-                "source's kept documents; eval sources whole"
-            ),
-            "seed": spec.split.seed,
-            "fractions": {"validation": spec.split.validation, "test": spec.split.test},
-            "pool_docs": n_pool,
-            "documents_file": "documents.tsv",
-        },
-        "dedup": {
-            "settings": spec.dedup.model_dump(),
-            "pool": pool_stats,
-            "eval": {name: dd.stats.as_dict() for name, dd in eval_dedup.items()},
-        },
-        "effective_tokens": {
-            "train": counts["train"],
-            "note": "training tokens after exact and near dedup",
-        },
-        "warnings": warnings,
-        "checklist": {
-            "data": spec.name,
-            "data_hash": data_hash,
-            "sources": [
-                f"{s['name']} ({s['role']}): {s.get('title', s.get('path', s['kind']))} — licence: {s['licence']}; "
-                f"attribution: {s['attribution']}"
-                for s in sources
-            ],
-            "train_tokens_after_dedup": counts["train"],
-            "heldout_tokens": {s: counts[s] for s in split_names if s != "train"},
-            "dedup": dedup_desc,
-            "split": f"by document, seed {spec.split.seed}, validation {spec.split.validation}, test {spec.split.test}",
-            "tokenizer": f"{tok.kind}, vocab {tok.vocab_size}, sha256 {tok.hash[:16]}",
-        },
-    }
 
 
 def ensure_prepared(

@@ -98,3 +98,21 @@ def test_task_options_match_the_task_api():
     assert inspect.signature(tasks.predict).parameters["bootstrap"].default == (
         TaskOptions.bootstrap
     )
+
+
+def test_the_mirrored_defaults_are_the_typed_classes():
+    """``cli/options.py`` mirrors the typed classes' defaults (so ``--help`` imports no pandas):
+    every mirrored value, and every SHARED default named by its source, is the class's."""
+    from scalelab.cli import options
+    from scalelab.laws import options as law_options
+
+    for name, value in vars(options.FitOptions).items():
+        assert getattr(FitOptions, name) == value, f"FitOptions.{name}"
+    for name, value in vars(options.TaskOptions).items():
+        assert getattr(TaskOptions, name) == value, f"TaskOptions.{name}"
+    for name in ("DEFAULT_FORM", "INTERVAL_BOOTSTRAP", "TIES"):
+        assert getattr(options, name) == getattr(law_options, name), name
+    classes = {"FitOptions": FitOptions, "TaskOptions": TaskOptions, "laws.options": law_options}
+    for flag, spec in SHARED.items():
+        owner, attribute = spec.source.rsplit(".", 1)
+        assert getattr(classes[owner], attribute) == spec.default, flag

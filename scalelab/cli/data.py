@@ -108,7 +108,6 @@ def data_prepare(
     for option, value in (("--validation", validation), ("--test", test)):
         if value is not None and not 0 <= value < 1:  # also refuses nan
             raise InputError(f"{option}: expected a fraction 0 <= x < 1, got {value:g}")
-    from scalelab.data.prepare import prepare
     from scalelab.data.spec import spec_from_options
 
     spec_obj = spec_from_options(
@@ -135,31 +134,37 @@ def data_prepare(
     if not target:
         raise InputError("no output directory: give --out DIR (or `out` in the spec)")
 
-    if err.is_terminal and not as_json:
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
-
-        with Progress(
-            TextColumn("{task.description:>16}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
-            tasks: dict[str, Any] = {}
-
-            def tick(stage: str, done: int, total: Optional[int]) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=total)
-                bar.update(tasks[stage], completed=done, total=total)
-
-            manifest = prepare(spec_obj, target, progress=tick)
-    else:
-        manifest = prepare(spec_obj, target)
+    manifest = _prepare_with_progress(spec_obj, target, show=err.is_terminal and not as_json)
     if as_json:
         emit_json(manifest)
         return
     _print_data_summary(target, manifest)
+
+
+def _prepare_with_progress(spec_obj, target: str, show: bool) -> dict:
+    """:func:`~scalelab.data.prepare.prepare`, with a progress bar per stage when ``show``."""
+    from scalelab.data.prepare import prepare
+
+    if not show:
+        return prepare(spec_obj, target)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description:>16}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def tick(stage: str, done: int, total: Optional[int]) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        return prepare(spec_obj, target, progress=tick)
 
 
 def _print_data_summary(directory: str, m: dict) -> None:

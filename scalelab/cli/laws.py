@@ -35,7 +35,6 @@ from scalelab.cli.schedules import print_comparison, print_prediction
 from scalelab.cli.selection import print_selection
 from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError, NumericalError
-from scalelab.laws import guards
 
 BUDGET_HELP = "Budget C (FLOPs) for derived quantities (default: Chinchilla's, 5.76e23)."
 
@@ -203,6 +202,8 @@ def optimal(
     as_json: bool = JsonOpt,
 ) -> None:
     """Compute-optimal N, D, tokens/parameter and loss for a budget."""
+    from scalelab.laws import guards
+
     budgets = [_count(c, "--flops (budget C)") for c in flops]
     fitted = _resolve_law(law)
     allocations = [guards.with_allocation_warnings(fitted, fitted.optimal(c)) for c in budgets]
@@ -260,7 +261,7 @@ def predict(
 ) -> None:
     """Predicted loss (nats/token), its prediction interval (a new run's loss) and the law's
     parameter (confidence) interval at a point."""
-    from scalelab.laws import schedule_predict
+    from scalelab.laws import guards, schedule_predict
 
     given = {"N": N, "D": D, "C": C, "S": S}
     variables = {k: _count(v, f"--{k}") for k, v in given.items() if v is not None}

@@ -152,17 +152,22 @@ def watch(
         law_name=law,
     )
     judge = ws.judge_with(fitted, forecast=curve_law, **options)
-    if not follow:
-        records = ws.read_run(run, columns, N)
-        if records.table is None:
-            raise InputError(f"{run}: the run has no evaluation yet (use --follow to wait for one)")
-        result = judge(records)
-        if as_json:
-            emit_json(result.to_dict())
-        else:
-            _print_watch(result, law)
-        _departure(result)
+    if follow:
+        _follow(run, judge, lambda: ws.read_run(run, columns, N), as_json, interval, timeout, idle)
         return
+    records = ws.read_run(run, columns, N)
+    if records.table is None:
+        raise InputError(f"{run}: the run has no evaluation yet (use --follow to wait for one)")
+    result = judge(records)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        _print_watch(result, law)
+    _departure(result)
+
+
+def _follow(run: str, judge, read, as_json: bool, interval, timeout, idle) -> None:
+    """``watch --follow``: print each new point (and each new forecast) until the run stops."""
     shown: list[dict] = []
 
     def on_point(p: dict) -> None:
@@ -183,7 +188,7 @@ def watch(
         run,
         judge_live,
         on_point,
-        read=lambda: ws.read_run(run, columns, N),
+        read=read,
         interval=interval,
         timeout=timeout,
         idle=idle,

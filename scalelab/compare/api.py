@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -188,53 +188,82 @@ def compare(
     )
 
     if tests or offsets:
-        free = (
-            main
-            if not shared_names
-            else fit_joint(law_form, parts, (), opts, own=own, pooled=pooled, bootstrap=0)
-        )
-        hyps = sharing.hypotheses(law_form, shared_names)
-        fits = {}
-        for name, hyp in hyps.items():
-            if hyp == shared_names:
-                fits[name] = main
-            elif name == "offset" and offsets:
-                fits[name] = fit_joint(law_form, parts, hyp, opts, own=own, pooled=pooled)
-            elif tests:
-                fits[name] = fit_joint(
-                    law_form, parts, hyp, opts, own=own, pooled=pooled, bootstrap=0
-                )
-        if tests:
-            result.sharing = sharing.run_tests(law_form, parts, opts, free, fits, own, pooled)
-        if offsets:
-            if "offset" not in fits:
-                notes.append(f"offsets: form '{law_form.name}' has no irreducible term")
-            else:
-                test = next((t for t in result.sharing if t.hypothesis == "offset"), None)
-                if test is None:
-                    df, _, p, _ = sharing.f_test(fits["offset"], free)
-                    supported = None if p is None else p >= sharing.SIGNIFICANCE
-                else:
-                    p, supported = test.p_value, test.supported
-                result.offsets = _offsets(
-                    fits["offset"], law_form, reference or names[0], p, supported, opts.level
-                )
+        fits = _JointFits(law_form, parts, shared_names, opts, own, pooled, main)
+        _sharing_and_offsets(result, fits, tests, offsets, reference or names[0], notes)
 
     if multipliers:
-        all_C = np.concatenate([g.X["C"] for g in parts])
-        result.budgets = chosen or mult.default_budgets(all_C)
-        pairs = (
-            [(reference, b) for b in names if b != reference]
-            if reference
-            else [(names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))]
-        )
-        result.pairs = [
-            mult.compare_pair(main, law_form, a, b, result.budgets, opts.level) for a, b in pairs
-        ]
+        _multipliers(result, law_form, parts, main, chosen, reference, opts.level)
     if decision:
         result.decision = decision_mod.decision_accuracy(law_form, parts, shared_names, opts)
     result.notes = notes + [n for g in parts for n in g.table.notes if n.startswith("left out")]
     return result
+
+
+@dataclass
+class _JointFits:
+    """What every joint fit of a comparison shares: the form, the groups, the options, the groups'
+    own fits and the main (``shared``) fit."""
+
+    law_form: Any
+    parts: list
+    shared_names: tuple
+    opts: FitOptions
+    own: Any
+    pooled: Any
+    main: JointFit
+
+    def fit(self, hyp, **kw) -> JointFit:
+        return fit_joint(
+            self.law_form, self.parts, hyp, self.opts, own=self.own, pooled=self.pooled, **kw
+        )
+
+
+def _sharing_and_offsets(result, jf: _JointFits, tests: bool, offsets: bool, reference: str, notes):
+    """Fit each sharing hypothesis; test them (``tests``) and read the eval sets' offsets from
+    the ``offset`` fit (``offsets``), into ``result``."""
+    law_form, main, shared_names = jf.law_form, jf.main, jf.shared_names
+    free = main if not shared_names else jf.fit((), bootstrap=0)
+    hyps = sharing.hypotheses(law_form, shared_names)
+    fits = {}
+    for name, hyp in hyps.items():
+        if hyp == shared_names:
+            fits[name] = main
+        elif name == "offset" and offsets:
+            fits[name] = jf.fit(hyp)
+        elif tests:
+            fits[name] = jf.fit(hyp, bootstrap=0)
+    if tests:
+        result.sharing = sharing.run_tests(
+            law_form, jf.parts, jf.opts, free, fits, jf.own, jf.pooled
+        )
+    if offsets:
+        if "offset" not in fits:
+            notes.append(f"offsets: form '{law_form.name}' has no irreducible term")
+        else:
+            test = next((t for t in result.sharing if t.hypothesis == "offset"), None)
+            if test is None:
+                df, _, p, _ = sharing.f_test(fits["offset"], free)
+                supported = None if p is None else p >= sharing.SIGNIFICANCE
+            else:
+                p, supported = test.p_value, test.supported
+            result.offsets = _offsets(
+                fits["offset"], law_form, reference, p, supported, jf.opts.level
+            )
+
+
+def _multipliers(result, law_form, parts, main: JointFit, chosen, reference, level) -> None:
+    """The effective-compute multiplier of each pair of groups at each budget, into ``result``."""
+    names = [g.name for g in parts]
+    all_C = np.concatenate([g.X["C"] for g in parts])
+    result.budgets = chosen or mult.default_budgets(all_C)
+    pairs = (
+        [(reference, b) for b in names if b != reference]
+        if reference
+        else [(names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))]
+    )
+    result.pairs = [
+        mult.compare_pair(main, law_form, a, b, result.budgets, level) for a, b in pairs
+    ]
 
 
 def _offsets(fit: JointFit, form, reference: str, p, supported, level) -> Offsets:

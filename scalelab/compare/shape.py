@@ -74,10 +74,34 @@ def _clusters(values: np.ndarray, rtol: float) -> np.ndarray:
 def analyse(
     table: RunTable, form: Form, options: FitOptions, tolerance: float = TOLERANCE
 ) -> ShapeAnalysis:
-    from scipy import stats
-
     table = with_shape(table)
     sel = table.select(eval_set=options.eval_set, task=options.task, points="final")
+    frame = _frame(table, sel, options)
+    notes = []
+    adjusted = _residuals(frame, table.source, form, options, notes)
+    if table.has("n_layer") and table.has("d_model"):
+        frame["aspect"] = (
+            sel.data["d_model"].astype(float).to_numpy()
+            / sel.data["n_layer"].astype(float).to_numpy()
+        )
+    else:
+        frame["aspect"] = np.nan
+    cells, spreads, excess_rows, anova = _compare_cells(frame)
+    if not cells:
+        raise InputError(
+            f"{table.source}: --by shape: no model size (N and D within 10%) has two shapes to "
+            "compare"
+        )
+    spread = float(max(spreads))
+    noise_sd, noise_reason, F, p, verdict = _verdict(spread, tolerance, notes, *anova)
+    by_aspect, penalty = _aspect(excess_rows)
+    return ShapeAnalysis(
+        cells, spread, noise_sd, noise_reason, F, p, verdict, by_aspect, penalty, adjusted, notes
+    )
+
+
+def _frame(table: RunTable, sel: RunTable, options: FitOptions) -> pd.DataFrame:
+    """One row per final point: shape, N, D, C, loss, seed, and its cell (N and D clustered)."""
     variables = options.conventions.variables(sel)
     frame = pd.DataFrame(
         {
@@ -91,13 +115,20 @@ def analyse(
     )
     if frame["shape"].nunique() < 2:
         raise InputError(f"{table.source}: --by shape: a single shape; nothing to compare")
-    notes = []
     frame["nc"] = _clusters(frame["N"].to_numpy(), CELL_RTOL)
     frame["cell"] = -1
     for _, part in frame.groupby("nc"):
         frame.loc[part.index, "cell"] = part["nc"] * 10_000 + _clusters(
             part["D"].to_numpy(), CELL_RTOL
         )
+    return frame
+
+
+def _residuals(
+    frame: pd.DataFrame, source: str, form: Form, options: FitOptions, notes: list
+) -> bool:
+    """Set ``frame["r"]``: log loss over a law pooled across shapes where one can be fitted
+    (returns True), else the raw log loss (compared within each cell)."""
     logy = np.log(frame["loss"].to_numpy())
     adjusted = False
     if frame["nc"].nunique() >= 2 and len(frame) > len(form.params) + 1:
@@ -105,7 +136,7 @@ def analyse(
         data["run_id"] = [str(i) for i in range(len(data))]
         try:
             law = fit_form(
-                RunTable(data, table.source),
+                RunTable(data, source),
                 form,
                 options=options.replace(
                     bootstrap=0,
@@ -124,14 +155,13 @@ def analyse(
     else:
         notes.append("raw losses compared within each cell (too few sizes for a pooled law)")
     frame["r"] = logy
-    if table.has("n_layer") and table.has("d_model"):
-        frame["aspect"] = (
-            sel.data["d_model"].astype(float).to_numpy()
-            / sel.data["n_layer"].astype(float).to_numpy()
-        )
-    else:
-        frame["aspect"] = np.nan
+    return adjusted
 
+
+def _compare_cells(frame: pd.DataFrame):
+    """Per cell with two shapes or more: each shape's loss, aspect and excess over the best; the
+    spreads, the (aspect, best aspect, excess) rows, and the one-way ANOVA's sums of squares
+    (between, its df, within, its df) over every cell."""
     cells, ss_between, df_between = [], 0.0, 0
     ss_within, df_within = 0.0, 0
     spreads, excess_rows = [], []
@@ -171,12 +201,14 @@ def analyse(
                 "best": str(means.idxmin()),
             }
         )
-    if not cells:
-        raise InputError(
-            f"{table.source}: --by shape: no model size (N and D within 10%) has two shapes to "
-            "compare"
-        )
-    spread = float(max(spreads))
+    return cells, spreads, excess_rows, (ss_between, df_between, ss_within, df_within)
+
+
+def _verdict(spread, tolerance, notes, ss_between, df_between, ss_within, df_within):
+    """(noise sd, why no noise, F, p, verdict): an F test against the seed noise where there are
+    replicates, else the spread against ``tolerance``."""
+    from scipy import stats
+
     noise_sd, noise_reason, F, p = None, None, None, None
     if df_within > 0:
         noise_sd = float(np.sqrt(ss_within / df_within))
@@ -197,10 +229,7 @@ def analyse(
                 f"noise unknown: shapes differ by up to {spread:.2%}, above the {tolerance:.0%} "
                 "tolerance"
             )
-    by_aspect, penalty = _aspect(excess_rows)
-    return ShapeAnalysis(
-        cells, spread, noise_sd, noise_reason, F, p, verdict, by_aspect, penalty, adjusted, notes
-    )
+    return noise_sd, noise_reason, F, p, verdict
 
 
 def _aspect(rows):

@@ -28,7 +28,6 @@ Output directory::
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -41,8 +40,10 @@ import numpy as np
 
 from scalelab.atomic import atomic_dir, check_writable
 from scalelab.data.corpora import SourceStats, describe_source, iter_source
-from scalelab.data.dedup import CONTAMINATED, KEEP, Deduplicator
-from scalelab.data.manifest import FORMAT, info, read_manifest
+from scalelab.data.dedup import CONTAMINATED, Deduplicator
+from scalelab.data.docsplit import split_documents
+from scalelab.data.manifest import info, read_manifest
+from scalelab.data.manifest_record import manifest_record
 from scalelab.data.spec import DataSpec
 from scalelab.data.tokenize import ByteTokenizer, load_tokenizer_file, token_dtype, train_bpe
 from scalelab.errors import InputError
@@ -85,17 +86,61 @@ def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -
     out = Path(out).expanduser()
     _check_out(out)
     tick = progress or (lambda stage, done, total: None)
-    errors = spec.decode_errors
+    order = [i for i, s in enumerate(spec.sources) if s.role == "train"] + [
+        i for i, s in enumerate(spec.sources) if s.role == "eval"
+    ]
+    read = _read_and_dedup(spec, order, tick)
+    split_names, n_pool = split_documents(spec, read.docs)
+    again = _Reread(spec, order, read.docs)
+    tok, trained = _tokenizer(spec, again, tick)
+    dtype = token_dtype(tok.vocab_size)
+    with atomic_dir(out) as tmp:
+        shards = _encode(spec, read.docs, split_names, tok, dtype, again, tick, tmp)
+        tok_file = tok.save(tmp)
+        _write_documents(tmp / "documents.tsv", spec, read.docs)
+        manifest = manifest_record(
+            spec,
+            read.docs,
+            read.stats,
+            read.pool,
+            read.eval_dedup,
+            tok,
+            tok_file,
+            dtype,
+            split_names,
+            shards.counts,
+            shards.ndocs,
+            shards.nbytes,
+            shards.hashes,
+            trained.bytes,
+            trained.docs,
+            n_pool,
+        )
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        for fh_name in list(split_names):
+            os.chmod(tmp / f"{fh_name}.bin", 0o444)
+    return manifest
 
-    # 1. read + dedup --------------------------------------------------------------------------
+
+@dataclass
+class _Read:
+    """Step 1's product: one record per document read, the sources' and the dedups' counts."""
+
+    docs: list[_Doc]
+    stats: list[SourceStats]
+    pool: Deduplicator
+    eval_dedup: dict[str, Deduplicator]
+
+
+def _read_and_dedup(spec: DataSpec, order: list[int], tick: Progress) -> _Read:
+    """1. Read every source (training sources first) and deduplicate: the training pool together,
+    each evaluation source on its own and against the pool (an overlap is ``contaminated``)."""
+    errors = spec.decode_errors
     docs: list[_Doc] = []
     stats = [SourceStats() for _ in spec.sources]
     pool = Deduplicator(spec.dedup, seed=1)
     eval_dedup: dict[str, Deduplicator] = {}
     done = 0
-    order = [i for i, s in enumerate(spec.sources) if s.role == "train"] + [
-        i for i, s in enumerate(spec.sources) if s.role == "eval"
-    ]
     for i in order:
         src = spec.sources[i]
         dd = (
@@ -119,310 +164,135 @@ def prepare(spec: DataSpec, out: str | Path, progress: Progress | None = None) -
             tick("read+dedup", done, None)
         if stats[i].docs == 0:
             raise InputError(f"source {src.name!r} has no non-empty documents")
+    return _Read(docs, stats, pool, eval_dedup)
 
-    # 2. split by document -----------------------------------------------------------------------
-    pool_idx = [
-        j for j, d in enumerate(docs) if d.status == KEEP and spec.sources[d.source].role == "train"
-    ]
-    n = len(pool_idx)
-    fr_val, fr_test = spec.split.validation, spec.split.test
-    need = 1 + (fr_val > 0) + (fr_test > 0)
-    if n < need:
-        raise InputError(
-            f"the training pool has only {n} document(s) after dedup; a document-level "
-            f"split into train/validation/test needs at least {need} "
-            f"(add data, set split.validation / split.test to 0, or for text files a "
-            f"smaller max_doc_bytes: a file is cut into documents at paragraph breaks)"
-        )
-    # Stratified by source: each training source gives the same fractions of its documents, so the
-    # held-out mixture matches the training mixture (a few long plays cannot all land in one split).
-    n_val = n_test = 0
-    by_source: dict[int, list[int]] = {}
-    for j in pool_idx:
-        by_source.setdefault(docs[j].source, []).append(j)
-    for i, members in sorted(by_source.items()):
-        m = len(members)
-        perm = np.random.default_rng([int(spec.split.seed), 0x5B117, i]).permutation(m)
-        v = int(round(fr_val * m))
-        t = int(round(fr_test * m))
-        if v + t >= m:
-            v, t = min(v, max(0, m - 1)), 0
-        for rank, p in enumerate(perm):
-            docs[members[p]].split = (
-                "validation" if rank < v else "test" if rank < v + t else "train"
-            )
-        n_val, n_test = n_val + v, n_test + t
-    # Tiny pools: make sure a requested held-out split gets at least one document.
-    for name, frac, count in (("validation", fr_val, n_val), ("test", fr_test, n_test)):
-        if frac > 0 and count == 0:
-            train_docs = [j for j in pool_idx if docs[j].split == "train"]
-            pick = train_docs[
-                int(
-                    np.random.default_rng([int(spec.split.seed), 0x5B118, len(name)]).integers(
-                        len(train_docs)
-                    )
-                )
-            ]
-            docs[pick].split = name
-            n_val, n_test = (n_val + 1, n_test) if name == "validation" else (n_val, n_test + 1)
-    for d in docs:
-        if d.status == KEEP and spec.sources[d.source].role == "eval":
-            d.split = spec.sources[d.source].name
-    split_names = (
-        ["train"]
-        + (["validation"] if n_val else [])
-        + (["test"] if n_test else [])
-        + [s.name for s in spec.sources if s.role == "eval"]
-    )
-    empty_eval = [s for s in split_names[3:] if not any(d.split == s for d in docs)]
-    if empty_eval:
-        raise InputError(
-            f"eval source {empty_eval[0]!r} has no documents left after dedup and the "
-            f"overlap check against the training pool"
-        )
 
-    def assigned(stage: str, want: Callable[[_Doc], bool]) -> Iterator[tuple[_Doc, str]]:
+@dataclass
+class _Reread:
+    """The sources read again, in step 1's order, checked against step 1's records."""
+
+    spec: DataSpec
+    order: list[int]
+    docs: list[_Doc]
+
+    def __call__(self, stage: str, want: Callable[[_Doc], bool]) -> Iterator[tuple[_Doc, str]]:
         """Re-read the sources, yielding (record, text) for the documents ``want`` accepts."""
         j = 0
-        for i in order:
-            for doc in iter_source(spec.sources[i], errors, SourceStats()):
-                rec = docs[j]
+        for i in self.order:
+            for doc in iter_source(self.spec.sources[i], self.spec.decode_errors, SourceStats()):
+                rec = self.docs[j]
                 if rec.key != doc.key or rec.source != i:
                     raise InputError(
-                        f"source {spec.sources[i].name!r} changed while it was being read "
+                        f"source {self.spec.sources[i].name!r} changed while it was being read "
                         f"(document {doc.key!r}); prepare again"
                     )
                 j += 1
                 if want(rec):
                     yield rec, doc.text
 
-    # 3. tokenizer -------------------------------------------------------------------------------
+
+@dataclass
+class _Trained:
+    """What a trained tokenizer saw: bytes and documents of the train split."""
+
+    bytes: int = 0
+    docs: int = 0
+
+
+def _tokenizer(spec: DataSpec, assigned: _Reread, tick: Progress):
+    """3. The tokenizer: bytes, a file, or byte-level BPE trained on train documents only (up to
+    ``tokenizer.train_bytes``). Returns it and what it was trained on."""
     tspec = spec.tokenizer
-    trained_bytes = trained_docs = 0
+    trained = _Trained()
     if tspec.kind == "bytes":
-        tok = ByteTokenizer()
-    elif tspec.kind == "file":
-        tok = load_tokenizer_file(tspec.path, tspec.eot_token)
-    else:
+        return ByteTokenizer(), trained
+    if tspec.kind == "file":
+        return load_tokenizer_file(tspec.path, tspec.eot_token), trained
 
-        def train_texts() -> Iterator[str]:
-            nonlocal trained_bytes, trained_docs
-            for rec, text in assigned("train tokenizer", lambda r: r.split == "train"):
-                if trained_bytes >= tspec.train_bytes:
-                    break
-                trained_bytes += rec.bytes
-                trained_docs += 1
-                tick("train tokenizer", trained_bytes, None)
-                yield text
+    def train_texts() -> Iterator[str]:
+        for rec, text in assigned("train tokenizer", lambda r: r.split == "train"):
+            if trained.bytes >= tspec.train_bytes:
+                break
+            trained.bytes += rec.bytes
+            trained.docs += 1
+            tick("train tokenizer", trained.bytes, None)
+            yield text
 
-        tok = train_bpe(train_texts(), tspec.vocab_size, tspec.min_frequency, tspec.eot_token)
-        if tok.vocab_size < tspec.vocab_size:  # pragma: no cover - train_bpe already raises
-            raise InputError("vocabulary too large for the data")
-    dtype = token_dtype(tok.vocab_size)
+    tok = train_bpe(train_texts(), tspec.vocab_size, tspec.min_frequency, tspec.eot_token)
+    if tok.vocab_size < tspec.vocab_size:  # pragma: no cover - train_bpe already raises
+        raise InputError("vocabulary too large for the data")
+    return tok, trained
 
-    # 4. encode into split files, inside a temporary directory -----------------------------------
+
+@dataclass
+class _Shards:
+    """Step 4's counts per split: tokens, documents, bytes and the token file's hash."""
+
+    counts: dict[str, int]
+    ndocs: dict[str, int]
+    nbytes: dict[str, int]
+    hashes: dict[str, Any]
+
+
+def _encode(spec, docs, split_names, tok, dtype, assigned: _Reread, tick: Progress, tmp: Path):
+    """4. Tokenise every assigned document once, in batches, each followed by the end-of-text id,
+    appended to its split's ``<split>.bin`` in ``tmp`` (sets ``_Doc.offset`` and ``.tokens``)."""
     total = sum(d.bytes for d in docs if d.split is not None)
-    with atomic_dir(out) as tmp:
-        files = {s: open(tmp / f"{s}.bin", "wb") for s in split_names}
-        hashes = {s: hashlib.sha256() for s in split_names}
-        counts = {s: 0 for s in split_names}
-        ndocs = {s: 0 for s in split_names}
-        nbytes = {s: 0 for s in split_names}
-        try:
-            batch: list[tuple[_Doc, str]] = []
+    files = {s: open(tmp / f"{s}.bin", "wb") for s in split_names}
+    shards = _Shards(
+        counts={s: 0 for s in split_names},
+        ndocs={s: 0 for s in split_names},
+        nbytes={s: 0 for s in split_names},
+        hashes={s: hashlib.sha256() for s in split_names},
+    )
+    try:
+        batch: list[tuple[_Doc, str]] = []
+        batch_bytes = 0
+        done = 0
+
+        def flush() -> None:
+            nonlocal done, batch_bytes
+            ids = tok.encode_batch([t for _, t in batch])
+            for (rec, _), arr in zip(batch, ids):
+                s = rec.split
+                chunk = np.empty(len(arr) + 1, dtype=dtype)
+                chunk[:-1] = arr
+                chunk[-1] = tok.eot_id
+                raw = chunk.tobytes()
+                files[s].write(raw)
+                shards.hashes[s].update(raw)
+                rec.offset, rec.tokens = shards.counts[s], len(chunk)
+                shards.counts[s] += len(chunk)
+                shards.ndocs[s] += 1
+                shards.nbytes[s] += rec.bytes
+                done += rec.bytes
+            tick("tokenise", done, total)
+            batch.clear()
             batch_bytes = 0
-            done = 0
 
-            def flush() -> None:
-                nonlocal done, batch_bytes
-                ids = tok.encode_batch([t for _, t in batch])
-                for (rec, _), arr in zip(batch, ids):
-                    s = rec.split
-                    chunk = np.empty(len(arr) + 1, dtype=dtype)
-                    chunk[:-1] = arr
-                    chunk[-1] = tok.eot_id
-                    raw = chunk.tobytes()
-                    files[s].write(raw)
-                    hashes[s].update(raw)
-                    rec.offset, rec.tokens = counts[s], len(chunk)
-                    counts[s] += len(chunk)
-                    ndocs[s] += 1
-                    nbytes[s] += rec.bytes
-                    done += rec.bytes
-                tick("tokenise", done, total)
-                batch.clear()
-                batch_bytes = 0
-
-            for rec, text in assigned("tokenise", lambda r: r.split is not None):
-                batch.append((rec, text))
-                batch_bytes += rec.bytes
-                if len(batch) >= spec.encode_batch_docs or batch_bytes >= spec.encode_batch_bytes:
-                    flush()
-            if batch:
+        for rec, text in assigned("tokenise", lambda r: r.split is not None):
+            batch.append((rec, text))
+            batch_bytes += rec.bytes
+            if len(batch) >= spec.encode_batch_docs or batch_bytes >= spec.encode_batch_bytes:
                 flush()
-        finally:
-            for fh in files.values():
-                fh.close()
-
-        tok_file = tok.save(tmp)
-        with open(tmp / "documents.tsv", "w", encoding="utf-8") as fh:
-            fh.write("source\tkey\tstatus\tduplicate_of\tsplit\tbytes\ttoken_offset\ttokens\n")
-            for d in docs:
-                key = d.key.replace("\t", " ").replace("\n", " ")
-                fh.write(
-                    f"{spec.sources[d.source].name}\t{key}\t{d.status}\t{d.dup_of or ''}\t"
-                    f"{d.split or ''}\t{d.bytes}\t{d.offset}\t{d.tokens}\n"
-                )
-        manifest = _manifest(
-            spec,
-            docs,
-            stats,
-            pool,
-            eval_dedup,
-            tok,
-            tok_file,
-            dtype,
-            split_names,
-            counts,
-            ndocs,
-            nbytes,
-            hashes,
-            trained_bytes,
-            trained_docs,
-            n,
-        )
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        for fh_name in list(split_names):
-            os.chmod(tmp / f"{fh_name}.bin", 0o444)
-    return manifest
+        if batch:
+            flush()
+    finally:
+        for fh in files.values():
+            fh.close()
+    return shards
 
 
-def _manifest(
-    spec,
-    docs,
-    stats,
-    pool,
-    eval_dedup,
-    tok,
-    tok_file,
-    dtype,
-    split_names,
-    counts,
-    ndocs,
-    nbytes,
-    hashes,
-    trained_bytes,
-    trained_docs,
-    n_pool,
-) -> dict[str, Any]:
-    from scalelab import __version__
-
-    sources = []
-    for i, s in enumerate(spec.sources):
-        d = describe_source(s)
-        d["read"] = stats[i].as_dict()
-        sources.append(d)
-    splits: dict[str, Any] = {}
-    for s in split_names:
-        role = "train" if s == "train" else "heldout" if s in ("validation", "test") else "ood"
-        splits[s] = {
-            "file": f"{s}.bin",
-            "role": role,
-            "docs": ndocs[s],
-            "tokens": counts[s],
-            "bytes": nbytes[s],
-            "sha256": hashes[s].hexdigest(),
-        }
-    train_tpb = counts["train"] / max(1, nbytes["train"])
-    pool_stats = pool.stats.as_dict()
-    pool_stats["tokens_removed_estimate"] = int(round(pool.stats.bytes_removed * train_tpb))
-    tok_info = {
-        "kind": tok.kind,
-        "vocab_size": tok.vocab_size,
-        "eot_id": tok.eot_id,
-        "eot_token": getattr(tok, "eot_token", "\\x03"),
-        "hash": tok.hash,
-        "file": tok_file,
-        "dtype": str(dtype),
-    }
-    if tok.kind == "bpe":
-        tok_info.update(
-            min_frequency=spec.tokenizer.min_frequency,
-            trained_on_bytes=trained_bytes,
-            trained_on_docs=trained_docs,
-            trained_on="train split only",
-        )
-    if tok.kind == "file":
-        tok_info["source_path"] = str(Path(spec.tokenizer.path).expanduser().resolve())
-    data_hash = hashlib.sha256(
-        json.dumps(
-            {"tokenizer": tok.hash, "splits": {s: splits[s]["sha256"] for s in split_names}},
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()
-    warnings = []
-    for src, st in zip(spec.sources, stats):
-        if st.replaced:
-            warnings.append(
-                f"source {src.name!r}: {st.replaced} undecodable byte(s) replaced by U+FFFD "
-                f"in {len(st.replaced_files)} file(s)"
+def _write_documents(path: Path, spec: DataSpec, docs: list[_Doc]) -> None:
+    """``documents.tsv``: one row per document read, its status, split and tokens."""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("source\tkey\tstatus\tduplicate_of\tsplit\tbytes\ttoken_offset\ttokens\n")
+        for d in docs:
+            key = d.key.replace("\t", " ").replace("\n", " ")
+            fh.write(
+                f"{spec.sources[d.source].name}\t{key}\t{d.status}\t{d.dup_of or ''}\t"
+                f"{d.split or ''}\t{d.bytes}\t{d.offset}\t{d.tokens}\n"
             )
-    d = spec.dedup
-    near = (
-        f"MinHash LSH J>={d.threshold}, {d.shingle}-word shingles, {d.num_perm} perms"
-        if d.near
-        else "off"
-    )
-    dedup_desc = (
-        f"exact={'on' if d.exact else 'off'}, near={near}; "
-        f"removed {pool.stats.exact} exact + {pool.stats.near} near of {pool.stats.docs_in} pool documents"
-    )
-    return {
-        "format": FORMAT,
-        "name": spec.name,
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "scalelab_version": __version__,
-        "data_hash": data_hash,
-        "spec": spec.resolved(),
-        "sources": sources,
-        "tokenizer": tok_info,
-        "dtype": str(dtype),
-        "splits": splits,
-        "split_assignment": {
-            "method": (
-                "by document, stratified by source: a seeded permutation of each training "
-                "source's kept documents; eval sources whole"
-            ),
-            "seed": spec.split.seed,
-            "fractions": {"validation": spec.split.validation, "test": spec.split.test},
-            "pool_docs": n_pool,
-            "documents_file": "documents.tsv",
-        },
-        "dedup": {
-            "settings": spec.dedup.model_dump(),
-            "pool": pool_stats,
-            "eval": {name: dd.stats.as_dict() for name, dd in eval_dedup.items()},
-        },
-        "effective_tokens": {
-            "train": counts["train"],
-            "note": "training tokens after exact and near dedup",
-        },
-        "warnings": warnings,
-        "checklist": {
-            "data": spec.name,
-            "data_hash": data_hash,
-            "sources": [
-                f"{s['name']} ({s['role']}): {s.get('title', s.get('path', s['kind']))} — licence: {s['licence']}; "
-                f"attribution: {s['attribution']}"
-                for s in sources
-            ],
-            "train_tokens_after_dedup": counts["train"],
-            "heldout_tokens": {s: counts[s] for s in split_names if s != "train"},
-            "dedup": dedup_desc,
-            "split": f"by document, seed {spec.split.seed}, validation {spec.split.validation}, test {spec.split.test}",
-            "tokenizer": f"{tok.kind}, vocab {tok.vocab_size}, sha256 {tok.hash[:16]}",
-        },
-    }
 
 
 def ensure_prepared(

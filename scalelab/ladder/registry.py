@@ -17,13 +17,14 @@ longer exists (a SIGKILLed worker is reclaimed at once). Two processes can never
 job: the second sees the first's claim inside its own locked transaction. Completion is
 conditional on still holding the claim (its token), so a worker whose claim was taken over cannot
 overwrite the new owner's results; a job reaches ``done`` once.
+
+The tables and constants are in :mod:`scalelab.ladder.registry_schema` (re-exported here).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import sqlite3
 import time
@@ -31,68 +32,24 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from scalelab.errors import InputError
 from scalelab.ladder.configure import same_config
 from scalelab.ladder.host import code_version, hostname, pid_alive
 from scalelab.ladder.provenance import with_provenance
+from scalelab.ladder.registry_schema import (  # DB_NAME, DEFAULT_LEASE_S, FINAL, STATUSES: re-exported
+    DB_NAME,  # noqa: F401
+    DEFAULT_LEASE_S,
+    FINAL,
+    SCHEMA,
+    SCHEMA_VERSION,
+    STATUSES,
+    eval_key,
+    to_json,
+)
 from scalelab.ladder.spec import load_spec
 from scalelab.runs.table import RunTable
-
-DB_NAME = "ladder.db"
-SCHEMA_VERSION = 1
-STATUSES = ("queued", "running", "done", "diverged", "failed")
-FINAL = ("done", "diverged", "failed")
-DEFAULT_LEASE_S = 120.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    position INTEGER NOT NULL,
-    config TEXT NOT NULL,
-    N INTEGER, D INTEGER, C REAL, steps INTEGER, batch_tokens INTEGER, lr REAL, seed INTEGER,
-    n_layer INTEGER, d_model INTEGER, n_head INTEGER, compute REAL, estimated_s REAL,
-    status TEXT NOT NULL DEFAULT 'queued',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    claim TEXT, host TEXT, pid INTEGER, lease_until REAL, heartbeat REAL,
-    step INTEGER, train_loss REAL, tokens_per_s REAL,
-    queued_at REAL, started_at REAL, finished_at REAL, wall_s REAL,
-    code_version TEXT, out_dir TEXT, error TEXT, summary TEXT
-);
-CREATE TABLE IF NOT EXISTS points (
-    run_id TEXT PRIMARY KEY, job TEXT NOT NULL REFERENCES runs(run_id),
-    N INTEGER, D INTEGER, C REAL, steps INTEGER, seed INTEGER, status TEXT NOT NULL DEFAULT 'queued'
-);
-CREATE TABLE IF NOT EXISTS evals (
-    run_id TEXT NOT NULL, job TEXT NOT NULL, step INTEGER NOT NULL, eval_set TEXT NOT NULL,
-    N INTEGER, D INTEGER, C REAL, loss REAL, status TEXT, row TEXT NOT NULL,
-    PRIMARY KEY (run_id, step, eval_set)
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, t REAL NOT NULL, run_id TEXT, kind TEXT NOT NULL,
-    claim TEXT, host TEXT, pid INTEGER, message TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_status ON runs(status, position);
-"""
-
-
-def _json(obj: Any) -> str:
-    def default(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        try:
-            return float(v)
-        except (TypeError, ValueError):
-            return str(v)
-
-    return json.dumps(obj, sort_keys=True, default=default)
-
-
-def _eval_key(row: dict) -> str:
-    key, task = str(row.get("eval_set") or "val"), row.get("task")
-    return key if task is None or task != task else f"{key}|{task}|{row.get('bucket') or 'all'}"
 
 
 class Registry:
@@ -118,7 +75,7 @@ class Registry:
         self.conn.execute("PRAGMA foreign_keys = ON")
         if create:
             with self.transaction():
-                for stmt in _SCHEMA.strip().split(";"):
+                for stmt in SCHEMA.strip().split(";"):
                     if stmt.strip():
                         self.conn.execute(stmt)
                 self.conn.execute(
@@ -231,7 +188,7 @@ class Registry:
                     (
                         j.run_id,
                         pos0 + i,
-                        _json(j.config),
+                        to_json(j.config),
                         j.N,
                         j.D,
                         j.C,
@@ -260,10 +217,10 @@ class Registry:
                 )
                 self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('created', ?)", (str(now),))
             self.conn.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('plan', ?)", (_json(plan.to_dict()),)
+                "INSERT OR REPLACE INTO meta VALUES ('plan', ?)", (to_json(plan.to_dict()),)
             )
             self.conn.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('data', ?)", (_json(asdict(plan.data)),)
+                "INSERT OR REPLACE INTO meta VALUES ('data', ?)", (to_json(asdict(plan.data)),)
             )
             if added:
                 self._event(None, "plan", message=f"{added} new run(s)")
@@ -383,7 +340,7 @@ class Registry:
                     now,
                     wall_s,
                     error,
-                    _json(summary) if summary is not None else None,
+                    to_json(summary) if summary is not None else None,
                     out_dir,
                     code_version(),
                     (summary or {}).get("step"),
@@ -402,8 +359,8 @@ class Registry:
                     "INSERT OR REPLACE INTO evals "
                     "(run_id, job, step, eval_set, N, D, C, loss, status, row) "
                     "VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (r["run_id"], run_id, int(r.get("step") or 0), _eval_key(r))
-                    + (r.get("N"), r.get("D"), r.get("C"), r.get("loss"), st, _json(r)),
+                    (r["run_id"], run_id, int(r.get("step") or 0), eval_key(r))
+                    + (r.get("N"), r.get("D"), r.get("C"), r.get("loss"), st, to_json(r)),
                 )
                 point_status[r["run_id"]] = st
             for pid_, pts in point_status.items():

@@ -112,7 +112,7 @@ def backtest(
     only; needs ``bootstrap > 0``).
     """
     opts = FitOptions.make(options, **overrides)
-    bootstrap, seed, level = opts.bootstrap, opts.seed, opts.level
+    bootstrap, level = opts.bootstrap, opts.level
     table = as_table(runs)
     auto = form == "auto"  # the automatic choice, made afresh on each fold's fitting runs
     if auto and auto_fitter is None:
@@ -121,35 +121,15 @@ def backtest(
         )
     law_form = None if auto else forms.get(form)
     conventions = opts.conventions
-    if split not in SPLITS:
-        raise InputError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
-    if threshold is not None and not threshold > 0:
-        raise InputError(f"threshold: expected a positive number of FLOPs, got {threshold}")
-    if not ratio > 1:
-        raise InputError(f"ratio: expected a number above 1, got {ratio}")
-    if folds < 1:
-        raise InputError(f"folds: expected at least 1, got {folds}")
+    _check_split(split, threshold, ratio, folds)
     points = opts.points or (law_form.points if law_form else "final")
     opts = opts.replace(points=points)
     selected, frame = _run_frame(
         table, conventions, points, opts.eval_set, opts.task, opts.skip_first
     )
 
-    plans: list[tuple[str, np.ndarray]] = []  # (description, held-out mask over rows)
-    if split == "compute":
-        limit = threshold if threshold is not None else frame["_run_C"].max() / ratio
-        held = frame["_run_C"].to_numpy() > limit * (1 + 1e-9)
-        plans.append((f"C > {limit:.3g}", held))
-    elif split == "largest":
-        sizes = np.sort(frame["_run_N"].unique())[::-1][:folds]
-        shown = ", ".join(f"{s:.4g}" for s in sizes)
-        plans.append((f"N in {{{shown}}}", frame["_run_N"].to_numpy() >= sizes[-1]))
-    else:
-        sizes = np.sort(frame["_run_N"].unique())[::-1]
-        for s in sizes[:folds]:
-            plans.append((f"N = {s:.4g}", frame["_run_N"].to_numpy() == s))
     results: list[Fold] = []
-    for description, held in plans:
+    for description, held in _plans(frame, split, threshold, ratio, folds):
         if split in ("size", "largest"):
             size = frame["_run_N"].to_numpy()[held].min()
             fit_mask = frame["_run_N"].to_numpy() < size
@@ -180,77 +160,136 @@ def backtest(
             raise NumericalError(
                 [f"backtest fold '{description}': {p}" for p in exc.problems]
             ) from None
-        fit_rows = frame[fit_mask]
-        variables = law.law_form.variables
-        in_pred = law.predict(**{v: fit_rows[f"_{v}"].to_numpy() for v in variables})
-        in_err = float(np.mean(np.abs(in_pred / fit_rows["loss"].to_numpy() - 1.0)))
-        max_fit_C = float(fit_rows["_run_C"].max())
-        fold = Fold(
-            description,
-            len(fit_ids),
-            int(law.n_points or 0),
-            max_fit_C,
-            {k: float(v) for k, v in law.params.items()},
-            in_err,
-            warnings=list(law.warnings),
-            sigma=law.scatter.get("sigma"),
-            form=law.form,
-        )
+        fold = _fold(law, description, len(fit_ids), frame[fit_mask])
         rows = frame[held & frame["_final"].to_numpy()]
-        X = {v: rows[f"_{v}"].to_numpy() for v in variables}
-        pred = np.atleast_1d(law.predict(**X))
-        lo_hi = None
-        if predictive:
-            lo_hi = np.array(intervals.prediction_interval(law, X, level))
-        elif bootstrap and law.samples is not None and len(law.samples):
-            values = law.law_form.predict(law.samples, **X)  # (K, n)
-            tail = 50.0 * (1.0 - level)
-            lo_hi = np.nanpercentile(values, [tail, 100.0 - tail], axis=0)
-        truth = rows["loss"].to_numpy(dtype=float)
-        for i, (_, row) in enumerate(rows.iterrows()):
-            p = {
-                "run_id": str(row["run_id"]),
-                "N": float(row["_N"]),
-                "D": float(row["_D"]),
-                "C": float(row["_C"]),
-                "loss": float(truth[i]),
-                "predicted": float(pred[i]),
-                "rel_error": float(pred[i] / truth[i] - 1.0),
-                "compute_ratio": float(row["_C"] / max_fit_C),
-            }
-            if "S" in X:
-                p["step"] = float(row["_S"])
-            if lo_hi is not None:
-                p["interval"] = [float(lo_hi[0, i]), float(lo_hi[1, i])]
-                p["covered"] = bool(lo_hi[0, i] <= truth[i] <= lo_hi[1, i])
-            fold.predictions.append(p)
+        fold.predictions += _predictions(
+            law, rows, fold.max_fit_flops, level, predictive, bootstrap
+        )
         results.append(fold)
     return Backtest(
         form if auto else law_form.name,
         split,
         results,
         _summary(results, level if (bootstrap or predictive) else None),
-        {
-            "split": split,
-            "threshold": threshold,
-            "ratio": ratio if split == "compute" and threshold is None else None,
-            "folds": folds if split in ("size", "largest") else None,
-            "bootstrap": bootstrap,
-            "seed": seed,
-            "level": level,
-            "interval": (
-                "prediction interval of a new run (parameter uncertainty, run scatter, tied "
-                "forms, misspecification; laws.intervals)"
-                if predictive
-                else ("bootstrap laws (parameter uncertainty only)" if bootstrap else None)
-            ),
-            "params": opts.params,
-            "flops": opts.flops,
-            "points": points,
-            "skip_first": opts.skip_first if points == "all" else None,
-            "source": table.source,
-        },
+        _settings(opts, split, threshold, ratio, folds, predictive, table.source),
     )
+
+
+def _check_split(split: str, threshold: Optional[float], ratio: float, folds: int) -> None:
+    if split not in SPLITS:
+        raise InputError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
+    if threshold is not None and not threshold > 0:
+        raise InputError(f"threshold: expected a positive number of FLOPs, got {threshold}")
+    if not ratio > 1:
+        raise InputError(f"ratio: expected a number above 1, got {ratio}")
+    if folds < 1:
+        raise InputError(f"folds: expected at least 1, got {folds}")
+
+
+def _plans(
+    frame, split: str, threshold: Optional[float], ratio: float, folds: int
+) -> list[tuple[str, np.ndarray]]:
+    """The folds: (description, held-out mask over the frame's rows)."""
+    plans: list[tuple[str, np.ndarray]] = []
+    if split == "compute":
+        limit = threshold if threshold is not None else frame["_run_C"].max() / ratio
+        held = frame["_run_C"].to_numpy() > limit * (1 + 1e-9)
+        plans.append((f"C > {limit:.3g}", held))
+    elif split == "largest":
+        sizes = np.sort(frame["_run_N"].unique())[::-1][:folds]
+        shown = ", ".join(f"{s:.4g}" for s in sizes)
+        plans.append((f"N in {{{shown}}}", frame["_run_N"].to_numpy() >= sizes[-1]))
+    else:
+        sizes = np.sort(frame["_run_N"].unique())[::-1]
+        for s in sizes[:folds]:
+            plans.append((f"N = {s:.4g}", frame["_run_N"].to_numpy() == s))
+    return plans
+
+
+def _fold(law: Law, description: str, n_fit_runs: int, fit_rows) -> Fold:
+    """A fold's record of its fitted law, with the law's mean error on its own fitting rows."""
+    variables = law.law_form.variables
+    in_pred = law.predict(**{v: fit_rows[f"_{v}"].to_numpy() for v in variables})
+    in_err = float(np.mean(np.abs(in_pred / fit_rows["loss"].to_numpy() - 1.0)))
+    return Fold(
+        description,
+        n_fit_runs,
+        int(law.n_points or 0),
+        float(fit_rows["_run_C"].max()),
+        {k: float(v) for k, v in law.params.items()},
+        in_err,
+        warnings=list(law.warnings),
+        sigma=law.scatter.get("sigma"),
+        form=law.form,
+    )
+
+
+def _predictions(
+    law: Law, rows, max_fit_C: float, level: float, predictive: bool, bootstrap: int
+) -> list[dict[str, Any]]:
+    """The law's prediction of each held-out row, with its interval and whether it covers."""
+    X = {v: rows[f"_{v}"].to_numpy() for v in law.law_form.variables}
+    pred = np.atleast_1d(law.predict(**X))
+    lo_hi = None
+    if predictive:
+        lo_hi = np.array(intervals.prediction_interval(law, X, level))
+    elif bootstrap and law.samples is not None and len(law.samples):
+        values = law.law_form.predict(law.samples, **X)  # (K, n)
+        tail = 50.0 * (1.0 - level)
+        lo_hi = np.nanpercentile(values, [tail, 100.0 - tail], axis=0)
+    truth = rows["loss"].to_numpy(dtype=float)
+    out = []
+    for i, (_, row) in enumerate(rows.iterrows()):
+        p = {
+            "run_id": str(row["run_id"]),
+            "N": float(row["_N"]),
+            "D": float(row["_D"]),
+            "C": float(row["_C"]),
+            "loss": float(truth[i]),
+            "predicted": float(pred[i]),
+            "rel_error": float(pred[i] / truth[i] - 1.0),
+            "compute_ratio": float(row["_C"] / max_fit_C),
+        }
+        if "S" in X:
+            p["step"] = float(row["_S"])
+        if lo_hi is not None:
+            p["interval"] = [float(lo_hi[0, i]), float(lo_hi[1, i])]
+            p["covered"] = bool(lo_hi[0, i] <= truth[i] <= lo_hi[1, i])
+        out.append(p)
+    return out
+
+
+def _settings(
+    opts: FitOptions,
+    split: str,
+    threshold: Optional[float],
+    ratio: float,
+    folds: int,
+    predictive: bool,
+    source: str,
+) -> dict[str, Any]:
+    """The backtest's settings, as its record states them."""
+    bootstrap, points = opts.bootstrap, opts.points
+    return {
+        "split": split,
+        "threshold": threshold,
+        "ratio": ratio if split == "compute" and threshold is None else None,
+        "folds": folds if split in ("size", "largest") else None,
+        "bootstrap": bootstrap,
+        "seed": opts.seed,
+        "level": opts.level,
+        "interval": (
+            "prediction interval of a new run (parameter uncertainty, run scatter, tied "
+            "forms, misspecification; laws.intervals)"
+            if predictive
+            else ("bootstrap laws (parameter uncertainty only)" if bootstrap else None)
+        ),
+        "params": opts.params,
+        "flops": opts.flops,
+        "points": points,
+        "skip_first": opts.skip_first if points == "all" else None,
+        "source": source,
+    }
 
 
 def _summary(folds: Sequence[Fold], level: Optional[float]) -> dict[str, Any]:

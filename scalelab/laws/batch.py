@@ -298,7 +298,69 @@ def critical_batch(
         raise InputError(f"losses: expected positive target losses, got {losses}")
     table = as_table(runs)
     notes: list[str] = []
-    cells = []  # per size: batch sizes, steps matrix (runs x levels), levels
+    cells = _cells(table, eval_set, losses, n_levels, min_batches, notes)
+    fit = _Estimator(cells, min_batches)
+    pl, b_star, alpha_b = fit(fit.full)
+    if not np.isfinite(b_star):
+        raise NumericalError(
+            f"{table.source}: B_crit(L) = B*/L^(1/alpha_B) cannot be fitted: fewer than 2 losses "
+            "give a positive S_min and E_min, or B_crit does not fall as the loss falls (the "
+            "batch sizes may not bracket B_crit: sweep smaller and larger batches)"
+        )
+    rng = np.random.default_rng(seed)
+    samples, per_level, failed = [], [], 0
+    for _ in range(bootstrap):
+        rows = [rng.integers(0, len(c["batch"]), len(c["batch"])) for c in cells]
+        spl, sb, sa = fit(rows)
+        if np.isfinite(sb) and np.isfinite(sa):
+            samples.append([sb, sa])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_level.append(spl[:, 1] / spl[:, 0])
+        else:
+            failed += 1
+    tail = 50.0 * (1.0 - level)
+
+    def pct(values) -> list[float]:
+        v = np.asarray(values, dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return [float("nan"), float("nan")]
+        return [float(x) for x in np.percentile(v, [tail, 100.0 - tail])]
+
+    s = np.array(samples, dtype=float).reshape(-1, 2)
+    pv = np.array(per_level, dtype=float).reshape(-1, len(fit.all_losses))
+    levels = _levels(cells, pl, [pct(pv[:, k]) for k in range(len(fit.all_losses))])
+    for lv, lo, hi in zip(levels, fit.b_lo, fit.b_hi, strict=True):
+        lv["used"] = bool(lo <= lv["B_crit"] <= hi)
+    bad = [lv for lv in levels if not lv["used"]]
+    if bad:
+        notes.append(
+            f"{len(bad)} of {len(levels)} (size, loss) level(s) left out of the power law: no "
+            f"positive S_min and E_min, or B_crit outside {BRACKET:g}x the batch sizes swept "
+            "(the sweep does not bracket B_crit there)"
+        )
+    if bootstrap and failed:
+        notes.append(f"{failed} of {bootstrap} bootstrap resamples could not be fitted")
+    return BcritResult(
+        B_star=b_star,
+        alpha_B=alpha_b,
+        ci={"B_star": pct(s[:, 0]), "alpha_B": pct(s[:, 1])},
+        levels=levels,
+        level=level,
+        bootstrap=bootstrap,
+        failed=failed,
+        n_runs=sum(len(c["batch"]) for c in cells),
+        n_sizes=len(cells),
+        samples=[[float(a), float(b)] for a, b in s],
+        notes=list(table.notes) + notes,
+        source=table.source,
+    )
+
+
+def _cells(table, eval_set, losses, n_levels: int, min_batches: int, notes: list) -> list[dict]:
+    """Per model size: its batch sizes, the steps each run needs to reach each target loss (runs x
+    losses) and the losses reached by ``min_batches`` batch sizes (notes the sizes skipped)."""
+    cells = []
     for sweep in _sweeps(table, eval_set):
         rs = sweep["runs"]
         n_b = len({r["B"] for r in rs})
@@ -336,56 +398,41 @@ def critical_batch(
             f"model size: B_crit needs sweeps of at least {min_batches} batch sizes "
             "([grid] batch_tokens in a ladder)"
         )
+    return cells
 
-    def estimate(rows: list[np.ndarray]) -> tuple[np.ndarray, float, float]:
+
+class _Estimator:
+    """S_min and E_min per (size, loss) from chosen runs of each size, then B* and α_B from the
+    levels whose B_crit falls within :data:`BRACKET` times the batch sizes that reached them."""
+
+    def __init__(self, cells: list[dict], min_batches: int):
+        self.cells, self.min_batches = cells, min_batches
+        self.all_losses = np.array([t for c in cells for t in c["losses"]], dtype=float)
+        reach = [
+            c["batch"][np.isfinite(c["steps"][:, j])]
+            for c in cells
+            for j in range(len(c["losses"]))
+        ]
+        self.b_lo = np.array([b.min() / BRACKET for b in reach])
+        self.b_hi = np.array([b.max() * BRACKET for b in reach])
+        self.full = [np.arange(len(c["batch"])) for c in cells]
+
+    def __call__(self, rows: list[np.ndarray]) -> tuple[np.ndarray, float, float]:
         per_level = []
-        for c, idx in zip(cells, rows, strict=True):
+        for c, idx in zip(self.cells, rows, strict=True):
             for j in range(len(c["losses"])):
-                smin, emin = _level_fit(c["batch"][idx], c["steps"][idx, j], min_batches)
+                smin, emin = _level_fit(c["batch"][idx], c["steps"][idx, j], self.min_batches)
                 per_level.append((smin, emin))
         pl = np.array(per_level, dtype=float).reshape(-1, 2)
         with np.errstate(invalid="ignore", divide="ignore"):
             bcrit = pl[:, 1] / pl[:, 0]
-        bcrit = np.where((bcrit >= b_lo) & (bcrit <= b_hi), bcrit, np.nan)
-        b_star, alpha_b = _power_law(all_losses, bcrit)
+        bcrit = np.where((bcrit >= self.b_lo) & (bcrit <= self.b_hi), bcrit, np.nan)
+        b_star, alpha_b = _power_law(self.all_losses, bcrit)
         return pl, b_star, alpha_b
 
-    all_losses = np.array([t for c in cells for t in c["losses"]], dtype=float)
-    reach = [
-        c["batch"][np.isfinite(c["steps"][:, j])] for c in cells for j in range(len(c["losses"]))
-    ]
-    b_lo = np.array([b.min() / BRACKET for b in reach])
-    b_hi = np.array([b.max() * BRACKET for b in reach])
-    full = [np.arange(len(c["batch"])) for c in cells]
-    pl, b_star, alpha_b = estimate(full)
-    if not np.isfinite(b_star):
-        raise NumericalError(
-            f"{table.source}: B_crit(L) = B*/L^(1/alpha_B) cannot be fitted: fewer than 2 losses "
-            "give a positive S_min and E_min, or B_crit does not fall as the loss falls (the "
-            "batch sizes may not bracket B_crit: sweep smaller and larger batches)"
-        )
-    rng = np.random.default_rng(seed)
-    samples, per_level, failed = [], [], 0
-    for _ in range(bootstrap):
-        rows = [rng.integers(0, len(c["batch"]), len(c["batch"])) for c in cells]
-        spl, sb, sa = estimate(rows)
-        if np.isfinite(sb) and np.isfinite(sa):
-            samples.append([sb, sa])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                per_level.append(spl[:, 1] / spl[:, 0])
-        else:
-            failed += 1
-    tail = 50.0 * (1.0 - level)
 
-    def pct(values) -> list[float]:
-        v = np.asarray(values, dtype=float)
-        v = v[np.isfinite(v)]
-        if v.size == 0:
-            return [float("nan"), float("nan")]
-        return [float(x) for x in np.percentile(v, [tail, 100.0 - tail])]
-
-    s = np.array(samples, dtype=float).reshape(-1, 2)
-    pv = np.array(per_level, dtype=float).reshape(-1, len(all_losses))
+def _levels(cells: list[dict], pl: np.ndarray, cis: list[list[float]]) -> list[dict]:
+    """One record per (size, loss): S_min, E_min, B_crit with its interval, and the sweep."""
     levels, k = [], 0
     for c in cells:
         for j, t in enumerate(c["losses"]):
@@ -398,38 +445,14 @@ def critical_batch(
                     "S_min": smin,
                     "E_min": emin,
                     "B_crit": emin / smin if smin > 0 else float("nan"),
-                    "B_crit_ci": pct(pv[:, k]),
+                    "B_crit_ci": cis[k],
                     "batch": [float(x) for x in c["batch"][ok]],
                     "steps": [float(x) for x in c["steps"][ok, j]],
                     "tokens": [float(x) for x in c["batch"][ok] * c["steps"][ok, j]],
                 }
             )
             k += 1
-    for lv, lo, hi in zip(levels, b_lo, b_hi, strict=True):
-        lv["used"] = bool(lo <= lv["B_crit"] <= hi)
-    bad = [lv for lv in levels if not lv["used"]]
-    if bad:
-        notes.append(
-            f"{len(bad)} of {len(levels)} (size, loss) level(s) left out of the power law: no "
-            f"positive S_min and E_min, or B_crit outside {BRACKET:g}x the batch sizes swept "
-            "(the sweep does not bracket B_crit there)"
-        )
-    if bootstrap and failed:
-        notes.append(f"{failed} of {bootstrap} bootstrap resamples could not be fitted")
-    return BcritResult(
-        B_star=b_star,
-        alpha_B=alpha_b,
-        ci={"B_star": pct(s[:, 0]), "alpha_B": pct(s[:, 1])},
-        levels=levels,
-        level=level,
-        bootstrap=bootstrap,
-        failed=failed,
-        n_runs=sum(len(c["batch"]) for c in cells),
-        n_sizes=len(cells),
-        samples=[[float(a), float(b)] for a, b in s],
-        notes=list(table.notes) + notes,
-        source=table.source,
-    )
+    return levels
 
 
 def simulate_sweep(

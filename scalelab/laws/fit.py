@@ -72,26 +72,7 @@ def fit_form(
     x0 = law_form.grid(opts.grid)
     opts = opts.resolved(law_form)
 
-    selected = table.select(eval_set=opts.eval_set, task=opts.task, points=opts.points)
-    selected = points.skip_warmup(selected, opts.points, opts.skip_first)
-    variables = conventions.variables(selected)
-    needs = [v for v in law_form.variables if v not in variables]
-    if needs:
-        raise InputError(
-            f"{table.source}: form '{law_form.name}' needs "
-            + ", ".join("a step column (S)" if v == "S" else v for v in needs)
-        )
-    if "S" in law_form.variables:
-        positive = variables["S"] > 0
-        if not positive.all():
-            selected = selected.with_data(
-                selected.data[positive], f"left out {int((~positive).sum())} row(s) at step 0"
-            )
-            variables = conventions.variables(selected)
-        selected = selected.with_data(selected.data, conventions.steps_meaning())
-    X = {v: variables[v] for v in law_form.variables}
-    y = selected["loss"].astype(float)
-    _check_enough(law_form, X, y, table.source)
+    selected, variables, X, y = _fit_data(table, law_form, opts, conventions)
 
     logx = {v: np.log(x) for v, x in X.items()}
     logy = np.log(y)
@@ -109,21 +90,7 @@ def fit_form(
     theta = result.x[best]
     at_best = finite & (result.fun - f_best <= CONVERGED_RTOL * abs(f_best)) & result.converged
 
-    warnings: list[str] = []
-    if not result.converged[best]:
-        warnings.append(
-            f"the best start stopped at the iteration limit ({opts.max_iter}); "
-            "the optimum may not be reached"
-        )
-    warnings += _bound_warnings(law_form, theta)
-    warnings += guards.fit_warnings(len(law_form.params), selected.n_runs, law_form.name)
-    condition = _condition_number(law_form, theta, logx)
-    if not condition < ILL_CONDITIONED:
-        warnings.append(
-            f"near-singular Hessian: the Gauss-Newton matrix J^T J has condition number "
-            f"{condition:.1e}; some combination of parameters is not identified by these "
-            "runs (see the intervals)"
-        )
+    warnings, condition = _fit_warnings(law_form, result, best, opts, selected.n_runs, logx)
 
     natural = {k: float(v) for k, v in law_form.natural(theta).items()}
     status = {
@@ -174,6 +141,54 @@ def fit_form(
     if opts.bootstrap:
         _bootstrap(law, law_form, objective, result, selected.run_ids, opts)
     return law
+
+
+def _fit_data(table, law_form: Form, opts: FitOptions, conventions):
+    """The rows a fit uses (selected, warm-up skipped, no step-0 rows for a form in S), their
+    variables under ``conventions``, the form's X and the losses y."""
+    selected = table.select(eval_set=opts.eval_set, task=opts.task, points=opts.points)
+    selected = points.skip_warmup(selected, opts.points, opts.skip_first)
+    variables = conventions.variables(selected)
+    needs = [v for v in law_form.variables if v not in variables]
+    if needs:
+        raise InputError(
+            f"{table.source}: form '{law_form.name}' needs "
+            + ", ".join("a step column (S)" if v == "S" else v for v in needs)
+        )
+    if "S" in law_form.variables:
+        positive = variables["S"] > 0
+        if not positive.all():
+            selected = selected.with_data(
+                selected.data[positive], f"left out {int((~positive).sum())} row(s) at step 0"
+            )
+            variables = conventions.variables(selected)
+        selected = selected.with_data(selected.data, conventions.steps_meaning())
+    X = {v: variables[v] for v in law_form.variables}
+    y = selected["loss"].astype(float)
+    _check_enough(law_form, X, y, table.source)
+    return selected, variables, X, y
+
+
+def _fit_warnings(law_form: Form, result, best: int, opts: FitOptions, n_runs: int, logx):
+    """The fit's warnings (iteration limit, bounds, too few runs, near-singular Hessian) and the
+    condition number of its column-scaled J^T J."""
+    theta = result.x[best]
+    warnings: list[str] = []
+    if not result.converged[best]:
+        warnings.append(
+            f"the best start stopped at the iteration limit ({opts.max_iter}); "
+            "the optimum may not be reached"
+        )
+    warnings += _bound_warnings(law_form, theta)
+    warnings += guards.fit_warnings(len(law_form.params), n_runs, law_form.name)
+    condition = _condition_number(law_form, theta, logx)
+    if not condition < ILL_CONDITIONED:
+        warnings.append(
+            f"near-singular Hessian: the Gauss-Newton matrix J^T J has condition number "
+            f"{condition:.1e}; some combination of parameters is not identified by these "
+            "runs (see the intervals)"
+        )
+    return warnings, condition
 
 
 def _check_enough(form: Form, X: Mapping[str, np.ndarray], y: np.ndarray, source: str) -> None:

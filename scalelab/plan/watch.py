@@ -145,28 +145,9 @@ def watch(
     law_name: str = "law",
 ) -> Watch:
     """Judge every evaluation point of one run of ``table`` against ``law`` (see module doc)."""
-    problems = []
-    if not tolerance >= 0:
-        problems.append(f"tolerance: expected a non-negative fraction, got {tolerance}")
-    if not spike > 0:
-        problems.append(f"spike: expected a positive fraction, got {spike}")
-    if not 0 <= skip < 1:
-        problems.append(f"skip: expected a fraction in [0, 1), got {skip}")
-    if patience < 1:
-        problems.append(f"patience: expected at least 1, got {patience}")
-    if problems:
-        raise InputError(problems)
+    _check_settings(tolerance, spike, skip, patience)
+    run_id = _pick_run(table, run_id)
     data = table.data
-    ids = sorted(map(str, data["run_id"].unique()))
-    if run_id is None:
-        if len(ids) > 1:
-            raise InputError(
-                f"{table.source}: {len(ids)} runs in the table; choose one with --run "
-                f"({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})"
-            )
-        run_id = ids[0]
-    elif run_id not in ids:
-        raise InputError(f"{table.source}: no run '{run_id}'; runs: {', '.join(ids[:10])}")
     one = table.with_data(data[data["run_id"].astype(str) == run_id])
     one = one.select(eval_set=eval_set, points="all", keep_unfinished=True)
     bcrit = (law.conventions or {}).get("bcrit", "kaplan-2020")  # S is S_min as the law's fit
@@ -178,47 +159,7 @@ def watch(
             f"{table.source}: law of form '{law.form}' needs {', '.join(missing)} for each "
             "evaluation point"
         )
-    if nonfinite is not None and len(nonfinite):
-        # points whose loss is NaN/inf: judged "diverged" at their D (needs a D or step column)
-        extra = (
-            nonfinite[nonfinite["run_id"].astype(str) == run_id]
-            if "run_id" in nonfinite
-            else nonfinite
-        )
-        if len(extra):
-            N0 = float(np.asarray(variables["N"])[0])
-            ref_d = np.asarray(variables["D"], dtype=float)
-            per_step = (
-                float(np.median(ref_d / np.asarray(variables["S_raw"], dtype=float)))
-                if "S" in variables
-                else 1.0
-            )
-            if "D" in extra:
-                d_extra = extra["D"].astype(float).to_numpy()
-            elif "step" in extra and "S" in variables:
-                d_extra = extra["step"].astype(float).to_numpy() * per_step
-            else:
-                d_extra = np.full(len(extra), ref_d.max() * 1.0001)
-            variables = {
-                k: np.concatenate(
-                    [
-                        np.asarray(v, dtype=float),
-                        d_extra
-                        if k == "D"
-                        else d_extra / per_step
-                        if k in ("S", "S_raw")
-                        else 6.0 * N0 * d_extra
-                        if k == "C"
-                        else np.full(len(extra), N0),
-                    ]
-                )
-                for k, v in variables.items()
-            }
-            loss_all = np.concatenate([one["loss"].astype(float), np.full(len(extra), np.nan)])
-        else:
-            loss_all = one["loss"].astype(float)
-    else:
-        loss_all = one["loss"].astype(float)
+    variables, loss_all = _with_nonfinite(variables, one, nonfinite, run_id)
     order = np.argsort(variables["D"], kind="stable")
     X = {v: np.asarray(variables[v], dtype=float)[order] for v in form.variables}
     loss = loss_all[order]
@@ -226,40 +167,18 @@ def watch(
     pred = np.atleast_1d(law.predict(**X))
     lo, hi = band(law, X, pred)
     lo, hi = lo * (1.0 - tolerance), hi * (1.0 + tolerance)
-    points, run_above, run_below = [], 0, 0
-    first, verdict = None, "ok"
-    counts: dict[str, int] = {}
-    for i in range(len(loss)):
-        status = "ok"
-        if not np.isfinite(loss[i]):
-            status = "diverged"
-        elif D[i] < skip * D.max():
-            status = "warmup"
-        elif i > 0 and np.isfinite(loss[i - 1]) and loss[i] > loss[i - 1] * (1.0 + spike):
-            status = "spike"
-        elif loss[i] > hi[i]:
-            status = "above"
-        elif loss[i] < lo[i]:
-            status = "below"
-        run_above = run_above + 1 if status in ("above", "spike") else 0
-        run_below = run_below + 1 if status == "below" else 0
-        counts[status] = counts.get(status, 0) + 1
-        point = {
+    points = [
+        {
             "D": float(D[i]),
             **{v: float(X[v][i]) for v in form.variables if v != "D"},
             "loss": float(loss[i]),
             "predicted": float(pred[i]),
             "band": [float(lo[i]), float(hi[i])],
             "rel_error": float(loss[i] / pred[i] - 1.0) if np.isfinite(loss[i]) else None,
-            "status": status,
         }
-        points.append(point)
-        if status == "diverged" and verdict != "diverged":
-            verdict, first = "diverged", first or point
-        elif verdict == "ok" and run_above >= patience:
-            verdict, first = "departed-above", points[i - patience + 1]
-        elif verdict == "ok" and run_below >= patience:
-            verdict, first = "departed-below", points[i - patience + 1]
+        for i in range(len(loss))
+    ]
+    verdict, first, counts = _judge(points, loss, D, lo, hi, skip, spike, patience)
     return Watch(
         run_id,
         law_name,
@@ -277,3 +196,107 @@ def watch(
             "flops": flops,
         },
     )
+
+
+def _check_settings(tolerance: float, spike: float, skip: float, patience: int) -> None:
+    problems = []
+    if not tolerance >= 0:
+        problems.append(f"tolerance: expected a non-negative fraction, got {tolerance}")
+    if not spike > 0:
+        problems.append(f"spike: expected a positive fraction, got {spike}")
+    if not 0 <= skip < 1:
+        problems.append(f"skip: expected a fraction in [0, 1), got {skip}")
+    if patience < 1:
+        problems.append(f"patience: expected at least 1, got {patience}")
+    if problems:
+        raise InputError(problems)
+
+
+def _pick_run(table, run_id: Optional[str]) -> str:
+    """The run to watch: ``run_id``, or the table's only run."""
+    ids = sorted(map(str, table.data["run_id"].unique()))
+    if run_id is None:
+        if len(ids) > 1:
+            raise InputError(
+                f"{table.source}: {len(ids)} runs in the table; choose one with --run "
+                f"({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})"
+            )
+        return ids[0]
+    if run_id not in ids:
+        raise InputError(f"{table.source}: no run '{run_id}'; runs: {', '.join(ids[:10])}")
+    return run_id
+
+
+def _with_nonfinite(variables: dict, one, nonfinite, run_id: str) -> tuple[dict, np.ndarray]:
+    """The variables and losses of the run's points, with its NaN/inf points appended (judged
+    "diverged" at their D: from a D column, else step times tokens per step, else just past the
+    last point)."""
+    extra = None
+    if nonfinite is not None and len(nonfinite):
+        extra = (
+            nonfinite[nonfinite["run_id"].astype(str) == run_id]
+            if "run_id" in nonfinite
+            else nonfinite
+        )
+    if extra is None or not len(extra):
+        return variables, one["loss"].astype(float)
+    N0 = float(np.asarray(variables["N"])[0])
+    ref_d = np.asarray(variables["D"], dtype=float)
+    per_step = (
+        float(np.median(ref_d / np.asarray(variables["S_raw"], dtype=float)))
+        if "S" in variables
+        else 1.0
+    )
+    if "D" in extra:
+        d_extra = extra["D"].astype(float).to_numpy()
+    elif "step" in extra and "S" in variables:
+        d_extra = extra["step"].astype(float).to_numpy() * per_step
+    else:
+        d_extra = np.full(len(extra), ref_d.max() * 1.0001)
+    variables = {
+        k: np.concatenate(
+            [
+                np.asarray(v, dtype=float),
+                d_extra
+                if k == "D"
+                else d_extra / per_step
+                if k in ("S", "S_raw")
+                else 6.0 * N0 * d_extra
+                if k == "C"
+                else np.full(len(extra), N0),
+            ]
+        )
+        for k, v in variables.items()
+    }
+    return variables, np.concatenate([one["loss"].astype(float), np.full(len(extra), np.nan)])
+
+
+def _judge(points: list[dict], loss, D, lo, hi, skip: float, spike: float, patience: int):
+    """Give each point (in order of D) its status; return the verdict, the first point of the
+    departure (or divergence) and the count of each status."""
+    run_above, run_below = 0, 0
+    first, verdict = None, "ok"
+    counts: dict[str, int] = {}
+    for i, point in enumerate(points):
+        status = "ok"
+        if not np.isfinite(loss[i]):
+            status = "diverged"
+        elif D[i] < skip * D.max():
+            status = "warmup"
+        elif i > 0 and np.isfinite(loss[i - 1]) and loss[i] > loss[i - 1] * (1.0 + spike):
+            status = "spike"
+        elif loss[i] > hi[i]:
+            status = "above"
+        elif loss[i] < lo[i]:
+            status = "below"
+        run_above = run_above + 1 if status in ("above", "spike") else 0
+        run_below = run_below + 1 if status == "below" else 0
+        counts[status] = counts.get(status, 0) + 1
+        point["status"] = status
+        if status == "diverged" and verdict != "diverged":
+            verdict, first = "diverged", first or point
+        elif verdict == "ok" and run_above >= patience:
+            verdict, first = "departed-above", points[i - patience + 1]
+        elif verdict == "ok" and run_below >= patience:
+            verdict, first = "departed-below", points[i - patience + 1]
+    return verdict, first, counts

@@ -12,24 +12,29 @@ Two layers:
   :func:`learning_curve_data`, :func:`residual_data` (in :mod:`scalelab.report.figure_data`,
   re-exported here).
 
-matplotlib is imported lazily with the Agg backend: importing this module costs nothing, and
-fitting from the command line never loads it.
+matplotlib is imported lazily with the Agg backend (:mod:`scalelab.report.canvas`, whose output
+functions are re-exported here): importing this module costs nothing, and fitting from the
+command line never loads it.
 """
 
 from __future__ import annotations
 
-import base64
-import io
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-from scalelab import atomic
 from scalelab.report import axes as style
 from scalelab.report import legibility
+from scalelab.report.canvas import (  # re-exported: F.save(...), F.data_uri(...)
+    _figure,
+    _plt,  # noqa: F401 (the report's other figure modules draw with F._plt)
+    close,
+    data_uri,
+    png_bytes,
+    save,
+    svg_text,
+)
 from scalelab.report.figure_data import (  # the builders, re-exported: F.loss_data(...)
     COLORS,
     LABELS,
@@ -79,73 +84,6 @@ __all__ = [
 ]
 
 LOSS_LABEL = "loss (nats/token)"
-
-
-def _plt():
-    import matplotlib  # noqa: PLC0415 (lazy)
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt  # noqa: PLC0415 (lazy)
-
-    matplotlib.rcParams.update(
-        {
-            "svg.hashsalt": "scalelab",
-            "font.size": 9.5,
-            "axes.titlesize": 10.5,
-            "axes.grid": True,
-            "grid.alpha": 0.3,
-            "figure.dpi": 100,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            # a report holds its figures until the page is written, then closes them all
-            "figure.max_open_warning": 0,
-        }
-    )
-    return plt
-
-
-def _figure(ncols: int = 1, width: float = 6.4, height: float = 4.3):
-    plt = _plt()
-    fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False, layout="constrained")
-    return fig, list(axes[0])
-
-
-# -- output ---------------------------------------------------------------------------------------
-def svg_text(fig) -> str:
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
-    return buf.getvalue()
-
-
-def png_bytes(fig, dpi: int = 110) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    return buf.getvalue()
-
-
-def data_uri(fig, fmt: str = "svg") -> str:
-    """The figure as a ``data:`` URI (an ``<img src>`` that needs no network)."""
-    if fmt == "svg":
-        return "data:image/svg+xml;base64," + base64.b64encode(
-            svg_text(fig).encode("utf-8")
-        ).decode("ascii")
-    return "data:image/png;base64," + base64.b64encode(png_bytes(fig)).decode("ascii")
-
-
-def save(fig, stem: str | os.PathLike) -> list[Path]:
-    """Write ``stem.png`` and ``stem.svg`` atomically; return both paths."""
-    stem = Path(stem)
-    paths = []
-    for suffix, content in ((".png", png_bytes(fig)), (".svg", svg_text(fig).encode("utf-8"))):
-        path = stem.with_suffix(suffix)
-        with atomic.atomic_path(path) as tmp:
-            tmp.write_bytes(content)
-        paths.append(path)
-    return paths
-
-
-def close(fig) -> None:
-    _plt().close(fig)
 
 
 # -- plain-data figures ---------------------------------------------------------------------------

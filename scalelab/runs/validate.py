@@ -3,18 +3,26 @@
 Every problem is an :class:`~scalelab.errors.InputError` naming the source and the user's column
 (``'params' (mapped to N)`` where ``--column N=params`` renamed it). The error carries one line per
 bad cell (``problems``, capped) and a short ``summary``, one line per column and kind of problem
-with a count of bad rows, which is what the CLI prints.
+with a count of bad rows, which is what the CLI prints (:mod:`scalelab.runs.problems`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from scalelab.errors import InputError
+from scalelab.runs.problems import (  # MAX_PROBLEM_LINES re-exported (runs.table)
+    MAX_PROBLEM_LINES,  # noqa: F401
+    MAX_SUMMARY_LINES,
+    SHOWN_ROWS,
+    Group,
+    cap,
+    group,
+    raise_problems,
+)
 from scalelab.runs.read import TEXT_COLUMNS, numbers
 from scalelab.units import cut
 
@@ -100,20 +108,7 @@ C_RATIO_LIMIT = 1e4
 """Given N, D and C, C/(6 N D) outside [1/limit, limit] is no FLOP convention (attention, an
 embedding, a mixture of experts move it by a small factor): a column in the wrong unit."""
 
-MAX_PROBLEM_LINES = 20
-MAX_SUMMARY_LINES = 6
-SHOWN_ROWS = 5
 SHOWN_NAMES = 30
-
-
-@dataclass
-class _Group:
-    """Rows of one column with one kind of problem."""
-
-    label: str
-    what: str  # "are not numbers", for the summary
-    rows: list[int] = field(default_factory=list)
-    details: list[str] = field(default_factory=list)
 
 
 def validate(
@@ -126,6 +121,25 @@ def validate(
     def label(column: str) -> str:
         return labels.get(column, f"'{column}'")
 
+    task_table = _check_columns(frame, source)
+    frame = frame.reset_index(drop=True)
+    whole, groups = _number_groups(frame, source, label, task_table)
+    groups += _range_groups(frame, label)
+    groups += _task_groups(frame, label)
+    raise_problems(source, whole, groups)
+
+    notes, derived, synthetic_ids = _fill_ids_and_counts(frame)
+    raise_problems(source, [], _derived_groups(frame, derived, label))
+
+    dups = _duplicates(frame, source, synthetic_ids=synthetic_ids)
+    if dups:
+        raise InputError(cap(dups), summary=cap(dups, MAX_SUMMARY_LINES))
+    return frame, notes, frozenset(derived)
+
+
+def _check_columns(frame: pd.DataFrame, source: str) -> bool:
+    """Raise unless the table has rows and the columns a run table needs; return whether it is a
+    task table (task and task_loss columns: its rows may lack the general loss)."""
     if len(frame) == 0:
         raise InputError(f"{source}: no rows, expected at least one run")
     task_table = "task" in frame.columns and "task_loss" in frame.columns
@@ -139,10 +153,16 @@ def validate(
             f"{source}: missing column(s) {', '.join(missing)}; a run table needs "
             f"N, D or C, and loss (columns found: {names(frame.columns)})"
         )
+    return task_table
 
-    frame = frame.reset_index(drop=True)
+
+def _number_groups(
+    frame: pd.DataFrame, source: str, label, task_table: bool
+) -> tuple[list[str], list[Group]]:
+    """Convert the numeric columns to floats in place; the whole-column problems and the rows
+    that are not numbers or lack a required value."""
     whole: list[str] = []
-    groups: list[_Group] = []
+    groups: list[Group] = []
     for column in NUMERIC_COLUMNS:
         if column not in frame.columns:
             continue
@@ -151,7 +171,7 @@ def validate(
         if reason:
             whole.append(f"{source}: column {label(column)}: {reason}; expected numbers")
         groups.append(
-            _group(
+            group(
                 label(column),
                 "are not numbers",
                 np.flatnonzero(bad),
@@ -163,7 +183,7 @@ def validate(
             if column == "loss" and task_table:
                 absent &= frame["task"].isna().to_numpy()  # task rows may lack the general loss
             groups.append(
-                _group(
+                group(
                     label(column),
                     "have no value",
                     np.flatnonzero(absent),
@@ -171,13 +191,19 @@ def validate(
                 )
             )
         frame[column] = values
+    return whole, groups
+
+
+def _range_groups(frame: pd.DataFrame, label) -> list[Group]:
+    """Rows of the numeric columns that are not positive, not finite, or implausible."""
+    groups: list[Group] = []
     for column in NUMERIC_COLUMNS:
         if column not in frame.columns:
             continue
         values = frame[column].to_numpy()
         if column in POSITIVE_COLUMNS:
             groups.append(
-                _group(
+                group(
                     label(column),
                     "are not positive",
                     np.flatnonzero(np.isfinite(values) & (values <= 0)),
@@ -185,7 +211,7 @@ def validate(
                 )
             )
         groups.append(
-            _group(
+            group(
                 label(column),
                 "are not finite",
                 np.flatnonzero(np.isinf(values)),
@@ -195,7 +221,7 @@ def validate(
         if column in PLAUSIBLE:
             low, high, unit = PLAUSIBLE[column]
             groups.append(
-                _group(
+                group(
                     label(column),
                     f"are outside {low:g} to {high:g} {unit}",
                     np.flatnonzero(
@@ -206,9 +232,12 @@ def validate(
                     ),
                 )
             )
-    groups += _task_groups(frame, label)
-    _raise(source, whole, groups)
+    return groups
 
+
+def _fill_ids_and_counts(frame: pd.DataFrame) -> tuple[list[str], set, bool]:
+    """Fill in run_id (a row is its own run), D = C/(6N) or C = 6ND where absent, in place;
+    return the notes, the derived columns and whether the run ids are synthetic."""
     notes: list[str] = []
     derived = set()
     synthetic_ids = "run_id" not in frame.columns
@@ -225,16 +254,24 @@ def validate(
             frame["D"] = frame["C"].to_numpy(dtype=float) / (6.0 * n_values)
             notes.append(f"D derived as C/(6*{n_col}) (no D column)")
             derived.add("D")
-            formula = f"D = C/(6*{n_col})"
         if "C" not in frame.columns:
             frame["C"] = 6.0 * n_values * frame["D"].to_numpy(dtype=float)
             notes.append(f"C filled as 6*{n_col}*D (no C column)")
             derived.add("C")
-            formula = f"C = 6*{n_col}*D"
+    return notes, derived, synthetic_ids
+
+
+def _derived_groups(frame: pd.DataFrame, derived: set, label) -> list[Group]:
+    """Rows whose derived D or C overflows or vanishes; with both given, rows whose C disagrees
+    with 6ND by more than :data:`C_RATIO_LIMIT`."""
+    groups: list[Group] = []
+    n_col = next(c for c in PARAM_COLUMNS if c in frame.columns)
+    n_values = frame[n_col].to_numpy(dtype=float)
+    formula = f"C = 6*{n_col}*D" if "C" in derived else f"D = C/(6*{n_col})"
     for column in sorted(derived - {"run_id"}):
         values = frame[column].to_numpy(dtype=float)
         groups.append(
-            _group(
+            group(
                 f"'{column}' (derived, {formula})",
                 "overflow or vanish",
                 np.flatnonzero(~(np.isfinite(values) & (values > 0))),
@@ -252,7 +289,7 @@ def validate(
         off = np.isfinite(ratio) & ((ratio > C_RATIO_LIMIT) | (ratio < 1 / C_RATIO_LIMIT))
         off |= ~np.isfinite(ratio) & np.isfinite(frame["C"].to_numpy(dtype=float))
         groups.append(
-            _group(
+            group(
                 label("C"),
                 f"disagree with 6*{n_col}*D by more than {C_RATIO_LIMIT:g}x",
                 np.flatnonzero(off),
@@ -262,15 +299,10 @@ def validate(
                 ),
             )
         )
-    _raise(source, [], groups)
-
-    dups = _duplicates(frame, source, synthetic_ids=synthetic_ids)
-    if dups:
-        raise InputError(_cap(dups), summary=_cap(dups, MAX_SUMMARY_LINES))
-    return frame, notes, frozenset(derived)
+    return groups
 
 
-def _task_groups(frame: pd.DataFrame, label) -> list[_Group]:
+def _task_groups(frame: pd.DataFrame, label) -> list[Group]:
     """The task columns' own checks: fractions in range, chance below the ceiling, known units,
     a task row with neither accuracy nor task_loss."""
     groups = []
@@ -281,7 +313,7 @@ def _task_groups(frame: pd.DataFrame, label) -> list[_Group]:
         outside = (values < low) | ((values > high) if closed else (values >= high))
         expected = f"[{low:g}, {high:g}]" if closed else f"[{low:g}, {high:g}) (below the ceiling)"
         groups.append(
-            _group(
+            group(
                 label(column),
                 "are out of range",
                 np.flatnonzero(np.isfinite(values) & outside),
@@ -292,7 +324,7 @@ def _task_groups(frame: pd.DataFrame, label) -> list[_Group]:
         units = frame["task_loss_unit"]
         unknown = units.notna() & ~units.astype(str).str.strip().isin(TASK_LOSS_UNITS)
         groups.append(
-            _group(
+            group(
                 label("task_loss_unit"),
                 "name an unknown unit",
                 np.flatnonzero(unknown.to_numpy()),
@@ -308,7 +340,7 @@ def _task_groups(frame: pd.DataFrame, label) -> list[_Group]:
         for column in measured:
             empty &= np.isnan(frame[column].to_numpy(dtype=float))
         groups.append(
-            _group(
+            group(
                 label("task"),
                 "have neither accuracy nor task_loss",
                 np.flatnonzero(empty),
@@ -369,39 +401,6 @@ def names(columns) -> str:
     return ", ".join(shown) + (f", ... ({more} more)" if more > 0 else "")
 
 
-def _group(label: str, what: str, rows: np.ndarray, detail) -> _Group:
-    rows = [int(i) for i in rows]
-    shown = rows[: MAX_PROBLEM_LINES + 1]
-    return _Group(label, what, rows, [detail(i) for i in shown])
-
-
-def _raise(source: str, whole: list[str], groups: list[_Group]) -> None:
-    groups = [g for g in groups if g.rows]
-    if not whole and not groups:
-        return
-    problems = list(whole)
-    summary = list(whole)
-    for g in groups:
-        problems += [
-            f"{source}: row {i + 1}, column {g.label}: {d}"
-            for i, d in zip(g.rows, g.details, strict=False)
-        ]
-        if len(g.rows) == 1:
-            summary.append(f"{source}: row {g.rows[0] + 1}, column {g.label}: {g.details[0]}")
-        else:
-            shown = ", ".join(str(i + 1) for i in g.rows[:SHOWN_ROWS])
-            summary.append(
-                f"{source}: column {g.label}: {len(g.rows)} rows {g.what} (rows {shown}"
-                + (", ..." if len(g.rows) > SHOWN_ROWS else "")
-                + f"); row {g.rows[0] + 1}: {g.details[0]}"
-            )
-    total = len(problems) + sum(max(0, len(g.rows) - len(g.details)) for g in groups)
-    capped = problems[:MAX_PROBLEM_LINES]
-    if total > MAX_PROBLEM_LINES:
-        capped.append(f"... and {total - MAX_PROBLEM_LINES} more problem(s)")
-    raise InputError(capped, summary=_cap(summary, MAX_SUMMARY_LINES))
-
-
 def _duplicates(frame: pd.DataFrame, source: str, synthetic_ids: bool) -> list[str]:
     if synthetic_ids:
         key = [c for c in frame.columns if c != "run_id"]
@@ -424,9 +423,3 @@ def _duplicates(frame: pd.DataFrame, source: str, synthetic_ids: bool) -> list[s
         shown = ", ".join(map(str, rows[:SHOWN_ROWS])) + (", ..." if len(rows) > SHOWN_ROWS else "")
         problems.append(f"{source}: rows {shown}: {what}")
     return problems
-
-
-def _cap(problems: list[str], limit: int = MAX_PROBLEM_LINES) -> list[str]:
-    if len(problems) <= limit:
-        return problems
-    return problems[:limit] + [f"... and {len(problems) - limit} more problem(s)"]

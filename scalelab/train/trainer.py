@@ -13,9 +13,11 @@ raises InputError before a file is written. :meth:`Trainer.run` then:
    loop after the step (all ranks agree on which), with a checkpoint;
 3. :meth:`finish`: the final checkpoint, the row statuses, and the :class:`RunSummary`.
 
-The files are written by callbacks (:class:`~scalelab.train.callbacks.RunRecords`); the trainer
-writes only its checkpoint. Batches and learning rates are pure functions of the step, so a resumed
-run repeats the uninterrupted one bitwise on CPU.
+The stop flag lives in :mod:`scalelab.train.stopping` and the optimiser in
+:mod:`scalelab.train.optimizer` (both re-exported here). The files are written by callbacks
+(:class:`~scalelab.train.callbacks.RunRecords`); the trainer writes only its checkpoint. Batches
+and learning rates are pure functions of the step, so a resumed run repeats the uninterrupted one
+bitwise on CPU.
 """
 
 from __future__ import annotations
@@ -23,9 +25,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import os
-import signal
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -41,6 +40,7 @@ from scalelab.train import distributed, hparams
 from scalelab.train.callbacks import Callback, Progress
 from scalelab.train.checkpoint import rng_state, save_checkpoint, set_rng_state
 from scalelab.train.config import RunConfig
+from scalelab.train.optimizer import make_optimizer
 from scalelab.train.plan import (
     CHECKPOINT,
     Branch,
@@ -51,66 +51,12 @@ from scalelab.train.plan import (
 )
 from scalelab.train.records import C_CONVENTION, RunSummary, eval_rows, finite_or_none
 from scalelab.train.schedule import schedule_columns
+from scalelab.train.stopping import (  # request_stop, stop_flag_installed: re-exported
+    _StopFlag,
+    request_stop,  # noqa: F401
+    stop_flag_installed,  # noqa: F401
+)
 from scalelab.train.tokens import TokenSource, eval_windows, open_data
-
-
-class _StopFlag:
-    """SIGTERM/SIGINT set a flag the loop checks after each step (then checkpoints and stops).
-
-    Another thread of the process stops the loop the same way with :func:`request_stop`."""
-
-    def __init__(self):
-        self.signum: Optional[int] = None
-        self._old = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.signum = signum
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        return False
-
-
-def stop_flag_installed() -> bool:
-    """Whether a training loop of this process has its checkpoint-and-stop handler installed."""
-    return isinstance(getattr(signal.getsignal(signal.SIGTERM), "__self__", None), _StopFlag)
-
-
-def request_stop() -> bool:
-    """Make the training loop of this process checkpoint and stop, as SIGTERM does (the ladder's
-    worker calls it when its claim on the run is lost). False, and nothing done, when no loop has
-    its handler installed (not inside the loop yet): call it again later."""
-    if not stop_flag_installed():
-        return False
-    os.kill(os.getpid(), signal.SIGTERM)
-    return True
-
-
-def _param_groups(model: torch.nn.Module, weight_decay: float):
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-
-
-def make_optimizer(model: torch.nn.Module, cfg: RunConfig, lr: float, device: str):
-    """AdamW, decoupled weight decay on matrices and embeddings (none on norm weights); fused
-    where the build supports it."""
-    t = cfg.train
-    kwargs = dict(lr=lr, betas=(t.beta1, t.beta2), eps=t.eps)
-    try:
-        return torch.optim.AdamW(_param_groups(model, t.weight_decay), fused=True, **kwargs)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.AdamW(_param_groups(model, t.weight_decay), foreach=True, **kwargs)
 
 
 class Trainer:

@@ -204,7 +204,7 @@ def calibration(table, form: str, level: float) -> str:
     if not mis.get("scores"):
         return f"not calibrated ({mis.get('method', 'no folds')}, tau {mis.get('tau', 0):.4f})"
     q = misspec.quantile(mis["scores"], level)
-    return f"q = {q['q']:.4f}: rank {q['rank']} of {q['n']} held-out runs" + (
+    return f"q = {q['q']:.4f}: rank {q['rank']} of {q['n']} held-out scores" + (
         "" if q["enough"] else f" (the largest: covers >= {q['guaranteed']:.0%})"
     )
 

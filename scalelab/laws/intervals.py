@@ -15,15 +15,19 @@ scale, where all three are nearly normal:
     root-mean-square distance between their log-predictions and the centre.
 
 (d) the form's own extrapolation error, calibrated on held-out refits (:mod:`scalelab.laws.misspec`):
-    each held-out run's |log error| divided by 1 + d (d its distance beyond the fold's fitted
-    runs in decades), and the split-conformal quantile q of those scores at the level (the k-th
-    smallest of n, k = ceil((n + 1) level); the largest when n is too small for the level).
+    each (fold, held-out run)'s |log error| divided by s (1 + d) -- s the fold fit's predictive
+    standard deviation there (delta method ⊕ run scatter), d its distance beyond the fold's
+    fitted runs in decades -- and the split-conformal quantile q of those scores at the level
+    (the k-th smallest of n, k = ceil((n + 1) level); the largest when n is too small).
 
-With the calibration (at least :data:`~scalelab.laws.misspec.MIN_CALIBRATION` held-out runs) the
-interval is centre * exp(+-sqrt((q (1 + d))^2 + (t c)^2)): the held-out errors already carry the
-folds' parameter error and each held-out run's own scatter, so (a) and (b) are not added again
+With the calibration (at least :data:`~scalelab.laws.misspec.MIN_CALIBRATION` held-out scores) the
+interval is centre * exp(+-sqrt((q s(x) (1 + d))^2 + (t c)^2)), s(x) the law's own predictive
+standard deviation (:func:`predictive_sd`: the delta method with the fit's covariance ⊕ its
+residual scatter, as the scores were normalized): the held-out errors already carry the folds'
+parameter error and each held-out run's own scatter, so (a) and (b) are not added again
 (``log_components`` reports the calibrated width's excess over them as the misspecification
-part). Without it (too few runs to hold out) it is centre * exp(+-t * sqrt(a^2 + b^2 + c^2 +
+part). A law file from before the normalization (scores, no ``normalized``) keeps q (1 + d).
+Without the calibration (too few runs to hold out) it is centre * exp(+-t * sqrt(a^2 + b^2 + c^2 +
 m^2)), m = tau (1 + d) the moment estimate of the form's error, t the Student quantile with the
 residual degrees of freedom. Its centre is the law's prediction, or the mean log-prediction of the
 tied forms when the selection stacked them. Everything a law needs travels in ``law.scatter``
@@ -33,6 +37,7 @@ tied forms when the selection stacked them. Everything a law needs travels in ``
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, Optional
 
@@ -114,7 +119,7 @@ def log_components(
     law, variables: Mapping[str, Any], level: Optional[float] = None
 ) -> dict[str, Any]:
     """Centre (log), the standard deviations (a), (b), (c) and the misspecification part at the
-    given variables; ``scale`` is the calibrated standard deviation q (1 + d) / t and
+    given variables; ``scale`` is the calibrated standard deviation q s(x) (1 + d) / t and
     ``calibrated`` whether the law carries the held-out calibration (module doc)."""
     from scalelab.laws import forms
 
@@ -147,9 +152,11 @@ def log_components(
     if info.get("max_log") and (mis.get("scores") or mis.get("tau")):
         flat = {k: np.broadcast_to(v, shape) for k, v in logx.items()}
         g = np.broadcast_to(misspec.growth(misspec.distance(flat, info["max_log"])), shape)
-        if mis.get("scores"):  # calibrated: q (1 + d) on the log scale (module doc)
+        if mis.get("scores"):  # calibrated: q s(x) (1 + d) on the log scale (module doc)
             q = misspec.quantile(mis["scores"], level or law.level)["q"]
             t = _quantile(0.5 + float(level or law.level) / 2, int(info.get("dof", 0)))
+            if mis.get("normalized"):  # scores |e| / (s (1 + d)): the law's own s(x) scales q
+                g = g * predictive_sd(law, flat, shape)
             scale = q * g / t  # the calibrated standard deviation
             s_mis = np.sqrt(np.maximum(scale**2 - s_param**2 - s_noise**2, 0.0))
         else:  # a law file from before the calibration: tau (1 + d) added in quadrature
@@ -201,14 +208,50 @@ def prediction_interval(law, variables: Mapping[str, Any], level: Optional[float
             c["param"] ** 2 + c["noise"] ** 2 + c["forms"] ** 2 + c["misspecification"] ** 2
         )
     lo, hi = np.exp(c["centre"] - t * total), np.exp(c["centre"] + t * total)
+    if c["calibrated"] and law.samples is not None and len(law.samples):
+        # a new run's interval contains the law's own (bootstrap) confidence interval
+        lo, hi = _with_parameter_interval(law, variables, level, lo, hi)
     if np.ndim(lo) == 0:
         return [float(lo), float(hi)]
     return lo, hi
 
 
+def _with_parameter_interval(law, variables, level: float, lo, hi):
+    """(lo, hi) widened to the percentile interval of the bootstrap laws' predictions."""
+    X = {k: np.asarray(v, dtype=float) for k, v in variables.items()}
+    shape = np.shape(lo)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        values = np.asarray(law.law_form.predict(law.samples, **X), dtype=float)
+    values = values.reshape(len(law.samples), -1)
+    values[~np.isfinite(values)] = np.nan
+    if np.all(np.isnan(values)):
+        return lo, hi
+    tail = 50.0 * (1.0 - level)
+    with warnings.catch_warnings():  # a column no bootstrap law reached: NaN, left to fmin
+        warnings.simplefilter("ignore", RuntimeWarning)
+        plo, phi = np.nanpercentile(values, [tail, 100.0 - tail], axis=0)
+    plo, phi = plo.reshape(shape), phi.reshape(shape)
+    return np.fmin(lo, plo), np.fmax(hi, phi)
+
+
 def stacked_predict(law, variables: Mapping[str, Any]) -> np.ndarray:
     """The law's point prediction: the geometric mean of the tied forms when stacked."""
     return np.exp(log_components(law, variables)["centre"])
+
+
+def predictive_sd(law, logx: Mapping[str, np.ndarray], shape) -> np.ndarray:
+    """The law's predictive standard deviation on the log scale at ``logx``, as the held-out
+    scores were normalized (:func:`scalelab.laws.misspec.predictive_sd`): the delta-method
+    parameter term with the fit's Gauss-Newton covariance ⊕ the residual run scatter (not the
+    bootstrap, not the reruns: the folds had neither)."""
+    info = law.scatter
+    sigma = float(info.get("sigma_residuals", info.get("sigma", 0.0)))
+    cov = info.get("cov")
+    if cov is not None and info.get("sigma"):  # the covariance was scaled by sigma^2
+        cov = np.asarray(cov, dtype=float) * (sigma / float(info["sigma"])) ** 2
+    flat = {k: np.broadcast_to(v, shape).ravel() for k, v in logx.items()}
+    sd = misspec.sd_from_cov(law.law_form, law.theta, flat, cov, sigma**2)
+    return np.where(np.isfinite(sd), sd, sigma).reshape(shape)
 
 
 def _quantile(p: float, dof: int) -> float:

@@ -7,19 +7,29 @@ the two alone under-covers exactly where a law is used. This module measures tha
 law's own runs, as the selection does (:data:`scalelab.laws.select.FOLDS`): the law is refitted
 with the largest size held out, the two largest, and the runs above the largest compute / 10 and
 / 100 (each refit warm-started from the fit's minima, all folds in one batched minimisation like
-the run bootstrap) and each held-out run's final point is predicted: log error e_i,
-d_i the distance of the prediction beyond the fold's fitted runs in decades (the largest of
-log10(x / max fitted x) over the form's variables and, for an (N, D) form, over N*D; 0 inside
-the range). The interval uses the errors themselves, not a model of them (split-conformal,
-calibrated): each held-out run gets the score |e_i| / (1 + d_i) -- its largest over the folds that
-held it out, so that the runs, not (fold, run) pairs, are the units --, and a prediction at
-distance d gets the log half-width q (1 + d), q the k-th smallest of the n scores with
-k = ceil((n + 1) level) (:func:`quantile`). With n too small for the level (k > n) q is the
-largest score, which covers a new run with probability n / (n + 1) under exchangeability, not
-``level``: the law records which (``quantile(...)["guaranteed"]``). The held-out errors carry the
-folds' parameter error and the held-out runs' own scatter, so the calibrated width replaces the
-model-based one (:mod:`scalelab.laws.intervals`). A correctly specified form gets scores near its
-scatter; a form that misses a term, scores that grow with the distance.
+the run bootstrap) and each held-out run's final point is predicted: log error e_i, d_i the
+distance of the prediction beyond the fold's fitted runs in decades (the largest of
+log10(x / max fitted x) over the form's variables and, for an (N, D) form, over N*D; 0 inside the
+range), and s_i the fold fit's own predictive standard deviation there (:func:`predictive_sd`:
+the delta-method parameter term of the fold's fit ⊕ its run scatter).
+
+The interval uses the errors themselves, not a model of them (normalized split-conformal): each
+(fold, held-out run) extrapolation gets the score |e_i| / (s_i (1 + d_i)), and a prediction of
+the law at x gets the log half-width q s(x) (1 + d(x)), s(x) the *law's* predictive standard
+deviation (same formula, the full fit's parameters and scatter), q the k-th smallest of the n
+scores with k = ceil((n + 1) level) (:func:`quantile`). The normalization is what transfers the
+calibration from the folds to the law: a fold is fitted on fewer, smaller runs than the law, its
+parameters are less certain and its predictions err more, and s_i says by how much; (1 + d) is the
+error a wrong exponent adds, growing with the decades extrapolated (a parameter term alone grows
+too slowly on large tables: Epoch's Chinchilla under-covers without it). With n too small for the
+level (k > n) q is the largest score, which covers a new run with probability n / (n + 1) under
+exchangeability, not ``level``: the law records which (``quantile(...)["guaranteed"]``). The
+held-out errors carry the folds' parameter error and the held-out runs' own scatter, so the
+calibrated width replaces the model-based one (:mod:`scalelab.laws.intervals`). Each (fold, run)
+pair counts once: a run held out by two folds is extrapolated from two different fits, at two
+distances, and both are instances of what the law will be asked to do (the pairs overlap, so the
+quantile is a calibration on the data at hand, not a guarantee). Law files written before the
+normalization (scores without ``normalized``) keep their interval q (1 + d).
 
 With fewer than :data:`MIN_CALIBRATION` held-out runs (9: the largest of 9 covers >= 90%) nothing
 is calibrated and the method of moments of the earlier versions stands in: the excess of the
@@ -52,9 +62,12 @@ from scalelab.laws.objective import Objective
 
 MIN_HELDOUT = 3
 MIN_FIT_DOF = 3  # fitted runs beyond the parameter count each fold needs
-MIN_CALIBRATION = 9  # held-out runs for a calibrated quantile: the largest of 9 covers >= 90%
+MIN_CALIBRATION = 9  # held-out scores for a calibrated quantile: the largest of 9 covers >= 90%
 GROWTH = "1 + d, d = decades beyond the fitted runs (N, D, N*D or C)"
-SCORE = "|log error| / (1 + d) of each held-out run's final point (its largest over the folds)"
+SCORE = (
+    "|log error| / (s (1 + d)) of each (fold, held-out run)'s final point, s the fold fit's "
+    "predictive sd (delta method + run scatter)"
+)
 SCALE_VARIABLES = ("N", "D", "C")
 CALLS = {"heldout": 0, "skipped": 0}
 """How many times :func:`heldout` refitted, and how many it was skipped (:func:`skipped`)."""
@@ -207,20 +220,20 @@ def heldout(
     excess, spread = np.concatenate(excess), np.concatenate(spread)
     tau2 = max(float(np.sum(excess) / np.sum(spread)), 0.0) if excess.size >= MIN_HELDOUT else 0.0
     e, s2, d = (np.concatenate(x) for x in zip(*scores))
-    # one score per held-out run: its largest over the folds that held it out (the runs, not the
-    # (fold, run) pairs, are the exchangeable units: a run held out by several folds counts once,
-    # at its worst)
-    r = np.abs(e) / growth(d)
-    per_run = np.sort(pd.Series(r).groupby(np.concatenate(score_runs)).max().to_numpy())
+    # one score per (fold, held-out run) extrapolation, normalized by the fold fit's own
+    # predictive sd and the distance (module doc)
+    per_pair = np.sort(np.abs(e) / (np.sqrt(s2) * growth(d)))
     out: dict[str, Any] = {
         "n_heldout": int(excess.size),
         "folds": rows_out,
         "source": "held-out refits over the selection's folds",
         "tau_moments": float(np.sqrt(tau2)),
     }
-    if per_run.size >= MIN_CALIBRATION and np.all(np.isfinite(per_run)):
+    out["n_runs_heldout"] = int(np.unique(np.concatenate(score_runs)).size)
+    if per_pair.size >= MIN_CALIBRATION and np.all(np.isfinite(per_pair)) and np.all(s2 > 0):
         out["method"] = "calibrated"
-        out["scores"] = [float(x) for x in per_run]
+        out["scores"] = [float(x) for x in per_pair]
+        out["normalized"] = True
         out["score"] = SCORE
         out["growth"] = GROWTH
     else:  # too few held-out runs to calibrate: the moment estimate, added as a variance
@@ -254,6 +267,30 @@ def quantile(scores, level: float) -> dict[str, Any]:
     }
 
 
+def predictive_sd(form: Form, theta, fit_logx, held_logx, sigma2: float) -> np.ndarray:
+    """A fit's predictive standard deviation (log scale) at ``held_logx``: the delta-method
+    parameter term, Gauss-Newton covariance sigma^2 (J^T J)^+ over the fitted rows ``fit_logx``,
+    added in quadrature to the run scatter sigma^2 (NaN where a Jacobian is not finite)."""
+    _, jac = _numeric_jacobian(form.log_predict, theta[None, :], fit_logx)
+    return sd_from_cov(form, theta, held_logx, _covariance(jac[0], sigma2), sigma2)
+
+
+def _covariance(J: np.ndarray, sigma2: float) -> Optional[np.ndarray]:
+    if not np.all(np.isfinite(J)):
+        return None
+    return np.linalg.pinv(J.T @ J, rcond=1e-10) * sigma2
+
+
+def sd_from_cov(form: Form, theta, held_logx, cov, sigma2: float) -> np.ndarray:
+    """sqrt(g^T cov g + sigma^2) at ``held_logx``, g the gradient of the log-prediction."""
+    _, g = _numeric_jacobian(form.log_predict, theta[None, :], held_logx)
+    g = g[0]
+    if cov is None or not np.all(np.isfinite(g)):
+        return np.full(g.shape[0], np.nan)
+    s_param2 = np.maximum(np.einsum("ij,jk,ik->i", g, np.asarray(cov, dtype=float), g), 0.0)
+    return np.sqrt(s_param2 + sigma2)
+
+
 def _fold_terms(form: Form, theta, logx, logy, fit_rows, final, held):
     """(log errors, expected variance, distance) of one fold's held-out final points; the
     fold's run scatter from its fitted runs' final points (as :func:`intervals.scatter`)."""
@@ -265,15 +302,9 @@ def _fold_terms(form: Form, theta, logx, logy, fit_rows, final, held):
     r = logy[last] - form.log_predict(theta[None, :], {v: x[last] for v, x in logx.items()})[0]
     dof = max(int(last.sum()) - len(form.params), 1)
     sigma2 = float(np.sum(r**2) / dof)
-    _, jac = _numeric_jacobian(form.log_predict, theta[None, :], fit_x)
-    _, g = _numeric_jacobian(form.log_predict, theta[None, :], held_x)
-    J, g = jac[0], g[0]
-    if not (np.all(np.isfinite(J)) and np.all(np.isfinite(g))):
-        return None
-    cov = np.linalg.pinv(J.T @ J, rcond=1e-10) * sigma2
-    s_param2 = np.maximum(np.einsum("ij,jk,ik->i", g, cov, g), 0.0)
+    sd = predictive_sd(form, theta, fit_x, held_x, sigma2)
     e = logy[held] - form.log_predict(theta[None, :], held_x)[0]
     d = distance(held_x, max_log(form, logx, fit_rows))
-    if not np.all(np.isfinite(e)):
+    if not (np.all(np.isfinite(e)) and np.all(np.isfinite(sd))):
         return None
-    return e, sigma2 + s_param2, np.broadcast_to(d, e.shape)
+    return e, sd**2, np.broadcast_to(d, e.shape)

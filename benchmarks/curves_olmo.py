@@ -106,15 +106,58 @@ def backtest(table: RunTable, law: str, bootstrap: int, decay=0.999) -> None:
             print("    warnings: " + "; ".join(fitted.warnings))
 
 
+def backtest_sizes(table: RunTable, law: str, bootstrap: int, k: int, decay=0.999) -> None:
+    """Fit every checkpoint of the ``k`` smallest sizes, predict the final loss of every run of
+    each larger size with the band: how the band holds as the extrapolation in N grows."""
+    from scalelab.laws.curves import fit_curves  # noqa: PLC0415
+    from scalelab.runs.curves import learning_curves  # noqa: PLC0415
+
+    d = table.data
+    sizes = sorted(d["N"].unique())
+    top = sizes[k - 1]
+    sub = table.with_data(d[d["N"] <= top])
+    c0 = time.process_time()
+    fitted = fit_curves(sub, law, bootstrap=bootstrap, decay=decay)
+    cpu = time.process_time() - c0
+    print(
+        f"{law}: fitted on the {k} smallest sizes (N <= {top:.3g}), {fitted.n_points} points, "
+        f"{cpu:.1f} s CPU; tau {fitted.misspec.get('tau', 0):.4f}"
+    )
+    for n in sizes[k:]:
+        rows = []
+        for c in learning_curves(table):
+            if c.N != n:
+                continue
+            centre, lo, hi = fitted.predict(c.N, c.lr, [c.final_step], band=True)
+            y = c.loss[-1]
+            rows.append((centre[0] / y - 1, (hi[0] - lo[0]) / centre[0], lo[0] <= y <= hi[0]))
+        err = np.abs([r[0] for r in rows])
+        print(
+            f"    N = {n:.3g} ({n / top:.2f}x the largest fitted): |err| mean {err.mean():.2%} "
+            f"max {err.max():.2%}, band width mean {np.mean([r[1] for r in rows]):.2%}, "
+            f"covered {sum(r[2] for r in rows)} of {len(rows)}; "
+            + ", ".join(f"{r[0]:+.2%}" for r in rows)
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("rungs", nargs="?", default=RUNGS)
     ap.add_argument("--bootstrap", type=int, default=100)
     ap.add_argument("--law", nargs="+", default=["annealing", "multipower"])
+    ap.add_argument(
+        "--fit-sizes",
+        type=int,
+        default=0,
+        help="fit the K smallest sizes and predict every larger one (default: 190M-760M -> 1B)",
+    )
     args = ap.parse_args()
     table = olmo_curves(args.rungs)
     for law in args.law:
-        backtest(table, law, args.bootstrap)
+        if args.fit_sizes:
+            backtest_sizes(table, law, args.bootstrap, args.fit_sizes)
+        else:
+            backtest(table, law, args.bootstrap)
 
 
 if __name__ == "__main__":

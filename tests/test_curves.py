@@ -263,3 +263,15 @@ def test_watch_shows_the_forecast_of_a_running_job(fitted, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     assert main([*args[:-1], str(bad)]) == 2
+
+
+def test_a_law_without_n_term_says_its_prediction_at_a_new_size_is_not_one(tmp_path):
+    """One size fits the pooled law (no N term): predicting another N warns, the fitted N not."""
+    from scalelab.laws.curve_predict import curves_analysis
+
+    table = RunTable.from_records(synth_rows(sizes=(1e5,), total=300))
+    fitted, _ = curves_analysis(table, predict=["N=100k,kind=cosine,steps=600"], bootstrap=0)
+    assert not fitted.joint and not any("no N term" in w for w in fitted.warnings)
+    fitted, preds = curves_analysis(table, predict=["N=1M,kind=cosine,steps=600"], bootstrap=0)
+    assert any("no N term" in w and "N = 1e+06" in w for w in fitted.warnings)
+    assert preds[0]["loss"] > 0

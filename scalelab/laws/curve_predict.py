@@ -113,8 +113,15 @@ def curves_analysis(
     targets = [parse_schedule(t, curves) for t in predict or []]
     fitted = fit_curves(table, law, curves=curves, **fit_options)
     out = []
+    sizes = sorted({c.N for c in curves})
     for (N, sched), text in zip(targets, predict or [], strict=True):
         out.append({"spec": text, "schedule": sched.kind, **fitted.final(N, sched)})
+        if not fitted.joint and not any(np.isclose(N, n, rtol=1e-6) for n in sizes):
+            fitted.warnings.append(
+                f"predict {text}: the law has no N term (fitted to {len(sizes)} size(s); the "
+                "joint law needs 3), so its loss at N = "
+                f"{N:.4g} is that of the fitted sizes' pooled law, not a prediction for that size"
+            )
     return fitted, out
 
 

@@ -88,7 +88,14 @@ def test_predict_uses_the_curve_law_and_recovers_the_truth(law):
     annealed = schedule_predict.predict(law, {"N": N, "S": S})
     constant = schedule_predict.predict(law, {"N": N, "S": S}, "kind=constant")
     assert annealed["schedule_assumed"] and "annealed end" in annealed["notes"][0]
-    assert not constant["schedule_assumed"] and constant["notes"] == []
+    assert not constant["schedule_assumed"] and len(constant["notes"]) == 1
+    # what the spec leaves out comes from the runs' rule: lr and warm-up are the same in every run
+    assert constant["notes"][0].startswith("--schedule leaves out") and "kind" not in " ".join(
+        constant["assumed"]
+    )
+    for r in (annealed, constant):
+        assert r["schedule"]["peak_lr"] == 3e-3 and r["schedule"]["warmup_steps"] == 30
+    assert "peak lr 0.003 (the same in every fitted run)" in annealed["notes"][0]
     truth = {
         k: law_loss(N, Schedule(k, 3e-3, S, warmup_steps=30), [S])[0]
         for k in ("cosine", "constant")
@@ -124,7 +131,12 @@ def test_predict_cli(law, tmp_path, capsys):
         + ["--schedule", "kind=wsd,cooldown_frac=0.3"]
     )
     res = capsys.readouterr()
-    assert code == 0 and "under wsd from peak lr 0.003" in res.out and "note:" not in res.err
+    assert code == 0 and "under wsd from peak lr 0.003" in res.out
+    assert "note: --schedule leaves out" in res.err and "no target schedule" not in res.err
+    full = "kind=wsd,lr=3e-3,warmup=30,min_lr_ratio=0.1,cooldown_frac=0.3,cooldown_shape=linear"
+    code = main(["predict", "--law", str(path), "--N", "1.6e6", "--S", "900", "--schedule", full])
+    res = capsys.readouterr()
+    assert code == 0 and "note:" not in res.err  # nothing assumed, nothing said
 
 
 @pytest.mark.parametrize(

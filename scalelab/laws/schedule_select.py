@@ -24,6 +24,7 @@ from typing import Optional
 import numpy as np
 
 from scalelab.errors import InputError, NumericalError
+from scalelab.laws import schedule_rule
 from scalelab.runs.curves import has_curves, learning_curves
 from scalelab.runs.table import RunTable
 
@@ -107,8 +108,10 @@ def schedule_aware(
 
 
 def reference(table: RunTable, curves) -> dict:
-    """The largest run's schedule (the longest of the largest size) and the runs' median tokens
-    per step: what a target schedule leaves out is taken from them."""
+    """The largest run's schedule (the longest of the largest size), the runs' median tokens per
+    step, and the runs' hyper-parameter rule (``rule``, :mod:`scalelab.laws.schedule_rule`):
+    what a target schedule leaves out is taken from the rule (from the largest run's schedule in
+    a law file written before it)."""
     scheduled = [c for c in curves if c.schedule is not None]
     ref = max(scheduled, key=lambda c: (c.N, c.final_step), default=None)
     tps = [_tokens(table, c) / c.final_step for c in curves]
@@ -116,6 +119,7 @@ def reference(table: RunTable, curves) -> dict:
     if ref is not None:
         out["schedule"] = asdict(ref.schedule)
         out["run_id"] = ref.run_id
+        out["rule"] = schedule_rule.derive(scheduled, lambda c: _tokens(table, c))
     return out
 
 

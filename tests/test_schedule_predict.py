@@ -236,3 +236,16 @@ def test_damaged_record_is_one_line_exit_2(law, tmp_path, capsys):
     code = main(["predict", "--law", str(path), "--N", "1e6", "--S", "900"])
     res = capsys.readouterr()
     assert code == 2 and len(res.err.strip().splitlines()) == 1, res.err
+
+
+@pytest.mark.slow  # the selection over every form, then the comparison's fits: about 20 s of CPU
+def test_backtest_compare_adds_the_schedule_aware_comparison(table, tmp_path, capsys):
+    path = tmp_path / "runs.csv"
+    table.data.to_csv(path, index=False)
+    assert main(["backtest", str(path), "--compare", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    record = d["schedule_aware"]
+    assert record["winner"] == "annealing" and "law" not in record  # compared, not carried
+    assert set(record["mean_abs_rel_error"]) == {d["chosen"], "annealing"}
+    assert main(["backtest", str(path), "--compare"]) == 0
+    assert "schedule-aware laws: annealing predicted" in capsys.readouterr().out

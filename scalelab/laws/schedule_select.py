@@ -42,10 +42,12 @@ def schedule_aware(
     bootstrap: int = 0,
     seed: int = 0,
     level: float = 0.95,
+    carry: bool = True,
 ) -> Optional[dict]:
     """The comparison record, or None when the table carries no schedules. ``fit_final(table)``
     fits the chosen final-point form to a table's final points; ``bootstrap``, ``seed`` and
-    ``level`` are the winning curve law's (fitted to every run)."""
+    ``level`` are the winning curve law's (fitted to every run; not with ``carry=False``, the
+    comparison only: ``backtest --compare``)."""
     if not has_curves(table):
         return None
     from scalelab.laws.curves import fit_curves  # noqa: PLC0415 - same layer, paid only here
@@ -94,7 +96,7 @@ def schedule_aware(
         ),
         "reference": reference(table, curves),
     }
-    if winner == LAW:
+    if winner == LAW and carry:
         try:
             full = fit_curves(
                 table, LAW, curves=curves, bootstrap=bootstrap, seed=seed, level=level

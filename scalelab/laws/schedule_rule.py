@@ -154,8 +154,10 @@ def at(
     if "warmup" not in given:
         said.append(f"warm-up {warm:,} steps {how(w, 'warm-up ' + w['unit'])}")
     kind = given.get("kind", fields["kind"])
-    wanted = ("kind", "min_lr_ratio") + (
-        ("cooldown_frac", "cooldown_shape") if kind == "wsd" else ()
+    wanted = (
+        ("kind",)
+        + (("min_lr_ratio",) if kind != "constant" else ())
+        + (("cooldown_frac", "cooldown_shape") if kind == "wsd" else ())
     )
     labels = [k for k in wanted if k not in given]
     split = [k for k in labels if not rule[k]["agree"]]

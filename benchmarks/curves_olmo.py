@@ -102,6 +102,11 @@ def backtest(table: RunTable, law: str, bootstrap: int, decay=0.999) -> None:
             f"({m.get('n', 0)} held-out finals), fit {cpu:.1f} s CPU / {wall:.1f} s wall"
         )
         print("    " + ", ".join(f"{r[0]} {r[1]:+.2%}{'' if r[3] else ' (outside)'}" for r in rows))
+        dd = fitted.data
+        print(
+            f"    objective {dd['objective']:.8g} (grid's best start {dd['grid_objective']:.8g}), "
+            f"converged {dd['converged']}"
+        )
         if fitted.warnings:
             print("    warnings: " + "; ".join(fitted.warnings))
 

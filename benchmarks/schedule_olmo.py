@@ -9,8 +9,10 @@ chosen, then compared with the annealing law on held-out runs (3 sizes: the runs
 compute / 10). Then the five 1B runs' final C4 losses are predicted (a) by the law ``fit``
 returned, as ``predict`` does, and (b) by the annealing law fitted to every checkpoint of the
 rungs, carried as ``fit`` carries it when it wins, with each 1B run's real schedule (its peak lr,
-warm-up, cosine to 0.1x peak over its steps) and with the annealed-end assumption (the largest
-fitted run's schedule at the 1B run's length).
+warm-up, cosine to 0.1x peak over its steps) and with the annealed-end assumption (the
+fitted runs' own rule at the 1B run's size and length: peak lr and warm-up from their trends in
+N, :mod:`scalelab.laws.schedule_rule`; with the 1B run's tokens per step, and with those assumed
+too).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def main() -> None:
         )
         carried.options = law.options.replace(auto=auto)
         carried.options.auto["schedule_aware"]["reference"] = reference(small, curves)
-    rows = {"final-point": [], "real schedule": [], "annealed end": []}
+    rows = {"final-point": [], "real schedule": [], "annealed end": [], "annealed end, tps": []}
     for c in learning_curves(table):
         if c.N != top:
             continue
@@ -67,12 +69,18 @@ def main() -> None:
         truth = float(c.loss[-1])
         lo, hi = law.interval(N=c.N, D=D)
         rows["final-point"].append((c.run_id, float(law.predict(N=c.N, D=D)), lo, hi, truth))
-        for name, spec in (("real schedule", real), ("annealed end", None)):
-            r = schedule_predict.predict(carried, {"N": c.N, "D": D}, spec, c.tokens_per_step)
+        for name, spec, tps in (
+            ("real schedule", real, c.tokens_per_step),
+            ("annealed end", None, c.tokens_per_step),
+            ("annealed end, tps", None, None),  # the tokens per step assumed too
+        ):
+            r = schedule_predict.predict(carried, {"N": c.N, "D": D}, spec, tps)
             rows[name].append((c.run_id, r["loss"], *r["interval"], truth))
-            if name == "annealed end" and c.run_id.endswith("-1xC"):
-                print("  annealed end assumed for 1B-1xC:", r["schedule"]["text"])
-                print("  its real schedule:", s)
+            if name.startswith("annealed end") and c.run_id.endswith("-1xC"):
+                print(f"  {name} for 1B-1xC:", r["schedule"]["text"])
+                print("   ", r["notes"][0])
+        if c.run_id.endswith("-1xC"):
+            print("  its real schedule:", s, f"{c.tokens_per_step:,.0f} tokens per step")
     print("| predict | 1B runs: error (0.5, 1, 2, 5, 10xC) | mean / max abs | covered |")
     print("|---|---|---|---|")
     for name, rs in rows.items():

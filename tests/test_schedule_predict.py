@@ -88,7 +88,14 @@ def test_predict_uses_the_curve_law_and_recovers_the_truth(law):
     annealed = schedule_predict.predict(law, {"N": N, "S": S})
     constant = schedule_predict.predict(law, {"N": N, "S": S}, "kind=constant")
     assert annealed["schedule_assumed"] and "annealed end" in annealed["notes"][0]
-    assert not constant["schedule_assumed"] and constant["notes"] == []
+    assert not constant["schedule_assumed"] and len(constant["notes"]) == 1
+    # what the spec leaves out comes from the runs' rule: lr and warm-up are the same in every run
+    assert constant["notes"][0].startswith("--schedule leaves out") and "kind" not in " ".join(
+        constant["assumed"]
+    )
+    for r in (annealed, constant):
+        assert r["schedule"]["peak_lr"] == 3e-3 and r["schedule"]["warmup_steps"] == 30
+    assert "peak lr 0.003 (the same in every fitted run)" in annealed["notes"][0]
     truth = {
         k: law_loss(N, Schedule(k, 3e-3, S, warmup_steps=30), [S])[0]
         for k in ("cosine", "constant")
@@ -124,7 +131,12 @@ def test_predict_cli(law, tmp_path, capsys):
         + ["--schedule", "kind=wsd,cooldown_frac=0.3"]
     )
     res = capsys.readouterr()
-    assert code == 0 and "under wsd from peak lr 0.003" in res.out and "note:" not in res.err
+    assert code == 0 and "under wsd from peak lr 0.003" in res.out
+    assert "note: --schedule leaves out" in res.err and "no target schedule" not in res.err
+    full = "kind=wsd,lr=3e-3,warmup=30,min_lr_ratio=0.1,cooldown_frac=0.3,cooldown_shape=linear"
+    code = main(["predict", "--law", str(path), "--N", "1.6e6", "--S", "900", "--schedule", full])
+    res = capsys.readouterr()
+    assert code == 0 and "note:" not in res.err  # nothing assumed, nothing said
 
 
 @pytest.mark.parametrize(
@@ -224,3 +236,16 @@ def test_damaged_record_is_one_line_exit_2(law, tmp_path, capsys):
     code = main(["predict", "--law", str(path), "--N", "1e6", "--S", "900"])
     res = capsys.readouterr()
     assert code == 2 and len(res.err.strip().splitlines()) == 1, res.err
+
+
+@pytest.mark.slow  # the selection over every form, then the comparison's fits: about 20 s of CPU
+def test_backtest_compare_adds_the_schedule_aware_comparison(table, tmp_path, capsys):
+    path = tmp_path / "runs.csv"
+    table.data.to_csv(path, index=False)
+    assert main(["backtest", str(path), "--compare", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    record = d["schedule_aware"]
+    assert record["winner"] == "annealing" and "law" not in record  # compared, not carried
+    assert set(record["mean_abs_rel_error"]) == {d["chosen"], "annealing"}
+    assert main(["backtest", str(path), "--compare"]) == 0
+    assert "schedule-aware laws: annealing predicted" in capsys.readouterr().out

@@ -29,12 +29,14 @@ def print_selection(auto: dict) -> None:
 
 def compare_forms(table, options, as_json: bool, output=None) -> None:
     from scalelab import atomic
-    from scalelab.laws.select import select_form
+    from scalelab.cli.schedules import print_comparison
+    from scalelab.laws.schedule_backtest import select
 
-    choice = select_form(table, options=options.replace(bootstrap=0))
+    choice = select(table, options)
     if output:
         atomic.write_text(output, json_text(choice))
     if as_json:
         emit_json(choice)
     else:
         print_selection(choice)
+        print_comparison(choice.get("schedule_aware"))  # a table with schedules only

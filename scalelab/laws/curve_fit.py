@@ -20,9 +20,12 @@ skewed.)
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from scalelab.laws import lbfgs
+from scalelab.laws.curve_forms import params
 
 # coefficient -> the exponents (and the feature they multiply) that it is centred along
 COUPLED = {
@@ -74,3 +77,52 @@ def minimize(value_grad, theta0, f, x, T=None, **kwargs) -> lbfgs.BatchResult:
     res = lbfgs.minimize(vg, np.asarray(theta0) @ T.T, lower, upper, **kwargs)
     theta = np.clip(res.x @ Tinv.T, f.lower, f.upper)
     return lbfgs.BatchResult(theta, res.fun, res.grad @ T, res.n_iter, res.status, res.n_evals)
+
+
+def starts(law: str, joint: bool, x: dict, loss: np.ndarray) -> np.ndarray:
+    """The grid of starts scaled to the data: floor, power-law gap and annealing terms of
+    sensible size."""
+    lo = float(np.min(loss))
+    s1 = float(np.exp(np.median(x["logS1"])))
+    s2 = max(float(np.max(x["S2"])), 1e-12)
+    logN = float(np.median(x["logN"]))
+    axes = []
+    for p in params(law, joint):
+        if p.name in ("E", "L0"):
+            axes.append(np.log(lo * np.array([0.5, 0.85])))
+        elif p.name == "B":
+            axes.append([np.log(0.3 * lo) + 0.3 * logN])
+        elif p.name == "beta":
+            axes.append([0.3])
+        elif p.name == "nu":
+            axes.append([0.0, 0.3] if law == "annealing" else [0.1])
+        elif p.name == "alpha":
+            axes.append([0.3, 0.8] if law == "annealing" else [0.5])
+        elif p.name == "A":
+            gap = np.log(np.array([0.1, 0.5]) * lo)
+            axes.append(gap + 0.5 * np.log(s1) + (0.15 * logN if joint else 0.0))
+        elif p.name == "C":
+            axes.append(np.log(np.array([0.01, 0.1]) * lo / s2))
+        elif p.name == "Bbeta_d":
+            axes.append(np.log(np.array([15.0, 150.0]) * lo))
+        elif p.name == "C_d":
+            axes.append([0.0, 2.0])
+        elif p.name in ("beta_d", "gamma_d"):
+            axes.append([0.5])
+    x0 = np.array(list(itertools.product(*axes)), dtype=float)
+    f = params(law, joint)
+    return np.clip(x0, [p.lower for p in f], [p.upper for p in f])
+
+
+def polish(f, obj, theta, max_iter: int) -> tuple[np.ndarray, float, bool]:
+    """The unweighted objective's minimum from ``theta`` in centred coordinates: (theta, its
+    objective, converged). The grid's best start can stop short of the minimum (the multi-power
+    law on the OLMo rungs: at the iteration limit, or stalled in theta's own coordinates with
+    gamma_d still moving), and one refit in centred coordinates walks the rest of the way: the
+    reported fit and the bootstrap's common start. ``theta`` is kept (converged as the caller
+    says: ``converged`` False here) where the walk does not lower the objective."""
+    res = minimize(obj.value_grad, theta[None, :], f, obj.logx, max_iter=max_iter)
+    f0 = float(obj.value_grad(theta[None, :], np.zeros(1, dtype=int))[0][0])
+    if np.isfinite(res.fun[0]) and res.fun[0] <= f0:
+        return res.x[0], float(res.fun[0]), bool(res.converged[0])
+    return theta, f0, False

@@ -19,7 +19,6 @@ shape, re-levelled to the job's own points).
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ import pandas as pd
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws import curve_fit, curve_misspec
 from scalelab.laws.curve_decay import AUTO, choose_decay
-from scalelab.laws.curve_forms import DECAY, LAWS, Features, curve_features, form, params
+from scalelab.laws.curve_forms import DECAY, LAWS, Features, curve_features, form
 from scalelab.laws.objective import Objective
 from scalelab.runs.curves import Curve, learning_curves
 from scalelab.runs.schedules import Schedule, lr_sequence
@@ -265,7 +264,10 @@ def fit_curves(
     x, logy, ids, sizes, joint, f, obj, res, best = _fit_points(
         curves, law, skip_first, decay, loss, delta, max_iter
     )
-    theta = res.x[best]
+    # the reported fit is the minimum polished from the grid's best start (curve_fit.polish)
+    theta, fun, converged = curve_fit.polish(f, obj, res.x[best], max_iter)
+    if not fun < res.fun[best]:
+        converged = converged or bool(res.converged[best])
     natural = {k: float(v) for k, v in f.natural(theta).items()}
     resid = logy - f.log_predict(theta[None, :], x)[0]
     dof = max(1, resid.size - len(f.params))
@@ -283,13 +285,15 @@ def fit_curves(
             "run_ids": [c.run_id for c in curves],
             "N": sorted({float(c.N) for c in curves}),
             "starts": int(len(res.x)),
-            "converged": bool(res.converged[best]),
+            "converged": converged,
+            "objective": fun,
+            "grid_objective": float(res.fun[best]),
         },
     )
     if profile is not None:
         out.data["decay_profile"] = profile
         out.warnings += profile.pop("warnings")
-    if not res.converged[best]:
+    if not converged:
         out.warnings.append(f"the best start stopped at the iteration limit ({max_iter})")
     for p, value in zip(f.params, theta, strict=True):
         if p.name == "beta_d" and value - p.lower <= 1e-6 * (p.upper - p.lower):
@@ -334,7 +338,7 @@ def _fit_points(curves, law, skip_first, decay, loss, delta, max_iter, x0=None):
             f"too few points to fit '{law}': {logy.size} for {len(f.params)} parameters"
         )
     if x0 is None or np.shape(x0)[-1] != len(f.params):
-        x0 = _starts(law, joint, x, np.exp(logy))
+        x0 = curve_fit.starts(law, joint, x, np.exp(logy))
     obj = Objective(f, x, logy, None, loss, delta)
     res = curve_fit.minimize(
         obj.value_grad, np.atleast_2d(x0), f, x, np.eye(len(f.params)), max_iter=max_iter
@@ -417,47 +421,9 @@ def _fit_rss(curves, law, skip_first, decay, loss, delta, max_iter) -> tuple[flo
     return float(np.sum(resid**2)), int(logy.size)
 
 
-def _starts(law: str, joint: bool, x: dict, loss: np.ndarray) -> np.ndarray:
-    """Starts scaled to the data: floor, power-law gap and annealing terms of sensible size."""
-    lo = float(np.min(loss))
-    s1 = float(np.exp(np.median(x["logS1"])))
-    s2 = max(float(np.max(x["S2"])), 1e-12)
-    logN = float(np.median(x["logN"]))
-    axes = []
-    for p in params(law, joint):
-        if p.name in ("E", "L0"):
-            axes.append(np.log(lo * np.array([0.5, 0.85])))
-        elif p.name == "B":
-            axes.append([np.log(0.3 * lo) + 0.3 * logN])
-        elif p.name == "beta":
-            axes.append([0.3])
-        elif p.name == "nu":
-            axes.append([0.0, 0.3] if law == "annealing" else [0.1])
-        elif p.name == "alpha":
-            axes.append([0.3, 0.8] if law == "annealing" else [0.5])
-        elif p.name == "A":
-            gap = np.log(np.array([0.1, 0.5]) * lo)
-            axes.append(gap + 0.5 * np.log(s1) + (0.15 * logN if joint else 0.0))
-        elif p.name == "C":
-            axes.append(np.log(np.array([0.01, 0.1]) * lo / s2))
-        elif p.name == "Bbeta_d":
-            axes.append(np.log(np.array([15.0, 150.0]) * lo))
-        elif p.name == "C_d":
-            axes.append([0.0, 2.0])
-        elif p.name == "beta_d":
-            axes.append([0.5])
-        elif p.name == "gamma_d":
-            axes.append([0.5])
-    x0 = np.array(list(itertools.product(*axes)), dtype=float)
-    f = params(law, joint)
-    return np.clip(x0, [p.lower for p in f], [p.upper for p in f])
-
-
-def _bootstrap(
-    out: CurveLaw, f, obj: Objective, theta, ids, n: int, seed: int, max_iter: int, polish=True
-):
+def _bootstrap(out: CurveLaw, f, obj: Objective, theta, ids, n: int, seed: int, max_iter: int):
     """Refit ``n`` run resamples at once (one batched L-BFGS, weights = resampling counts) from
-    the whole data's minimum reached in centred coordinates (:func:`_polish`)."""
+    the whole data's polished minimum ``theta`` (:func:`scalelab.laws.curve_fit.polish`)."""
     codes, unique = pd.factorize(pd.Series(ids))
     if len(unique) < 2:
         out.warnings.append("one run: no bootstrap over runs (intervals need at least two)")
@@ -465,9 +431,8 @@ def _bootstrap(
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(len(unique), np.full(len(unique), 1 / len(unique)), size=n)
     boot = Objective(f, obj.logx, obj.logy, counts[:, codes].astype(float), obj.loss, obj.delta)
-    start = _polish(f, obj, theta, max_iter) if polish else theta
     res = curve_fit.minimize(
-        boot.value_grad, np.tile(start, (n, 1)), f, obj.logx, max_iter=max_iter
+        boot.value_grad, np.tile(theta, (n, 1)), f, obj.logx, max_iter=max_iter
     )
     ok = np.isfinite(res.fun) & res.converged
     samples = res.x[ok]
@@ -478,16 +443,3 @@ def _bootstrap(
         out.ci[name] = [float(lo), float(hi)] if np.isfinite([lo, hi]).all() else None
     if (~ok).sum() > 0.05 * n:
         out.warnings.append(f"{int((~ok).sum())} of {n} bootstrap refits did not converge")
-
-
-def _polish(f, obj: Objective, theta, max_iter: int) -> np.ndarray:
-    """The unweighted objective's minimum from ``theta`` in centred coordinates: the bootstrap's
-    common start. The grid's best start can stop short of the minimum (the multi-power law on the
-    OLMo rungs: at the iteration limit, gamma_d still moving to its bound), and then every refit
-    walked the same way from it, hundreds of iterations each; one refit of the whole data walks
-    it once. The reported fit (``theta``) is unchanged; ``theta`` is kept where the walk fails."""
-    res = curve_fit.minimize(obj.value_grad, theta[None, :], f, obj.logx, max_iter=max_iter)
-    f0 = obj.value_grad(theta[None, :], np.zeros(1, dtype=int))[0][0]
-    if np.isfinite(res.fun[0]) and res.fun[0] <= f0:
-        return res.x[0]
-    return theta

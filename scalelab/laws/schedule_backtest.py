@@ -7,6 +7,8 @@ fold's fitting runs (no bootstrap; its band from the fold's own held-out refits,
 :mod:`scalelab.laws.curve_misspec`), predicting the final loss of each held-out run under its own
 schedule. The record compares the two laws' mean absolute relative errors on the runs both
 predicted, names the winner and says why. A table without schedules gets no record (None).
+``backtest --compare`` (:func:`select`) adds ``fit --form auto``'s schedule-aware comparison to
+the form selection.
 """
 
 from __future__ import annotations
@@ -31,6 +33,27 @@ def backtest(runs: Runs, form: str, **kwargs) -> tuple[Backtest, Optional[dict]]
     table = as_table(runs)
     result = final_backtest(table, form, **kwargs)
     return result, compare(table, result)
+
+
+def select(runs: Runs, options) -> dict:
+    """``backtest --compare``: every form scored over the selection's folds
+    (:func:`scalelab.laws.select.select_form`, no bootstrap) and, on a table with schedules, the
+    chosen form against the annealing law on the held-out runs of ``fit --form auto``'s
+    comparison (``schedule_aware``: :func:`scalelab.laws.schedule_select.schedule_aware`, without
+    fitting the winner to every run)."""
+    from scalelab.laws.schedule_select import schedule_aware  # noqa: PLC0415 - same layer
+    from scalelab.laws.select import fit_form, select_form  # noqa: PLC0415 - same layer
+
+    table = as_table(runs)
+    opts = options.replace(bootstrap=0)
+    choice = select_form(table, options=opts)
+    chosen = choice["chosen"]
+    record = schedule_aware(
+        table, chosen, lambda t: fit_form(t, chosen, options=opts.replace(grid=None)), carry=False
+    )
+    if record is not None:
+        choice["schedule_aware"] = record
+    return choice
 
 
 def compare(table, result: Backtest) -> Optional[dict]:

@@ -5,14 +5,18 @@ When the annealing law won the held-out comparison, the law file carries it (fit
 checkpoint of every run), and a prediction is the final loss of a run of ``N`` parameters under
 the target's schedule: ``schedule`` is written as ``scalelab curves --predict``'s spec without
 ``N`` (:data:`KEYS`: ``kind`` cosine / wsd / constant, ``steps``, ``lr`` the peak, ``warmup``
-steps, ``min_lr_ratio``, ``cooldown_frac``, ``cooldown_shape``), and what it leaves out is the
-largest fitted run's (its warm-up as a fraction of the steps). The length is ``steps``, else
-``S``, else ``D`` over the tokens per step (``batch_tokens``, else the fitted runs'). Without a
-schedule the prediction assumes an annealed end -- the largest fitted run's schedule at the
-target's length, cosine when that run's was constant -- which is what a final-point law
-predicts, and says so. The interval is the curve law's band (bootstrap over runs, point scatter,
-and the misspecification of its held-out folds growing with the distance beyond the fitted
-runs: :mod:`scalelab.laws.curve_misspec`).
+steps, ``min_lr_ratio``, ``cooldown_frac``, ``cooldown_shape``), and what it leaves out is
+derived from the fitted runs' own hyper-parameter rule (:mod:`scalelab.laws.schedule_rule`: the
+peak lr, warm-up and tokens per step as constants or log-log trends in N across the runs, the
+kind and final lr ratio every run's), and said so; a law file written before the rule takes them
+from the largest fitted run's schedule (its warm-up as a fraction of the steps). The length is
+``steps``, else ``S``, else ``D`` over the tokens per step (``batch_tokens``, else the rule's at
+N). Without a schedule the prediction assumes an annealed end -- the rule's schedule at the
+target's size and length, cosine when the runs' was constant -- which is what a final-point law
+predicts, and the note says exactly what was assumed (``assumed`` in the result). The interval
+is the curve law's band (bootstrap over runs, point scatter, and the misspecification of its
+held-out folds growing with the distance beyond the fitted runs:
+:mod:`scalelab.laws.curve_misspec`).
 
 When the final-point form won, ``predict`` is unchanged but for a note that its prediction
 assumes an annealed end; a target schedule is then an error (the form cannot take one).
@@ -25,6 +29,7 @@ from dataclasses import replace
 from typing import Optional
 
 from scalelab.errors import InputError, NumericalError
+from scalelab.laws import schedule_rule
 from scalelab.laws.curve_predict import KEYS as CURVE_KEYS
 from scalelab.laws.curve_predict import spec_items, target_schedule
 from scalelab.laws.curves import CurveLaw
@@ -89,22 +94,39 @@ def predict(
         raise InputError(
             f"law file: options.auto.schedule_aware: not a schedule-aware record ({exc})"
         ) from None
-    tps = batch_tokens or ref.get("tokens_per_step") or 1.0
     if batch_tokens is not None and not (batch_tokens > 0 and math.isfinite(batch_tokens)):
         raise InputError(f"--batch-tokens: expected a positive number, got {batch_tokens:g}")
+    rule = ref.get("rule")
+    tps = batch_tokens or ref.get("tokens_per_step") or 1.0
+    if rule and batch_tokens is None:
+        tps = schedule_rule.tokens_per_step(rule, N)
     steps = _steps(variables, items, tps)
-    notes = []
-    assumed = "kind" not in items and schedule is None
+    assumed = schedule is None
+    said: list[str] = []
+    if rule:
+        length = target_schedule(items, base, steps, where).total_steps
+        fields, said = schedule_rule.at(rule, N, length, tps, items)
+        base = replace(base, total_steps=length, **fields)
+        if batch_tokens is None and rule["tokens_per_step"]["how"] == "trend":
+            said.append(
+                f"{tps:,.0f} tokens per step {schedule_rule.how(rule['tokens_per_step'], 'tokens per step')}"
+            )
     if assumed:
-        kind = base.kind if base.kind in ANNEALED else "cosine"
-        base = replace(base, kind=kind)
-        notes.append(
-            "no target schedule given (--schedule): assumed an annealed end, "
-            + _describe(target_schedule(items, base, steps, where))
-            + f" (the largest fitted run's, {ref.get('run_id', '?')}, at this length): what a "
-            "final-point law predicts"
-        )
+        base = replace(base, kind=base.kind if base.kind in ANNEALED else "cosine")
     target = target_schedule(items, base, steps, where)
+    notes = []
+    if assumed:
+        notes.append(
+            f"no target schedule given (--schedule): assumed an annealed end, {_describe(target)}"
+            + (
+                ", from the fitted runs' own hyper-parameter rule: " + "; ".join(said)
+                if rule
+                else f" (the largest fitted run's, {ref.get('run_id', '?')}, at this length)"
+            )
+            + ": what a final-point law predicts"
+        )
+    elif said:
+        notes.append("--schedule leaves out: taken from the fitted runs' rule: " + "; ".join(said))
     final = curve.final(N, target)
     if final["loss"] is None:
         raise NumericalError(f"predict: the {curve.law} law's loss at N={N:.4g} is not finite")
@@ -121,6 +143,7 @@ def predict(
         "tokens_per_step": tps,
         "schedule": _schedule_dict(target),
         "schedule_assumed": assumed,
+        "assumed": said,
         "loss": final["loss"],
         "interval": interval,
         "interval_kind": "prediction" if interval else None,

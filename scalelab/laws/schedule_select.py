@@ -24,6 +24,7 @@ from typing import Optional
 import numpy as np
 
 from scalelab.errors import InputError, NumericalError
+from scalelab.laws import schedule_rule
 from scalelab.runs.curves import has_curves, learning_curves
 from scalelab.runs.table import RunTable
 
@@ -41,10 +42,12 @@ def schedule_aware(
     bootstrap: int = 0,
     seed: int = 0,
     level: float = 0.95,
+    carry: bool = True,
 ) -> Optional[dict]:
     """The comparison record, or None when the table carries no schedules. ``fit_final(table)``
     fits the chosen final-point form to a table's final points; ``bootstrap``, ``seed`` and
-    ``level`` are the winning curve law's (fitted to every run)."""
+    ``level`` are the winning curve law's (fitted to every run; not with ``carry=False``, the
+    comparison only: ``backtest --compare``)."""
     if not has_curves(table):
         return None
     from scalelab.laws.curves import fit_curves  # noqa: PLC0415 - same layer, paid only here
@@ -93,7 +96,7 @@ def schedule_aware(
         ),
         "reference": reference(table, curves),
     }
-    if winner == LAW:
+    if winner == LAW and carry:
         try:
             full = fit_curves(
                 table, LAW, curves=curves, bootstrap=bootstrap, seed=seed, level=level
@@ -107,8 +110,10 @@ def schedule_aware(
 
 
 def reference(table: RunTable, curves) -> dict:
-    """The largest run's schedule (the longest of the largest size) and the runs' median tokens
-    per step: what a target schedule leaves out is taken from them."""
+    """The largest run's schedule (the longest of the largest size), the runs' median tokens per
+    step, and the runs' hyper-parameter rule (``rule``, :mod:`scalelab.laws.schedule_rule`):
+    what a target schedule leaves out is taken from the rule (from the largest run's schedule in
+    a law file written before it)."""
     scheduled = [c for c in curves if c.schedule is not None]
     ref = max(scheduled, key=lambda c: (c.N, c.final_step), default=None)
     tps = [_tokens(table, c) / c.final_step for c in curves]
@@ -116,6 +121,7 @@ def reference(table: RunTable, curves) -> dict:
     if ref is not None:
         out["schedule"] = asdict(ref.schedule)
         out["run_id"] = ref.run_id
+        out["rule"] = schedule_rule.derive(scheduled, lambda c: _tokens(table, c))
     return out
 
 

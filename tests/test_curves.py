@@ -275,3 +275,17 @@ def test_a_law_without_n_term_says_its_prediction_at_a_new_size_is_not_one(tmp_p
     fitted, preds = curves_analysis(table, predict=["N=1M,kind=cosine,steps=600"], bootstrap=0)
     assert any("no N term" in w and "N = 1e+06" in w for w in fitted.warnings)
     assert preds[0]["loss"] > 0
+
+
+def test_the_advice_on_a_bound_depends_on_how_densely_the_runs_were_sampled():
+    from scalelab.laws.curves import _advise
+
+    def advice(n_points, extra=()):
+        law = CurveLaw("annealing", True, {}, n_runs=10)
+        law.warnings = ["parameter C sits on a bound (0): these curves do not identify it", *extra]
+        _advise(law, n_points, 7)
+        return law.warnings[-1]
+
+    assert "Evaluate each run more often" in advice(80)  # 8 points per run
+    assert "sample the curves well" in advice(770)  # 77 per run: the bound is the data's
+    assert "Evaluate each run more often" in advice(770, ["3 refits did not converge"])

@@ -350,6 +350,11 @@ def _fit_points(curves, law, skip_first, decay, loss, delta, max_iter, x0=None):
     return x, logy, ids, sizes, joint, f, obj, res, best
 
 
+WELL_SAMPLED = 24
+"""Points per run (after the warm-up cut) above which a parameter on its bound is not blamed on
+sparse evaluation (the advice's own recommendation, ``[eval] points = 24``)."""
+
+
 def _advise(out: CurveLaw, n_points: int, n_params: int) -> None:
     """What to do when the curves do not pin the law (a parameter on its bound, refits that did
     not converge): the usual cause is too few evaluations per run after the warm-up cut."""
@@ -357,6 +362,14 @@ def _advise(out: CurveLaw, n_points: int, n_params: int) -> None:
     if not trouble:
         return
     per_run = n_points / max(1, out.n_runs)
+    if per_run >= WELL_SAMPLED and not any("did not converge" in w for w in trouble):
+        out.warnings.append(
+            f"what to do: {per_run:.0f} points per run already sample the curves well, so a "
+            "parameter on its bound is where these curves put it (the term it governs is not "
+            "resolved by them), not a sampling problem; the predictions and the band stand. "
+            "Compare the laws on held-out runs with --law auto"
+        )
+        return
     out.warnings.append(
         f"what to do: {n_points} points ({per_run:.1f} per run after the first "
         f"{out.skip_first:.0%} of its steps) pin {n_params} parameters loosely, so the "

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "scalelab"
 
 #: Rank of each top-level part of the package: a module may import its own part or a lower rank.
 RANK = {
-    "errors": -1, "units": 0, "schema": 0, "atomic": 0, "tomlfile": 0,
+    "errors": -1, "units": 0, "schema": 0, "atomic": 0, "tomlfile": 0, "lazy": 0,
     "data": 1, "model": 1, "runs": 1,
     "examples": 1.5,
     "train": 2, "laws": 2,

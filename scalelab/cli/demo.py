@@ -16,8 +16,6 @@ from scalelab.cli.common import (
 )
 from scalelab.cli.options import option
 from scalelab.cli.usage import PlainUsage
-from scalelab.ladder import Interrupted
-from scalelab.ladder.status import LiveProgress
 
 
 @app.command(cls=PlainUsage)
@@ -54,6 +52,9 @@ def demo(
 ) -> None:
     """The embedded default: train a ladder on the built-in corpus, fit, backtest, plan, write the
     report."""
+    from scalelab.ladder import Interrupted  # the ladder stack: loaded by a demo, not --help
+    from scalelab.ladder.status import LiveProgress
+
     # Lazy: the pipelines import the fitting and report stack (pandas, scipy), which every other
     # command would otherwise pay for at start-up (the CLI imports all its command modules).
     if published:

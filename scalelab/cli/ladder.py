@@ -18,12 +18,6 @@ from scalelab.cli.common import (
 )
 from scalelab.cli.usage import PlainGroup, PlainUsage
 from scalelab.errors import InputError
-from scalelab.ladder import check_executor, load_plan
-from scalelab.ladder import run as run_ladder
-from scalelab.ladder.estimate import calibrate
-from scalelab.ladder.registry import Registry
-from scalelab.ladder.status import LiveProgress, ladder_state, status_rows
-from scalelab.ladder.sweep import sweep_plan, sweep_report
 
 MAX_WORKERS = 1024
 
@@ -142,6 +136,8 @@ def ladder_plan(
 ) -> None:
     """Print the planned runs (N, D, C, steps, estimated time) without training; same as
     `run --dry-run`."""
+    from scalelab.ladder import load_plan  # the ladder stack: loaded by a command, not --help
+
     _number(flops_per_s, "--flops-per-s", "a throughput in FLOPs/s")
     plan = _timed(load_plan(spec, out_dir, flops_per_s), flops_per_s)
     if json_out:
@@ -153,6 +149,8 @@ def ladder_plan(
 def _timed(plan, flops_per_s):
     """Time a few steps of each shape for the estimates, unless a throughput was given or
     measured."""
+    from scalelab.ladder.estimate import calibrate
+
     if flops_per_s is None and plan.flops_per_s_source != "measured":
         with err.status("timing a few training steps of each shape for the estimates"):
             calibrate(plan)
@@ -197,6 +195,10 @@ def ladder_run(
 ) -> None:
     """Run the ladder's pending runs: skip finished ones, resume interrupted ones from their
     checkpoints."""
+    from scalelab.ladder import check_executor, load_plan
+    from scalelab.ladder import run as run_ladder
+    from scalelab.ladder.status import LiveProgress
+
     check_executor(executor)
     _number(lease_s, "--lease", "a number of seconds")
     _number(cpus_per_run, "--cpus-per-run", "a number of CPUs")
@@ -253,6 +255,9 @@ def ladder_status(
     json_out: bool = JsonOpt,
 ) -> None:
     """The table of runs and their states (safe while another process runs the ladder)."""
+    from scalelab.ladder.registry import Registry
+    from scalelab.ladder.status import ladder_state, status_rows
+
     with Registry.open(ladder) as reg:
         rows = status_rows(reg)
         st = ladder_state(reg)
@@ -302,6 +307,7 @@ def ladder_export(
     """Write the run table (every eval point of every finished run; diverged runs carry status
     'diverged')."""
     from scalelab.atomic import check_file
+    from scalelab.ladder.registry import Registry
 
     check_file(output, "run table")
     with Registry.open(ladder) as reg:
@@ -341,6 +347,11 @@ def ladder_sweep_lr(
     json_out: bool = JsonOpt,
 ) -> None:
     """Check the learning-rate rule: train the smallest sizes at several multipliers of its lr."""
+    from scalelab.ladder import load_plan
+    from scalelab.ladder import run as run_ladder
+    from scalelab.ladder.registry import Registry
+    from scalelab.ladder.sweep import sweep_plan, sweep_report
+
     try:
         mult = [float(x) for x in scales.split(",") if x.strip()]
     except ValueError:

@@ -1,10 +1,11 @@
 """The shared command-line options, each declared once, its default read from a typed option class.
 
 A flag that several commands take (``--bootstrap``, ``--form``, ``--level``, the task options) is
-declared here, in :data:`SHARED`: its flags, its help, and its default, that of
+declared here, in :data:`SHARED`: its flags, its help, and its default read from
 :class:`~scalelab.laws.options.FitOptions` (fit options) or
-:class:`~scalelab.tasks.options.TaskOptions` (task options), mirrored below so that ``--help`` loads
-no fitting stack (the tests check the mirror against the classes). A command takes it with
+:class:`~scalelab.tasks.options.TaskOptions` (task options). Those two modules import nothing
+heavy (their packages load their API on first use, :mod:`scalelab.lazy`), so ``--help`` loads
+neither pandas nor numpy (``tests/test_cli_help_imports.py``). A command takes it with
 :func:`option`::
 
     bootstrap: int = option("--bootstrap", "backtest")
@@ -17,42 +18,12 @@ defaults that are not in that table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any, Optional
 
 import typer
 
-# The typed classes' defaults, mirrored here so that loading the commands (``scalelab tasks
-# --help``) does not import the fitting stack: ``scalelab.laws.options`` and
-# ``scalelab.tasks.options`` pull in pandas and numpy through the run table (+0.45 s CPU on every
-# ``--help``, docs/benchmarks.md "The code base"). The source of each value is still the typed
-# class: ``tests/test_cli_defaults.py`` checks every value below against it, so a default changed
-# there fails the tests until it is changed here too.
-FitOptions = SimpleNamespace(  # scalelab.laws.options.FitOptions
-    bootstrap=0,
-    seed=0,
-    level=0.95,
-    loss="huber",
-    delta=1e-3,
-    params="non-embedding",
-    flops="6ND",
-    eval_set=None,
-    points=None,
-    skip_first=0.0,
-    tie="irreducible",
-)
-TaskOptions = SimpleNamespace(  # scalelab.tasks.options.TaskOptions
-    through="task_loss",
-    link="auto",
-    form="auto",
-    bootstrap=200,
-    smooth=5,
-    skip=0.1,
-    step1_points="auto",
-)
-DEFAULT_FORM = "chinchilla"  # scalelab.laws.options.DEFAULT_FORM
-INTERVAL_BOOTSTRAP = 200  # scalelab.laws.options.INTERVAL_BOOTSTRAP
-TIES = ("irreducible", "stack")  # scalelab.laws.options.TIES
+from scalelab.laws.options import DEFAULT_FORM, INTERVAL_BOOTSTRAP, TIES, FitOptions
+from scalelab.tasks.options import TaskOptions
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from scalelab.cli.common import (
 from scalelab.cli.options import option
 from scalelab.cli.usage import PlainUsage
 from scalelab.errors import InputError
-from scalelab.plan import watch_source as ws
-from scalelab.plan.watch import (
+from scalelab.plan.watch_options import (
+    DEFAULT_IDLE,
     DEFAULT_PATIENCE,
     DEFAULT_SKIP,
     DEFAULT_SPIKE,
@@ -113,7 +113,7 @@ def watch(
         help="With --follow: stop after this many seconds (default: when the run finishes).",
     ),
     idle: float = typer.Option(
-        ws.DEFAULT_IDLE,
+        DEFAULT_IDLE,
         "--idle",
         metavar="SECONDS",
         help="With --follow on a plain run table or a bare train log (nothing there says when "
@@ -133,6 +133,8 @@ def watch(
     ),
     as_json: bool = JsonOpt,
 ) -> None:
+    from scalelab.plan import watch_source as ws  # pandas: loaded by a watch, not by --help
+
     fitted = _resolve_law(law)
     curve_law = None
     if forecast:
@@ -183,6 +185,8 @@ def _follow(run: str, judge, read, as_json: bool, interval, timeout, idle) -> No
             last[0] = result.forecast
             _print_forecast(result.forecast)
         return result
+
+    from scalelab.plan import watch_source as ws
 
     result, why = ws.follow(
         run,

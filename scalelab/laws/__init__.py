@@ -10,14 +10,22 @@ Modules, bottom to top: ``forms``, ``conventions``, ``objective``, ``lbfgs``, ``
 ``options`` (:class:`FitOptions`), ``law`` (:class:`Law`), ``fit`` (one named form), ``backtest``,
 ``select`` (:func:`fit`, ``form="auto"``), and beside them ``isoflop``, ``published``,
 ``synthetic``.
+
+Its names are imported on first use (:mod:`scalelab.lazy`): ``import scalelab.laws.options`` (as
+``scalelab fit --help`` does) loads neither pandas nor numpy; ``laws.fit`` loads the fitting stack.
 """
 
-from scalelab.laws import forms
-from scalelab.laws.conventions import Conventions
-from scalelab.laws.fit import fit_form
-from scalelab.laws.law import Allocation, Law
-from scalelab.laws.options import CHINCHILLA_BUDGET, FitOptions
-from scalelab.laws.select import fit, select_form
+from typing import TYPE_CHECKING
+
+from scalelab.lazy import exports
+
+if TYPE_CHECKING:  # the names below, for static tools; at run time __getattr__ imports them
+    from scalelab.laws import forms
+    from scalelab.laws.conventions import Conventions
+    from scalelab.laws.fit import fit_form
+    from scalelab.laws.law import Allocation, Law
+    from scalelab.laws.options import CHINCHILLA_BUDGET, FitOptions
+    from scalelab.laws.select import fit, select_form
 
 __all__ = [
     "Allocation",
@@ -30,3 +38,17 @@ __all__ = [
     "forms",
     "select_form",
 ]
+
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "Allocation": "scalelab.laws.law",
+        "CHINCHILLA_BUDGET": "scalelab.laws.options",
+        "Conventions": "scalelab.laws.conventions",
+        "FitOptions": "scalelab.laws.options",
+        "Law": "scalelab.laws.law",
+        "fit": "scalelab.laws.select",
+        "fit_form": "scalelab.laws.fit",
+        "select_form": "scalelab.laws.select",
+    },
+)

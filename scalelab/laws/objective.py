@@ -16,8 +16,8 @@ import numpy as np
 
 from scalelab.errors import InputError
 from scalelab.laws.formkit import Form, LogVariables
+from scalelab.laws.options import LOSSES
 
-LOSSES = ("huber", "mse")
 CHUNK_ELEMENTS = (
     24576  # points x batch rows per evaluation chunk: ~192 KiB per float64 temporary, inside L2
 )

@@ -11,6 +11,11 @@ convenience (``fit(table, bootstrap=1000)`` builds ``FitOptions(bootstrap=1000)`
     >>> from scalelab.laws.options import FitOptions
     >>> FitOptions(bootstrap=200).replace(loss="mse").loss
     'mse'
+
+This module is the one source of the fit defaults, and it imports nothing heavy: the command line
+reads its defaults from here without loading pandas or numpy (``scalelab fit --help``). The
+fitting modules import the choices from here (:data:`LOSSES`); building a :class:`FitOptions`
+imports :mod:`~scalelab.laws.conventions` to validate its conventions.
 """
 
 from __future__ import annotations
@@ -18,13 +23,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from scalelab.errors import InputError
-from scalelab.laws.conventions import Conventions
-from scalelab.laws.formkit import Form
-from scalelab.laws.objective import LOSSES
 
+if TYPE_CHECKING:
+    from scalelab.laws.conventions import Conventions
+    from scalelab.laws.formkit import Form
+
+LOSSES = ("huber", "mse")
+"""The fitting losses on log residuals (:mod:`scalelab.laws.objective`)."""
 CHINCHILLA_BUDGET = 5.76e23
 """Gopher's (and Chinchilla's) training budget in FLOPs: the default budget of derived
 quantities."""
@@ -89,6 +97,8 @@ class FitOptions:
     tie: str = "irreducible"
 
     def __post_init__(self):
+        from scalelab.laws.conventions import Conventions  # numpy: imported when a fit is built
+
         conv = Conventions(self.params, self.flops, self.bcrit)  # validates the conventions
         object.__setattr__(self, "bcrit", conv.bcrit)  # a B_crit fit file, as its numbers
         if self.tie not in TIES:
@@ -125,6 +135,8 @@ class FitOptions:
 
     @property
     def conventions(self) -> Conventions:
+        from scalelab.laws.conventions import Conventions
+
         return Conventions(self.params, self.flops, self.bcrit)
 
     def resolved(self, form: Form) -> FitOptions:

@@ -29,14 +29,14 @@ import pandas as pd
 
 from scalelab.errors import InputError
 from scalelab.laws import Conventions, Law
+from scalelab.plan.watch_options import (  # noqa: F401 (EXIT_DEPARTURE: read from here too)
+    DEFAULT_PATIENCE,
+    DEFAULT_SKIP,
+    DEFAULT_SPIKE,
+    DEFAULT_TOLERANCE,
+    EXIT_DEPARTURE,
+)
 from scalelab.runs.table import TEXT_COLUMNS, RunTable, _format_of, read_table
-
-DEFAULT_TOLERANCE = 0.03
-DEFAULT_SPIKE = 0.05
-DEFAULT_SKIP = 0.1
-DEFAULT_PATIENCE = 2
-EXIT_DEPARTURE = 4
-"""Exit status of ``scalelab watch`` when the run departs from its law (or diverges)."""
 
 
 @dataclass

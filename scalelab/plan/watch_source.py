@@ -33,14 +33,12 @@ from scalelab.model.counting import count_params
 from scalelab.model.shapes import shape_for
 from scalelab.plan.watch import Watch, read_curve, watch
 from scalelab.plan.watch_forecast import forecast_final
+from scalelab.plan.watch_options import DEFAULT_IDLE
 from scalelab.runs.table import RunTable
 from scalelab.train.config import GPT_FIELDS, ModelSection
 
 TRAIN_LOG, RUNS, SUMMARY, CONFIG = "train_log.csv", "runs.csv", "summary.json", "config.json"
 FINISHED = ("done", "diverged", "interrupted")
-DEFAULT_IDLE = 300.0
-"""``--follow`` on a source that cannot say when its run finished (a plain run table, a train log
-with no run folder around it) stops once it has not changed for this many seconds."""
 GRID_RATIO = 1.15
 """Train-log windows end at steps round(1.15^k): about 16 points per factor of 10 in steps."""
 

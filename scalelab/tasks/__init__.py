@@ -6,10 +6,28 @@ docs/tasks.md.
 
     >>> from scalelab import tasks
     >>> [p.to_dict() for p in tasks.predict("tasks.csv", "all", N=7e9, D=2e12)]  # doctest: +SKIP
+
+Its names are imported on first use (:mod:`scalelab.lazy`): ``import scalelab.tasks.options`` (as
+``scalelab tasks --help`` does) loads neither pandas nor numpy.
 """
 
-from scalelab.tasks.backtest import backtest
-from scalelab.tasks.predict import TaskPrediction, predict
-from scalelab.tasks.rank import predictability
+from typing import TYPE_CHECKING
+
+from scalelab.lazy import exports
+
+if TYPE_CHECKING:  # the names below, for static tools; at run time __getattr__ imports them
+    from scalelab.tasks.backtest import backtest
+    from scalelab.tasks.predict import TaskPrediction, predict
+    from scalelab.tasks.rank import predictability
 
 __all__ = ["TaskPrediction", "backtest", "predict", "predictability"]
+
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "TaskPrediction": "scalelab.tasks.predict",
+        "backtest": "scalelab.tasks.backtest",
+        "predict": "scalelab.tasks.predict",
+        "predictability": "scalelab.tasks.rank",
+    },
+)

@@ -26,14 +26,12 @@ from scalelab.errors import InputError, NumericalError
 from scalelab.runs.table import Runs, as_table
 from scalelab.tasks import data as taskdata
 from scalelab.tasks.chain import (
-    SKIP,
-    SMOOTH,
-    STEP1_POINTS,
     chain_prediction,
     fit_chain,
     flops,
 )
 from scalelab.tasks.links import TOP
+from scalelab.tasks.options import SKIP, SMOOTH, STEP1_POINTS
 
 SPLITS = ("size", "compute")
 

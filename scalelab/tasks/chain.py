@@ -34,18 +34,11 @@ from scalelab.runs.table import RunTable
 from scalelab.tasks import data as taskdata
 from scalelab.tasks import select
 from scalelab.tasks.links import TOP, LinkFit, fit_link
+from scalelab.tasks.options import SKIP, SMOOTH, STEP1_POINTS
 
-SMOOTH = 5
-"""Checkpoints averaged by step 2's moving average (OLMo ladder: ``--moving_avg 5``)."""
-SKIP = 0.1
-"""Fraction of each run's tokens skipped by step 2 as warm-up (OLMo ladder: ``--skip_perc 0.1``)."""
 N_ONLY = ("power-offset:N", "power:N")
 """Step 1's candidates when every run has the same D (C is then proportional to N: the laws in N
 alone); otherwise the registry's ``--form auto`` candidates (:func:`scalelab.laws.forms.candidates`)."""
-STEP1_POINTS = ("auto", "all", "final")
-"""Step 1's points: ``all`` (every checkpoint after the warm-up skip), ``final`` (each run's last
-point), ``auto`` (the default: ``final`` for a ladder with cool-down branches, whose trunks'
-checkpoints are not annealed and whose branches end annealed; else ``all``)."""
 STEP1_MAX_ITER = 300
 COARSE = 2
 AUTO_COARSE = 3

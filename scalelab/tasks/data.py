@@ -19,11 +19,8 @@ import pandas as pd
 
 from scalelab.errors import InputError
 from scalelab.runs.table import RunTable
+from scalelab.tasks.options import PROXY, THROUGH, check_through  # noqa: F401 (THROUGH: an alias)
 
-THROUGH = ("task_loss", "loss")
-PROXY = "task_loss:"
-"""``through="task_loss:OTHER"``: the intermediate is task OTHER's task loss at the same (run,
-evaluation point), e.g. LAMBADA's for the Pythia files' PIQA or ARC, which carry no loss."""
 LAST_POINTS = 5
 """Evaluation points at the end of each run over which accuracy noise is measured (OLMo)."""
 MIN_SIGNAL = 0.02
@@ -59,18 +56,6 @@ def buckets_of(table: RunTable, task: str) -> list[str]:
         return []
     rows = table.data[table.data["task"].astype(str) == task]
     return sorted(set(rows["bucket"].dropna().astype(str)) - {"all"})
-
-
-def check_through(through: str) -> Optional[str]:
-    """Validate ``through``; the other task named by ``task_loss:OTHER`` (else None)."""
-    if through in THROUGH:
-        return None
-    if isinstance(through, str) and through.startswith(PROXY) and through[len(PROXY) :].strip():
-        return through[len(PROXY) :].strip()
-    raise InputError(
-        f"through: expected one of {', '.join(THROUGH)} or task_loss:TASK (another task's loss), "
-        f"got {through!r}"
-    )
 
 
 def task_points(

@@ -33,9 +33,8 @@ import numpy as np
 
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws import lbfgs
+from scalelab.tasks.options import LINKS
 
-LINKS = ("sigmoid", "olmo", "exp", "sigmoid-free")
-"""The fitted links; ``auto`` chooses among :data:`AUTO_LINKS` by backtest."""
 AUTO_LINKS = ("olmo", "sigmoid", "exp")
 STARTS = 4
 """Grid starts minimised (the best by objective value of the initialisation grid)."""
@@ -47,6 +46,8 @@ PARAMS = {
     "exp": ("epsilon", "log_k", "log_gamma"),
     "sigmoid-free": ("u", "log_k", "L0"),
 }
+if set(PARAMS) != set(LINKS) or not set(AUTO_LINKS) <= set(LINKS):  # the names' source: options
+    raise ImportError(f"tasks.links: links {sorted(PARAMS)} differ from TaskOptions' {LINKS}")
 
 
 def _sig(x):

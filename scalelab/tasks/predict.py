@@ -20,9 +20,6 @@ from scalelab.errors import InputError, NumericalError
 from scalelab.runs.table import Runs, as_table
 from scalelab.tasks import data as taskdata
 from scalelab.tasks.chain import (
-    SKIP,
-    SMOOTH,
-    STEP1_POINTS,
     Chain,
     _pct,
     chain_prediction,
@@ -31,10 +28,9 @@ from scalelab.tasks.chain import (
     variables_at,
 )
 from scalelab.tasks.links import TOP, LinkFit
+from scalelab.tasks.options import DEFAULT_BOOTSTRAP, SKIP, SMOOTH, STEP1_POINTS
 
 __all__ = ["Chain", "TaskPrediction", "chain_prediction", "fit_chain", "predict", "variables_at"]
-
-DEFAULT_BOOTSTRAP = 200
 
 
 @dataclass

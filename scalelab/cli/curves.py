@@ -42,7 +42,7 @@ def curves(
         metavar="SPEC",
         help="Final loss of another schedule or length, e.g. N=400k,kind=cosine,steps=3000 "
         "(also lr, warmup, min_lr_ratio, cooldown_frac, cooldown_shape; the rest from the "
-        "largest run). Repeatable.",
+        "fitted runs' own hyper-parameter rule at that N and length, and said). Repeatable.",
     ),
     bootstrap: int = option(
         "--bootstrap", "curves", min=0, max=10_000, help="Bootstrap resamples over runs."
@@ -119,6 +119,8 @@ def curves(
                 f"[{_fmt(p['lo'])}, {_fmt(p['hi'])}]",
                 markup=False,
             )
+            if p["assumed"]:
+                out.print(f"  assumed: {'; '.join(p['assumed'])}", markup=False, highlight=False)
         if output:
             out.print(f"law written to {output}")
     for warning in fitted.warnings:

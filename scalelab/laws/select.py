@@ -129,15 +129,50 @@ def select_form(
     candidates = forms.candidates() if candidates is None else tuple(candidates)
     if tie not in TIES:
         raise InputError(f"tie: expected one of {', '.join(TIES)}, got {tie!r}")
-    if scheme is None:
-        single = folds != 1 or threshold is not None or ratio != DEFAULT_RATIO or split != "size"
-        scheme = (
-            [(split, {"folds": folds, "ratio": ratio, "threshold": threshold})] if single else FOLDS
-        )
+    scheme = _scheme(scheme, split, folds, ratio, threshold)
     table = as_table(runs)
+    errors: dict[str, Any] = {}  # form -> why it failed, or its errors (filled in that order)
+    results = _fold_backtests(table, candidates, scheme, grids, opts, errors)
+    common = _common_folds(scheme, results, errors)
+    scores, table_errors, sigma = _scores(results, common, criterion, errors)
+    noise = float(np.expm1(sigma))
+    best, tied, chosen, decision = _decide(scores, noise, tie)
+    return {
+        "chosen": chosen,
+        "best": best,
+        "tied": tied,
+        "tie": tie,
+        "stacked": tie == "stack" and len(tied) > 1,
+        "decision": decision,
+        "criterion": criterion,
+        "weighting": f"1 + log10(compute ratio), at least {MIN_WEIGHT}",
+        "split": scheme[0][0],
+        "folds": folds if len(scheme) == 1 and scheme[0][0] == "size" else None,
+        "scheme": common,
+        "noise": {"sigma_log": sigma, "rel": noise, "source": "fold fits' run scatter"},
+        "scores": scores,
+        "table": table_errors,
+        "candidates": list(candidates),
+        "errors": errors,
+    }
+
+
+def _scheme(scheme, split: str, folds: int, ratio: float, threshold) -> Sequence:
+    """The folds to backtest on: ``scheme`` if given; a single fold when ``split``, ``folds``,
+    ``ratio`` or ``threshold`` is not its default; else :data:`FOLDS`."""
+    if scheme is not None:
+        return scheme
+    single = folds != 1 or threshold is not None or ratio != DEFAULT_RATIO or split != "size"
+    return [(split, {"folds": folds, "ratio": ratio, "threshold": threshold})] if single else FOLDS
+
+
+def _fold_backtests(
+    table, candidates, scheme, grids: Optional[dict], opts: FitOptions, errors: dict
+) -> dict[str, dict[str, Any]]:
+    """{form: {fold name: Backtest}} for the forms that completed at least one fold; a form the
+    table lacks variables for, or that failed every fold, gets its reason in ``errors``."""
     available = set(opts.conventions.variables(table.select(points="all")))
-    errors: dict[str, Any] = {}
-    results: dict[str, dict[str, Any]] = {}  # form -> fold name -> Backtest
+    results: dict[str, dict[str, Any]] = {}
     for name in candidates:
         form = forms.get(name)
         if not set(form.variables) <= available:
@@ -163,7 +198,11 @@ def select_form(
             results[name] = per_fold
         else:
             errors[name] = {"error": "; ".join(why)}
-    # compare on the folds every remaining form completed
+    return results
+
+
+def _common_folds(scheme, results: dict, errors: dict) -> list[str]:
+    """The folds every remaining form completed (the comparison's); none is an error."""
     common = [
         _fold_name(s, k)
         for s, k in scheme
@@ -173,8 +212,17 @@ def select_form(
         raise NumericalError(
             "fit --form auto: no candidate form could be backtested on these runs: "
             + "; ".join(f"{k}: {v['error']}" for k, v in errors.items())
-            + ("" if results else "")
         )
+    return common
+
+
+def _scores(
+    results: dict, common: list[str], criterion: str, errors: dict
+) -> tuple[dict[str, float], dict[str, dict[str, float]], float]:
+    """Each form's score (the distance-weighted mean |relative error| within each fold, folds
+    weighted by their mean weight), its per-fold table, and the noise sigma (log): the scatter of
+    single runs about the best-fitting form's law, median over folds. Each form's error summary
+    goes in ``errors``."""
     scores: dict[str, float] = {}
     table_errors: dict[str, dict[str, float]] = {}
     sigmas: dict[str, list[float]] = {}
@@ -192,19 +240,30 @@ def select_form(
                     sigmas.setdefault(fold, []).append(f.sigma)
         scores[name] = float(np.dot(fold_scores, fold_weights) / np.sum(fold_weights))
         table_errors[name] = dict(zip(common, fold_scores, strict=True))
-        err = np.abs([p["rel_error"] for p in preds_all])
-        errors[name] = {
-            criterion: scores[name],
-            "unweighted_mean_abs_rel_error": float(np.mean(err)),
-            "max_abs_rel_error": float(np.max(err)),
-            "n_predictions": int(err.size),
-            "max_compute_ratio": float(max(p["compute_ratio"] for p in preds_all)),
-            "folds": {fold: bt.summary for fold, bt in per_fold.items()},
-        }
-    # noise: the scatter of single runs about the best-fitting form's law, median over folds
+        errors[name] = _summary(scores[name], preds_all, per_fold, criterion)
     per_fold_sigma = [min(v) for v in sigmas.values() if v]
     sigma = float(np.median(per_fold_sigma)) if per_fold_sigma else 0.0
-    noise = float(np.expm1(sigma))
+    return scores, table_errors, sigma
+
+
+def _summary(score: float, preds: list[dict], per_fold: dict, criterion: str) -> dict:
+    """A form's error record: its score, its unweighted and largest |error| over every held-out
+    prediction, and each fold's backtest summary."""
+    err = np.abs([p["rel_error"] for p in preds])
+    return {
+        criterion: score,
+        "unweighted_mean_abs_rel_error": float(np.mean(err)),
+        "max_abs_rel_error": float(np.max(err)),
+        "n_predictions": int(err.size),
+        "max_compute_ratio": float(max(p["compute_ratio"] for p in preds)),
+        "folds": {fold: bt.summary for fold, bt in per_fold.items()},
+    }
+
+
+def _decide(scores: dict[str, float], noise: float, tie: str) -> tuple[str, list[str], str, str]:
+    """(best, tied, chosen, decision): the lowest score (fewest parameters on a tie), the forms
+    within ``noise`` of it, the one chosen among them (the first with an irreducible loss term,
+    else the best-scoring) and why, in words."""
     best = min(scores, key=lambda n: (round(scores[n], 12), len(forms.get(n).params)))
     tied = sorted(
         (n for n in scores if scores[n] - scores[best] <= noise),
@@ -224,24 +283,7 @@ def select_form(
             f"{', '.join(tied)} are within the noise ({noise:.2%}) of each other: chose {chosen}"
             + (", the best with an irreducible loss term" if with_floor else "")
         )
-    return {
-        "chosen": chosen,
-        "best": best,
-        "tied": tied,
-        "tie": tie,
-        "stacked": tie == "stack" and len(tied) > 1,
-        "decision": decision,
-        "criterion": criterion,
-        "weighting": f"1 + log10(compute ratio), at least {MIN_WEIGHT}",
-        "split": scheme[0][0],
-        "folds": folds if len(scheme) == 1 and scheme[0][0] == "size" else None,
-        "scheme": common,
-        "noise": {"sigma_log": sigma, "rel": noise, "source": "fold fits' run scatter"},
-        "scores": scores,
-        "table": table_errors,
-        "candidates": list(candidates),
-        "errors": errors,
-    }
+    return best, tied, chosen, decision
 
 
 def fit_auto(

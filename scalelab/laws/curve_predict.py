@@ -55,8 +55,8 @@ def parse_schedule(
     tps = schedule_rule.tokens_per_step(rule, N)
     fields, said = schedule_rule.at(rule, N, length, tps, items)
     w = rule["warmup"]
-    if "warmup" not in items and w["unit"] == "tokens" and w["how"] != "constant":
-        r = rule["tokens_per_step"]
+    r = rule["tokens_per_step"]
+    if "warmup" not in items and w["unit"] == "tokens" and r["how"] != "constant":
         said.append(f"{tps:,.0f} tokens per step {schedule_rule.how(r, 'tokens per step')}")
     sched = target_schedule(items, replace(base, total_steps=length, **fields), None, where)
     return N, sched, said

@@ -247,7 +247,8 @@ def predict(
         metavar="SPEC",
         help="The target's learning-rate schedule, for a law whose fit --form auto chose the "
         "schedule-aware law: kind=cosine|wsd|constant, and optionally steps, lr (peak), warmup, "
-        "min_lr_ratio, cooldown_frac, cooldown_shape (the rest from the largest fitted run). "
+        "min_lr_ratio, cooldown_frac, cooldown_shape (the rest from the fitted runs' own "
+        "hyper-parameter rule at N and that length, said so). "
         "Without it: an annealed end, said so.",
     ),
     batch_tokens: Optional[str] = typer.Option(

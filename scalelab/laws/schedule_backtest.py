@@ -19,7 +19,7 @@ import numpy as np
 
 from scalelab.errors import InputError, NumericalError
 from scalelab.laws.backtest import Backtest
-from scalelab.runs.curves import has_curves, learning_curves
+from scalelab.laws.schedule_select import table_curves
 from scalelab.runs.table import Runs, as_table
 
 LAW = "annealing"
@@ -58,14 +58,11 @@ def select(runs: Runs, options) -> dict:
 
 def compare(table, result: Backtest) -> Optional[dict]:
     """The annealing law on each of ``result``'s folds, beside its final-point form."""
-    if not has_curves(table):
-        return None
+    curves, skipped = table_curves(table)
+    if curves is None:
+        return skipped
     from scalelab.laws.curves import fit_curves  # noqa: PLC0415 - paid only here
 
-    try:
-        curves = learning_curves(table)
-    except InputError as exc:
-        return {"skipped": "the schedules do not give learning curves: " + "; ".join(exc.problems)}
     by_id = {c.run_id: c for c in curves}
     level = result.options.get("level") or 0.95
     folds, notes = [], []

@@ -34,6 +34,18 @@ COMPUTE_RATIO = 10.0
 LAW = "annealing"
 
 
+def table_curves(table: RunTable):
+    """(the table's learning curves, None), or (None, the record to return instead): None when
+    the table carries no schedules, a "skipped" record when its schedules give no curves."""
+    if not has_curves(table):
+        return None, None
+    try:
+        return learning_curves(table), None
+    except InputError as exc:
+        why = "the schedules do not give learning curves: " + "; ".join(exc.problems)
+        return None, {"skipped": why}
+
+
 def schedule_aware(
     table: RunTable,
     chosen: str,
@@ -48,14 +60,11 @@ def schedule_aware(
     fits the chosen final-point form to a table's final points; ``bootstrap``, ``seed`` and
     ``level`` are the winning curve law's (fitted to every run; not with ``carry=False``, the
     comparison only: ``backtest --compare``)."""
-    if not has_curves(table):
-        return None
+    curves, skipped = table_curves(table)
+    if curves is None:
+        return skipped
     from scalelab.laws.curves import fit_curves  # noqa: PLC0415 - same layer, paid only here
 
-    try:
-        curves = learning_curves(table)
-    except InputError as exc:
-        return {"skipped": "the schedules do not give learning curves: " + "; ".join(exc.problems)}
     fold, held, kept = _fold(table, curves)
     if fold is None:
         return {"skipped": held}

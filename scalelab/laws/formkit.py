@@ -50,6 +50,11 @@ def _design(logx, v):
     return _derived(logx, ("design", v), lambda: np.stack([np.ones_like(logx[v]), logx[v]], axis=1))
 
 
+def _ones(logx, n):
+    """A vector of n ones (kept with the data: a fit's every evaluation needs it)."""
+    return _derived(logx, ("ones", n), lambda: np.ones(n))
+
+
 def _range(logx, v):
     return _derived(logx, ("range", v), lambda: (float(np.min(logx[v])), float(np.max(logx[v]))))
 
@@ -271,6 +276,9 @@ def lse_form(
     names = [p.name for p in params]
     index = {n: i for i, n in enumerate(names)}
     spec = [(index[c], None if a is None else index[a], v) for c, a, v in terms]
+    pairs = [
+        None if a is None else np.array([c, a]) for c, a, _ in spec
+    ]  # built once, not per call
 
     def term_values(theta, logx):
         # c - alpha * log x, as a (K, 2) @ (2, n) product when x is shared by all rows (faster than
@@ -278,15 +286,16 @@ def lse_form(
         return [
             theta[:, c, None]
             if a is None
-            else theta[:, [c, a]] @ _affine(logx, v)
+            else theta[:, ca] @ _affine(logx, v)
             if logx[v].ndim == 1
             else theta[:, c, None] - theta[:, a, None] * logx[v]
-            for c, a, v in spec
+            for (c, a, v), ca in zip(spec, pairs, strict=True)
         ]
 
     def term_bounds(theta, logx):
-        # Range of every term from the range of each parameter and log-variable (O(K + n)).
-        t_lo, t_hi = theta.min(axis=0), theta.max(axis=0)
+        # Range of every term from the range of each parameter and log-variable (O(K + n)), in
+        # Python floats (the same IEEE doubles as NumPy's scalars, without their per-operation cost).
+        t_lo, t_hi = theta.min(axis=0).tolist(), theta.max(axis=0).tolist()
         lo, hi = np.inf, -np.inf
         for c, a, v in spec:
             c_lo, c_hi = t_lo[c], t_hi[c]
@@ -311,7 +320,7 @@ def lse_form(
             vt = v if total is None else v / total
             for (c, a, var), e in zip(spec, exps, strict=False):
                 if e is not None and e.shape[1] == 1:  # constant term: w_k = e_k/total
-                    g[:, c] += e[:, 0] * (vt @ np.ones(vt.shape[1]))
+                    g[:, c] += e[:, 0] * (vt @ _ones(logx, vt.shape[1]))
                     continue
                 ve = vt if e is None else vt * e
                 if a is None:

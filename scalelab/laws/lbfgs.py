@@ -18,6 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+try:  # np.clip's own ufunc: what np.clip(x, lo, hi) computes for floats, without its wrappers
+    from numpy._core.umath import clip
+except ImportError:  # NumPy 1.x
+    from numpy.core.umath import clip
+
 ValueGrad = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """f(x, rows) -> (values (k,), gradients (k, P)) for the batch rows ``rows`` at points x (k, P)."""
 
@@ -110,20 +115,28 @@ def minimize(
 
         # Backtracking (Armijo) line search on the projected path; values and gradients together:
         # the first trial is accepted almost always.
+        # The pending rows' x, d, g, f and step are gathered once and shrunk with them.
         x_new, f_new, g_new = x.copy(), np.full(rows.size, np.inf), g.copy()
         pending = np.flatnonzero(stop < 0)
+        xp, dp, gp, fp, sp = x[pending], d[pending], g[pending], f[pending], step[pending]
         for _ in range(max_backtracks):
             if pending.size == 0:
                 break
-            trial = np.clip(x[pending] + step[pending, None] * d[pending], lower, upper)
+            trial = clip(xp + sp[:, None] * dp, lower, upper)
             ft, gt = value_grad(trial, rows[pending])
             n_evals += pending.size
-            decrease = np.einsum("kp,kp->k", g[pending], trial - x[pending])
-            ok = np.isfinite(ft) & (ft <= f[pending] + 1e-4 * decrease)
-            acc = pending[ok]
-            x_new[acc], f_new[acc], g_new[acc] = trial[ok], ft[ok], gt[ok]
-            pending = pending[~ok]
-            step[pending] *= 0.5
+            decrease = np.einsum("kp,kp->k", gp, trial - xp)
+            ok = np.isfinite(ft) & (ft <= fp + 1e-4 * decrease)
+            if ok.all():
+                x_new[pending], f_new[pending], g_new[pending] = trial, ft, gt
+                pending = pending[:0]
+                break
+            if ok.any():
+                acc = pending[ok]
+                x_new[acc], f_new[acc], g_new[acc] = trial[ok], ft[ok], gt[ok]
+                rest = ~ok
+                pending, xp, dp, gp, fp, sp = (a[rest] for a in (pending, xp, dp, gp, fp, sp))
+            sp = sp * 0.5
         stop[pending] = STALLED  # no acceptable step: nothing more to gain from here
         moved = stop < 0
 
@@ -201,13 +214,13 @@ def _two_loop(g, S, Y, rho, gamma, head, filled):
     """
     m = S.shape[1]
     slots = [(head - j) % m for j in range(filled)]  # newest first
-    q = -g
+    q = -g  # a new array: updated in place below (the same arithmetic, fewer temporaries)
     alpha = {}
     for i in slots:
         alpha[i] = rho[:, i] * np.einsum("kp,kp->k", S[:, i], q)
-        q = q - alpha[i][:, None] * Y[:, i]
-    q = q * gamma[:, None]
+        q -= alpha[i][:, None] * Y[:, i]
+    q *= gamma[:, None]
     for i in reversed(slots):
         beta = rho[:, i] * np.einsum("kp,kp->k", Y[:, i], q)
-        q = q + (alpha[i] - beta)[:, None] * S[:, i]
+        q += (alpha[i] - beta)[:, None] * S[:, i]
     return q

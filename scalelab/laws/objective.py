@@ -16,6 +16,7 @@ import numpy as np
 
 from scalelab.errors import InputError
 from scalelab.laws.formkit import Form, LogVariables
+from scalelab.laws.lbfgs import clip
 from scalelab.laws.options import LOSSES
 
 CHUNK_ELEMENTS = (
@@ -88,7 +89,7 @@ class Objective:
                 # Huber: sum m |r| - m^2/2 with m = min(|r|, delta), i.e. r^2/2 inside delta and
                 # delta (|r| - delta/2) outside; its slope is clip(r, -delta, delta) and m =
                 # |slope|.
-                slope = np.clip(r, -self.delta, self.delta)
+                slope = clip(r, -self.delta, self.delta)  # np.clip's ufunc
                 m = np.abs(slope)
                 wm = m if w is None else m * w
                 f = np.einsum("kn,kn->k", wm, np.abs(r)) - 0.5 * np.einsum("kn,kn->k", wm, m)

@@ -18,9 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-try:  # np.clip's own ufunc: what np.clip(x, lo, hi) computes for floats, without its wrappers
+# What np.clip(x, lo, hi) (floats) and np.einsum (optimize=False, the default) call, without their
+# Python wrappers: the same numbers, for a small share of the optimiser's many tiny calls.
+try:
+    from numpy._core.multiarray import c_einsum as einsum
     from numpy._core.umath import clip
 except ImportError:  # NumPy 1.x
+    from numpy.core.multiarray import c_einsum as einsum
     from numpy.core.umath import clip
 
 ValueGrad = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -105,7 +109,7 @@ def minimize(
         stop[np.max(np.abs(_projected_gradient(x, g, lower, upper)), axis=1) <= gtol] = CONVERGED
 
         d = _respect_bounds(x, _two_loop(g, S, Y, rho, gamma, head, filled), lower, upper)
-        slope = np.einsum("kp,kp->k", g, d)
+        slope = einsum("kp,kp->k", g, d)
         bad = ~(slope < 0)  # not a descent direction: reset memory, steepest descent
         if bad.any():
             S[bad], Y[bad], rho[bad], gamma[bad], fresh[bad] = 0.0, 0.0, 0.0, 1.0, True
@@ -125,7 +129,7 @@ def minimize(
             trial = clip(xp + sp[:, None] * dp, lower, upper)
             ft, gt = value_grad(trial, rows[pending])
             n_evals += pending.size
-            decrease = np.einsum("kp,kp->k", gp, trial - xp)
+            decrease = einsum("kp,kp->k", gp, trial - xp)
             ok = np.isfinite(ft) & (ft <= fp + 1e-4 * decrease)
             if ok.all():
                 x_new[pending], f_new[pending], g_new[pending] = trial, ft, gt
@@ -144,8 +148,8 @@ def minimize(
         head = (head + 1) % memory
         filled = min(filled + 1, memory)
         s_k, y_k = x_new - x, g_new - g
-        sy = np.einsum("kp,kp->k", s_k, y_k)
-        yy = np.einsum("kp,kp->k", y_k, y_k)
+        sy = einsum("kp,kp->k", s_k, y_k)
+        yy = einsum("kp,kp->k", y_k, y_k)
         # curvature condition; also drop pairs too small to invert (1/sy would overflow to inf)
         good = (
             moved & (sy > 1e-10 * yy) & (sy > 1e-200) & (yy > 0) & np.isfinite(sy) & np.isfinite(yy)
@@ -217,10 +221,10 @@ def _two_loop(g, S, Y, rho, gamma, head, filled):
     q = -g  # a new array: updated in place below (the same arithmetic, fewer temporaries)
     alpha = {}
     for i in slots:
-        alpha[i] = rho[:, i] * np.einsum("kp,kp->k", S[:, i], q)
+        alpha[i] = rho[:, i] * einsum("kp,kp->k", S[:, i], q)
         q -= alpha[i][:, None] * Y[:, i]
     q *= gamma[:, None]
     for i in reversed(slots):
-        beta = rho[:, i] * np.einsum("kp,kp->k", Y[:, i], q)
+        beta = rho[:, i] * einsum("kp,kp->k", Y[:, i], q)
         q += (alpha[i] - beta)[:, None] * S[:, i]
     return q

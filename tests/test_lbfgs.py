@@ -73,3 +73,10 @@ def test_clip_is_np_clip_bit_for_bit():
     for lo, hi in ((lower, upper), (0.0, 1.0), (-1e-3, 1e-3)):
         a, b = lbfgs.clip(x, lo, hi), np.clip(x, lo, hi)
         assert a.tobytes() == b.tobytes()
+
+
+def test_einsum_is_np_einsum_bit_for_bit():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(37, 5)), rng.normal(size=(37, 5)) * 1e3
+    for x, y in ((a, b), (a[:, ::2], b[:, ::2]), (a[::3], b[::3])):
+        assert lbfgs.einsum("kp,kp->k", x, y).tobytes() == np.einsum("kp,kp->k", x, y).tobytes()

@@ -63,3 +63,20 @@ def test_non_finite_start_is_reported_not_hidden():
     res = lbfgs.minimize(f, np.array([[6.0, 0.0], [0.0, 0.0]]), np.full(2, -10.0), np.full(2, 10.0))
     assert res.status[0] == lbfgs.NOT_FINITE and not res.converged[0]
     assert res.converged[1]
+
+
+def test_clip_is_np_clip_bit_for_bit():
+    # the line search and the Huber slope clip with np.clip's ufunc directly (no wrapper): the
+    # same numbers, signed zeros and NaN included (np.minimum(np.maximum(...)) turns -0.0 into 0.0)
+    x = np.array([-0.0, 0.0, np.nan, np.inf, -np.inf, -5.0, 5.0, 0.5, 1e-320])
+    lower, upper = np.zeros_like(x), np.r_[np.full(4, 1.0), np.full(5, 2.0)]
+    for lo, hi in ((lower, upper), (0.0, 1.0), (-1e-3, 1e-3)):
+        a, b = lbfgs.clip(x, lo, hi), np.clip(x, lo, hi)
+        assert a.tobytes() == b.tobytes()
+
+
+def test_einsum_is_np_einsum_bit_for_bit():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(37, 5)), rng.normal(size=(37, 5)) * 1e3
+    for x, y in ((a, b), (a[:, ::2], b[:, ::2]), (a[::3], b[::3])):
+        assert lbfgs.einsum("kp,kp->k", x, y).tobytes() == np.einsum("kp,kp->k", x, y).tobytes()

@@ -50,6 +50,11 @@ def _design(logx, v):
     return _derived(logx, ("design", v), lambda: np.stack([np.ones_like(logx[v]), logx[v]], axis=1))
 
 
+def _ones(logx, n):
+    """A vector of n ones (kept with the data: a fit's every evaluation needs it)."""
+    return _derived(logx, ("ones", n), lambda: np.ones(n))
+
+
 def _range(logx, v):
     return _derived(logx, ("range", v), lambda: (float(np.min(logx[v])), float(np.max(logx[v]))))
 
@@ -271,39 +276,56 @@ def lse_form(
     names = [p.name for p in params]
     index = {n: i for i, n in enumerate(names)}
     spec = [(index[c], None if a is None else index[a], v) for c, a, v in terms]
+    # built once, not per call: each term's parameter pair, and a key for what the data gives
+    pairs = [None if a is None else np.array([c, a]) for c, a, _ in spec]
+    prepared_key = ("lse_form", object())
 
-    def term_values(theta, logx):
+    def prepared(logx):
+        # per term: [1; -log x] when x is shared by all rows, else None; the range of log x; and
+        # the design matrices of the pullback -- computed once per data set (LogVariables)
+        def make():
+            affine = [
+                None if a is None or logx[v].ndim != 1 else _affine(logx, v) for _, a, v in spec
+            ]
+            ranges = [None if a is None else _range(logx, v) for _, a, v in spec]
+            design = {v: _design(logx, v) for _, a, v in spec if a is not None}
+            return affine, ranges, design
+
+        return _derived(logx, prepared_key, make)
+
+    def term_values(theta, logx, affine):
         # c - alpha * log x, as a (K, 2) @ (2, n) product when x is shared by all rows (faster than
         # broadcasting); constant terms stay (K, 1): they cost nothing per point.
         return [
             theta[:, c, None]
             if a is None
-            else theta[:, [c, a]] @ _affine(logx, v)
-            if logx[v].ndim == 1
+            else theta[:, ca] @ af
+            if af is not None
             else theta[:, c, None] - theta[:, a, None] * logx[v]
-            for c, a, v in spec
+            for (c, a, v), ca, af in zip(spec, pairs, affine, strict=True)
         ]
 
-    def term_bounds(theta, logx):
-        # Range of every term from the range of each parameter and log-variable (O(K + n)).
-        t_lo, t_hi = theta.min(axis=0), theta.max(axis=0)
+    def term_bounds(theta, ranges):
+        # Range of every term from the range of each parameter and log-variable (O(K + n)), in
+        # Python floats (the same IEEE doubles as NumPy's scalars, without their per-operation cost).
+        t_lo, t_hi = theta.min(axis=0).tolist(), theta.max(axis=0).tolist()
         lo, hi = np.inf, -np.inf
-        for c, a, v in spec:
+        for (c, a, _), x_range in zip(spec, ranges, strict=True):
             c_lo, c_hi = t_lo[c], t_hi[c]
             if a is not None:
-                x_lo, x_hi = _range(logx, v)
+                x_lo, x_hi = x_range
                 products = (t_lo[a] * x_lo, t_lo[a] * x_hi, t_hi[a] * x_lo, t_hi[a] * x_hi)
                 c_lo, c_hi = c_lo - max(products), c_hi - min(products)
             lo, hi = min(lo, c_lo), max(hi, c_hi)
         return lo, hi
 
     def forward(theta, logx):
-        t = term_values(theta, logx)
+        affine, ranges, design = prepared(logx)
+        t = term_values(theta, logx, affine)
         if len(t) == 1:  # a pure power law: log L is linear in theta
             y, exps, total = t[0], [None], None
         else:
-            y, exps, total = _lse_parts(t, term_bounds(theta, logx))
-        design = {v: _design(logx, v) for _, a, v in spec if a is not None}
+            y, exps, total = _lse_parts(t, term_bounds(theta, ranges))
 
         def pullback(v):
             # d log L / d c_k = w_k and d log L / d alpha_k = -w_k log x, with w_k = exp(t_k)/total.
@@ -311,7 +333,7 @@ def lse_form(
             vt = v if total is None else v / total
             for (c, a, var), e in zip(spec, exps, strict=False):
                 if e is not None and e.shape[1] == 1:  # constant term: w_k = e_k/total
-                    g[:, c] += e[:, 0] * (vt @ np.ones(vt.shape[1]))
+                    g[:, c] += e[:, 0] * (vt @ _ones(logx, vt.shape[1]))
                     continue
                 ve = vt if e is None else vt * e
                 if a is None:

@@ -18,6 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# What np.clip(x, lo, hi) (floats) and np.einsum (optimize=False, the default) call, without their
+# Python wrappers: the same numbers, for a small share of the optimiser's many tiny calls.
+try:
+    from numpy._core.multiarray import c_einsum as einsum
+    from numpy._core.umath import clip
+except ImportError:  # NumPy 1.x
+    from numpy.core.multiarray import c_einsum as einsum
+    from numpy.core.umath import clip
+
 ValueGrad = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """f(x, rows) -> (values (k,), gradients (k, P)) for the batch rows ``rows`` at points x (k, P)."""
 
@@ -100,7 +109,7 @@ def minimize(
         stop[np.max(np.abs(_projected_gradient(x, g, lower, upper)), axis=1) <= gtol] = CONVERGED
 
         d = _respect_bounds(x, _two_loop(g, S, Y, rho, gamma, head, filled), lower, upper)
-        slope = np.einsum("kp,kp->k", g, d)
+        slope = einsum("kp,kp->k", g, d)
         bad = ~(slope < 0)  # not a descent direction: reset memory, steepest descent
         if bad.any():
             S[bad], Y[bad], rho[bad], gamma[bad], fresh[bad] = 0.0, 0.0, 0.0, 1.0, True
@@ -110,20 +119,28 @@ def minimize(
 
         # Backtracking (Armijo) line search on the projected path; values and gradients together:
         # the first trial is accepted almost always.
+        # The pending rows' x, d, g, f and step are gathered once and shrunk with them.
         x_new, f_new, g_new = x.copy(), np.full(rows.size, np.inf), g.copy()
         pending = np.flatnonzero(stop < 0)
+        xp, dp, gp, fp, sp = x[pending], d[pending], g[pending], f[pending], step[pending]
         for _ in range(max_backtracks):
             if pending.size == 0:
                 break
-            trial = np.clip(x[pending] + step[pending, None] * d[pending], lower, upper)
+            trial = clip(xp + sp[:, None] * dp, lower, upper)
             ft, gt = value_grad(trial, rows[pending])
             n_evals += pending.size
-            decrease = np.einsum("kp,kp->k", g[pending], trial - x[pending])
-            ok = np.isfinite(ft) & (ft <= f[pending] + 1e-4 * decrease)
-            acc = pending[ok]
-            x_new[acc], f_new[acc], g_new[acc] = trial[ok], ft[ok], gt[ok]
-            pending = pending[~ok]
-            step[pending] *= 0.5
+            decrease = einsum("kp,kp->k", gp, trial - xp)
+            ok = np.isfinite(ft) & (ft <= fp + 1e-4 * decrease)
+            if ok.all():
+                x_new[pending], f_new[pending], g_new[pending] = trial, ft, gt
+                pending = pending[:0]
+                break
+            if ok.any():
+                acc = pending[ok]
+                x_new[acc], f_new[acc], g_new[acc] = trial[ok], ft[ok], gt[ok]
+                rest = ~ok
+                pending, xp, dp, gp, fp, sp = (a[rest] for a in (pending, xp, dp, gp, fp, sp))
+            sp = sp * 0.5
         stop[pending] = STALLED  # no acceptable step: nothing more to gain from here
         moved = stop < 0
 
@@ -131,8 +148,8 @@ def minimize(
         head = (head + 1) % memory
         filled = min(filled + 1, memory)
         s_k, y_k = x_new - x, g_new - g
-        sy = np.einsum("kp,kp->k", s_k, y_k)
-        yy = np.einsum("kp,kp->k", y_k, y_k)
+        sy = einsum("kp,kp->k", s_k, y_k)
+        yy = einsum("kp,kp->k", y_k, y_k)
         # curvature condition; also drop pairs too small to invert (1/sy would overflow to inf)
         good = (
             moved & (sy > 1e-10 * yy) & (sy > 1e-200) & (yy > 0) & np.isfinite(sy) & np.isfinite(yy)
@@ -201,13 +218,13 @@ def _two_loop(g, S, Y, rho, gamma, head, filled):
     """
     m = S.shape[1]
     slots = [(head - j) % m for j in range(filled)]  # newest first
-    q = -g
+    q = -g  # a new array: updated in place below (the same arithmetic, fewer temporaries)
     alpha = {}
     for i in slots:
-        alpha[i] = rho[:, i] * np.einsum("kp,kp->k", S[:, i], q)
-        q = q - alpha[i][:, None] * Y[:, i]
-    q = q * gamma[:, None]
+        alpha[i] = rho[:, i] * einsum("kp,kp->k", S[:, i], q)
+        q -= alpha[i][:, None] * Y[:, i]
+    q *= gamma[:, None]
     for i in reversed(slots):
-        beta = rho[:, i] * np.einsum("kp,kp->k", Y[:, i], q)
-        q = q + (alpha[i] - beta)[:, None] * S[:, i]
+        beta = rho[:, i] * einsum("kp,kp->k", Y[:, i], q)
+        q += (alpha[i] - beta)[:, None] * S[:, i]
     return q

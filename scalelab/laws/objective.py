@@ -16,6 +16,7 @@ import numpy as np
 
 from scalelab.errors import InputError
 from scalelab.laws.formkit import Form, LogVariables
+from scalelab.laws.lbfgs import clip, einsum
 from scalelab.laws.options import LOSSES
 
 CHUNK_ELEMENTS = (
@@ -83,15 +84,15 @@ class Objective:
                 w = self.weights[None, :] if self.weights.ndim == 1 else self.weights[rows]
             if self.loss == "mse":
                 slope = r if w is None else r * w
-                f = 0.5 * np.einsum("kn,kn->k", slope, r)
+                f = 0.5 * einsum("kn,kn->k", slope, r)
             else:
                 # Huber: sum m |r| - m^2/2 with m = min(|r|, delta), i.e. r^2/2 inside delta and
                 # delta (|r| - delta/2) outside; its slope is clip(r, -delta, delta) and m =
                 # |slope|.
-                slope = np.clip(r, -self.delta, self.delta)
+                slope = clip(r, -self.delta, self.delta)  # np.clip's ufunc
                 m = np.abs(slope)
                 wm = m if w is None else m * w
-                f = np.einsum("kn,kn->k", wm, np.abs(r)) - 0.5 * np.einsum("kn,kn->k", wm, m)
+                f = einsum("kn,kn->k", wm, np.abs(r)) - 0.5 * einsum("kn,kn->k", wm, m)
                 if w is not None:
                     slope *= w
             return f, pullback(slope)

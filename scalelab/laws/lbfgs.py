@@ -20,12 +20,16 @@ import numpy as np
 
 # What np.clip(x, lo, hi) (floats) and np.einsum (optimize=False, the default) call, without their
 # Python wrappers: the same numbers, for a small share of the optimiser's many tiny calls.
+# They are private names: a NumPy without them gets the public functions (the same numbers).
 try:
     from numpy._core.multiarray import c_einsum as einsum
     from numpy._core.umath import clip
-except ImportError:  # NumPy 1.x
-    from numpy.core.multiarray import c_einsum as einsum
-    from numpy.core.umath import clip
+except ImportError:
+    try:  # NumPy 1.x
+        from numpy.core.multiarray import c_einsum as einsum
+        from numpy.core.umath import clip
+    except ImportError:
+        einsum, clip = np.einsum, np.clip
 
 ValueGrad = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """f(x, rows) -> (values (k,), gradients (k, P)) for the batch rows ``rows`` at points x (k, P)."""

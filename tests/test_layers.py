@@ -23,7 +23,6 @@ RANK = {
     "report": 4,
     "pipelines": 5,
     "cli": 6,
-    "__main__": 7,
 }  # fmt: skip
 
 

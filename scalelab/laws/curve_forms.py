@@ -178,13 +178,7 @@ def _annealing_forward(joint: bool):
                 parts = (L0, F, -F * logS1, -CS)
             y = np.log(T)
 
-        def pullback(v):
-            w = v / T
-            return np.stack(
-                [np.einsum("kn,kn->k", w, np.broadcast_to(p, w.shape)) for p in parts], 1
-            )
-
-        return y, pullback
+        return y, _pullback(parts, T)
 
     return forward
 
@@ -221,18 +215,23 @@ def _multipower_forward(joint: bool):
             y = np.log(T)
         parts = head_parts + (-LD, -g_logc, -g_beta, -g_gamma)
 
-        def pullback(w):
-            w = w / T
-            return np.stack(
-                [np.einsum("kn,kn->k", w, np.broadcast_to(p, w.shape)) for p in parts], 1
-            )
-
-        return y, pullback
+        return y, _pullback(parts, T)
 
     return forward
 
 
 KERNEL_ELEMENTS = 16384  # (pair, row) elements per kernel block: ~128 KiB temporaries, in L2
+
+
+def _pullback(parts, T):
+    """The vector-Jacobian product of log T, T's derivatives being ``parts`` (one per internal
+    parameter, each broadcastable to T's shape)."""
+
+    def pullback(v):
+        w = v / T
+        return np.stack([np.einsum("kn,kn->k", w, np.broadcast_to(p, w.shape)) for p in parts], 1)
+
+    return pullback
 
 
 def _decay_terms(th, d, log_eta, log_sk, d_log_eta):
